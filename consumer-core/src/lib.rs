@@ -1,0 +1,3 @@
+//! Sans-IO Kafka consumer core.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]

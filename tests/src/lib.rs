@@ -1,0 +1,2 @@
+//! Test harness: starts real brokers and real clients for the integration suite.
+#![forbid(unsafe_code)]
