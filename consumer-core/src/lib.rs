@@ -1,3 +1,4 @@
 //! Sans-IO Kafka consumer core.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+pub mod codec;
