@@ -1,0 +1,363 @@
+//! Consumer configuration: a typed builder and the Java property names.
+//!
+//! Defaults follow Apache Kafka's Java `KafkaConsumer`. [`ConsumerConfig::from_properties`]
+//! accepts the Java property names; an unknown key or an invalid value is an error that
+//! names the key.
+
+mod properties;
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+pub use properties::KNOWN_PROPERTIES;
+
+/// What to do when a partition has no valid position (`auto.offset.reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoOffsetReset {
+    /// Start from the log start offset.
+    Earliest,
+    /// Start from the log end offset.
+    Latest,
+    /// Fail: the caller must seek.
+    None,
+}
+
+/// `isolation.level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsolationLevel {
+    /// Read every record up to the high watermark.
+    ReadUncommitted,
+    /// Read only committed transactional records (up to the last stable offset).
+    ReadCommitted,
+}
+
+impl IsolationLevel {
+    /// The value sent in Fetch and ListOffsets requests.
+    pub fn wire_value(self) -> i8 {
+        match self {
+            IsolationLevel::ReadUncommitted => 0,
+            IsolationLevel::ReadCommitted => 1,
+        }
+    }
+}
+
+/// An invalid configuration, naming the key at fault.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The key is not a consumer property.
+    #[error("unknown consumer property `{key}`")]
+    UnknownProperty {
+        /// The key given.
+        key: String,
+    },
+    /// The value does not parse or is out of range.
+    #[error("invalid value `{value}` for `{key}`: {reason}")]
+    InvalidValue {
+        /// The key given.
+        key: String,
+        /// The value given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A required property is missing.
+    #[error("missing required property `{key}`")]
+    Missing {
+        /// The key that must be set.
+        key: String,
+    },
+}
+
+/// The consumer's configuration. Build it with [`ConsumerConfig::builder`] or
+/// [`ConsumerConfig::from_properties`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerConfig {
+    /// `bootstrap.servers`: host:port pairs used until the first metadata answer.
+    pub bootstrap_servers: Vec<String>,
+    /// `client.id`.
+    pub client_id: String,
+    /// `client.rack`.
+    pub client_rack: String,
+    /// `group.id`.
+    pub group_id: Option<String>,
+    /// `group.instance.id` (static membership).
+    pub group_instance_id: Option<String>,
+    /// `fetch.min.bytes`.
+    pub fetch_min_bytes: i32,
+    /// `fetch.max.bytes`.
+    pub fetch_max_bytes: i32,
+    /// `fetch.max.wait.ms`.
+    pub fetch_max_wait: Duration,
+    /// `max.partition.fetch.bytes`.
+    pub max_partition_fetch_bytes: i32,
+    /// `max.poll.records`.
+    pub max_poll_records: usize,
+    /// `auto.offset.reset`.
+    pub auto_offset_reset: AutoOffsetReset,
+    /// `isolation.level`.
+    pub isolation_level: IsolationLevel,
+    /// `check.crcs`.
+    pub check_crcs: bool,
+    /// `metadata.max.age.ms`.
+    pub metadata_max_age: Duration,
+    /// `allow.auto.create.topics`.
+    pub allow_auto_create_topics: bool,
+    /// `retry.backoff.ms`.
+    pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`.
+    pub retry_backoff_max: Duration,
+    /// `reconnect.backoff.ms`.
+    pub reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`.
+    pub reconnect_backoff_max: Duration,
+    /// `request.timeout.ms`.
+    pub request_timeout: Duration,
+    /// `socket.connection.setup.timeout.ms`.
+    pub socket_connection_setup_timeout: Duration,
+    /// `default.api.timeout.ms`: the bound of blocking calls that take no timeout.
+    pub default_api_timeout: Duration,
+    /// `receive.buffer.bytes` (-1: the OS default).
+    pub receive_buffer_bytes: i32,
+    /// `send.buffer.bytes` (-1: the OS default).
+    pub send_buffer_bytes: i32,
+    /// `enable.auto.commit`.
+    pub enable_auto_commit: bool,
+    /// `auto.commit.interval.ms`.
+    pub auto_commit_interval: Duration,
+    /// `session.timeout.ms`.
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms`.
+    pub heartbeat_interval: Duration,
+    /// `max.poll.interval.ms`.
+    pub max_poll_interval: Duration,
+    /// `partition.assignment.strategy`: assignor names in order of preference.
+    pub partition_assignment_strategy: Vec<String>,
+    /// `max.decompressed.bytes` (this library's own): the bound on one decompressed batch.
+    pub max_decompressed_bytes: usize,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: Vec::new(),
+            client_id: "consumer".to_owned(),
+            client_rack: String::new(),
+            group_id: None,
+            group_instance_id: None,
+            fetch_min_bytes: 1,
+            fetch_max_bytes: 52_428_800,
+            fetch_max_wait: Duration::from_millis(500),
+            max_partition_fetch_bytes: 1_048_576,
+            max_poll_records: 500,
+            auto_offset_reset: AutoOffsetReset::Latest,
+            isolation_level: IsolationLevel::ReadUncommitted,
+            check_crcs: true,
+            metadata_max_age: Duration::from_millis(300_000),
+            allow_auto_create_topics: true,
+            retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(1_000),
+            reconnect_backoff: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_millis(1_000),
+            request_timeout: Duration::from_millis(30_000),
+            socket_connection_setup_timeout: Duration::from_millis(10_000),
+            default_api_timeout: Duration::from_millis(60_000),
+            receive_buffer_bytes: 65_536,
+            send_buffer_bytes: 131_072,
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_millis(5_000),
+            session_timeout: Duration::from_millis(45_000),
+            heartbeat_interval: Duration::from_millis(3_000),
+            max_poll_interval: Duration::from_millis(300_000),
+            partition_assignment_strategy: vec![
+                "range".to_owned(),
+                "cooperative-sticky".to_owned(),
+            ],
+            max_decompressed_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> ConsumerConfigBuilder {
+        ConsumerConfigBuilder {
+            config: ConsumerConfig::default(),
+        }
+    }
+
+    /// From Java property names and string values, e.g. `("fetch.min.bytes", "1024")`.
+    pub fn from_properties<K, V>(
+        props: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, ConfigError>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut config = ConsumerConfig::default();
+        for (k, v) in props {
+            config.set(k.as_ref(), v.as_ref())?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Sets one property by its Java name.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        properties::set(self, key, value)
+    }
+
+    /// Checks the relations between settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.bootstrap_servers.is_empty() {
+            return Err(ConfigError::Missing {
+                key: "bootstrap.servers".to_owned(),
+            });
+        }
+        let positive = [
+            ("max.poll.records", self.max_poll_records as i64),
+            ("fetch.max.bytes", i64::from(self.fetch_max_bytes)),
+            (
+                "max.partition.fetch.bytes",
+                i64::from(self.max_partition_fetch_bytes),
+            ),
+            ("max.decompressed.bytes", self.max_decompressed_bytes as i64),
+        ];
+        for (key, v) in positive {
+            if v <= 0 {
+                return Err(ConfigError::InvalidValue {
+                    key: key.to_owned(),
+                    value: v.to_string(),
+                    reason: "must be positive".to_owned(),
+                });
+            }
+        }
+        if self.fetch_min_bytes < 0 {
+            return Err(ConfigError::InvalidValue {
+                key: "fetch.min.bytes".to_owned(),
+                value: self.fetch_min_bytes.to_string(),
+                reason: "must not be negative".to_owned(),
+            });
+        }
+        if self.heartbeat_interval >= self.session_timeout {
+            return Err(ConfigError::InvalidValue {
+                key: "heartbeat.interval.ms".to_owned(),
+                value: self.heartbeat_interval.as_millis().to_string(),
+                reason: "must be lower than session.timeout.ms".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Builds a [`ConsumerConfig`] with typed setters.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfigBuilder {
+    config: ConsumerConfig,
+}
+
+macro_rules! setters {
+    ($( $(#[$doc:meta])* $name:ident : $ty:ty ),* $(,)?) => {
+        impl ConsumerConfigBuilder {
+            $(
+                $(#[$doc])*
+                pub fn $name(mut self, v: $ty) -> Self {
+                    self.config.$name = v;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// `client.id`.
+    client_id: String,
+    /// `client.rack`.
+    client_rack: String,
+    /// `fetch.min.bytes`.
+    fetch_min_bytes: i32,
+    /// `fetch.max.bytes`.
+    fetch_max_bytes: i32,
+    /// `fetch.max.wait.ms`.
+    fetch_max_wait: Duration,
+    /// `max.partition.fetch.bytes`.
+    max_partition_fetch_bytes: i32,
+    /// `max.poll.records`.
+    max_poll_records: usize,
+    /// `auto.offset.reset`.
+    auto_offset_reset: AutoOffsetReset,
+    /// `isolation.level`.
+    isolation_level: IsolationLevel,
+    /// `check.crcs`.
+    check_crcs: bool,
+    /// `metadata.max.age.ms`.
+    metadata_max_age: Duration,
+    /// `retry.backoff.ms`.
+    retry_backoff: Duration,
+    /// `reconnect.backoff.ms`.
+    reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`.
+    reconnect_backoff_max: Duration,
+    /// `request.timeout.ms`.
+    request_timeout: Duration,
+    /// `default.api.timeout.ms`.
+    default_api_timeout: Duration,
+    /// `enable.auto.commit`.
+    enable_auto_commit: bool,
+    /// `auto.commit.interval.ms`.
+    auto_commit_interval: Duration,
+    /// `session.timeout.ms`.
+    session_timeout: Duration,
+    /// `heartbeat.interval.ms`.
+    heartbeat_interval: Duration,
+    /// `max.poll.interval.ms`.
+    max_poll_interval: Duration,
+    /// `max.decompressed.bytes`.
+    max_decompressed_bytes: usize,
+}
+
+impl ConsumerConfigBuilder {
+    /// `bootstrap.servers`.
+    pub fn bootstrap_servers<S: Into<String>>(
+        mut self,
+        servers: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.config.bootstrap_servers = servers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// `group.id`.
+    pub fn group_id(mut self, group: impl Into<String>) -> Self {
+        self.config.group_id = Some(group.into());
+        self
+    }
+
+    /// `group.instance.id`.
+    pub fn group_instance_id(mut self, id: impl Into<String>) -> Self {
+        self.config.group_instance_id = Some(id.into());
+        self
+    }
+
+    /// `partition.assignment.strategy`.
+    pub fn partition_assignment_strategy<S: Into<String>>(
+        mut self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.config.partition_assignment_strategy = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets one property by its Java name.
+    pub fn property(mut self, key: &str, value: &str) -> Result<Self, ConfigError> {
+        self.config.set(key, value)?;
+        Ok(self)
+    }
+
+    /// Validates and returns the configuration.
+    pub fn build(self) -> Result<ConsumerConfig, ConfigError> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+}
