@@ -3,3 +3,6 @@
 #![deny(missing_docs)]
 pub mod codec;
 pub mod config;
+pub mod metadata;
+pub mod subscription;
+pub mod topic_partition;
