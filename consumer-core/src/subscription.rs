@@ -131,7 +131,7 @@ impl SubscriptionState {
     pub fn topics(&self) -> Vec<String> {
         let mut topics: Vec<String> = Vec::new();
         for tp in self.partitions.keys() {
-            if !topics.iter().any(|t| *t == tp.topic) {
+            if !topics.contains(&tp.topic) {
                 topics.push(tp.topic.clone());
             }
         }
