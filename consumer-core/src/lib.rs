@@ -6,3 +6,4 @@ pub mod config;
 pub mod metadata;
 pub mod subscription;
 pub mod topic_partition;
+pub mod timer;
