@@ -3,7 +3,8 @@
 #![deny(missing_docs)]
 pub mod codec;
 pub mod config;
+pub mod error_code;
 pub mod metadata;
 pub mod subscription;
-pub mod topic_partition;
 pub mod timer;
+pub mod topic_partition;

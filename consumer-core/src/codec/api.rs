@@ -84,9 +84,9 @@ api_keys! {
     /// Metadata.
     Metadata = 3, "Metadata", (0, 12), flexible Some(9);
     /// OffsetCommit.
-    OffsetCommit = 8, "OffsetCommit", (0, 9), flexible Some(8);
+    OffsetCommit = 8, "OffsetCommit", (0, 10), flexible Some(8);
     /// OffsetFetch.
-    OffsetFetch = 9, "OffsetFetch", (0, 9), flexible Some(6);
+    OffsetFetch = 9, "OffsetFetch", (0, 10), flexible Some(6);
     /// FindCoordinator.
     FindCoordinator = 10, "FindCoordinator", (0, 6), flexible Some(3);
     /// JoinGroup.

@@ -5,6 +5,7 @@
 //! and the scripted brokers of the tests.
 
 mod api;
+pub mod consumer_protocol;
 mod error;
 mod header;
 pub mod messages;
