@@ -78,11 +78,11 @@ macro_rules! api_keys {
 
 api_keys! {
     /// Fetch.
-    Fetch = 1, "Fetch", (4, 17), flexible Some(12);
+    Fetch = 1, "Fetch", (4, 18), flexible Some(12);
     /// ListOffsets.
-    ListOffsets = 2, "ListOffsets", (1, 10), flexible Some(6);
+    ListOffsets = 2, "ListOffsets", (1, 11), flexible Some(6);
     /// Metadata.
-    Metadata = 3, "Metadata", (0, 12), flexible Some(9);
+    Metadata = 3, "Metadata", (0, 13), flexible Some(9);
     /// OffsetCommit.
     OffsetCommit = 8, "OffsetCommit", (0, 10), flexible Some(8);
     /// OffsetFetch.
@@ -222,13 +222,13 @@ mod tests {
             err,
             VersionError::NoCommonVersion {
                 api: ApiKey::Fetch,
-                ours: VersionRange::new(4, 17),
+                ours: VersionRange::new(4, 18),
                 theirs: VersionRange::new(0, 3),
             }
         );
         assert_eq!(
             err.to_string(),
-            "no common version of Fetch: this client speaks 4..=17, the broker 0..=3"
+            "no common version of Fetch: this client speaks 4..=18, the broker 0..=3"
         );
         assert!(matches!(
             b.pick(ApiKey::JoinGroup),

@@ -97,4 +97,12 @@ pub enum EncodeError {
         /// The field being written.
         what: &'static str,
     },
+    /// A value this version of the message has no way to express.
+    #[error("{what} cannot be expressed at version {version}")]
+    NotRepresentable {
+        /// What cannot be expressed.
+        what: &'static str,
+        /// The version asked for.
+        version: i16,
+    },
 }
