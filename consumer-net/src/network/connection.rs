@@ -295,3 +295,82 @@ fn start_next(
         source: Arc::new(source),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::{Events, Poll};
+    use std::net::TcpListener;
+
+    #[test]
+    fn falls_back_to_the_next_address() {
+        let refused = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let live = listener.local_addr().unwrap();
+        let mut poll = Poll::new().unwrap();
+        let mut events = Events::with_capacity(8);
+        let now = Instant::now();
+        let timeout = Duration::from_secs(60);
+        let mut conn = Connection::connect(
+            poll.registry(),
+            Token(1),
+            "test",
+            vec![refused, live],
+            timeout,
+            1024,
+            now,
+        )
+        .unwrap();
+        while !conn.is_connected() {
+            poll.poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            if !events.is_empty() {
+                conn.finish_connect(poll.registry(), Instant::now())
+                    .unwrap();
+            }
+            assert!(now.elapsed() < timeout, "never connected");
+        }
+        assert_eq!(conn.stream.peer_addr().unwrap(), live);
+        assert!(conn.stream.nodelay().unwrap());
+    }
+
+    #[test]
+    fn last_address_failure_is_reported() {
+        let refused = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut poll = Poll::new().unwrap();
+        let mut events = Events::with_capacity(8);
+        let now = Instant::now();
+        let timeout = Duration::from_secs(60);
+        let result = Connection::connect(
+            poll.registry(),
+            Token(1),
+            "test",
+            vec![refused],
+            timeout,
+            1024,
+            now,
+        );
+        // Refusal is reported either at once or by the first event.
+        let err = match result {
+            Err(err) => err,
+            Ok(mut conn) => loop {
+                poll.poll(&mut events, Some(Duration::from_millis(100)))
+                    .unwrap();
+                if !events.is_empty() {
+                    match conn.finish_connect(poll.registry(), Instant::now()) {
+                        Err(err) => break err,
+                        Ok(connected) => assert!(!connected),
+                    }
+                }
+                assert!(now.elapsed() < timeout, "refusal never reported");
+            },
+        };
+        assert!(matches!(err, NetError::ConnectFailed { .. }), "{err:?}");
+    }
+}
