@@ -1,0 +1,376 @@
+//! One non-blocking TCP connection: connect, write queued frames, read frames.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use log::{debug, trace};
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use super::frame::FrameDecoder;
+use super::queue::RequestQueue;
+use super::NetError;
+
+/// Frames gathered into one vectored write.
+const MAX_IOV: usize = 64;
+
+#[derive(Debug)]
+enum Phase {
+    /// Non-blocking connect to `addr` in progress; give up on it at `deadline`.
+    Connecting {
+        addr: SocketAddr,
+        deadline: Option<Instant>,
+    },
+    Connected,
+}
+
+/// What a read pass ended with.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ReadStatus {
+    /// Everything available was read; the connection stays up.
+    Open,
+    /// The peer closed its side.
+    Eof,
+}
+
+/// A TCP connection to one node, registered with the client's poll under `token`.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    stream: TcpStream,
+    token: Token,
+    /// "host:port", for errors and logs.
+    address: String,
+    phase: Phase,
+    /// Resolved addresses not tried yet.
+    untried: VecDeque<SocketAddr>,
+    setup_timeout: Duration,
+    interest: Interest,
+    /// The last write hit WouldBlock; wait for a writable event before trying again.
+    write_blocked: bool,
+    decoder: FrameDecoder,
+}
+
+impl Connection {
+    /// Starts a non-blocking connect to the first of `addrs` that accepts the attempt.
+    pub(crate) fn connect(
+        registry: &Registry,
+        token: Token,
+        address: &str,
+        addrs: Vec<SocketAddr>,
+        setup_timeout: Duration,
+        max_frame: usize,
+        now: Instant,
+    ) -> Result<Self, NetError> {
+        let mut untried = VecDeque::from(addrs);
+        let (stream, addr) = start_next(registry, token, address, &mut untried, None)?;
+        Ok(Connection {
+            stream,
+            token,
+            address: address.to_owned(),
+            phase: Phase::Connecting {
+                addr,
+                deadline: now.checked_add(setup_timeout),
+            },
+            untried,
+            setup_timeout,
+            interest: Interest::READABLE | Interest::WRITABLE,
+            write_blocked: false,
+            decoder: FrameDecoder::new(max_frame),
+        })
+    }
+
+    /// The poll token of this connection.
+    pub(crate) fn token(&self) -> Token {
+        self.token
+    }
+
+    /// Whether the TCP handshake completed.
+    pub(crate) fn is_connected(&self) -> bool {
+        matches!(self.phase, Phase::Connected)
+    }
+
+    /// When the current connection attempt times out, while connecting.
+    pub(crate) fn connect_deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Connecting { deadline, .. } => deadline,
+            Phase::Connected => None,
+        }
+    }
+
+    /// Checks a connecting socket after an event; `Ok(true)` once established.
+    ///
+    /// A failed address makes way for the next one; only when none is left is the
+    /// failure returned.
+    pub(crate) fn finish_connect(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+    ) -> Result<bool, NetError> {
+        let Phase::Connecting { addr, .. } = self.phase else {
+            return Ok(true);
+        };
+        let failure = match self.stream.take_error() {
+            Ok(Some(err)) | Err(err) => err,
+            Ok(None) => match self.stream.peer_addr() {
+                Ok(_) => {
+                    if let Err(err) = self.stream.set_nodelay(true) {
+                        debug!("setting TCP_NODELAY on {} failed: {err}", self.address);
+                    }
+                    debug!("connected to {} ({addr})", self.address);
+                    self.phase = Phase::Connected;
+                    return Ok(true);
+                }
+                // Spurious event: the handshake is still in progress.
+                Err(err) if err.kind() == io::ErrorKind::NotConnected => return Ok(false),
+                Err(err) => err,
+            },
+        };
+        debug!("connecting to {} ({addr}) failed: {failure}", self.address);
+        self.try_next_address(registry, failure, now)?;
+        Ok(false)
+    }
+
+    /// The attempt in progress passed its deadline: move on to the next address, if any.
+    pub(crate) fn connect_timed_out(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+    ) -> Result<(), NetError> {
+        debug!("connecting to {} timed out", self.address);
+        if self.untried.is_empty() {
+            return Err(NetError::ConnectTimeout);
+        }
+        let err = io::Error::new(io::ErrorKind::TimedOut, "connection setup timed out");
+        self.try_next_address(registry, err, now)
+    }
+
+    fn try_next_address(
+        &mut self,
+        registry: &Registry,
+        failure: io::Error,
+        now: Instant,
+    ) -> Result<(), NetError> {
+        self.deregister(registry);
+        let (stream, addr) = start_next(
+            registry,
+            self.token,
+            &self.address,
+            &mut self.untried,
+            Some(failure),
+        )?;
+        self.stream = stream;
+        self.interest = Interest::READABLE | Interest::WRITABLE;
+        self.phase = Phase::Connecting {
+            addr,
+            deadline: now.checked_add(self.setup_timeout),
+        };
+        Ok(())
+    }
+
+    /// Whether a write may make progress now.
+    pub(crate) fn can_write(&self) -> bool {
+        self.is_connected() && !self.write_blocked
+    }
+
+    /// The socket reported writable: writes may make progress again.
+    pub(crate) fn set_writable(&mut self) {
+        self.write_blocked = false;
+    }
+
+    /// Writes unsent frames until the queue is drained or the socket would block, then
+    /// keeps WRITABLE interest only if something is left.
+    pub(crate) fn write(
+        &mut self,
+        registry: &Registry,
+        queue: &mut RequestQueue,
+    ) -> Result<(), NetError> {
+        if !self.is_connected() {
+            return Ok(());
+        }
+        while queue.has_unsent() && !self.write_blocked {
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let count = queue.unsent_slices(&mut slices);
+            if count == 0 {
+                // Only empty frames are left: they are "written" without a syscall.
+                queue.advance(0);
+                continue;
+            }
+            match self.stream.write_vectored(&slices[..count]) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => {
+                    trace!("wrote {n} bytes to {}", self.address);
+                    queue.advance(n);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => self.write_blocked = true,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        self.set_interest(registry, queue.has_unsent())
+    }
+
+    /// Reads until the socket would block (mio is edge-triggered), handing each complete
+    /// frame to `on_frame` as soon as it is decoded.
+    pub(crate) fn read(
+        &mut self,
+        on_frame: &mut dyn FnMut(Bytes) -> Result<(), NetError>,
+    ) -> Result<ReadStatus, NetError> {
+        loop {
+            match self.decoder.read_from(&mut self.stream) {
+                Ok(0) => {
+                    debug!(
+                        "{} closed the connection ({} bytes of a partial frame dropped)",
+                        self.address,
+                        self.decoder.buffered()
+                    );
+                    return Ok(ReadStatus::Eof);
+                }
+                Ok(n) => {
+                    trace!("read {n} bytes from {}", self.address);
+                    while let Some(frame) = self.decoder.next_frame()? {
+                        on_frame(frame)?;
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStatus::Open),
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
+    /// Reregisters only when the wanted interest changes, to save syscalls.
+    fn set_interest(&mut self, registry: &Registry, want_write: bool) -> Result<(), NetError> {
+        let wanted = if want_write {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if wanted != self.interest {
+            registry.reregister(&mut self.stream, self.token, wanted)?;
+            self.interest = wanted;
+        }
+        Ok(())
+    }
+
+    /// Removes the socket from the poll; dropping the connection then closes it.
+    pub(crate) fn deregister(&mut self, registry: &Registry) {
+        if let Err(err) = registry.deregister(&mut self.stream) {
+            trace!("deregistering {} failed: {err}", self.address);
+        }
+    }
+}
+
+/// Starts connecting to the next address that does not fail immediately.
+fn start_next(
+    registry: &Registry,
+    token: Token,
+    address: &str,
+    untried: &mut VecDeque<SocketAddr>,
+    mut last_error: Option<io::Error>,
+) -> Result<(TcpStream, SocketAddr), NetError> {
+    while let Some(addr) = untried.pop_front() {
+        let attempt = TcpStream::connect(addr).and_then(|mut stream| {
+            registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
+            Ok(stream)
+        });
+        match attempt {
+            Ok(stream) => {
+                debug!("connecting to {address} ({addr})");
+                return Ok((stream, addr));
+            }
+            Err(err) => {
+                debug!("connecting to {address} ({addr}) failed: {err}");
+                last_error = Some(err);
+            }
+        }
+    }
+    let source = last_error
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address to connect to"));
+    Err(NetError::ConnectFailed {
+        address: address.to_owned(),
+        source: Arc::new(source),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mio::{Events, Poll};
+    use std::net::TcpListener;
+
+    #[test]
+    fn falls_back_to_the_next_address() {
+        let refused = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let live = listener.local_addr().unwrap();
+        let mut poll = Poll::new().unwrap();
+        let mut events = Events::with_capacity(8);
+        let now = Instant::now();
+        let timeout = Duration::from_secs(60);
+        let mut conn = Connection::connect(
+            poll.registry(),
+            Token(1),
+            "test",
+            vec![refused, live],
+            timeout,
+            1024,
+            now,
+        )
+        .unwrap();
+        while !conn.is_connected() {
+            poll.poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            if !events.is_empty() {
+                conn.finish_connect(poll.registry(), Instant::now())
+                    .unwrap();
+            }
+            assert!(now.elapsed() < timeout, "never connected");
+        }
+        assert_eq!(conn.stream.peer_addr().unwrap(), live);
+        assert!(conn.stream.nodelay().unwrap());
+    }
+
+    #[test]
+    fn last_address_failure_is_reported() {
+        let refused = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut poll = Poll::new().unwrap();
+        let mut events = Events::with_capacity(8);
+        let now = Instant::now();
+        let timeout = Duration::from_secs(60);
+        let result = Connection::connect(
+            poll.registry(),
+            Token(1),
+            "test",
+            vec![refused],
+            timeout,
+            1024,
+            now,
+        );
+        // Refusal is reported either at once or by the first event.
+        let err = match result {
+            Err(err) => err,
+            Ok(mut conn) => loop {
+                poll.poll(&mut events, Some(Duration::from_millis(100)))
+                    .unwrap();
+                if !events.is_empty() {
+                    match conn.finish_connect(poll.registry(), Instant::now()) {
+                        Err(err) => break err,
+                        Ok(connected) => assert!(!connected),
+                    }
+                }
+                assert!(now.elapsed() < timeout, "refusal never reported");
+            },
+        };
+        assert!(matches!(err, NetError::ConnectFailed { .. }), "{err:?}");
+    }
+}

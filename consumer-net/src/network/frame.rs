@@ -1,0 +1,212 @@
+//! Incremental decoding of size-prefixed frames from a byte stream.
+
+use std::fmt;
+use std::io::{self, Read};
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::NetError;
+
+/// Length of the big-endian size prefix of every frame.
+pub(crate) const SIZE_PREFIX: usize = 4;
+
+/// Minimum read size; large reads keep the number of syscalls low.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Reassembles frames from partial reads.
+///
+/// `buf[..filled]` holds received bytes; `buf[filled..]` is zeroed spare room that reads
+/// fill in place (safe code cannot read into uninitialised capacity). Room is zeroed once
+/// and reused until filled, so zeroing costs about one pass over the bytes received.
+/// Complete frames are split off the front, so they share the allocation (zero copy).
+pub(crate) struct FrameDecoder {
+    buf: BytesMut,
+    filled: usize,
+    max_frame: usize,
+}
+
+impl fmt::Debug for FrameDecoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameDecoder")
+            .field("filled", &self.filled)
+            .field("room", &(self.buf.len() - self.filled))
+            .field("max_frame", &self.max_frame)
+            .finish()
+    }
+}
+
+impl FrameDecoder {
+    /// A decoder accepting frames of at most `max_frame` bytes (excluding the prefix).
+    pub(crate) fn new(max_frame: usize) -> Self {
+        FrameDecoder {
+            buf: BytesMut::new(),
+            filled: 0,
+            max_frame,
+        }
+    }
+
+    /// Performs one `read` into the spare room; `Ok(0)` means end of stream.
+    pub(crate) fn read_from<R: Read>(&mut self, src: &mut R) -> io::Result<usize> {
+        self.make_room();
+        let n = src.read(&mut self.buf[self.filled..])?;
+        // A conforming reader never reports more than it was given; do not trust it blindly.
+        self.filled = (self.filled + n).min(self.buf.len());
+        Ok(n)
+    }
+
+    /// Bytes received but not yet returned as frames.
+    pub(crate) fn buffered(&self) -> usize {
+        self.filled
+    }
+
+    /// Splits off the next complete frame, without its size prefix.
+    ///
+    /// The announced size is validated as soon as the prefix is present, before any room
+    /// is reserved for the frame.
+    pub(crate) fn next_frame(&mut self) -> Result<Option<Bytes>, NetError> {
+        let Some(size) = self.announced_size()? else {
+            return Ok(None);
+        };
+        let total = SIZE_PREFIX + size;
+        if self.filled < total {
+            return Ok(None);
+        }
+        let mut frame = self.buf.split_to(total);
+        self.filled -= total;
+        frame.advance(SIZE_PREFIX);
+        Ok(Some(frame.freeze()))
+    }
+
+    /// The validated size of the frame at the front, once its prefix has arrived.
+    fn announced_size(&self) -> Result<Option<usize>, NetError> {
+        let prefix = match self.buf.get(..SIZE_PREFIX) {
+            Some(&[a, b, c, d]) if self.filled >= SIZE_PREFIX => [a, b, c, d],
+            _ => return Ok(None),
+        };
+        let size =
+            usize::try_from(i32::from_be_bytes(prefix)).map_err(|_| NetError::NegativeFrameSize)?;
+        if size > self.max_frame {
+            return Err(NetError::FrameTooLarge {
+                size,
+                max: self.max_frame,
+            });
+        }
+        Ok(Some(size))
+    }
+
+    /// Ensures spare room for the next read: at least half a chunk, and enough for the
+    /// rest of the frame being received so a large frame is read with few syscalls.
+    fn make_room(&mut self) {
+        let missing = match self.announced_size() {
+            Ok(Some(size)) => (SIZE_PREFIX + size).saturating_sub(self.filled),
+            // An invalid prefix is reported by next_frame before the next read.
+            _ => 0,
+        };
+        let room = self.buf.len() - self.filled;
+        if room >= READ_CHUNK / 2 && room >= missing {
+            return;
+        }
+        // resize zeroes only the bytes it adds; the old spare room is kept.
+        self.buf.resize(self.filled + missing.max(READ_CHUNK), 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(body: &[u8]) -> Vec<u8> {
+        let mut v = (body.len() as i32).to_be_bytes().to_vec();
+        v.extend_from_slice(body);
+        v
+    }
+
+    /// Hands out its data `step` bytes per read.
+    struct Trickle {
+        data: Vec<u8>,
+        pos: usize,
+        step: usize,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    fn decode_all(data: Vec<u8>, step: usize, max: usize) -> Result<Vec<Bytes>, NetError> {
+        let mut dec = FrameDecoder::new(max);
+        let mut src = Trickle { data, pos: 0, step };
+        let mut frames = Vec::new();
+        while dec.read_from(&mut src).map_err(NetError::from)? > 0 {
+            while let Some(f) = dec.next_frame()? {
+                frames.push(f);
+            }
+        }
+        assert_eq!(dec.buffered(), 0, "trailing bytes left");
+        Ok(frames)
+    }
+
+    #[test]
+    fn frames_survive_any_read_split() {
+        let bodies: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![1, 2, 3, 4],
+            (0..=255).collect(),
+            vec![7; 200_000],
+            vec![9],
+        ];
+        let stream: Vec<u8> = bodies.iter().flat_map(|b| framed(b)).collect();
+        for step in [1, 3, 4, 5, 1000, 65_536, 1 << 20] {
+            let frames = decode_all(stream.clone(), step, 1 << 20).unwrap();
+            let got: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+            let want: Vec<&[u8]> = bodies.iter().map(|b| &b[..]).collect();
+            assert_eq!(got, want, "step {step}");
+        }
+    }
+
+    #[test]
+    fn size_limits_are_checked_before_the_body_arrives() {
+        let mut dec = FrameDecoder::new(100);
+        let mut src = Trickle {
+            data: framed(&[0; 101])[..4].to_vec(),
+            pos: 0,
+            step: 4,
+        };
+        dec.read_from(&mut src).unwrap();
+        assert!(matches!(
+            dec.next_frame(),
+            Err(NetError::FrameTooLarge {
+                size: 101,
+                max: 100
+            })
+        ));
+
+        let mut dec = FrameDecoder::new(100);
+        let mut src = Trickle {
+            data: (-1i32).to_be_bytes().to_vec(),
+            pos: 0,
+            step: 4,
+        };
+        dec.read_from(&mut src).unwrap();
+        assert!(matches!(dec.next_frame(), Err(NetError::NegativeFrameSize)));
+
+        assert_eq!(decode_all(framed(&[5; 100]), 7, 100).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn oversized_frame_is_refused_before_reserving() {
+        let mut dec = FrameDecoder::new(1024);
+        let mut src = Trickle {
+            data: i32::MAX.to_be_bytes().to_vec(),
+            pos: 0,
+            step: 4,
+        };
+        dec.read_from(&mut src).unwrap();
+        assert!(dec.next_frame().is_err());
+        assert!(dec.buf.len() <= READ_CHUNK);
+    }
+}
