@@ -5,6 +5,7 @@ pub mod codec;
 pub mod config;
 pub mod error_code;
 pub mod metadata;
+pub mod record;
 pub mod subscription;
 pub mod timer;
 pub mod topic_partition;
