@@ -9,3 +9,7 @@ pub mod record;
 pub mod subscription;
 pub mod timer;
 pub mod topic_partition;
+pub mod consumer;
+pub mod event;
+pub mod fetcher;
+pub mod offsets;
