@@ -39,8 +39,9 @@
  *   quit                                          -> OK, then exit 0
  *
  * The process exits cleanly on "quit" or on EOF of stdin, so a test process
- * that dies never leaks a broker. On Linux it additionally asks the kernel to
- * kill it when the parent process dies.
+ * that dies (closing the pipe) never leaks a broker. (PR_SET_PDEATHSIG is
+ * deliberately not used: it fires when the spawning *thread* exits, which
+ * would kill a cluster shared between test threads.)
  */
 
 #include <errno.h>
@@ -52,10 +53,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -365,10 +362,6 @@ int main(int argc, char **argv) {
         rd_kafka_t *rk;
         const char *loglevel = getenv("MOCK_LAUNCHER_LOG_LEVEL");
 
-#ifdef __linux__
-        /* Never outlive the test process that spawned us. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
         /* A vanished reader must not kill us with SIGPIPE mid-cleanup; the
          * write error on stdout is noticed via EOF on stdin anyway. */
         signal(SIGPIPE, SIG_IGN);
