@@ -309,8 +309,8 @@ def scenario_mock_offsets(ctx):
         "`kcat -C -p 1 -o s@%d -e` (offset for timestamp, then Fetch)." % (before, before),
         "Caveat: librdkafka 2.0.2's mock does not implement timestamp lookups; it answers "
         "offset -1 for any timestamp other than -1 (latest) / -2 (earliest), so the "
-        "s@ consumer starts at the end and reads nothing. See tansu-offsets for a real "
-        "broker's answer.")
+        "s@ consumer starts at the end and reads nothing. (Tansu 0.6.0 is no better "
+        "here, see tansu-offsets.)")
     mock.close()
 
 
