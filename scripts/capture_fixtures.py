@@ -528,12 +528,21 @@ class Ctx:
         self.pcap = os.path.join(args.pcaps, name + ".pcap")
         self.ports = None
         self.readme_lines = []
+        self.brokers = []
 
     def mock(self):
-        return MockCluster(self.args.launcher)
+        self.brokers.append(MockCluster(self.args.launcher))
+        return self.brokers[-1]
 
     def tansu(self):
-        return Tansu(self.args.tansu)
+        self.brokers.append(Tansu(self.args.tansu))
+        return self.brokers[-1]
+
+    def close_brokers(self):
+        """Stops every broker of the scenario (idempotent; also on failure)."""
+        for b in self.brokers:
+            if b.p.poll() is None:
+                b.close()
 
     def capture(self, ports):
         ctx = self
@@ -596,7 +605,10 @@ def main():
         if args.only and name not in args.only:
             continue
         ctx = Ctx(args, name)
-        fn(ctx)
+        try:
+            fn(ctx)
+        finally:
+            ctx.close_brokers()
         ctx.finish()
 
 
