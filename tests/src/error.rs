@@ -1,13 +1,16 @@
 //! The error type of the test harness.
 
+use std::fmt;
 use std::io;
 use std::time::Duration;
 
 /// Everything that can go wrong while starting brokers or driving clients.
 ///
 /// Errors carry enough context (the failing command, its stderr, an install
-/// hint for missing tools) that a failing test explains itself.
-#[derive(Debug, thiserror::Error)]
+/// hint for missing tools) that a failing test explains itself. `Debug`
+/// prints the same readable message as `Display` (plus the source error),
+/// so `.expect("...")` in a test shows it verbatim.
+#[derive(thiserror::Error)]
 pub enum HarnessError {
     /// A tool or library the harness needs is not installed.
     #[error("missing prerequisite: {what}; install it with `{install}` (or run scripts/install-deps.sh)")]
@@ -81,6 +84,16 @@ pub enum HarnessError {
     /// The caller asked for something the harness (or the tool behind it) cannot do.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+}
+
+impl fmt::Debug for HarnessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")?;
+        if let Some(src) = std::error::Error::source(self) {
+            write!(f, " (caused by: {src:?})")?;
+        }
+        Ok(())
+    }
 }
 
 /// Convenience alias used throughout the harness.
