@@ -116,6 +116,8 @@ impl Iterator for Records {
     }
 }
 
+impl std::iter::FusedIterator for Records {}
+
 /// What a magic-2 record needs from its batch header.
 #[derive(Debug, Clone)]
 pub(crate) struct V2Context {
