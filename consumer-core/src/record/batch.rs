@@ -430,6 +430,8 @@ impl Iterator for RecordBatches {
     }
 }
 
+impl std::iter::FusedIterator for RecordBatches {}
+
 /// A big-endian integer at `at`, if the bytes are there.
 fn be_i64(b: &[u8], at: usize) -> Option<i64> {
     let raw = b.get(at..at.checked_add(8)?)?;

@@ -38,4 +38,4 @@ pub use builder::{BatchBuilder, BuildError, LegacyBuilder};
 pub use control::{ControlRecord, ControlRecordType};
 pub use error::{RecordError, RecordErrorKind};
 pub use options::{DecodeOptions, RecordSource};
-pub use records::{Header, Record, Records};
+pub use records::{Header, HeaderView, HeaderViews, Record, RecordView, Records};

@@ -28,6 +28,30 @@ fn decode_all(
     Ok(out)
 }
 
+/// Reads a batch through `next_view` and copies each view into a `Record`.
+fn views_as_records(batch: &RecordBatch) -> Vec<Record> {
+    let mut records = batch.records().unwrap();
+    let mut out = Vec::new();
+    while let Some(view) = records.next_view() {
+        let v = view.unwrap();
+        out.push(Record {
+            offset: v.offset,
+            timestamp: v.timestamp,
+            timestamp_type: v.timestamp_type,
+            key: v.key.map(Bytes::copy_from_slice),
+            value: v.value.map(Bytes::copy_from_slice),
+            headers: v
+                .headers()
+                .map(|h| Header {
+                    key: h.key.to_owned(),
+                    value: h.value.map(Bytes::copy_from_slice),
+                })
+                .collect(),
+        });
+    }
+    out
+}
+
 fn rec(offset: i64, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> Record {
     Record {
         offset,
@@ -290,11 +314,22 @@ fn record_error(raw: Vec<u8>) -> RecordError {
         .next()
         .unwrap()
         .unwrap();
-    batch
+    let err = batch
         .records()
         .unwrap()
         .find_map(Result::err)
-        .expect("records should fail")
+        .expect("records should fail");
+    // Views see the same error, then nothing more.
+    let mut records = batch.records().unwrap();
+    let mut view_err = None;
+    while let Some(v) = records.next_view() {
+        if let Err(e) = v {
+            view_err = Some(e);
+        }
+    }
+    assert_eq!(view_err.as_ref(), Some(&err));
+    assert!(records.next().is_none());
+    err
 }
 
 #[test]
@@ -758,6 +793,7 @@ proptest! {
         prop_assert_eq!(all.len(), expected.len());
         for ((batch, got), (builder, want)) in all.iter().zip(&expected) {
             prop_assert_eq!(got, want);
+            prop_assert_eq!(&views_as_records(batch), want);
             prop_assert_eq!(batch.compression(), builder.compression);
             prop_assert_eq!(batch.is_transactional(), builder.transactional);
             prop_assert_eq!(batch.producer_id(), builder.producer_id);
@@ -788,6 +824,8 @@ proptest! {
         let all = decode_all(&buf, &DecodeOptions::default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let got: Vec<Record> = all.iter().flat_map(|(_, r)| r.clone()).collect();
         prop_assert_eq!(&got, &recs);
+        let viewed: Vec<Record> = all.iter().flat_map(|(b, _)| views_as_records(b)).collect();
+        prop_assert_eq!(&viewed, &recs);
         for (batch, _) in &all {
             prop_assert_eq!(batch.magic(), magic);
             prop_assert_eq!(batch.compression(), codec);

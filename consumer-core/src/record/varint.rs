@@ -28,12 +28,19 @@ fn uvar(
     bits: u32,
     what: &'static str,
 ) -> Result<u64, DecodeError> {
-    let Some(&first) = buf.get(*pos) else {
-        return Err(truncated(what));
-    };
-    if first < 0x80 {
-        *pos += 1;
-        return Ok(u64::from(first));
+    // One and two bytes cover lengths below 8 KiB and deltas within a batch of 8k records.
+    let p = *pos;
+    if let Some(&b0) = buf.get(p) {
+        if b0 < 0x80 {
+            *pos = p + 1;
+            return Ok(u64::from(b0));
+        }
+        if let Some(&b1) = buf.get(p + 1) {
+            if b1 < 0x80 {
+                *pos = p + 2;
+                return Ok(u64::from(b0 & 0x7f) | u64::from(b1) << 7);
+            }
+        }
     }
     uvar_slow(buf, pos, max_bytes, bits, what)
 }
