@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Install test prerequisites, then build and run every test in the workspace.
-# Exits non-zero on any failure. (Skeleton: the lead extends it.)
+# The README's test command: installs what the tests need (librdkafka-dev, kcat, the Tansu
+# wheel, the Python clients), builds, and runs every test of the workspace: unit, property,
+# golden, sans-IO scenario, network and broker-backed integration tests, and doctests.
+# Exits non-zero on any failure; a broker that cannot start fails its tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,3 +10,4 @@ bash scripts/install-deps.sh
 
 export RUST_BACKTRACE=1
 cargo test --workspace --all-targets
+cargo test --workspace --doc
