@@ -273,6 +273,7 @@ impl Consumer {
             {
                 Ok((_, resp)) => {
                     let errs = self.fetcher.handle_response(
+                        now,
                         ctx,
                         resp,
                         &self.config,
@@ -373,6 +374,7 @@ impl Consumer {
             self.metadata.next_update(),
             self.subs.next_reset_attempt(),
             self.offsets.next_retry(),
+            self.fetcher.next_timeout(),
         ];
         let after = self.last_now;
         candidates
@@ -440,22 +442,24 @@ impl Consumer {
         let nodes = &self.nodes;
         let mut version_errors = Vec::new();
         let fetches =
-            self.fetcher.prepare(
-                &self.config,
-                &self.subs,
-                &mut self.metadata,
-                |node| match nodes.pick(node, ApiKey::Fetch) {
-                    Some(Ok(v)) => Some(v),
-                    Some(Err(e)) => {
-                        version_errors.push(e);
-                        None
-                    }
-                    None => {
-                        wanted.push(node);
-                        None
-                    }
-                },
-            );
+            self.fetcher
+                .prepare(
+                    now,
+                    &self.config,
+                    &self.subs,
+                    &mut self.metadata,
+                    |node| match nodes.pick(node, ApiKey::Fetch) {
+                        Some(Ok(v)) => Some(v),
+                        Some(Err(e)) => {
+                            version_errors.push(e);
+                            None
+                        }
+                        None => {
+                            wanted.push(node);
+                            None
+                        }
+                    },
+                );
         self.errors
             .extend(version_errors.into_iter().map(ConsumerError::from));
         for (req, ctx) in fetches {
