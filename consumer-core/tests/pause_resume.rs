@@ -20,8 +20,11 @@ fn two_partitions_on_one_broker() -> TestCluster {
 fn a_paused_partition_is_not_fetched_until_resumed() {
     let mut cluster = two_partitions_on_one_broker();
     let (p0, p1) = (tp("orders", 0), tp("orders", 1));
-    let mut consumer =
-        cluster.consumer(cluster.config().auto_offset_reset(AutoOffsetReset::Earliest));
+    let mut consumer = cluster.consumer(
+        cluster
+            .config()
+            .auto_offset_reset(AutoOffsetReset::Earliest),
+    );
     consumer.assign([p0.clone(), p1.clone()]);
     consumer.pause(std::slice::from_ref(&p1)).unwrap();
     assert_eq!(consumer.paused(), vec![p1.clone()]);
@@ -33,7 +36,9 @@ fn a_paused_partition_is_not_fetched_until_resumed() {
     let fetches = cluster.requests_of(ApiKey::Fetch);
     assert!(fetches.len() > 2, "the consumer kept fetching p0");
     assert!(
-        fetches.iter().all(|f| f.partitions.iter().all(|(tp, _)| *tp != p1)),
+        fetches
+            .iter()
+            .all(|f| f.partitions.iter().all(|(tp, _)| *tp != p1)),
         "p1 was fetched while paused"
     );
 
@@ -58,8 +63,11 @@ fn buffered_records_of_a_paused_partition_wait_for_resume() {
     let mut cluster = two_partitions_on_one_broker();
     cluster.drain = false;
     let (p0, p1) = (tp("orders", 0), tp("orders", 1));
-    let mut consumer =
-        cluster.consumer(cluster.config().auto_offset_reset(AutoOffsetReset::Earliest));
+    let mut consumer = cluster.consumer(
+        cluster
+            .config()
+            .auto_offset_reset(AutoOffsetReset::Earliest),
+    );
     consumer.assign([p0.clone(), p1.clone()]);
 
     // One fetch brings both partitions' records into the buffer.
@@ -72,12 +80,17 @@ fn buffered_records_of_a_paused_partition_wait_for_resume() {
     consumer.pause(std::slice::from_ref(&p1)).unwrap();
     let got = consumer.poll_records(100).unwrap();
     assert_eq!(
-        got.iter().map(|r| (r.partition, r.offset)).collect::<Vec<_>>(),
+        got.iter()
+            .map(|r| (r.partition, r.offset))
+            .collect::<Vec<_>>(),
         (0..6).map(|o| (0, o)).collect::<Vec<_>>(),
         "only p0's records"
     );
     assert!(consumer.poll_records(100).unwrap().is_empty());
-    assert!(!consumer.has_buffered_records(), "p1's data is parked, not ready");
+    assert!(
+        !consumer.has_buffered_records(),
+        "p1's data is parked, not ready"
+    );
     assert_eq!(consumer.position(&p1).unwrap().unwrap().offset, 0);
 
     // While paused, p1 is neither handed out nor fetched again.
@@ -92,12 +105,16 @@ fn buffered_records_of_a_paused_partition_wait_for_resume() {
     assert!(consumer.has_buffered_records());
     let got = consumer.poll_records(4).unwrap();
     assert_eq!(
-        got.iter().map(|r| (r.partition, r.offset)).collect::<Vec<_>>(),
+        got.iter()
+            .map(|r| (r.partition, r.offset))
+            .collect::<Vec<_>>(),
         vec![(1, 0), (1, 1), (1, 2), (1, 3)]
     );
     let got = consumer.poll_records(4).unwrap();
     assert_eq!(
-        got.iter().map(|r| (r.partition, r.offset)).collect::<Vec<_>>(),
+        got.iter()
+            .map(|r| (r.partition, r.offset))
+            .collect::<Vec<_>>(),
         vec![(1, 4), (1, 5)]
     );
     assert_eq!(consumer.position(&p1).unwrap().unwrap().offset, 6);

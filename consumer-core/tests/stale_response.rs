@@ -70,7 +70,10 @@ fn buffered_records_from_before_a_seek_are_discarded() {
     cluster.drain = false;
     cluster.drive(&mut consumer, |c, _| c.has_buffered_records(), 100);
     let first = consumer.poll_records(3).unwrap();
-    assert_eq!(first.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(
+        first.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
 
     consumer.seek(&p, 8).unwrap();
     assert!(!consumer.has_buffered_records());
@@ -87,8 +90,11 @@ fn an_answer_for_a_partition_no_longer_assigned_is_dropped() {
     let (p0, p1) = (tp("t", 0), tp("t", 1));
     cluster.fill(&p0, 4, 4);
     cluster.fill(&p1, 4, 4);
-    let mut consumer =
-        cluster.consumer(cluster.config().auto_offset_reset(AutoOffsetReset::Earliest));
+    let mut consumer = cluster.consumer(
+        cluster
+            .config()
+            .auto_offset_reset(AutoOffsetReset::Earliest),
+    );
     consumer.assign([p0.clone(), p1.clone()]);
     cluster.hold_next(ApiKey::Fetch);
     cluster.drive(&mut consumer, |_, c| c.held() == 1, 100);

@@ -282,6 +282,16 @@ struct Connection {
     pending: VecDeque<Pending>,
 }
 
+/// The network client's view of one node while it has no connection: like the real one,
+/// it waits out a reconnect backoff after each lost connection or failed attempt, keeping
+/// requests queued meanwhile.
+#[derive(Debug, Default)]
+struct Link {
+    failures: u32,
+    retry_at: Option<Instant>,
+    queued: Vec<Transmit>,
+}
+
 /// Builds a [`TestCluster`].
 #[derive(Debug, Clone)]
 pub struct ClusterBuilder {
@@ -353,6 +363,9 @@ impl ClusterBuilder {
             start: Instant::now(),
             elapsed: Duration::ZERO,
             conns: BTreeMap::new(),
+            links: BTreeMap::new(),
+            reconnect_backoff: Duration::from_millis(50),
+            reconnect_backoff_max: Duration::from_secs(1),
             rules: Vec::new(),
             latency: Duration::ZERO,
             request_timeout: Duration::from_secs(30),
@@ -378,6 +391,11 @@ pub struct TestCluster {
     start: Instant,
     elapsed: Duration,
     conns: BTreeMap<NodeId, Connection>,
+    links: BTreeMap<NodeId, Link>,
+    /// The first reconnect backoff; it doubles with each failure in a row.
+    pub reconnect_backoff: Duration,
+    /// The largest reconnect backoff.
+    pub reconnect_backoff_max: Duration,
     rules: Vec<Rule>,
     /// Time every answer takes.
     pub latency: Duration,
@@ -681,8 +699,62 @@ impl TestCluster {
             return;
         };
         let failed: Vec<i32> = conn.pending.iter().map(|p| p.correlation_id).collect();
+        self.lost(consumer, node, failed);
+    }
+
+    /// The connection to `node` is gone (or could not be made): schedule the reconnect,
+    /// fail `failed` and whatever waited for the connection.
+    fn lost(&mut self, consumer: &mut Consumer, node: NodeId, mut failed: Vec<i32>) {
+        let now = self.now();
+        let base = self.reconnect_backoff;
+        let max = self.reconnect_backoff_max;
+        let link = self.links.entry(node).or_default();
+        let delay = base
+            .saturating_mul(2u32.saturating_pow(link.failures.min(16)))
+            .min(max);
+        link.failures += 1;
+        link.retry_at = Some(now + delay);
+        failed.extend(link.queued.drain(..).map(|t| t.correlation_id));
         self.disconnects.push((node, failed.clone()));
-        consumer.handle_disconnect(node, &failed, self.now());
+        consumer.handle_disconnect(node, &failed, now);
+    }
+
+    /// Attempts the connection `node`'s queued requests wait for, if its backoff is over.
+    fn try_connect(&mut self, consumer: &mut Consumer, node: NodeId) -> bool {
+        let now = self.now();
+        let Some(link) = self.links.get_mut(&node) else {
+            return false;
+        };
+        if link.queued.is_empty() || link.retry_at.is_some_and(|t| t > now) {
+            return false;
+        }
+        let address = link.queued[0].address.clone();
+        let broker = self.broker_at(&address).filter(|b| !self.brokers[b].down);
+        let Some(broker) = broker else {
+            // Connection refused.
+            self.lost(consumer, node, Vec::new());
+            return true;
+        };
+        let link = self.links.get_mut(&node).expect("link");
+        let queued = std::mem::take(&mut link.queued);
+        link.failures = 0;
+        self.conns.insert(
+            node,
+            Connection {
+                broker,
+                pending: VecDeque::new(),
+            },
+        );
+        self.connections_opened.push((node, queued[0].api_key));
+        for t in queued {
+            if !self.conns.contains_key(&node) {
+                // A scripted cut closed it again: the rest waits for the next connection.
+                self.links.entry(node).or_default().queued.push(t);
+                continue;
+            }
+            self.process(consumer, broker, t);
+        }
+        true
     }
 
     // ---- queries on what was seen ----
@@ -733,6 +805,10 @@ impl TestCluster {
             progress = true;
             self.receive(consumer, t);
         }
+        let waiting: Vec<NodeId> = self.links.keys().copied().collect();
+        for node in waiting {
+            progress |= self.try_connect(consumer, node);
+        }
         progress |= self.expire_requests(consumer);
         progress |= self.deliver(consumer);
         if self.drain {
@@ -763,6 +839,11 @@ impl TestCluster {
         let mut consider = |t: Instant| {
             next = Some(next.map_or(t, |n| n.min(t)));
         };
+        for link in self.links.values().filter(|l| !l.queued.is_empty()) {
+            if let Some(t) = link.retry_at {
+                consider(t);
+            }
+        }
         for p in self.conns.values().flat_map(|c| c.pending.iter()) {
             consider(p.sent_at + self.request_timeout);
             match (&p.gate, &p.reply) {
@@ -868,7 +949,6 @@ impl TestCluster {
     }
 
     fn receive(&mut self, consumer: &mut Consumer, t: Transmit) {
-        let now = self.now();
         let size = i32::from_be_bytes(t.frame[..4].try_into().expect("size prefix"));
         assert_eq!(size as usize, t.frame.len() - 4, "size prefix of {t:?}");
         let frame = t.frame.slice(4..);
@@ -877,19 +957,23 @@ impl TestCluster {
         assert_eq!(header.api_version, t.api_version);
         assert_eq!(header.correlation_id, t.correlation_id);
 
-        let broker = self.broker_at(&t.address).filter(|b| !self.brokers[b].down);
-        let Some(broker) = broker else {
-            // Connection refused: this request fails, with whatever was on the connection.
-            let mut failed: Vec<i32> = self
-                .conns
-                .remove(&t.node)
-                .map(|c| c.pending.iter().map(|p| p.correlation_id).collect())
-                .unwrap_or_default();
-            failed.push(t.correlation_id);
-            self.disconnects.push((t.node, failed.clone()));
-            consumer.handle_disconnect(t.node, &failed, now);
-            return;
-        };
+        match self.conns.get(&t.node) {
+            Some(conn) => {
+                let broker = conn.broker;
+                self.process(consumer, broker, t);
+            }
+            None => {
+                let node = t.node;
+                self.links.entry(node).or_default().queued.push(t);
+                self.try_connect(consumer, node);
+            }
+        }
+    }
+
+    /// A broker handles one request on an open connection.
+    fn process(&mut self, consumer: &mut Consumer, broker: i32, t: Transmit) {
+        let now = self.now();
+        let frame = t.frame.slice(4..);
         let profile = &self.brokers[&broker].profile;
         let advertised = profile.range(t.api_key);
         let api_versions_probe = t.api_key == ApiKey::ApiVersions;
@@ -899,16 +983,6 @@ impl TestCluster {
             t.api_key,
             t.api_version
         );
-        if !self.conns.contains_key(&t.node) {
-            self.connections_opened.push((t.node, t.api_key));
-            self.conns.insert(
-                t.node,
-                Connection {
-                    broker,
-                    pending: VecDeque::new(),
-                },
-            );
-        }
         let action = self.take_rule(t.api_key, broker);
         let error = match action {
             Some(Action::Error(code)) => Some(code),
