@@ -60,8 +60,13 @@ fn leader_moves_mid_fetch(profile: Profile) -> TestCluster {
         .iter()
         .skip(metadata_before)
         .any(|m| m.at <= new_at));
-    // After the move, nothing more was asked of broker 1.
+    // After the move, nothing more was asked of broker 1, which refused what it was asked.
     assert!(fetches[first_on_new..].iter().all(|r| r.broker == 2));
+    assert!(!cluster.partition_errors.is_empty());
+    assert!(cluster
+        .partition_errors
+        .iter()
+        .all(|e| (e.broker, e.code) == (1, ErrorCode::NotLeaderOrFollower)));
     cluster
 }
 
@@ -101,5 +106,46 @@ fn not_leader_from_the_leader_itself_is_retried_without_loss() {
     assert!(
         cluster.count(ApiKey::Metadata) >= 2,
         "the error refreshed metadata"
+    );
+}
+
+#[test]
+fn a_new_epoch_on_the_same_leader_fences_the_old_one_until_metadata_catches_up() {
+    let mut cluster = TestCluster::builder().brokers(2).topic("t", 1).build();
+    let p = tp("t", 0);
+    cluster.fill(&p, 3, 3);
+    let mut consumer = cluster.consumer(
+        cluster
+            .config()
+            .auto_offset_reset(AutoOffsetReset::Earliest),
+    );
+    consumer.assign([p.clone()]);
+    cluster.drive(
+        &mut consumer,
+        |_, c| c.received.len() == 3 && c.in_flight() > 0,
+        100,
+    );
+    assert_eq!(
+        consumer.metadata().leader(&p).unwrap().leader_epoch,
+        Some(0)
+    );
+
+    // Broker 1 is re-elected: same leader, epoch 1. Fetches still carrying epoch 0 are
+    // fenced (FENCED_LEADER_EPOCH) until the consumer's metadata has epoch 1.
+    cluster.move_leader(&p, 1);
+    cluster.fill(&p, 3, 3);
+    cluster.drive(&mut consumer, |_, c| c.received.len() == 6, 100);
+
+    assert_eq!(cluster.offsets_of(&p), (0..6).collect::<Vec<_>>());
+    assert_eq!(
+        consumer.metadata().leader(&p).unwrap().leader_epoch,
+        Some(1)
+    );
+    assert!(cluster.errors.is_empty(), "{:?}", cluster.errors);
+    let codes: Vec<ErrorCode> = cluster.partition_errors.iter().map(|e| e.code).collect();
+    assert!(!codes.is_empty());
+    assert!(
+        codes.iter().all(|c| *c == ErrorCode::FencedLeaderEpoch),
+        "{codes:?}"
     );
 }

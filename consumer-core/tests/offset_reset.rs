@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::config::AutoOffsetReset;
+use consumer_core::error_code::ErrorCode;
 use consumer_core::event::{ConsumerError, Event};
 use consumer_core::topic_partition::OffsetAndTimestamp;
 use support::{tp, Profile, TestCluster, BASE_TS};
@@ -235,4 +236,39 @@ fn list_offsets_by_timestamp_reports_an_event() {
     );
     assert_eq!(cluster.count(ApiKey::Fetch), 0, "a lookup fetches nothing");
     assert_eq!(cluster.events.len(), 1);
+}
+
+#[test]
+fn truncation_below_the_position_with_policy_latest_resumes_at_the_new_end() {
+    let mut cluster = TestCluster::builder().brokers(1).topic("logs", 1).build();
+    let p = tp("logs", 0);
+    cluster.fill(&p, 10, 5);
+    let mut consumer =
+        cluster.consumer(cluster.config().auto_offset_reset(AutoOffsetReset::Latest));
+    consumer.assign([p.clone()]);
+    consumer.seek(&p, 0).unwrap();
+    cluster.drive(
+        &mut consumer,
+        |_, c| c.received.len() == 10 && c.in_flight() > 0,
+        100,
+    );
+
+    // An unclean election loses offsets 8 and 9: the consumer's position 10 is now past
+    // the end. It resets to the (new) latest offset and reads what is written next.
+    cluster.truncate(&p, 8);
+    cluster.drive(&mut consumer, |_, c| c.count(ApiKey::ListOffsets) == 1, 100);
+    cluster.drive(&mut consumer, |c, _| c.position(&p).unwrap().is_some(), 100);
+    assert_eq!(consumer.position(&p).unwrap().unwrap().offset, 8);
+    cluster.append(&p, &[("new", "8")]);
+    cluster.drive(&mut consumer, |_, c| c.received.len() == 11, 100);
+    assert_eq!(cluster.received_of(&p)[10], (8, "new".into(), "8".into()));
+    assert_eq!(
+        cluster.requests_of(ApiKey::ListOffsets)[0].partitions,
+        vec![(p.clone(), -1)]
+    );
+    assert_eq!(cluster.partition_errors.len(), 1);
+    assert_eq!(
+        cluster.partition_errors[0].code,
+        ErrorCode::OffsetOutOfRange
+    );
 }

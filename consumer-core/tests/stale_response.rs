@@ -106,3 +106,20 @@ fn an_answer_for_a_partition_no_longer_assigned_is_dropped() {
     assert!(cluster.offsets_of(&p0).is_empty());
     assert_eq!(cluster.offsets_of(&p1), vec![0, 1, 2, 3]);
 }
+
+#[test]
+fn a_slow_answer_arriving_after_a_seek_is_dropped() {
+    let (mut cluster, mut consumer) = ten_records();
+    let p = tp("t", 0);
+    cluster.delay_next(ApiKey::Fetch, std::time::Duration::from_millis(200));
+    cluster.drive(&mut consumer, |_, c| c.count(ApiKey::Fetch) == 1, 100);
+    consumer.seek(&p, 9).unwrap();
+
+    cluster.drive(&mut consumer, |_, c| !c.received.is_empty(), 100);
+    cluster.run_for(&mut consumer, std::time::Duration::from_secs(1));
+    assert_eq!(cluster.offsets_of(&p), vec![9]);
+    let second = &cluster.requests_of(ApiKey::Fetch)[1];
+    assert_eq!(second.partitions, vec![(p.clone(), 9)]);
+    // It was sent only once the slow answer was in: one fetch per broker at a time.
+    assert_eq!(second.at, std::time::Duration::from_millis(200));
+}

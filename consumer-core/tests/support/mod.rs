@@ -225,6 +225,21 @@ pub struct SeenRequest {
     pub topics: Option<Vec<String>>,
 }
 
+/// A per-partition error a broker answered with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionError {
+    /// Simulated time of the answer.
+    pub at: Duration,
+    /// The broker that answered.
+    pub broker: i32,
+    /// The API (Fetch or ListOffsets).
+    pub api: ApiKey,
+    /// The partition.
+    pub tp: TopicPartition,
+    /// The error.
+    pub code: ErrorCode,
+}
+
 /// What to do with the next matching request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -373,6 +388,7 @@ impl ClusterBuilder {
             requests: Vec::new(),
             connections_opened: Vec::new(),
             disconnects: Vec::new(),
+            partition_errors: Vec::new(),
             received: Vec::new(),
             poll_sizes: Vec::new(),
             errors: Vec::new(),
@@ -410,6 +426,8 @@ pub struct TestCluster {
     pub connections_opened: Vec<(NodeId, ApiKey)>,
     /// Each lost connection: node id and the correlation ids failed with it.
     pub disconnects: Vec<(NodeId, Vec<i32>)>,
+    /// Per-partition errors the brokers answered with, in order.
+    pub partition_errors: Vec<PartitionError>,
     /// Records drained from the consumer, in the order returned.
     pub received: Vec<ConsumerRecord>,
     /// The size of each non-empty `poll_records` answer.
@@ -782,7 +800,7 @@ impl TestCluster {
     pub fn received_of(&self, tp: &TopicPartition) -> Vec<(i64, String, String)> {
         self.received
             .iter()
-            .filter(|r| &*r.topic == tp.topic && r.partition == tp.partition)
+            .filter(|r| *r.topic == tp.topic && r.partition == tp.partition)
             .map(|r| (r.offset, text(&r.key), text(&r.value)))
             .collect()
     }
@@ -1031,6 +1049,17 @@ impl TestCluster {
                     })
                     .collect();
                 let resp = self.list_offsets(broker, &req, error);
+                for t in &resp.topics {
+                    for p in t.partitions.iter().filter(|p| p.error_code != 0) {
+                        self.partition_errors.push(PartitionError {
+                            at: self.elapsed,
+                            broker,
+                            api: ApiKey::ListOffsets,
+                            tp: tp(&t.name, p.partition_index),
+                            code: ErrorCode::from_i16(p.error_code),
+                        });
+                    }
+                }
                 Reply::Frame(encode::<ListOffsetsRequest>(corr, v, &resp))
             }
             ApiKey::Fetch => {
@@ -1047,6 +1076,7 @@ impl TestCluster {
                     .collect();
                 let (resp, ready) = self.fetch(broker, v, &req, error);
                 if ready || req.max_wait_ms <= 0 || action.is_some() {
+                    self.note_fetch_errors(broker, v, &resp);
                     Reply::Frame(encode::<FetchRequest>(corr, v, &resp))
                 } else {
                     let wait = Duration::from_millis(req.max_wait_ms as u64);
@@ -1098,16 +1128,28 @@ impl TestCluster {
         !expired.is_empty()
     }
 
+    fn note_fetch_errors(&mut self, broker: i32, version: i16, resp: &FetchResponse) {
+        for t in &resp.responses {
+            let name = self.topic_name(version, &t.topic, &t.topic_id);
+            for p in t.partitions.iter().filter(|p| p.error_code != 0) {
+                self.partition_errors.push(PartitionError {
+                    at: self.elapsed,
+                    broker,
+                    api: ApiKey::Fetch,
+                    tp: tp(&name, p.partition_index),
+                    code: ErrorCode::from_i16(p.error_code),
+                });
+            }
+        }
+    }
+
     /// Delivers due answers, in order on each connection.
     fn deliver(&mut self, consumer: &mut Consumer) -> bool {
         let now = self.now();
         let mut progress = false;
         let nodes: Vec<NodeId> = self.conns.keys().copied().collect();
         for node in nodes {
-            loop {
-                let Some(conn) = self.conns.get(&node) else {
-                    break;
-                };
+            while let Some(conn) = self.conns.get(&node) {
                 let broker = conn.broker;
                 let Some(head) = conn.pending.front() else {
                     break;
@@ -1129,7 +1171,9 @@ impl TestCluster {
                         if !ready && *deadline > now {
                             break;
                         }
-                        encode::<FetchRequest>(head.correlation_id, *version, &resp)
+                        let (corr, version) = (head.correlation_id, *version);
+                        self.note_fetch_errors(broker, version, &resp);
+                        encode::<FetchRequest>(corr, version, &resp)
                     }
                 };
                 let conn = self.conns.get_mut(&node).expect("connection");
