@@ -94,7 +94,6 @@ impl Fetcher {
     /// Fetch version); partitions without a known leader ask for a metadata refresh.
     pub fn prepare(
         &mut self,
-        now: Instant,
         config: &ConsumerConfig,
         subs: &SubscriptionState,
         metadata: &mut Metadata,
@@ -102,10 +101,6 @@ impl Fetcher {
     ) -> Vec<(FetchRequest, FetchContext)> {
         let mut per_node: Vec<(NodeId, Vec<(TopicPartition, FetchPosition)>)> = Vec::new();
         let mut need_metadata = false;
-        // A backoff ends with its time, or when the position moves (a seek).
-        self.backoff.retain(|tp, (offset, until)| {
-            now < *until && subs.position(tp).map(|p| p.offset) == Some(*offset)
-        });
         for (tp, state) in subs.fetchable() {
             let Some(position) = state.position else {
                 continue;
@@ -312,6 +307,13 @@ impl Fetcher {
             }
         }
         errors
+    }
+
+    /// Ends the partition backoffs that are over at `now`, or whose position moved.
+    pub fn expire_backoffs(&mut self, now: Instant, subs: &SubscriptionState) {
+        self.backoff.retain(|tp, (offset, until)| {
+            now < *until && subs.position(tp).map(|p| p.offset) == Some(*offset)
+        });
     }
 
     fn back_off(&mut self, tp: &TopicPartition, offset: i64, now: Instant, backoff: Duration) {

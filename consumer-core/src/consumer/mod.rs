@@ -439,27 +439,26 @@ impl Consumer {
             }
         }
 
+        self.fetcher.expire_backoffs(now, &self.subs);
         let nodes = &self.nodes;
         let mut version_errors = Vec::new();
         let fetches =
-            self.fetcher
-                .prepare(
-                    now,
-                    &self.config,
-                    &self.subs,
-                    &mut self.metadata,
-                    |node| match nodes.pick(node, ApiKey::Fetch) {
-                        Some(Ok(v)) => Some(v),
-                        Some(Err(e)) => {
-                            version_errors.push(e);
-                            None
-                        }
-                        None => {
-                            wanted.push(node);
-                            None
-                        }
-                    },
-                );
+            self.fetcher.prepare(
+                &self.config,
+                &self.subs,
+                &mut self.metadata,
+                |node| match nodes.pick(node, ApiKey::Fetch) {
+                    Some(Ok(v)) => Some(v),
+                    Some(Err(e)) => {
+                        version_errors.push(e);
+                        None
+                    }
+                    None => {
+                        wanted.push(node);
+                        None
+                    }
+                },
+            );
         self.errors
             .extend(version_errors.into_iter().map(ConsumerError::from));
         for (req, ctx) in fetches {
