@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
@@ -59,6 +59,10 @@ pub struct Fetcher {
     parked: Vec<CompletedFetch>,
     /// An error met after records were already drained in the same call.
     pending_error: Option<ConsumerError>,
+    /// Partitions whose last fetch failed in a way a refetch at once cannot fix (e.g. out
+    /// of range with no reset policy): not fetched again from that offset before the
+    /// instant, so a broker answering at once does not make a busy loop.
+    backoff: HashMap<TopicPartition, (i64, Instant)>,
 }
 
 impl Fetcher {
@@ -101,6 +105,9 @@ impl Fetcher {
             let Some(position) = state.position else {
                 continue;
             };
+            if self.backoff.contains_key(tp) {
+                continue;
+            }
             let Some(node) = metadata.leader_node(tp).map(|n| n.id) else {
                 need_metadata = true;
                 continue;
@@ -190,6 +197,7 @@ impl Fetcher {
     /// errors as the Java consumer does. Errors for the caller are returned.
     pub fn handle_response(
         &mut self,
+        now: Instant,
         ctx: FetchContext,
         resp: FetchResponse,
         config: &ConsumerConfig,
@@ -269,6 +277,7 @@ impl Fetcher {
                             }
                             None => {
                                 debug_assert_eq!(config.auto_offset_reset, AutoOffsetReset::None);
+                                self.back_off(&tp, fetch_offset, now, config.retry_backoff);
                                 errors.push(ConsumerError::OffsetOutOfRange {
                                     tp,
                                     offset: fetch_offset,
@@ -277,6 +286,7 @@ impl Fetcher {
                         }
                     }
                     ErrorCode::TopicAuthorizationFailed => {
+                        self.back_off(&tp, fetch_offset, now, config.retry_backoff);
                         errors.push(ConsumerError::TopicAuthorization { topic: tp.topic });
                     }
                     code if code.needs_metadata_refresh() => {
@@ -284,17 +294,30 @@ impl Fetcher {
                         metadata.request_update();
                     }
                     ErrorCode::UnknownLeaderEpoch => {
-                        // The broker is behind our metadata; simply try again.
+                        // The broker is behind our metadata; try again shortly.
                         debug!("{tp}: broker behind on leader epoch; retrying");
+                        self.back_off(&tp, fetch_offset, now, config.retry_backoff);
                     }
                     code => {
                         warn!("{tp}: fetch error {code}; refreshing metadata and retrying");
                         metadata.request_update();
+                        self.back_off(&tp, fetch_offset, now, config.retry_backoff);
                     }
                 }
             }
         }
         errors
+    }
+
+    /// Ends the partition backoffs that are over at `now`, or whose position moved.
+    pub fn expire_backoffs(&mut self, now: Instant, subs: &SubscriptionState) {
+        self.backoff.retain(|tp, (offset, until)| {
+            now < *until && subs.position(tp).map(|p| p.offset) == Some(*offset)
+        });
+    }
+
+    fn back_off(&mut self, tp: &TopicPartition, offset: i64, now: Instant, backoff: Duration) {
+        self.backoff.insert(tp.clone(), (offset, now + backoff));
     }
 
     /// Drains up to `max` records, advancing positions past what is returned.
@@ -369,18 +392,19 @@ impl Fetcher {
     pub fn retain_assigned(&mut self, subs: &SubscriptionState) {
         self.completed.retain(|c| subs.is_assigned(&c.tp));
         self.parked.retain(|c| subs.is_assigned(&c.tp));
+        self.backoff.retain(|tp, _| subs.is_assigned(tp));
     }
 
     /// Drops everything buffered for `tp` (after a seek).
     pub fn clear_partition(&mut self, tp: &TopicPartition) {
         self.completed.retain(|c| &c.tp != tp);
         self.parked.retain(|c| &c.tp != tp);
+        self.backoff.remove(tp);
     }
 
-    /// The first in-flight or buffered time the fetcher needs to wake (none: it is
-    /// driven by answers).
+    /// When the fetcher next needs to wake: the end of the first partition backoff.
     pub fn next_timeout(&self) -> Option<Instant> {
-        None
+        self.backoff.values().map(|(_, until)| *until).min()
     }
 }
 

@@ -73,7 +73,11 @@ impl OffsetLookups {
         let id = QueryId(self.next_query);
         let mut q = Query::default();
         for (tp, timestamp) in partitions {
-            q.order.push(tp.clone());
+            // A partition asked twice is looked up once (the last timestamp wins) and
+            // answered once, instead of its second entry finding no result.
+            if !q.order.contains(&tp) {
+                q.order.push(tp.clone());
+            }
             q.pending.insert(
                 tp,
                 PendingLookup {

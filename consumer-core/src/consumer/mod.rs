@@ -273,6 +273,7 @@ impl Consumer {
             {
                 Ok((_, resp)) => {
                     let errs = self.fetcher.handle_response(
+                        now,
                         ctx,
                         resp,
                         &self.config,
@@ -373,6 +374,7 @@ impl Consumer {
             self.metadata.next_update(),
             self.subs.next_reset_attempt(),
             self.offsets.next_retry(),
+            self.fetcher.next_timeout(),
         ];
         let after = self.last_now;
         candidates
@@ -437,6 +439,7 @@ impl Consumer {
             }
         }
 
+        self.fetcher.expire_backoffs(now, &self.subs);
         let nodes = &self.nodes;
         let mut version_errors = Vec::new();
         let fetches =
