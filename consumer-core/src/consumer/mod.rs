@@ -218,6 +218,13 @@ impl Consumer {
         self.offsets.start_query(partitions)
     }
 
+    /// Keeps the metadata of `topic` from now on (partition discovery): a topic not known
+    /// yet asks for a refresh, whose answer shows in [`Consumer::metadata`].
+    pub fn request_topic_metadata(&mut self, topic: &str) {
+        self.query_topics.insert(topic.to_owned());
+        self.refresh_interest();
+    }
+
     /// Gives up on an offset lookup.
     pub fn cancel_query(&mut self, query: QueryId) {
         self.offsets.cancel(query);

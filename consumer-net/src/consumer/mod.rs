@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use consumer_core::config::ConsumerConfig;
 use consumer_core::consumer::Consumer;
-use consumer_core::event::{ConsumerRecord, Event};
+use consumer_core::error_code::ErrorCode;
+use consumer_core::event::{ConsumerError, ConsumerRecord, Event};
 use consumer_core::topic_partition::{OffsetAndTimestamp, TopicPartition};
 use log::debug;
 
@@ -165,6 +166,45 @@ impl KafkaConsumer {
             if Instant::now() >= deadline && !self.core.has_buffered_records() {
                 return Ok(Vec::new());
             }
+        }
+    }
+
+    /// The partitions of `topic`, sorted, from the cluster metadata (fetched when the topic
+    /// is not known yet). As in Java's `partitionsFor`, a topic the cluster does not have
+    /// gives an empty list.
+    pub fn partitions_for(
+        &mut self,
+        topic: &str,
+        timeout: Duration,
+    ) -> Result<Vec<i32>, KafkaError> {
+        self.check_open()?;
+        let deadline = Instant::now() + timeout;
+        // Only an answer applied after this call may say the topic does not exist: an
+        // error remembered from before could be stale.
+        let start = self.core.metadata().update_count();
+        self.core.request_topic_metadata(topic);
+        loop {
+            let fresh = self.core.metadata().update_count() > start;
+            if let Some(info) = self.core.metadata().topic(topic) {
+                match ErrorCode::from_i16(info.error_code) {
+                    ErrorCode::None if !info.partitions.is_empty() => {
+                        let mut partitions: Vec<i32> = info.partitions.keys().copied().collect();
+                        partitions.sort_unstable();
+                        return Ok(partitions);
+                    }
+                    ErrorCode::UnknownTopicOrPartition if fresh => return Ok(Vec::new()),
+                    ErrorCode::TopicAuthorizationFailed if fresh => {
+                        let topic = topic.to_owned();
+                        return Err(ConsumerError::TopicAuthorization { topic }.into());
+                    }
+                    // Being created or without leaders: the core asks again after a backoff.
+                    _ => {}
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(KafkaError::Timeout("partition lookup"));
+            }
+            self.run_once(deadline)?;
         }
     }
 
