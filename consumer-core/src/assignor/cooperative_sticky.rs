@@ -250,6 +250,22 @@ mod tests {
     }
 
     #[test]
+    fn newly_placed_partitions_move_before_owned_ones() {
+        // x owns f-0 and is given f-1 and p-2 afresh, which leaves it two above y. Moving
+        // the fresh f-1 to y evens that out without revoking anything.
+        let members = [
+            owning("x", &["f", "p"], &[("f", 0)], 1),
+            owning("y", &["f", "g"], &[("g", 0)], 1),
+            owning("z", &["p"], &[], 1),
+        ];
+        let a =
+            CooperativeStickyAssignor.assign(&topics(&[("f", 2), ("g", 1), ("p", 3)]), &members);
+        assert_eq!(a["x"], parts(&[("f", 0), ("p", 2)]));
+        assert_eq!(a["y"], parts(&[("f", 1), ("g", 0)]));
+        assert_eq!(a["z"], parts(&[("p", 0), ("p", 1)]));
+    }
+
+    #[test]
     fn generation_from_old_user_data() {
         assert_eq!(
             generation_from_user_data(&Bytes::from_static(&[0, 0, 0, 9])),

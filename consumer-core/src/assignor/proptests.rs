@@ -102,6 +102,30 @@ fn spread(assignment: &Assignment) -> usize {
     counts.clone().max().unwrap_or(0) - counts.min().unwrap_or(0)
 }
 
+/// Java's balance for any subscriptions: no partition could move to another subscriber
+/// of its topic holding at least two fewer.
+fn check_no_improving_move(
+    members: &[MemberSubscription],
+    assignment: &Assignment,
+) -> Result<(), TestCaseError> {
+    let count = |m: &MemberSubscription| assignment[&m.member_id].len();
+    for holder in members {
+        for tp in &assignment[&holder.member_id] {
+            for other in members.iter().filter(|o| o.subscribes_to(&tp.topic)) {
+                prop_assert!(
+                    count(holder) <= count(other) + 1,
+                    "{} could move from {} to {}: {:?}",
+                    tp,
+                    holder.member_id,
+                    other.member_id,
+                    assignment
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The members after a round: each now owns what it was assigned, at `generation`.
 fn after_round(
     members: &[MemberSubscription],
@@ -200,6 +224,58 @@ proptest! {
         for name in ["roundrobin", "cooperative-sticky"] {
             let a = assignor_by_name(name).expect("known").assign(&topics, &members);
             prop_assert!(spread(&a) <= 1, "{}: {:?}", name, a);
+        }
+    }
+
+    #[test]
+    fn sticky_balances_any_subscriptions(
+        topics in topic_counts(),
+        members in prop_oneof![members(true), members(false)],
+        generation in 0..100i32,
+    ) {
+        let first = CooperativeStickyAssignor.assign(&topics, &members);
+        check_no_improving_move(&members, &first)?;
+        // Settled, it stays balanced.
+        let settled = after_round(&members, &first, generation);
+        check_no_improving_move(&settled, &CooperativeStickyAssignor.assign(&topics, &settled))?;
+    }
+
+    #[test]
+    fn sticky_moves_nothing_when_a_member_leaves(
+        topics in topic_counts(),
+        members in members(true),
+        leaver in any::<prop::sample::Index>(),
+    ) {
+        prop_assume!(members.len() >= 2);
+        let first = CooperativeStickyAssignor.assign(&topics, &members);
+        let mut rest = after_round(&members, &first, 1);
+        rest.remove(leaver.index(rest.len()));
+        let second = CooperativeStickyAssignor.assign(&topics, &rest);
+        prop_assert_eq!(check_valid(&topics, &rest, &second)?, subscribed_partitions(&topics, &rest));
+        prop_assert!(spread(&second) <= 1, "{:?}", second);
+        for m in &rest {
+            for tp in &m.owned_partitions {
+                prop_assert!(second[&m.member_id].contains(tp), "{} moved off {}", tp, m.member_id);
+            }
+        }
+    }
+
+    #[test]
+    fn sticky_moves_only_what_a_joiner_needs(
+        topics in topic_counts(),
+        members in members(true),
+    ) {
+        let (joiner, old) = members.split_last().expect("at least one member");
+        let first = CooperativeStickyAssignor.assign(&topics, old);
+        let mut all = after_round(old, &first, 1);
+        all.push(joiner.clone());
+        let second = CooperativeStickyAssignor.assign(&topics, &all);
+        let total = subscribed_partitions(&topics, &all).len();
+        let min_quota = total / all.len();
+        for m in &all {
+            let kept = m.owned_partitions.iter().filter(|tp| second[&m.member_id].contains(tp)).count();
+            // Everyone keeps at least the new minimum quota of what it had (or all of it).
+            prop_assert!(kept >= m.owned_partitions.len().min(min_quota), "{} kept {} of {:?}", m.member_id, kept, m.owned_partitions);
         }
     }
 

@@ -21,9 +21,6 @@ use crate::topic_partition::TopicPartition;
 pub(super) struct Ownership {
     /// Per member (index into the sorted members): the owned partitions it may keep.
     pub owned: Vec<BTreeSet<TopicPartition>>,
-    /// Per partition: the member that owned it in the newest generation older than the
-    /// one whose claim won; the partition goes back there if that helps balance.
-    pub previous: BTreeMap<TopicPartition, usize>,
 }
 
 /// Sorts out the members' claims on existing partitions of `topics`.
@@ -51,7 +48,6 @@ pub(super) fn resolve_ownership(
 
     let mut ownership = Ownership {
         owned: vec![BTreeSet::new(); members.len()],
-        previous: BTreeMap::new(),
     };
     for (tp, claimants) in claims {
         let Some(&newest) = claimants.values().max() else {
@@ -62,14 +58,6 @@ pub(super) fn resolve_ownership(
             if let Some(owned) = ownership.owned.get_mut(winner) {
                 owned.insert(tp.clone());
             }
-        }
-        // The highest older generation; among equals the first member by id.
-        let older = claimants
-            .iter()
-            .filter(|&(_, &g)| g < newest)
-            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)));
-        if let Some((&member, _)) = older {
-            ownership.previous.insert(tp.clone(), member);
         }
     }
     ownership
@@ -246,8 +234,8 @@ fn general(
     }
 
     // Move the partitions placed just now before any that a member already owned.
-    state.balance(&fresh, &candidates_of, &ownership.previous);
-    state.balance(&ordered, &candidates_of, &ownership.previous);
+    state.balance(&fresh, &candidates_of);
+    state.balance(&ordered, &candidates_of);
 
     let mut assignment = vec![Vec::new(); members.len()];
     for (tp, member) in state.owner {
@@ -263,36 +251,27 @@ struct Balancer {
 }
 
 impl Balancer {
-    /// Moves partitions of `order`, in that order, from their holder to an eligible member
-    /// with at least two fewer (the previous owner if it qualifies, else the least loaded),
-    /// pass after pass until a pass moves nothing.
+    /// Moves partitions of `order`, in that order, from their holder to the least loaded
+    /// eligible member if that one holds at least two fewer, pass after pass until a pass
+    /// moves nothing.
     fn balance<'a>(
         &mut self,
         order: &[TopicPartition],
         candidates_of: &impl Fn(&TopicPartition) -> &'a [usize],
-        previous: &BTreeMap<TopicPartition, usize>,
     ) {
         loop {
             let mut moved = false;
             for tp in order {
-                let candidates = candidates_of(tp);
                 let Some(&holder) = self.owner.get(tp) else {
                     continue;
                 };
                 let held = self.counts[holder];
-                let relieves = |c: usize| c != holder && held > self.counts[c] + 1;
-                let target = previous
-                    .get(tp)
+                let target = candidates_of(tp)
+                    .iter()
                     .copied()
-                    .filter(|&p| candidates.contains(&p) && relieves(p))
-                    .or_else(|| {
-                        candidates
-                            .iter()
-                            .copied()
-                            .filter(|&c| c != holder)
-                            .min_by_key(|&c| (self.counts[c], c))
-                            .filter(|&c| relieves(c))
-                    });
+                    .filter(|&c| c != holder)
+                    .min_by_key(|&c| (self.counts[c], c))
+                    .filter(|&c| held > self.counts[c] + 1);
                 if let Some(target) = target {
                     self.owner.insert(tp.clone(), target);
                     self.counts[holder] -= 1;
