@@ -46,6 +46,7 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+pub mod assignor;
 pub mod codec;
 pub mod config;
 pub mod consumer;
