@@ -50,6 +50,7 @@ pub mod assignor;
 pub mod codec;
 pub mod config;
 pub mod consumer;
+pub mod coordinator;
 pub mod error_code;
 pub mod event;
 pub mod fetcher;
