@@ -208,15 +208,12 @@ fn subscribed_topics(
 /// their partitions when they restart with a new member id.
 fn java_member_order(members: &[MemberSubscription]) -> Vec<&MemberSubscription> {
     let mut sorted: Vec<&MemberSubscription> = members.iter().collect();
-    sorted.sort_by(|a, b| {
-        let key = |m: &MemberSubscription| {
-            (
-                m.group_instance_id.is_none(),
-                m.group_instance_id.clone().unwrap_or_default(),
-                m.member_id.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
+    sorted.sort_by_key(|m| {
+        (
+            m.group_instance_id.is_none(),
+            m.group_instance_id.as_deref(),
+            m.member_id.as_str(),
+        )
     });
     sorted
 }
