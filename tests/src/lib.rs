@@ -35,7 +35,7 @@ pub use consumer::{consume_kcat, consume_python, consume_python_with, kcat_metad
 pub use error::{HarnessError, Result};
 pub use library::{
     init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for, poll_until,
-    summary, Expected, ExpectedRecord, WAIT,
+    sample_records, summary, Expected, ExpectedRecord, WAIT,
 };
 pub use mock_cluster::{launcher_binary, CoordinatorType, MockCluster};
 pub use ports::{free_port, port_accepts};

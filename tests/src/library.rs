@@ -48,6 +48,27 @@ pub fn partitions(topic: &str, n: i32) -> Vec<TopicPartition> {
     (0..n).map(|p| TopicPartition::new(topic, p)).collect()
 }
 
+/// `n` records spread round-robin over `partitions` partitions, that kcat
+/// can produce in few invocations: keys, values of varied length (some
+/// binary), and headers constant per partition (`tag`, `p`).
+pub fn sample_records(n: usize, partitions: i32, tag: &str) -> Vec<Record> {
+    let parts = usize::try_from(partitions.max(1)).unwrap_or(1);
+    (0..n)
+        .map(|i| {
+            let p = (i % parts) as i32;
+            let value = if i % 13 == 0 {
+                vec![0, 0xff, b'\n', b',', (i % 256) as u8]
+            } else {
+                format!("{tag}-{i}-").repeat(1 + i % 9).into_bytes()
+            };
+            Record::new(p, value)
+                .with_key(format!("{tag}-key-{i}"))
+                .with_header("tag", tag)
+                .with_header("p", p.to_string())
+        })
+        .collect()
+}
+
 /// Polls until `done(all records so far)` holds, appending every delivered
 /// record to `got` in arrival order. Fails after `timeout` with `what` and a
 /// per-partition summary of what arrived.
