@@ -10,7 +10,8 @@ use consumer_core::event::ConsumerError;
 use consumer_net::{KafkaConsumer, KafkaError, TopicPartition};
 use integration_tests::{
     consume_kcat, init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for,
-    poll_until, produce_kcat, sample_records, Compression, Expected, MockCluster, Record, WAIT,
+    poll_until, produce_kcat, produce_kcat_with, sample_records, Compression, Expected,
+    MockCluster, Record, WAIT,
 };
 
 /// Produces `records` with kcat and returns everything the topic holds now
@@ -270,4 +271,54 @@ fn offset_lookups_match_what_kcat_reads() {
             assert_eq!(c.high_watermark(tp), Some(end[tp]), "{tp}");
         }
     }
+}
+
+#[test]
+fn log_start_moved_up_by_the_broker() {
+    init_logging();
+    let cluster = mock_cluster(1);
+    let topic = "positions-log-start";
+    cluster.create_topic(topic, 1, 1).expect("create topic");
+    let bs = cluster.bootstrap();
+    // The mock keeps 5 MB per partition: 70 batches of 100 KB evict the
+    // oldest ones, so the log starts above 0.
+    let records: Vec<Record> = (0..70)
+        .map(|i| Record::new(0, format!("{i:04}").repeat(25_000)).with_key(format!("k{i}")))
+        .collect();
+    let produced = produce_kcat_with(
+        &bs,
+        topic,
+        &records,
+        Compression::None,
+        &[("batch.num.messages", "1"), ("linger.ms", "0")],
+    )
+    .expect("produce");
+    let read = consume_kcat(&bs, topic, WAIT).expect("kcat read-back");
+    let first = read
+        .iter()
+        .map(|r| r.offset)
+        .min()
+        .expect("kcat read nothing");
+    assert!(first > 0, "nothing was evicted; the test proves nothing");
+    assert_eq!(read.len() as i64, 70 - first, "kcat read a gap");
+
+    let tp = TopicPartition::new(topic, 0);
+    let mut c = library_consumer(&bs, &[("auto.offset.reset", "earliest")]);
+    let begin = c
+        .beginning_offsets(std::slice::from_ref(&tp), WAIT)
+        .expect("beginning");
+    assert_eq!(begin.get(&tp), Some(&first));
+    let end = c.end_offsets(std::slice::from_ref(&tp), WAIT).expect("end");
+    assert_eq!(end.get(&tp), Some(&70));
+
+    // A position below the log start is out of range: reset to the start.
+    c.assign(vec![tp.clone()]).expect("assign");
+    c.seek(&tp, 0).expect("seek");
+    let mut want = Expected::of(&produced);
+    want.retain(|_, o| o >= first);
+    want.timestamps_from(&read);
+    let got = poll_count(&mut c, want.len(), "the records still in the log");
+    want.assert_delivered(&got);
+    assert_quiet(&mut c, "after the log end");
+    assert_eq!(c.position(&tp).expect("position"), 70);
 }

@@ -157,3 +157,33 @@ fn from_end_and_seek() {
     want.assert_delivered(&got);
     quiet(&mut c);
 }
+
+#[test]
+fn batches_larger_than_the_fetch_limits_still_arrive() {
+    init_logging();
+    let topic = "tansu-large";
+    let tansu = start(topic, 2);
+    // 30 KB values against 1 KB partition / 4 KB response limits: the broker
+    // must still return the first batch (KIP-74), and the library must keep
+    // going batch after batch.
+    let big: Vec<Record> = (0..40)
+        .map(|i| {
+            Record::new(i % 2, format!("{i:03}").repeat(10_000))
+                .with_key(format!("k{i}"))
+                .with_timestamp(1_700_000_000_000 + i64::from(i))
+        })
+        .collect();
+    let expected = produce(&tansu, topic, &big, Compression::None);
+    let mut c = library_consumer(
+        &tansu.bootstrap(),
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("max.partition.fetch.bytes", "1024"),
+            ("fetch.max.bytes", "4096"),
+        ],
+    );
+    c.assign(partitions(topic, 2)).expect("assign");
+    let got = poll_count(&mut c, expected.len(), "40 records of 30 KB");
+    expected.assert_delivered(&got);
+    quiet(&mut c);
+}
