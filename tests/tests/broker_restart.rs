@@ -142,3 +142,50 @@ fn consumption_resumes_after_every_broker_restarts() {
     got.extend(poll_for(&mut c, Duration::from_millis(700)));
     all.assert_delivered(&got);
 }
+
+#[test]
+fn a_broker_slower_than_the_request_timeout_is_retried() {
+    init_logging();
+    let topic = "restart-slow";
+    let (cluster, all) = start(3, topic);
+    let mut c = library_consumer(
+        &cluster.bootstrap(),
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "20"),
+            ("request.timeout.ms", "1500"),
+            ("reconnect.backoff.max.ms", "500"),
+        ],
+    );
+    c.assign(partitions(topic, 3)).expect("assign");
+    let mut got = Vec::new();
+    poll_until(&mut c, &mut got, WAIT, "a quarter of the records", |g| {
+        g.len() >= all.len() / 4
+    });
+    // Broker 3 (leader of partition 2) answers only after 4 s: its requests
+    // time out, the connection is dropped and retried; the others flow.
+    cluster
+        .set_rtt(3, Duration::from_secs(4))
+        .expect("slow broker");
+    let others = all.filtered(|p, _| p != 2).len();
+    poll_until(
+        &mut c,
+        &mut got,
+        WAIT,
+        "partitions 0 and 1 while broker 3 is slow",
+        |g| g.iter().filter(|r| r.partition != 2).count() >= others,
+    );
+    got.extend(poll_for(&mut c, Duration::from_millis(2000)));
+    cluster
+        .set_rtt(3, Duration::ZERO)
+        .expect("broker back to speed");
+    poll_until(
+        &mut c,
+        &mut got,
+        WAIT,
+        "partition 2 once broker 3 is fast again",
+        |g| g.len() >= all.len(),
+    );
+    got.extend(poll_for(&mut c, Duration::from_millis(700)));
+    all.assert_delivered(&got);
+}

@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
+use consumer_net::ConsumerRecord;
 use integration_tests::{
     consume_kcat, init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for,
-    produce_kcat, produce_python_with, Compression, Expected, MockCluster, Record, WAIT,
+    poll_until, produce_kcat, produce_python_with, sample_records, Compression, Expected,
+    MockCluster, Record, WAIT,
 };
 
 const PARTITIONS: i32 = 6;
@@ -125,4 +127,88 @@ fn seek_to_beginning_overrides_latest_reset() {
     expected.assert_delivered(&got);
     let extra = poll_for(&mut consumer, Duration::from_millis(800));
     assert!(extra.is_empty(), "unexpected extra records: {extra:?}");
+}
+
+/// Splits delivered records by topic, keeping the delivery order.
+fn of_topic(got: &[ConsumerRecord], topic: &str) -> Vec<ConsumerRecord> {
+    got.iter().filter(|r| &*r.topic == topic).cloned().collect()
+}
+
+fn kcat_expected(bs: &str, topic: &str, records: &[Record]) -> Expected {
+    let produced = produce_kcat(bs, topic, records, Compression::Lz4).expect("produce");
+    let mut expected = Expected::of(&produced);
+    expected.timestamps_from(&consume_kcat(bs, topic, WAIT).expect("kcat read-back"));
+    expected
+}
+
+#[test]
+fn many_partitions_of_several_topics_at_once() {
+    init_logging();
+    let cluster = mock_cluster(3);
+    let bs = cluster.bootstrap();
+    let (wide, narrow) = ("consume-wide", "consume-narrow");
+    cluster.create_topic(wide, 64, 2).expect("create topic");
+    cluster.create_topic(narrow, 2, 3).expect("create topic");
+    let wide_expected = kcat_expected(&bs, wide, &sample_records(640, 64, "w"));
+    let narrow_expected = kcat_expected(&bs, narrow, &sample_records(500, 2, "n"));
+
+    let mut consumer = library_consumer(&bs, &[("auto.offset.reset", "earliest")]);
+    let mut tps = partitions(wide, 64);
+    tps.extend(partitions(narrow, 2));
+    consumer.assign(tps).expect("assign");
+    let total = wide_expected.len() + narrow_expected.len();
+    let mut got = poll_count(&mut consumer, total, "both topics");
+    got.extend(poll_for(&mut consumer, Duration::from_millis(800)));
+    wide_expected.assert_delivered(&of_topic(&got, wide));
+    narrow_expected.assert_delivered(&of_topic(&got, narrow));
+    assert_eq!(got.len(), total, "records of other topics");
+}
+
+#[test]
+fn reassignment_mid_stream_drops_and_adds_partitions() {
+    init_logging();
+    let cluster = mock_cluster(2);
+    let bs = cluster.bootstrap();
+    let topic = "consume-reassign";
+    cluster.create_topic(topic, 3, 2).expect("create topic");
+    let expected = kcat_expected(&bs, topic, &sample_records(1500, 3, "r"));
+    let tps = partitions(topic, 3);
+
+    // Start with partitions 0 and 1, a few records per poll so that fetched
+    // data is buffered when the assignment changes.
+    let mut consumer = library_consumer(
+        &bs,
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "10"),
+        ],
+    );
+    consumer.assign(tps[0..2].to_vec()).expect("assign");
+    let mut before = Vec::new();
+    poll_until(
+        &mut consumer,
+        &mut before,
+        WAIT,
+        "records of 0 and 1",
+        |g| g.iter().any(|r| r.partition == 0) && g.iter().any(|r| r.partition == 1),
+    );
+    assert!(before.iter().all(|r| r.partition != 2));
+    let read1 = before.iter().filter(|r| r.partition == 1).count() as i64;
+
+    // Keep 1, drop 0, add 2: partition 1 continues where it was, 2 starts at
+    // the beginning (earliest), nothing more of 0 arrives.
+    consumer.assign(tps[1..3].to_vec()).expect("reassign");
+    assert_eq!(consumer.assignment(), tps[1..3].to_vec());
+    assert!(
+        consumer.position(&tps[0]).is_err(),
+        "partition 0 still assigned"
+    );
+    let after_want = expected.filtered(|p, o| (p == 1 && o >= read1) || p == 2);
+    let mut after = poll_count(&mut consumer, after_want.len(), "partitions 1 and 2");
+    after.extend(poll_for(&mut consumer, Duration::from_millis(800)));
+    after_want.assert_delivered(&after);
+    let read0 = before.iter().filter(|r| r.partition == 0).count() as i64;
+    expected
+        .filtered(|p, o| (p == 0 && o < read0) || (p == 1 && o < read1))
+        .assert_delivered(&before);
 }
