@@ -16,6 +16,9 @@ const KAFKA_STORAGE_ERROR: i32 = 56;
 fn setup(topic: &str) -> (MockCluster, Expected) {
     let cluster = mock_cluster(2);
     cluster.create_topic(topic, 2, 2).expect("create topic");
+    // One partition per broker, so that both brokers serve fetches.
+    cluster.set_leader(topic, 0, 1).expect("set leader");
+    cluster.set_leader(topic, 1, 2).expect("set leader");
     let bs = cluster.bootstrap();
     let produced = produce_kcat_with(
         &bs,
