@@ -136,3 +136,43 @@ fn retriable_list_offsets_errors_during_reset() {
         assert_eq!(end.get(tp), Some(&all.end_offset(tp.partition)), "{tp}");
     }
 }
+
+/// UNKNOWN_SERVER_ERROR.
+const UNKNOWN_SERVER_ERROR: i32 = -1;
+
+/// The Java consumer retries every ListOffsets partition error except topic
+/// authorization (OffsetFetcherUtils.handleListOffsetResponse): an
+/// unexpected error must neither fail `poll` nor an offset lookup.
+#[test]
+fn unexpected_list_offsets_errors_are_retried() {
+    init_logging();
+    let topic = "errors-list-offsets-unexpected";
+    let (cluster, all) = setup(topic);
+    let tps = partitions(topic, 2);
+    cluster
+        .push_errors(
+            api_key::LIST_OFFSETS,
+            &[UNKNOWN_SERVER_ERROR, UNKNOWN_SERVER_ERROR],
+        )
+        .expect("inject list offsets errors");
+    let mut c = library_consumer(&cluster.bootstrap(), &[("auto.offset.reset", "earliest")]);
+    c.assign(tps.clone()).expect("assign");
+    let mut got = Vec::new();
+    poll_until(
+        &mut c,
+        &mut got,
+        WAIT,
+        "every record after the reset",
+        |g| g.len() >= all.len(),
+    );
+    got.extend(poll_for(&mut c, Duration::from_millis(700)));
+    all.assert_delivered(&got);
+
+    cluster
+        .push_errors(api_key::LIST_OFFSETS, &[UNKNOWN_SERVER_ERROR])
+        .expect("inject list offsets errors");
+    let begin = c.beginning_offsets(&tps, WAIT).expect("beginning offsets");
+    for tp in &tps {
+        assert_eq!(begin.get(tp), Some(&0), "{tp}");
+    }
+}
