@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use integration_tests::{
-    consume_kcat, init_logging, library_consumer, mock_cluster, partitions, poll_for, poll_until,
-    produce_kcat_with, sample_records, Compression, Expected, MockCluster, Record, WAIT,
+    consume_kcat, error_code, init_logging, library_consumer, mock_cluster, partitions, poll_for,
+    poll_until, produce_kcat_with, sample_records, Compression, Expected, MockCluster, Record,
+    WAIT,
 };
 
 /// Produces in small batches, so that consuming a partition takes many fetches
@@ -127,6 +128,56 @@ fn consumption_resumes_after_a_partition_was_leaderless() {
     poll_until(&mut c, &mut got, WAIT, "the rest of partition 2", |g| {
         g.len() >= all.len()
     });
+    got.extend(poll_for(&mut c, Duration::from_millis(700)));
+    all.assert_delivered(&got);
+}
+
+#[test]
+fn leader_moves_while_metadata_reports_a_topic_error() {
+    init_logging();
+    let cluster = mock_cluster(3);
+    let topic = "leader-move-topic-error";
+    cluster.create_topic(topic, 3, 3).expect("create topic");
+    set_leaders(&cluster, topic, [1, 2, 3]);
+    let all = produce(
+        &cluster,
+        topic,
+        &Expected::new(topic),
+        &sample_records(900, 3, "t"),
+    );
+
+    let mut c = library_consumer(
+        &cluster.bootstrap(),
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "20"),
+        ],
+    );
+    c.assign(partitions(topic, 3)).expect("assign");
+    let mut got = Vec::new();
+    poll_until(&mut c, &mut got, WAIT, "a third of the records", |g| {
+        g.len() >= all.len() / 3
+    });
+    // For a while the topic has no leader and its metadata carries a topic
+    // error (the mock still lists the partitions, leaderless); then it
+    // comes back with new leaders. The library must keep asking.
+    cluster
+        .set_topic_error(topic, error_code::LEADER_NOT_AVAILABLE)
+        .expect("topic error");
+    set_leaders(&cluster, topic, [-1, -1, -1]);
+    got.extend(poll_for(&mut c, Duration::from_millis(1500)));
+    assert!(got.len() < all.len(), "everything arrived while leaderless");
+    cluster
+        .set_topic_error(topic, 0)
+        .expect("clear topic error");
+    set_leaders(&cluster, topic, [3, 1, 2]);
+    poll_until(
+        &mut c,
+        &mut got,
+        WAIT,
+        "every record after the error cleared",
+        |g| g.len() >= all.len(),
+    );
     got.extend(poll_for(&mut c, Duration::from_millis(700)));
     all.assert_delivered(&got);
 }
