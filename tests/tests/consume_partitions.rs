@@ -212,3 +212,32 @@ fn reassignment_mid_stream_drops_and_adds_partitions() {
         .filtered(|p, o| (p == 0 && o < read0) || (p == 1 && o < read1))
         .assert_delivered(&before);
 }
+
+#[test]
+fn zero_timeout_polls_make_progress() {
+    init_logging();
+    let cluster = mock_cluster(2);
+    let bs = cluster.bootstrap();
+    let topic = "consume-poll-zero";
+    cluster.create_topic(topic, 4, 2).expect("create topic");
+    let expected = kcat_expected(&bs, topic, &sample_records(800, 4, "z"));
+    let mut consumer = library_consumer(&bs, &[("auto.offset.reset", "earliest")]);
+    consumer.assign(partitions(topic, 4)).expect("assign");
+    // A caller that never blocks in poll (it does its own waiting).
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut got = Vec::new();
+    let mut slowest = Duration::ZERO;
+    while got.len() < expected.len() && std::time::Instant::now() < deadline {
+        let t = std::time::Instant::now();
+        got.extend(consumer.poll(Duration::ZERO).expect("poll(0)"));
+        slowest = slowest.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Generous for a loaded machine, far below the 500 ms fetch wait.
+    assert!(
+        slowest < Duration::from_millis(200),
+        "poll(0) blocked for {slowest:?}"
+    );
+    got.extend(poll_for(&mut consumer, Duration::from_millis(700)));
+    expected.assert_delivered(&got);
+}
