@@ -276,6 +276,12 @@ impl GroupCoordinator {
         &self.owned
     }
 
+    /// True while the member wants to (re)join: before the first join, after a reset, or
+    /// when a rejoin was requested.
+    pub fn needs_rejoin(&self) -> bool {
+        self.need_rejoin || self.state == MemberState::Unjoined
+    }
+
     /// True once the coordinator refused the member for good.
     pub fn fatal_error(&self) -> Option<&ConsumerError> {
         self.fatal.as_ref()
