@@ -206,7 +206,14 @@ impl Consumer {
             return Err(StateError::NotAssigned(tp.clone()));
         }
         self.fetcher.clear_partition(tp);
+        self.forget_missing_offset(tp);
         Ok(())
+    }
+
+    /// A queued "no offset" error is stale once the partition has a position again.
+    fn forget_missing_offset(&mut self, tp: &TopicPartition) {
+        self.errors
+            .retain(|e| !matches!(e, ConsumerError::NoOffsetForPartition { tp: t } if t == tp));
     }
 
     /// Moves each of `partitions` to its first offset (looked up lazily).
@@ -230,6 +237,7 @@ impl Consumer {
         for tp in partitions {
             self.subs.request_reset(tp, strategy);
             self.fetcher.clear_partition(tp);
+            self.forget_missing_offset(tp);
         }
         Ok(())
     }
