@@ -387,7 +387,7 @@ impl Consumer {
         offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
     ) -> Result<RequestId, StateError> {
         let g = self.group.as_mut().ok_or(StateError::NoGroupId("commit"))?;
-        Ok(g.commits.commit(offsets))
+        Ok(g.commit(offsets))
     }
 
     /// The consumed positions of all assigned partitions, as offsets to commit.

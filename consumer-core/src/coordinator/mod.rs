@@ -36,10 +36,10 @@ use crate::codec::messages::{
 };
 use crate::config::{ConfigError, ConsumerConfig};
 use crate::error_code::ErrorCode;
-use crate::event::{ConsumerError, Event};
+use crate::event::{ConsumerError, Event, RequestId};
 use crate::metadata::{Metadata, Node};
 use crate::subscription::SubscriptionState;
-use crate::topic_partition::TopicPartition;
+use crate::topic_partition::{OffsetAndMetadata, TopicPartition};
 
 pub use commits::{CommitContext, Commits, OffsetFetchContext};
 
@@ -355,6 +355,17 @@ impl GroupCoordinator {
         })
     }
 
+    /// Queues a commit of `offsets` by the caller (see [`Commits::commit_in`]): offsets
+    /// consumed in this generation are not committed in a later one.
+    pub fn commit(&mut self, offsets: Vec<(TopicPartition, OffsetAndMetadata)>) -> RequestId {
+        let generation = if self.state == MemberState::Stable {
+            self.generation.generation_id
+        } else {
+            -1
+        };
+        self.commits.commit_in(offsets, generation)
+    }
+
     // ---- timers ----
 
     /// The earliest deadline of the group: heartbeat, session, backoffs, auto-commit.
@@ -463,15 +474,25 @@ impl GroupCoordinator {
     }
 
     fn prepare_join(&mut self, now: Instant, ctx: &mut GroupCtx<'_>) -> Option<GroupRequest> {
+        // As Java's onJoinPrepare: with auto-commit, commit what was consumed before every
+        // (re)join, whatever the protocol (a cooperative member may give partitions up at
+        // the end of this rebalance). Only a stable member can commit.
+        if self.state == MemberState::Stable
+            && !self.owned.is_empty()
+            && self.commits.auto_commit_enabled()
+            && !self.commits.pre_revoke_done()
+        {
+            let generation = self.generation.generation_id;
+            self.commits
+                .commit_before_revoke(ctx.subs, &self.owned, generation);
+            if !self.commits.pre_revoke_done() {
+                return None;
+            }
+        }
         if self.protocol == RebalanceProtocol::Eager
             && !self.owned.is_empty()
             && !self.revoked_for_join
         {
-            // Commit what was consumed before giving the partitions up.
-            if self.commits.auto_commit_enabled() && !self.commits.pre_revoke_done() {
-                self.commits.commit_before_revoke(ctx.subs, &self.owned);
-                return None;
-            }
             if self.commits.has_pending_sync_commits() {
                 return None;
             }

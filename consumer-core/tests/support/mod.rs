@@ -1029,14 +1029,15 @@ impl TestCluster {
         progress
     }
 
-    /// A new member of a multi-member scenario, with a consumer built from `config`.
+    /// A new member of a multi-member scenario, with a consumer built from `config` and
+    /// `name` as its client id (so the coordinator's member ids read "name-N").
     pub fn member(&mut self, name: &str, config: ConsumerConfigBuilder) -> Member {
         let client = self.next_client;
         self.next_client += 1;
         Member {
             name: name.to_owned(),
             client,
-            consumer: self.consumer(config),
+            consumer: self.consumer(config.client_id(name.to_owned())),
             received: Vec::new(),
             errors: Vec::new(),
             events: Vec::new(),
