@@ -464,6 +464,15 @@ impl Groups {
         }
     }
 
+    /// Forgets `member_id` as if an administrator removed it (or the coordinator lost it):
+    /// its next request gets UNKNOWN_MEMBER_ID and the others rebalance.
+    pub fn kick(&mut self, group: &str, member_id: &str, now: Instant) {
+        self.log
+            .push(format!("{group}: {member_id} removed by the test"));
+        self.remove_member(group, member_id, now);
+        self.maybe_complete_join(group, now);
+    }
+
     fn remove_member(&mut self, group: &str, member_id: &str, now: Instant) {
         let Some(g) = self.groups.get_mut(group) else {
             return;

@@ -1142,13 +1142,14 @@ impl TestCluster {
                 consider(t);
             }
         }
-        let pending = self
-            .conns
-            .iter()
-            .filter(|((c, _), _)| *c == client)
-            .flat_map(|(_, c)| c.pending.iter());
-        for p in pending {
-            consider(p.sent_at + p.timeout);
+        for (_, conn) in self.conns.iter().filter(|((c, _), _)| *c == client) {
+            for p in &conn.pending {
+                consider(p.sent_at + p.timeout);
+            }
+            // Answers go out in order: only the first one waits for a time of its own.
+            let Some(p) = conn.pending.front() else {
+                continue;
+            };
             match (&p.gate, &p.reply) {
                 (Gate::At(_), Reply::LongPoll { deadline, .. }) => consider(*deadline),
                 (Gate::At(t), Reply::Frame(_)) => consider(*t),
@@ -2133,6 +2134,25 @@ fn encode<R: Request>(corr: i32, version: i16, body: &R::Response) -> Bytes {
     let frame = encode_response_frame::<R>(corr, version, body)
         .unwrap_or_else(|e| panic!("{} v{version} response: {e}", R::API_KEY));
     frame.slice(4..)
+}
+
+/// Rebalance events as "assigned [0, 1]" / "revoked [..]" / "lost [..]" (partition numbers,
+/// sorted), other events left out.
+pub fn story(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let (what, parts) = match e {
+                Event::PartitionsAssigned(p) => ("assigned", p),
+                Event::PartitionsRevoked(p) => ("revoked", p),
+                Event::PartitionsLost(p) => ("lost", p),
+                _ => return None,
+            };
+            let mut nums: Vec<i32> = parts.iter().map(|tp| tp.partition).collect();
+            nums.sort();
+            Some(format!("{what} {nums:?}"))
+        })
+        .collect()
 }
 
 /// The value [`TestCluster::fill`] writes at `offset`.
