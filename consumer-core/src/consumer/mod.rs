@@ -804,13 +804,31 @@ impl Consumer {
         };
         if g.wants_lookup(now) {
             // FindCoordinator goes to the least loaded ready node.
-            let ready = self
+            let candidates: Vec<Node> = self
                 .metadata
                 .nodes()
                 .into_iter()
-                .filter(|n| self.nodes.is_ready(n.id) && !self.metadata_only_bootstrap(n.id))
+                .filter(|n| !self.metadata_only_bootstrap(n.id))
+                .cloned()
+                .collect();
+            let ready = candidates
+                .iter()
+                .filter(|n| self.nodes.is_ready(n.id))
                 .min_by_key(|n| self.nodes.in_flight(n.id))
                 .cloned();
+            let connecting = candidates.iter().any(|n| self.nodes.in_flight(n.id) > 0);
+            if ready.is_none() && !connecting {
+                // No broker connection is up (e.g. only the bootstrap and the old coordinator
+                // were ever used): open one, the lookup goes out once it is ready.
+                let next = candidates
+                    .iter()
+                    .filter(|n| !self.nodes.is_backing_off(n.id, now))
+                    .min_by_key(|n| self.nodes.in_flight(n.id))
+                    .cloned();
+                if let Some(n) = next {
+                    self.ensure_ready(&n);
+                }
+            }
             if let Some(node) = ready {
                 if let Some(Ok(version)) = self.nodes.pick(node.id, ApiKey::FindCoordinator) {
                     let req = self.group.as_mut().map(|g| g.lookup_request());
