@@ -591,6 +591,12 @@ impl GroupCoordinator {
         );
         self.coordinator = Some(node);
         self.lookup_backoff_until = None;
+        // As Java does: a found coordinator restarts the session timer. Without this, a
+        // member whose session ran out while the coordinator was unknown would mark the
+        // new coordinator dead at once, forever.
+        if self.last_heartbeat_ok.is_some() {
+            self.last_heartbeat_ok = Some(now);
+        }
     }
 
     /// The lookup got no answer.
@@ -715,6 +721,9 @@ impl GroupCoordinator {
                 None
             }
             ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
+                // A cooperative member still owns partitions: they are lost, not kept into
+                // a fresh membership (another member may own them by now).
+                self.lose_partitions(ctx);
                 self.reset_generation();
                 None
             }
@@ -834,6 +843,7 @@ impl GroupCoordinator {
                 return;
             }
             ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
+                self.lose_partitions(ctx);
                 self.reset_generation();
                 return;
             }
