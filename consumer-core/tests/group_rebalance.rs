@@ -37,22 +37,8 @@ fn member(cluster: &mut TestCluster, name: &str, assignor: &str) -> Member {
     m
 }
 
-/// The member's rebalance events as "assigned [0, 1]" / "revoked [..]" / "lost [..]".
 fn story(m: &Member) -> Vec<String> {
-    m.events
-        .iter()
-        .filter_map(|e| {
-            let (what, parts) = match e {
-                Event::PartitionsAssigned(p) => ("assigned", p),
-                Event::PartitionsRevoked(p) => ("revoked", p),
-                Event::PartitionsLost(p) => ("lost", p),
-                _ => return None,
-            };
-            let mut nums: Vec<i32> = parts.iter().map(|tp| tp.partition).collect();
-            nums.sort();
-            Some(format!("{what} {nums:?}"))
-        })
-        .collect()
+    support::story(&m.events)
 }
 
 fn partitions(m: &Member) -> Vec<i32> {
