@@ -426,6 +426,7 @@ impl ClusterBuilder {
             groups: Groups::new(1),
             timeline: Vec::new(),
             ownership_conflicts: Vec::new(),
+            lost_connections: Vec::new(),
             next_client: 1,
         }
     }
@@ -555,6 +556,8 @@ pub struct TestCluster {
     pub timeline: Vec<(Duration, usize, Event)>,
     /// Moments two members driven together both had a partition assigned.
     pub ownership_conflicts: Vec<String>,
+    /// Every lost connection (or failed attempt) of every client: (client, node).
+    pub lost_connections: Vec<(usize, NodeId)>,
     next_client: usize,
 }
 
@@ -934,6 +937,7 @@ impl TestCluster {
         if client == 0 {
             self.disconnects.push((node, failed.clone()));
         }
+        self.lost_connections.push((client, node));
         consumer.handle_disconnect(node, &failed, now);
     }
 
