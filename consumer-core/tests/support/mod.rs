@@ -1023,7 +1023,8 @@ impl TestCluster {
     /// its requests, deliver due answers, drain records and events. True if anything
     /// happened.
     pub fn step(&mut self, consumer: &mut Consumer) -> bool {
-        let (progress, drained) = self.step_client(0, consumer, self.drain);
+        let last_error = self.errors.last().cloned();
+        let (progress, drained) = self.step_client(0, consumer, self.drain, last_error);
         if !drained.records.is_empty() {
             self.poll_sizes.push(drained.records.len());
         }
@@ -1051,8 +1052,13 @@ impl TestCluster {
 
     /// One round of `member`'s driver loop; see [`step`](Self::step).
     pub fn step_member(&mut self, member: &mut Member) -> bool {
-        let (progress, drained) =
-            self.step_client(member.client, &mut member.consumer, member.polling);
+        let last_error = member.errors.last().cloned();
+        let (progress, drained) = self.step_client(
+            member.client,
+            &mut member.consumer,
+            member.polling,
+            last_error,
+        );
         member.received.extend(drained.records);
         member.errors.extend(drained.errors);
         member.events.extend(drained.events);
@@ -1060,12 +1066,14 @@ impl TestCluster {
     }
 
     /// One round for `client`. A polling round is what the application's `poll` does: it
-    /// restarts max.poll.interval and drains records and events.
+    /// restarts max.poll.interval and drains records and events. The same error as the
+    /// last one (a fatal error reported at every poll) is not progress.
     fn step_client(
         &mut self,
         client: usize,
         consumer: &mut Consumer,
         polling: bool,
+        last_error: Option<ConsumerError>,
     ) -> (bool, Drained) {
         let now = self.now();
         self.groups.tick(now);
@@ -1098,7 +1106,7 @@ impl TestCluster {
                     drained.records = records;
                 }
                 Err(e) => {
-                    progress = true;
+                    progress |= last_error.as_ref() != Some(&e);
                     drained.errors.push(e);
                 }
             }
