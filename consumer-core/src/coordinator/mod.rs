@@ -142,6 +142,8 @@ pub struct GroupCoordinator {
     owned: Vec<TopicPartition>,
     /// Eager protocol: the revocation before the next join is done (listener called).
     revoked_for_join: bool,
+    /// The topics subscribed in the last JoinGroup.
+    joined_topics: Vec<String>,
 
     heartbeat_in_flight: bool,
     next_heartbeat: Option<Instant>,
@@ -234,6 +236,7 @@ impl GroupCoordinator {
             backoff_until: None,
             owned: Vec::new(),
             revoked_for_join: false,
+            joined_topics: Vec::new(),
             heartbeat_in_flight: false,
             next_heartbeat: None,
             last_heartbeat_ok: None,
@@ -539,6 +542,7 @@ impl GroupCoordinator {
                 Err(e) => warn!("cannot encode the subscription for {}: {e}", a.name()),
             }
         }
+        self.joined_topics.clone_from(&subscription_topics);
         self.join_in_flight = true;
         self.state = MemberState::Joining;
         let reason = std::mem::take(&mut self.rejoin_reason);
@@ -912,6 +916,11 @@ impl GroupCoordinator {
         self.last_heartbeat_ok = Some(now);
         self.next_heartbeat = Some(now + self.heartbeat_interval);
         self.backoff_until = None;
+        // A subscription change while the join was in flight was folded into it (the
+        // join answer clears the rejoin request): join again with the new topics.
+        if ctx.subs.subscribed_topics() != self.joined_topics.as_slice() {
+            self.request_rejoin("the subscription changed during the rebalance");
+        }
     }
 
     /// A Heartbeat answer.
