@@ -265,3 +265,44 @@ fn members_join_one_by_one_then_leave_each_partition_has_one_owner() {
         );
     }
 }
+
+#[test]
+fn members_with_different_subscriptions_get_only_their_topics() {
+    let mut cluster = cluster();
+    cluster.create_topic("payments", 2);
+    let mut a = member(&mut cluster, "a", "range");
+    cluster.settle(&mut [&mut a], GROUP, 300);
+    // b wants another topic, which the leader (a) has no metadata for yet.
+    let config = cluster
+        .config()
+        .group_id(GROUP)
+        .partition_assignment_strategy(["range"]);
+    let mut b = cluster.member("b", config);
+    b.subscribe(["payments".to_owned()]).unwrap();
+    cluster.settle(&mut [&mut a, &mut b], GROUP, 500);
+    assert_eq!(partitions(&a), [0, 1, 2, 3]);
+    assert_eq!(b.owned(), [tp("payments", 0), tp("payments", 1)]);
+    // a still consumes only its own topic.
+    assert!(a.owned().iter().all(|p| p.topic == "orders"));
+}
+
+#[test]
+fn a_subscription_change_during_a_join_is_not_lost() {
+    let mut cluster = cluster();
+    cluster.create_topic("payments", 2);
+    let mut a = member(&mut cluster, "a", "range");
+    // The join (after MEMBER_ID_REQUIRED) is held at the coordinator; meanwhile the
+    // application subscribes to one more topic.
+    cluster.drive_members(&mut [&mut a], |m, _| !m[0].member_id().is_empty(), 100);
+    assert_eq!(cluster.count(ApiKey::JoinGroup), 1);
+    cluster.hold_next(ApiKey::JoinGroup);
+    cluster.drive_members(&mut [&mut a], |_, c| c.held() == 1, 100);
+    a.subscribe(["orders".to_owned(), "payments".to_owned()])
+        .unwrap();
+    cluster.release_held();
+    cluster.settle(&mut [&mut a], GROUP, 500);
+    let mut want: Vec<_> = (0..PARTITIONS).map(|p| tp("orders", p)).collect();
+    want.extend([tp("payments", 0), tp("payments", 1)]);
+    want.sort();
+    assert_eq!(a.owned(), want);
+}
