@@ -34,6 +34,9 @@ use consumer_core::codec::messages::list_offsets::{
 use consumer_core::codec::messages::metadata::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
+use consumer_core::codec::messages::offset_fetch::{
+    OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+};
 use consumer_core::codec::messages::{
     ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
@@ -1835,6 +1838,29 @@ impl TestCluster {
                     .flat_map(|t| t.partition_indexes.iter().map(|p| (tp(&t.name, *p), -1)))
                     .collect();
                 let resp = match injected {
+                    // v0–1 have no group-level error: every partition carries it.
+                    Some(code) if v < 2 => {
+                        let topics = topics
+                            .iter()
+                            .flatten()
+                            .map(|t| OffsetFetchResponseTopic {
+                                name: t.name.clone(),
+                                partitions: t
+                                    .partition_indexes
+                                    .iter()
+                                    .map(|p| OffsetFetchResponsePartition {
+                                        partition_index: *p,
+                                        committed_offset: -1,
+                                        metadata: Some(String::new()),
+                                        error_code: code.code(),
+                                        ..OffsetFetchResponsePartition::default()
+                                    })
+                                    .collect(),
+                                ..OffsetFetchResponseTopic::default()
+                            })
+                            .collect();
+                        group::offset_fetch_answer(v, &group, topics, 0)
+                    }
                     Some(code) => group::offset_fetch_answer(v, &group, Vec::new(), code.code()),
                     None => self.groups.fetch_offsets(broker, v, &req),
                 };
