@@ -547,12 +547,15 @@ impl Commits {
         }
         let mut found: HashMap<TopicPartition, Option<OffsetAndMetadata>> = HashMap::new();
         let mut partition_retry = false;
+        // v0–1 report group errors (NOT_COORDINATOR, ...) in every partition.
+        let mut partition_lookup = false;
         for t in topics {
             for p in t.partitions {
                 let tp = TopicPartition::new(t.name.clone(), p.partition_index);
                 let code = ErrorCode::from_i16(p.error_code);
                 if code == ErrorCode::UnstableOffsetCommit || code.is_retriable() {
                     partition_retry = true;
+                    partition_lookup |= code.needs_coordinator_lookup();
                     continue;
                 }
                 let committed = (code == ErrorCode::None && p.committed_offset >= 0).then(|| {
@@ -568,7 +571,7 @@ impl Commits {
         }
         if partition_retry {
             retry(self);
-            return false;
+            return partition_lookup;
         }
         match ctx.query {
             Some(id) => {
