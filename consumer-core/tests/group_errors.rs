@@ -18,7 +18,7 @@ use consumer_core::config::AutoOffsetReset;
 use consumer_core::consumer::Consumer;
 use consumer_core::coordinator::MemberState;
 use consumer_core::error_code::ErrorCode;
-use support::{story, tp, Action, TestCluster};
+use support::{story, tp, Action, Profile, TestCluster};
 
 const GROUP: &str = "billing";
 
@@ -391,13 +391,21 @@ fn offset_commit_coordinator_error_rediscovers_and_the_next_auto_commit_lands() 
 
 #[test]
 fn offset_fetch_errors_are_retried_before_any_reset() {
-    for code in [
-        ErrorCode::CoordinatorLoadInProgress,
-        ErrorCode::NotCoordinator,
-        ErrorCode::CoordinatorNotAvailable,
-        ErrorCode::UnstableOffsetCommit,
-    ] {
-        let mut cluster = TestCluster::builder().topic("orders", 3).build();
+    let cases = [
+        (ErrorCode::CoordinatorLoadInProgress, 9),
+        (ErrorCode::NotCoordinator, 9),
+        (ErrorCode::CoordinatorNotAvailable, 9),
+        (ErrorCode::UnstableOffsetCommit, 9),
+        // v0–1 carry the error in every partition.
+        (ErrorCode::CoordinatorLoadInProgress, 1),
+        (ErrorCode::NotCoordinator, 1),
+    ];
+    for (code, max_version) in cases {
+        let profile = Profile::modern().with(ApiKey::OffsetFetch, 0, max_version);
+        let mut cluster = TestCluster::builder()
+            .profile(profile)
+            .topic("orders", 3)
+            .build();
         for p in 0..3 {
             cluster.fill(&tp("orders", p), 5, 5);
             cluster.groups.set_committed(GROUP, &tp("orders", p), 3);
@@ -411,11 +419,22 @@ fn offset_fetch_errors_are_retried_before_any_reset() {
         );
         consumer.subscribe(["orders".to_owned()]).unwrap();
         cluster.drive(&mut consumer, |_, c| c.received.len() == 6, 300);
-        assert_eq!(cluster.count(ApiKey::OffsetFetch), 2, "{code}");
-        assert_eq!(cluster.count(ApiKey::ListOffsets), 0, "{code}: no reset");
+        let what = format!("{code} v{max_version}");
+        assert_eq!(cluster.count(ApiKey::OffsetFetch), 2, "{what}");
+        assert_eq!(cluster.count(ApiKey::ListOffsets), 0, "{what}: no reset");
         for p in 0..3 {
-            assert_eq!(cluster.offsets_of(&tp("orders", p)), [3, 4], "{code}");
+            assert_eq!(cluster.offsets_of(&tp("orders", p)), [3, 4], "{what}");
         }
+        let lookups = cluster.count(ApiKey::FindCoordinator);
+        assert_eq!(
+            lookups,
+            if code.needs_coordinator_lookup() {
+                2
+            } else {
+                1
+            },
+            "{what}"
+        );
     }
 }
 
