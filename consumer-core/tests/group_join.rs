@@ -61,7 +61,7 @@ fn join_alone(profile: Profile, joins: usize) {
     assert_eq!(gens.len(), 1);
     let member_id = consumer.group().unwrap().generation().member_id.clone();
     assert_eq!(gens[0].leader, member_id);
-    assert_eq!(gens[0].members, [member_id.clone()]);
+    assert_eq!(gens[0].members, std::slice::from_ref(&member_id));
     assert_eq!(
         gens[0].assignment[&member_id],
         [tp("orders", 0), tp("orders", 1), tp("orders", 2)]

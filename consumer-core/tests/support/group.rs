@@ -553,7 +553,8 @@ impl Groups {
         let all_joined = g.members.iter().all(|m| m.joined) && g.pending.is_empty();
         let delay_over = g.delay_until.is_none_or(|t| now >= t);
         let timed_out = g.rebalance_deadline.is_some_and(|t| now >= t);
-        if !(all_joined && delay_over) && !timed_out {
+        let ready = (all_joined && delay_over) || timed_out;
+        if !ready {
             return;
         }
         // Dynamic members that did not rejoin are gone; static ones keep their place.
