@@ -360,7 +360,10 @@ impl Consumer {
         if let Some(g) = self.group.as_mut() {
             let owned = g.owned().to_vec();
             if let Some(req) = g.leave("the consumer unsubscribed") {
-                self.send_group(now_or_default(self.last_now), GroupRequest::Leave(req));
+                // A consumer never driven has no coordinator connection to send it on.
+                if let Some(now) = self.last_now {
+                    self.send_group(now, GroupRequest::Leave(req));
+                }
             }
             if !owned.is_empty() {
                 self.events.push_back(Event::PartitionsRevoked(owned));
@@ -1165,9 +1168,4 @@ impl Consumer {
             }
         }
     }
-}
-
-fn now_or_default(now: Option<Instant>) -> Instant {
-    // Only used to stamp a LeaveGroup sent from `unsubscribe`, which takes no time.
-    now.unwrap_or_else(Instant::now)
 }
