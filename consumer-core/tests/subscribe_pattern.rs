@@ -108,7 +108,11 @@ fn a_new_matching_topic_triggers_a_rejoin_a_non_matching_one_does_not() {
 
     cluster.create_topic("audit", 1);
     cluster.run_for(&mut consumer, Duration::from_secs(12));
-    assert_eq!(cluster.count(ApiKey::JoinGroup), joins, "audit does not match");
+    assert_eq!(
+        cluster.count(ApiKey::JoinGroup),
+        joins,
+        "audit does not match"
+    );
     assert_eq!(consumer.group().unwrap().generation().generation_id, 1);
 
     cluster.create_topic("orders-apac", 2);
