@@ -41,6 +41,9 @@ pub struct CommitContext {
     pub offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
     /// Why.
     pub kind: CommitKind,
+    /// The generation the offsets were consumed in: the commit is not sent in another
+    /// one, where the partitions may belong to someone else (None: any generation).
+    pub generation: Option<i32>,
 }
 
 /// What one OffsetFetch asked.
@@ -128,11 +131,31 @@ impl Commits {
     /// Queues a commit of `offsets` by the caller; the answer comes as
     /// [`Event::CommitCompleted`] with the returned id.
     pub fn commit(&mut self, offsets: Vec<(TopicPartition, OffsetAndMetadata)>) -> RequestId {
+        self.queue_user_commit(offsets, None)
+    }
+
+    /// Like [`commit`](Self::commit) for offsets consumed in `generation` (-1: outside any
+    /// generation): if the group has moved on when the commit can be sent, it fails with
+    /// [`ConsumerError::CommitFailed`] instead, as Java's commit does.
+    pub fn commit_in(
+        &mut self,
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+        generation: i32,
+    ) -> RequestId {
+        self.queue_user_commit(offsets, Some(generation))
+    }
+
+    fn queue_user_commit(
+        &mut self,
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+        generation: Option<i32>,
+    ) -> RequestId {
         let id = self.next_request_id();
         self.queued.push_back(CommitContext {
             id: Some(id),
             offsets,
             kind: CommitKind::User,
+            generation,
         });
         id
     }
@@ -175,8 +198,14 @@ impl Commits {
             .collect()
     }
 
-    /// Auto-commit before an eager revocation: queue the consumed positions.
-    pub fn commit_before_revoke(&mut self, subs: &SubscriptionState, owned: &[TopicPartition]) {
+    /// Auto-commit before (re)joining, and so before an eager revocation: queue the
+    /// consumed positions of `owned`, assigned in `generation`.
+    pub fn commit_before_revoke(
+        &mut self,
+        subs: &SubscriptionState,
+        owned: &[TopicPartition],
+        generation: i32,
+    ) {
         if self.pre_revoke != PreRevoke::NotStarted {
             return;
         }
@@ -193,6 +222,7 @@ impl Commits {
             id: None,
             offsets,
             kind: CommitKind::PreRevoke,
+            generation: Some(generation),
         });
     }
 
@@ -253,7 +283,7 @@ impl Commits {
                 None => self.next_auto_commit = Some(now + interval),
                 Some(t) if now >= t => {
                     self.next_auto_commit = Some(now + interval);
-                    if generation.is_some() {
+                    if let Some(g) = generation {
                         let assigned: Vec<TopicPartition> = ctx.subs.assigned().cloned().collect();
                         let offsets: Vec<_> = Self::positions(ctx.subs, &assigned)
                             .into_iter()
@@ -264,6 +294,7 @@ impl Commits {
                                 id: None,
                                 offsets,
                                 kind: CommitKind::Auto,
+                                generation: Some(g.generation_id),
                             });
                         }
                     }
@@ -280,12 +311,39 @@ impl Commits {
         let none = Generation::none();
         let generation = generation.unwrap_or(&none);
         while let Some(c) = self.queued.pop_front() {
+            if c.generation.is_some_and(|g| g != generation.generation_id) {
+                self.stale(c, generation.generation_id, ctx.events);
+                continue;
+            }
             if c.kind == CommitKind::User {
                 self.user_in_flight += 1;
             }
             out.push(GroupRequest::Commit(self.commit_request(generation, &c), c));
         }
         out
+    }
+
+    /// A commit queued in an earlier generation: the partitions may have moved since, so
+    /// it is not sent (a caller's commit fails).
+    fn stale(&mut self, c: CommitContext, now_generation: i32, events: &mut VecDeque<Event>) {
+        debug!(
+            "group {}: not sending a {:?} commit of generation {:?} in generation {now_generation}",
+            self.group_id, c.kind, c.generation
+        );
+        match c.kind {
+            CommitKind::Auto => {}
+            CommitKind::PreRevoke => self.pre_revoke = PreRevoke::Done,
+            CommitKind::User => events.push_back(Event::CommitCompleted {
+                id: c.id.unwrap_or(RequestId(0)),
+                offsets: c.offsets,
+                result: Err(ConsumerError::CommitFailed {
+                    reason: format!(
+                        "the group rebalanced (generation {:?} to {now_generation}) since these offsets were consumed",
+                        c.generation
+                    ),
+                }),
+            }),
+        }
     }
 
     fn fetch_request(
@@ -489,12 +547,15 @@ impl Commits {
         }
         let mut found: HashMap<TopicPartition, Option<OffsetAndMetadata>> = HashMap::new();
         let mut partition_retry = false;
+        // v0–1 report group errors (NOT_COORDINATOR, ...) in every partition.
+        let mut partition_lookup = false;
         for t in topics {
             for p in t.partitions {
                 let tp = TopicPartition::new(t.name.clone(), p.partition_index);
                 let code = ErrorCode::from_i16(p.error_code);
                 if code == ErrorCode::UnstableOffsetCommit || code.is_retriable() {
                     partition_retry = true;
+                    partition_lookup |= code.needs_coordinator_lookup();
                     continue;
                 }
                 let committed = (code == ErrorCode::None && p.committed_offset >= 0).then(|| {
@@ -510,7 +571,7 @@ impl Commits {
         }
         if partition_retry {
             retry(self);
-            return false;
+            return partition_lookup;
         }
         match ctx.query {
             Some(id) => {

@@ -36,10 +36,10 @@ use crate::codec::messages::{
 };
 use crate::config::{ConfigError, ConsumerConfig};
 use crate::error_code::ErrorCode;
-use crate::event::{ConsumerError, Event};
+use crate::event::{ConsumerError, Event, RequestId};
 use crate::metadata::{Metadata, Node};
 use crate::subscription::SubscriptionState;
-use crate::topic_partition::TopicPartition;
+use crate::topic_partition::{OffsetAndMetadata, TopicPartition};
 
 pub use commits::{CommitContext, Commits, OffsetFetchContext};
 
@@ -142,6 +142,8 @@ pub struct GroupCoordinator {
     owned: Vec<TopicPartition>,
     /// Eager protocol: the revocation before the next join is done (listener called).
     revoked_for_join: bool,
+    /// The topics subscribed in the last JoinGroup.
+    joined_topics: Vec<String>,
 
     heartbeat_in_flight: bool,
     next_heartbeat: Option<Instant>,
@@ -234,6 +236,7 @@ impl GroupCoordinator {
             backoff_until: None,
             owned: Vec::new(),
             revoked_for_join: false,
+            joined_topics: Vec::new(),
             heartbeat_in_flight: false,
             next_heartbeat: None,
             last_heartbeat_ok: None,
@@ -274,6 +277,12 @@ impl GroupCoordinator {
     /// The partitions assigned by the last completed rebalance.
     pub fn owned(&self) -> &[TopicPartition] {
         &self.owned
+    }
+
+    /// True while the member wants to (re)join: before the first join, after a reset, or
+    /// when a rejoin was requested.
+    pub fn needs_rejoin(&self) -> bool {
+        self.need_rejoin || self.state == MemberState::Unjoined
     }
 
     /// True once the coordinator refused the member for good.
@@ -347,6 +356,17 @@ impl GroupCoordinator {
                 reason: Some(reason.to_owned()),
             }],
         })
+    }
+
+    /// Queues a commit of `offsets` by the caller (see [`Commits::commit_in`]): offsets
+    /// consumed in this generation are not committed in a later one.
+    pub fn commit(&mut self, offsets: Vec<(TopicPartition, OffsetAndMetadata)>) -> RequestId {
+        let generation = if self.state == MemberState::Stable {
+            self.generation.generation_id
+        } else {
+            -1
+        };
+        self.commits.commit_in(offsets, generation)
     }
 
     // ---- timers ----
@@ -457,15 +477,25 @@ impl GroupCoordinator {
     }
 
     fn prepare_join(&mut self, now: Instant, ctx: &mut GroupCtx<'_>) -> Option<GroupRequest> {
+        // As Java's onJoinPrepare: with auto-commit, commit what was consumed before every
+        // (re)join, whatever the protocol (a cooperative member may give partitions up at
+        // the end of this rebalance). Only a stable member can commit.
+        if self.state == MemberState::Stable
+            && !self.owned.is_empty()
+            && self.commits.auto_commit_enabled()
+            && !self.commits.pre_revoke_done()
+        {
+            let generation = self.generation.generation_id;
+            self.commits
+                .commit_before_revoke(ctx.subs, &self.owned, generation);
+            if !self.commits.pre_revoke_done() {
+                return None;
+            }
+        }
         if self.protocol == RebalanceProtocol::Eager
             && !self.owned.is_empty()
             && !self.revoked_for_join
         {
-            // Commit what was consumed before giving the partitions up.
-            if self.commits.auto_commit_enabled() && !self.commits.pre_revoke_done() {
-                self.commits.commit_before_revoke(ctx.subs, &self.owned);
-                return None;
-            }
             if self.commits.has_pending_sync_commits() {
                 return None;
             }
@@ -512,6 +542,7 @@ impl GroupCoordinator {
                 Err(e) => warn!("cannot encode the subscription for {}: {e}", a.name()),
             }
         }
+        self.joined_topics.clone_from(&subscription_topics);
         self.join_in_flight = true;
         self.state = MemberState::Joining;
         let reason = std::mem::take(&mut self.rejoin_reason);
@@ -564,6 +595,12 @@ impl GroupCoordinator {
         );
         self.coordinator = Some(node);
         self.lookup_backoff_until = None;
+        // As Java does: a found coordinator restarts the session timer. Without this, a
+        // member whose session ran out while the coordinator was unknown would mark the
+        // new coordinator dead at once, forever.
+        if self.last_heartbeat_ok.is_some() {
+            self.last_heartbeat_ok = Some(now);
+        }
     }
 
     /// The lookup got no answer.
@@ -688,6 +725,9 @@ impl GroupCoordinator {
                 None
             }
             ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
+                // A cooperative member still owns partitions: they are lost, not kept into
+                // a fresh membership (another member may own them by now).
+                self.lose_partitions(ctx);
                 self.reset_generation();
                 None
             }
@@ -807,6 +847,7 @@ impl GroupCoordinator {
                 return;
             }
             ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
+                self.lose_partitions(ctx);
                 self.reset_generation();
                 return;
             }
@@ -875,6 +916,11 @@ impl GroupCoordinator {
         self.last_heartbeat_ok = Some(now);
         self.next_heartbeat = Some(now + self.heartbeat_interval);
         self.backoff_until = None;
+        // A subscription change while the join was in flight was folded into it (the
+        // join answer clears the rejoin request): join again with the new topics.
+        if ctx.subs.subscribed_topics() != self.joined_topics.as_slice() {
+            self.request_rejoin("the subscription changed during the rebalance");
+        }
     }
 
     /// A Heartbeat answer.
