@@ -3,9 +3,8 @@
 //! records than are still to be printed, so the consumer's position can be past what was
 //! printed; the offsets committed are therefore taken from the printed records.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use consumer_core::topic_partition::OffsetAndMetadata;
 use consumer_net::{ConsumerRecord, KafkaConsumer, KafkaError, RebalanceListener, TopicPartition};
@@ -62,13 +61,22 @@ impl Printed {
     }
 }
 
+/// The printed records, shared by the consume loop and the rebalance listener (an `Arc`
+/// so that the listener stays `Send`).
+pub type Shared = Arc<Mutex<Printed>>;
+
+/// Locks `printed`; a panic elsewhere does not make its offsets wrong.
+pub fn lock(printed: &Shared) -> MutexGuard<'_, Printed> {
+    printed.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Commits what was printed of `partitions` (all when None) and waits for the answer.
 pub fn commit_printed(
     consumer: &mut KafkaConsumer,
-    printed: &RefCell<Printed>,
+    printed: &Shared,
     partitions: Option<&[TopicPartition]>,
 ) -> Result<(), KafkaError> {
-    let offsets = printed.borrow().uncommitted(partitions);
+    let offsets = lock(printed).uncommitted(partitions);
     if offsets.is_empty() {
         return Ok(());
     }
@@ -79,14 +87,14 @@ pub fn commit_printed(
         other => other,
     };
     if result.is_ok() {
-        printed.borrow_mut().mark_committed(&offsets);
+        lock(printed).mark_committed(&offsets);
     }
     result
 }
 
 /// Commits the printed records of partitions before the group moves them to another
 /// member (auto-commit is off in this mode, so nothing else would).
-pub struct CommitOnRevoke(pub Rc<RefCell<Printed>>);
+pub struct CommitOnRevoke(pub Shared);
 
 impl RebalanceListener for CommitOnRevoke {
     fn on_partitions_revoked(
@@ -97,19 +105,17 @@ impl RebalanceListener for CommitOnRevoke {
         if let Err(e) = commit_printed(consumer, &self.0, Some(partitions)) {
             eprintln!("consume: committing before the rebalance failed: {e}");
         }
-        self.0.borrow_mut().forget(partitions);
+        lock(&self.0).forget(partitions);
     }
 
     fn on_partitions_lost(&mut self, _: &mut KafkaConsumer, partitions: &[TopicPartition]) {
         // Another member may own them already: committing could move its offsets back.
-        self.0.borrow_mut().forget(partitions);
+        lock(&self.0).forget(partitions);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use consumer_core::record::TimestampType;
 
     use super::*;

@@ -20,19 +20,17 @@ mod commits;
 mod format;
 mod stats;
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use consumer_net::{KafkaConsumer, KafkaError, TopicPartition};
 
 use args::{Args, Command, StartAt, USAGE};
-use commits::{commit_printed, CommitOnRevoke, Printed};
+use commits::{commit_printed, CommitOnRevoke, Printed, Shared};
 use stats::{Stats, PROGRESS_INTERVAL};
 
 /// The bound on the topic lookup at start-up.
@@ -63,14 +61,14 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), String> {
     let mut consumer =
         KafkaConsumer::from_properties(properties(args)).map_err(|e| e.to_string())?;
-    let printed = Rc::new(RefCell::new(Printed::default()));
+    let printed: Shared = Arc::new(Mutex::new(Printed::default()));
     let mode = match &args.group {
         None => {
             assign(&mut consumer, args)?;
             Mode::Assigned
         }
         Some(_) if args.max_messages.is_some() => {
-            let listener = CommitOnRevoke(Rc::clone(&printed));
+            let listener = CommitOnRevoke(Arc::clone(&printed));
             subscribe(&mut consumer, args, Some(Box::new(listener)))?;
             Mode::GroupExact
         }
@@ -220,7 +218,7 @@ struct Session {
     /// by --max-messages or a closed stdout): the consumer's position is past it.
     held_back: HashMap<TopicPartition, i64>,
     /// The printed records, for [`Mode::GroupExact`].
-    printed: Rc<RefCell<Printed>>,
+    printed: Shared,
 }
 
 impl Session {
@@ -259,7 +257,7 @@ impl Session {
                             let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, |b| b.len());
                             self.stats.add(len(&r.key) + len(&r.value));
                             if self.mode == Mode::GroupExact {
-                                self.printed.borrow_mut().add(r);
+                                commits::lock(&self.printed).add(r);
                             }
                             continue;
                         }
