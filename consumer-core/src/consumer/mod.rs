@@ -812,6 +812,21 @@ impl Consumer {
                         });
                     }
                 }
+            } else {
+                // No broker connection is up (a member without partitions has none besides
+                // the lost coordinator's): open one, or the lookup would wait forever.
+                let next = self
+                    .metadata
+                    .nodes()
+                    .into_iter()
+                    .filter(|n| {
+                        !self.metadata_only_bootstrap(n.id) && !self.nodes.is_backing_off(n.id, now)
+                    })
+                    .min_by_key(|n| self.nodes.in_flight(n.id))
+                    .cloned();
+                if let Some(n) = next {
+                    self.ensure_ready(&n);
+                }
             }
             return;
         }
