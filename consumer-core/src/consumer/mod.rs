@@ -382,10 +382,21 @@ impl Consumer {
         Ok(g.commits.commit(offsets))
     }
 
-    /// The consumed positions of all assigned partitions, as offsets to commit.
+    /// The consumed positions of all assigned partitions, as offsets to commit; during a
+    /// rebalance also those of the partitions it revoked (for the revocation listener).
     pub fn consumed_offsets(&self) -> Vec<(TopicPartition, OffsetAndMetadata)> {
         let assigned: Vec<TopicPartition> = self.subs.assigned().cloned().collect();
-        crate::coordinator::Commits::positions(&self.subs, &assigned)
+        let mut out = crate::coordinator::Commits::positions(&self.subs, &assigned);
+        if let Some(g) = &self.group {
+            out.extend(
+                g.commits
+                    .revoked_positions()
+                    .iter()
+                    .filter(|(tp, _)| !self.subs.is_assigned(tp))
+                    .cloned(),
+            );
+        }
+        out
     }
 
     /// Looks up the committed offsets of `partitions`; the answer comes as

@@ -76,6 +76,9 @@ pub struct Commits {
     queries: VecDeque<(RequestId, Vec<TopicPartition>)>,
     retry_at: Option<Instant>,
     next_id: u64,
+    /// Positions of partitions revoked in the current rebalance: the caller's revocation
+    /// listener may still commit them (they are no longer assigned by then).
+    revoked_positions: Vec<(TopicPartition, OffsetAndMetadata)>,
 }
 
 impl Commits {
@@ -99,6 +102,7 @@ impl Commits {
             queries: VecDeque::new(),
             retry_at: None,
             next_id: 0,
+            revoked_positions: Vec::new(),
         }
     }
 
@@ -201,9 +205,25 @@ impl Commits {
         self.pre_revoke == PreRevoke::Done
     }
 
-    /// Forgets the pre-revocation commit once the rebalance is done.
+    /// Forgets the pre-revocation commit and the revoked positions once the rebalance is
+    /// done.
     pub fn reset_pre_revoke(&mut self) {
         self.pre_revoke = PreRevoke::NotStarted;
+        self.revoked_positions.clear();
+    }
+
+    /// `revoked` are taken away: keeps their consumed positions committable until the
+    /// rebalance is done (call before they leave `subs`).
+    pub fn remember_revoked(&mut self, subs: &SubscriptionState, revoked: &[TopicPartition]) {
+        self.revoked_positions
+            .retain(|(tp, _)| !revoked.contains(tp));
+        self.revoked_positions
+            .extend(Self::positions(subs, revoked));
+    }
+
+    /// The consumed positions of the partitions revoked in the current rebalance.
+    pub fn revoked_positions(&self) -> &[(TopicPartition, OffsetAndMetadata)] {
+        &self.revoked_positions
     }
 
     /// A rebalance added and revoked partitions.
@@ -551,5 +571,36 @@ impl Commits {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoked_positions_stay_committable_until_the_rebalance_ends() {
+        let mut subs = SubscriptionState::new();
+        let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        subs.assign([a.clone(), b.clone()]);
+        subs.seek(
+            &a,
+            FetchPosition {
+                offset: 17,
+                leader_epoch: Some(3),
+            },
+        );
+        let mut c = Commits::new("g".into(), None, None);
+        c.remember_revoked(&subs, &[a.clone(), b.clone()]);
+        subs.assign(Vec::new());
+        // b had no position: nothing to commit for it.
+        let kept: Vec<_> = c
+            .revoked_positions()
+            .iter()
+            .map(|(tp, o)| (tp.clone(), o.offset, o.leader_epoch))
+            .collect();
+        assert_eq!(kept, [(a.clone(), 17, Some(3))]);
+        c.reset_pre_revoke();
+        assert!(c.revoked_positions().is_empty());
     }
 }

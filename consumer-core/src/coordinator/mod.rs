@@ -477,6 +477,7 @@ impl GroupCoordinator {
                 self.group_id,
                 revoked.len()
             );
+            self.commits.remember_revoked(ctx.subs, &revoked);
             ctx.subs.assign(Vec::new());
             ctx.events.push_back(Event::PartitionsRevoked(revoked));
             self.revoked_for_join = true;
@@ -880,6 +881,7 @@ impl GroupCoordinator {
         );
         if !revoked.is_empty() {
             // Cooperative: give up only what moves, then rejoin so it can be reassigned.
+            self.commits.remember_revoked(ctx.subs, &revoked);
             ctx.events
                 .push_back(Event::PartitionsRevoked(revoked.clone()));
             self.request_rejoin("partitions revoked in a cooperative rebalance");
