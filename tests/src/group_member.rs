@@ -521,10 +521,12 @@ impl ProcessMember {
     }
 
     /// Kills it with SIGKILL (no close, no LeaveGroup, no final commit) and
-    /// reaps it.
+    /// reaps it. Its log ends with `Closed`: it owns nothing from now on (the
+    /// coordinator notices at the session timeout).
     pub fn kill(&mut self) {
         process::kill(&mut self.child);
         self.join_reader();
+        self.log.push(MemberEvent::Closed);
     }
 
     fn join_reader(&mut self) {
