@@ -351,6 +351,7 @@ impl Consumer {
     pub fn unsubscribe(&mut self) {
         if let Some(g) = self.group.as_mut() {
             let owned = g.owned().to_vec();
+            g.commits.member_left(&mut self.events);
             if let Some(req) = g.leave("the consumer unsubscribed") {
                 self.send_group(now_or_default(self.last_now), GroupRequest::Leave(req));
             }
@@ -440,6 +441,7 @@ impl Consumer {
     /// send nothing once [`Consumer::close`] is called.
     pub fn leave_group(&mut self, now: Instant) {
         if let Some(g) = self.group.as_mut() {
+            g.commits.member_left(&mut self.events);
             if let Some(req) = g.leave("the consumer is being closed") {
                 self.send_group(now, GroupRequest::Leave(req));
             }

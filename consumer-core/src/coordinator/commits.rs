@@ -446,6 +446,26 @@ impl Commits {
         coordinator_gone
     }
 
+    /// The member left the group (close, unsubscribe): commits still queued can no longer
+    /// be sent (they need a generation). The caller's complete with an error; automatic
+    /// ones are dropped. Without this, closing waited for them until its deadline.
+    pub fn member_left(&mut self, events: &mut VecDeque<Event>) {
+        for c in self.queued.drain(..) {
+            if c.kind == CommitKind::User {
+                events.push_back(Event::CommitCompleted {
+                    id: c.id.unwrap_or(RequestId(0)),
+                    offsets: c.offsets,
+                    result: Err(ConsumerError::CommitFailed {
+                        reason: "the consumer left the group before the commit was sent".into(),
+                    }),
+                });
+            }
+        }
+        if self.pre_revoke == PreRevoke::InFlight {
+            self.pre_revoke = PreRevoke::NotStarted;
+        }
+    }
+
     /// Gives up a queued or in-flight user commit (the caller's deadline passed).
     pub fn cancel(&mut self, id: RequestId) {
         self.queued.retain(|c| c.id != Some(id));
@@ -602,5 +622,34 @@ mod tests {
         assert_eq!(kept, [(a.clone(), 17, Some(3))]);
         c.reset_pre_revoke();
         assert!(c.revoked_positions().is_empty());
+    }
+
+    #[test]
+    fn leaving_settles_queued_commits() {
+        let mut subs = SubscriptionState::new();
+        let tp = TopicPartition::new("t", 0);
+        subs.assign([tp.clone()]);
+        subs.seek(
+            &tp,
+            FetchPosition {
+                offset: 5,
+                leader_epoch: None,
+            },
+        );
+        let mut c = Commits::new("g".into(), None, Some(Duration::from_secs(5)));
+        c.commit_before_revoke(&subs, std::slice::from_ref(&tp));
+        let id = c.commit(Commits::positions(&subs, std::slice::from_ref(&tp)));
+        assert!(c.has_pending_sync_commits());
+        let mut events = VecDeque::new();
+        c.member_left(&mut events);
+        assert!(!c.has_pending_sync_commits());
+        assert!(matches!(
+            events.pop_front(),
+            Some(Event::CommitCompleted { id: got, result: Err(ConsumerError::CommitFailed { .. }), .. }) if got == id
+        ));
+        assert!(
+            events.is_empty(),
+            "the automatic commit is dropped silently"
+        );
     }
 }
