@@ -194,7 +194,20 @@ impl GroupHistory {
         all_single && owners.len() == n as usize && who == want
     }
 
-    /// Number of partitions `member` owns now.
+    /// The owners of each partition at time `t_us`.
+    pub fn owners_at(&self, t_us: i64) -> BTreeMap<i32, Vec<String>> {
+        let mut m: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+        for i in self
+            .intervals
+            .iter()
+            .filter(|i| i.start_us <= t_us && t_us < i.end_us)
+        {
+            m.entry(i.partition).or_default().push(i.member.clone());
+        }
+        m
+    }
+
+    /// The partitions `member` owns now.
     pub fn owned_by(&self, member: &str) -> Vec<i32> {
         self.intervals
             .iter()

@@ -233,7 +233,8 @@ pub fn run_member(
                 }
             }
             Err(e) => {
-                sink(MemberEvent::Error(format!("poll: {e}")));
+                // Display for people, Debug to tell the variants apart.
+                sink(MemberEvent::Error(format!("poll: {e} [{e:?}]")));
                 // A lasting error must not spin the loop.
                 thread::sleep(Duration::from_millis(50));
             }
