@@ -305,16 +305,9 @@ impl KafkaConsumer {
         }
         if self.core.group().is_some() {
             self.commit_before_leaving();
-            let owned: Vec<TopicPartition> = self
-                .core
-                .group()
-                .map(|g| g.owned().to_vec())
-                .unwrap_or_default();
-            if let Some(mut l) = self.group.listener.take() {
-                if !owned.is_empty() {
-                    l.on_partitions_revoked(self, &owned);
-                }
-            }
+            self.revoke_before_leaving();
+            // No listener call after this point.
+            self.group.listener = None;
             self.core.leave_group(Instant::now());
             let deadline = Instant::now()
                 + self
