@@ -4,7 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use consumer_core::topic_partition::TopicPartition;
+use consumer_net::{KafkaConsumer, RebalanceListener};
 
 use integration_tests::{
     assert_no_violations, group_props, init_logging, library_consumer, mock_cluster, partitions,
@@ -263,4 +267,88 @@ fn survivor_takes_over_from_the_killed_members_commits() {
             .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", log.name());
     }
+}
+
+/// Commits in `on_partitions_revoked` and remembers what it was told.
+struct CommittingListener(Arc<Mutex<Vec<String>>>);
+
+impl RebalanceListener for CommittingListener {
+    fn on_partitions_revoked(
+        &mut self,
+        consumer: &mut KafkaConsumer,
+        partitions: &[TopicPartition],
+    ) {
+        let r = consumer.commit_sync();
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.push(format!("revoked {} (commit: {r:?})", partitions.len()));
+    }
+
+    fn on_partitions_assigned(&mut self, _: &mut KafkaConsumer, partitions: &[TopicPartition]) {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.push(format!("assigned {}", partitions.len()));
+    }
+}
+
+#[test]
+fn unsubscribe_commits_in_the_listener_and_resubscribing_resumes() {
+    init_logging();
+    let topic = "restart-unsubscribe";
+    let group = "restart-unsubscribe-group";
+    let (cluster, all) = start(topic, 600);
+    let props = group_props(group, "range", CommitPolicy::Manual { every: 1 });
+    let mut props: Vec<(&str, &str)> = props
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    props.push(("max.poll.records", "20"));
+    let mut c = library_consumer(&cluster.bootstrap(), &props);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    c.subscribe_with_listener([topic], Box::new(CommittingListener(seen.clone())))
+        .expect("subscribe");
+    let mut got = Vec::new();
+    poll_until(&mut c, &mut got, WAIT, "some records", |g| g.len() >= 150);
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    for r in &got {
+        next.insert(r.partition, r.offset + 1);
+    }
+
+    // The listener commits what was consumed before the member leaves.
+    let started = Instant::now();
+    c.unsubscribe().expect("unsubscribe");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "unsubscribe took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        seen.lock().unwrap().last().map(String::as_str),
+        Some("revoked 3 (commit: Ok(()))"),
+        "{seen:?}"
+    );
+    assert!(c.assignment().is_empty());
+    let tps = partitions(topic, PARTITIONS);
+    let committed = c.committed(&tps, WAIT).expect("committed offsets");
+    for tp in &tps {
+        // A partition nothing was read from yet is committed at 0 (its
+        // position), or not at all if it had none yet.
+        assert_eq!(
+            committed.get(tp).cloned().flatten().map_or(0, |o| o.offset),
+            next.get(&tp.partition).copied().unwrap_or(0),
+            "{tp}: committed in the listener on unsubscribe"
+        );
+    }
+
+    // Subscribing again joins afresh and resumes at the commits.
+    c.subscribe([topic]).expect("subscribe again");
+    let rest = all.filtered(|p, o| o >= next.get(&p).copied().unwrap_or(0));
+    let mut again = Vec::new();
+    poll_until(
+        &mut c,
+        &mut again,
+        WAIT,
+        "the records after the commits",
+        |g| g.len() >= rest.len(),
+    );
+    rest.assert_delivered(&again);
+    c.close();
 }
