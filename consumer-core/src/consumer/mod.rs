@@ -359,6 +359,7 @@ impl Consumer {
     pub fn unsubscribe(&mut self) {
         if let Some(g) = self.group.as_mut() {
             let owned = g.owned().to_vec();
+            g.commits.member_left(&mut self.events);
             if let Some(req) = g.leave("the consumer unsubscribed") {
                 // A consumer never driven has no coordinator connection to send it on.
                 if let Some(now) = self.last_now {
@@ -393,10 +394,21 @@ impl Consumer {
         Ok(g.commit(offsets))
     }
 
-    /// The consumed positions of all assigned partitions, as offsets to commit.
+    /// The consumed positions of all assigned partitions, as offsets to commit; during a
+    /// rebalance also those of the partitions it revoked (for the revocation listener).
     pub fn consumed_offsets(&self) -> Vec<(TopicPartition, OffsetAndMetadata)> {
         let assigned: Vec<TopicPartition> = self.subs.assigned().cloned().collect();
-        crate::coordinator::Commits::positions(&self.subs, &assigned)
+        let mut out = crate::coordinator::Commits::positions(&self.subs, &assigned);
+        if let Some(g) = &self.group {
+            out.extend(
+                g.commits
+                    .revoked_positions()
+                    .iter()
+                    .filter(|(tp, _)| !self.subs.is_assigned(tp))
+                    .cloned(),
+            );
+        }
+        out
     }
 
     /// Looks up the committed offsets of `partitions`; the answer comes as
@@ -440,6 +452,7 @@ impl Consumer {
     /// send nothing once [`Consumer::close`] is called.
     pub fn leave_group(&mut self, now: Instant) {
         if let Some(g) = self.group.as_mut() {
+            g.commits.member_left(&mut self.events);
             if let Some(req) = g.leave("the consumer is being closed") {
                 self.send_group(now, GroupRequest::Leave(req));
             }
@@ -840,6 +853,21 @@ impl Consumer {
                             version: v,
                         });
                     }
+                }
+            } else {
+                // No broker connection is up (a member without partitions has none besides
+                // the lost coordinator's): open one, or the lookup would wait forever.
+                let next = self
+                    .metadata
+                    .nodes()
+                    .into_iter()
+                    .filter(|n| {
+                        !self.metadata_only_bootstrap(n.id) && !self.nodes.is_backing_off(n.id, now)
+                    })
+                    .min_by_key(|n| self.nodes.in_flight(n.id))
+                    .cloned();
+                if let Some(n) = next {
+                    self.ensure_ready(&n);
                 }
             }
             return;

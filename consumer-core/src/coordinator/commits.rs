@@ -79,6 +79,9 @@ pub struct Commits {
     queries: VecDeque<(RequestId, Vec<TopicPartition>)>,
     retry_at: Option<Instant>,
     next_id: u64,
+    /// Positions of partitions revoked in the current rebalance: the caller's revocation
+    /// listener may still commit them (they are no longer assigned by then).
+    revoked_positions: Vec<(TopicPartition, OffsetAndMetadata)>,
 }
 
 impl Commits {
@@ -102,6 +105,7 @@ impl Commits {
             queries: VecDeque::new(),
             retry_at: None,
             next_id: 0,
+            revoked_positions: Vec::new(),
         }
     }
 
@@ -231,9 +235,25 @@ impl Commits {
         self.pre_revoke == PreRevoke::Done
     }
 
-    /// Forgets the pre-revocation commit once the rebalance is done.
+    /// Forgets the pre-revocation commit and the revoked positions once the rebalance is
+    /// done.
     pub fn reset_pre_revoke(&mut self) {
         self.pre_revoke = PreRevoke::NotStarted;
+        self.revoked_positions.clear();
+    }
+
+    /// `revoked` are taken away: keeps their consumed positions committable until the
+    /// rebalance is done (call before they leave `subs`).
+    pub fn remember_revoked(&mut self, subs: &SubscriptionState, revoked: &[TopicPartition]) {
+        self.revoked_positions
+            .retain(|(tp, _)| !revoked.contains(tp));
+        self.revoked_positions
+            .extend(Self::positions(subs, revoked));
+    }
+
+    /// The consumed positions of the partitions revoked in the current rebalance.
+    pub fn revoked_positions(&self) -> &[(TopicPartition, OffsetAndMetadata)] {
+        &self.revoked_positions
     }
 
     /// A rebalance added and revoked partitions.
@@ -484,6 +504,26 @@ impl Commits {
         coordinator_gone
     }
 
+    /// The member left the group (close, unsubscribe): commits still queued can no longer
+    /// be sent (they need a generation). The caller's complete with an error; automatic
+    /// ones are dropped. Without this, closing waited for them until its deadline.
+    pub fn member_left(&mut self, events: &mut VecDeque<Event>) {
+        for c in self.queued.drain(..) {
+            if c.kind == CommitKind::User {
+                events.push_back(Event::CommitCompleted {
+                    id: c.id.unwrap_or(RequestId(0)),
+                    offsets: c.offsets,
+                    result: Err(ConsumerError::CommitFailed {
+                        reason: "the consumer left the group before the commit was sent".into(),
+                    }),
+                });
+            }
+        }
+        if self.pre_revoke == PreRevoke::InFlight {
+            self.pre_revoke = PreRevoke::NotStarted;
+        }
+    }
+
     /// Gives up a queued or in-flight user commit (the caller's deadline passed).
     pub fn cancel(&mut self, id: RequestId) {
         self.queued.retain(|c| c.id != Some(id));
@@ -612,5 +652,65 @@ impl Commits {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoked_positions_stay_committable_until_the_rebalance_ends() {
+        let mut subs = SubscriptionState::new();
+        let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        subs.assign([a.clone(), b.clone()]);
+        subs.seek(
+            &a,
+            FetchPosition {
+                offset: 17,
+                leader_epoch: Some(3),
+            },
+        );
+        let mut c = Commits::new("g".into(), None, None);
+        c.remember_revoked(&subs, &[a.clone(), b.clone()]);
+        subs.assign(Vec::new());
+        // b had no position: nothing to commit for it.
+        let kept: Vec<_> = c
+            .revoked_positions()
+            .iter()
+            .map(|(tp, o)| (tp.clone(), o.offset, o.leader_epoch))
+            .collect();
+        assert_eq!(kept, [(a.clone(), 17, Some(3))]);
+        c.reset_pre_revoke();
+        assert!(c.revoked_positions().is_empty());
+    }
+
+    #[test]
+    fn leaving_settles_queued_commits() {
+        let mut subs = SubscriptionState::new();
+        let tp = TopicPartition::new("t", 0);
+        subs.assign([tp.clone()]);
+        subs.seek(
+            &tp,
+            FetchPosition {
+                offset: 5,
+                leader_epoch: None,
+            },
+        );
+        let mut c = Commits::new("g".into(), None, Some(Duration::from_secs(5)));
+        c.commit_before_revoke(&subs, std::slice::from_ref(&tp));
+        let id = c.commit(Commits::positions(&subs, std::slice::from_ref(&tp)));
+        assert!(c.has_pending_sync_commits());
+        let mut events = VecDeque::new();
+        c.member_left(&mut events);
+        assert!(!c.has_pending_sync_commits());
+        assert!(matches!(
+            events.pop_front(),
+            Some(Event::CommitCompleted { id: got, result: Err(ConsumerError::CommitFailed { .. }), .. }) if got == id
+        ));
+        assert!(
+            events.is_empty(),
+            "the automatic commit is dropped silently"
+        );
     }
 }

@@ -112,6 +112,8 @@ struct PendingLeaderSync {
     protocol: String,
     members: Vec<MemberSubscription>,
     since: Instant,
+    /// The metadata update count when the answer came; the leader assigns on a later one.
+    metadata_seen: u64,
 }
 
 /// The group side of the consumer.
@@ -505,6 +507,7 @@ impl GroupCoordinator {
                 self.group_id,
                 revoked.len()
             );
+            self.commits.remember_revoked(ctx.subs, &revoked);
             ctx.subs.assign(Vec::new());
             ctx.events.push_back(Event::PartitionsRevoked(revoked));
             self.revoked_for_join = true;
@@ -705,11 +708,17 @@ impl GroupCoordinator {
                     all.sort();
                     all.dedup();
                     ctx.metadata.add_topics_of_interest(all);
+                    // Assign on fresh metadata (partition counts may have changed), as
+                    // librdkafka does. The round trip also lets the followers' SyncGroup
+                    // reach the coordinator first, which librdkafka's mock coordinator
+                    // needs: it answers INVALID_REQUEST to a SyncGroup after the leader's.
+                    ctx.metadata.request_update();
                     self.pending_leader_sync = Some(PendingLeaderSync {
                         generation: resp.generation_id,
                         protocol: resp.protocol_name.unwrap_or_default(),
                         members,
                         since: now,
+                        metadata_seen: ctx.metadata.update_count(),
                     });
                     self.try_leader_sync(now, ctx)
                 } else {
@@ -777,7 +786,7 @@ impl GroupCoordinator {
             return None;
         }
         let mut partitions: BTreeMap<String, i32> = BTreeMap::new();
-        let mut missing = false;
+        let mut missing = ctx.metadata.update_count() <= pending.metadata_seen;
         for m in &pending.members {
             for t in &m.topics {
                 match ctx.metadata.topic(t) {
@@ -857,14 +866,23 @@ impl GroupCoordinator {
                 self.coordinator_dead(now);
                 return;
             }
-            code => {
+            ErrorCode::GroupAuthorizationFailed | ErrorCode::FencedInstanceId => {
                 self.state = MemberState::Unjoined;
-                if code.is_retriable() {
-                    self.need_rejoin = true;
-                    self.backoff_until = Some(now + self.retry_backoff);
-                } else {
-                    self.set_fatal("SyncGroup", code);
-                }
+                self.set_fatal("SyncGroup", code);
+                return;
+            }
+            code => {
+                // Anything else ends this rebalance only: rejoin after a backoff, as
+                // librdkafka does and as Java does on its next poll. (librdkafka's mock
+                // coordinator answers INVALID_REQUEST to a follower whose SyncGroup comes
+                // after the leader's; giving up for good would strand the member.)
+                warn!(
+                    "group {}: SyncGroup failed: {code}; rejoining",
+                    self.group_id
+                );
+                self.state = MemberState::Unjoined;
+                self.need_rejoin = true;
+                self.backoff_until = Some(now + self.retry_backoff);
                 return;
             }
         }
@@ -904,6 +922,7 @@ impl GroupCoordinator {
         );
         if !revoked.is_empty() {
             // Cooperative: give up only what moves, then rejoin so it can be reassigned.
+            self.commits.remember_revoked(ctx.subs, &revoked);
             ctx.events
                 .push_back(Event::PartitionsRevoked(revoked.clone()));
             self.request_rejoin("partitions revoked in a cooperative rebalance");
