@@ -61,3 +61,9 @@ fn calls_after_close_are_refused() {
     assert!(err.to_string().contains("closed"), "{err}");
     assert!(consumer.assign([TopicPartition::new("t", 0)]).is_err());
 }
+
+#[test]
+fn the_consumer_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<KafkaConsumer>();
+}

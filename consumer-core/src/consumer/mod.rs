@@ -188,7 +188,23 @@ impl Consumer {
         if !self.subs.set_kind(SubscriptionKind::UserAssigned) {
             return Err(StateError::SubscriptionMix);
         }
+        let before: Vec<TopicPartition> = self.subs.assigned().cloned().collect();
         self.subs.assign(partitions);
+        if let Some(g) = self.group.as_mut() {
+            // With a group.id, manually assigned partitions start at their committed
+            // offsets (then auto.offset.reset), as in Java.
+            let added: Vec<TopicPartition> = self
+                .subs
+                .assigned()
+                .filter(|tp| !before.contains(tp))
+                .cloned()
+                .collect();
+            let removed: Vec<TopicPartition> = before
+                .into_iter()
+                .filter(|tp| !self.subs.is_assigned(tp))
+                .collect();
+            g.commits.assigned(&added, &removed);
+        }
         self.fetcher.retain_assigned(&self.subs);
         self.refresh_interest();
         Ok(())
@@ -392,6 +408,16 @@ impl Consumer {
     ) -> Result<RequestId, StateError> {
         let g = self.group.as_mut().ok_or(StateError::NoGroupId("commit"))?;
         Ok(g.commit(offsets))
+    }
+
+    /// Like [`commit`](Self::commit), but never retried: the caller does not wait, and an
+    /// older retried commit must not overwrite a newer one.
+    pub fn commit_async(
+        &mut self,
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+    ) -> Result<RequestId, StateError> {
+        let g = self.group.as_mut().ok_or(StateError::NoGroupId("commit"))?;
+        Ok(g.commit_async(offsets))
     }
 
     /// The consumed positions of all assigned partitions, as offsets to commit; during a
@@ -1013,10 +1039,14 @@ impl Consumer {
                 let resp = decode_response_frame::<OffsetCommitRequest>(frame, version)
                     .map(|r| r.1)
                     .map_err(|e| warn!("malformed OffsetCommit answer from node {node}: {e}"));
-                if g.commits
-                    .handle_commit(commit, resp, now, backoff, ctx.events)
-                {
+                let outcome = g
+                    .commits
+                    .handle_commit(commit, resp, now, backoff, ctx.events);
+                if outcome.coordinator_gone {
                     g.coordinator_dead(now);
+                }
+                if outcome.rejoin {
+                    g.request_rejoin("a commit was refused: the group has moved on");
                 }
             }
             InFlight::OffsetFetch {
@@ -1060,7 +1090,8 @@ impl Consumer {
             }
             InFlight::Leave { .. } => {}
             InFlight::Commit { ctx: commit, .. } => {
-                g.commits
+                let _ = g
+                    .commits
                     .handle_commit(commit, Err(()), now, backoff, ctx.events);
                 g.coordinator_dead(now);
             }
@@ -1169,6 +1200,9 @@ impl Consumer {
             .collect();
         self.metadata.update(now, brokers, resp.cluster_id, topics);
         self.apply_pattern();
+        if let Some(g) = self.group.as_mut() {
+            g.metadata_updated(&self.metadata);
+        }
     }
 
     fn apply_default_resets(&mut self) {

@@ -26,10 +26,30 @@ use crate::topic_partition::{FetchPosition, OffsetAndMetadata, TopicPartition};
 pub enum CommitKind {
     /// `enable.auto.commit`.
     Auto,
-    /// The caller asked.
+    /// The caller asked, and waits (retriable errors are retried until it gives up).
     User,
+    /// The caller asked and does not wait: not retried, as in Java, so that an older
+    /// retried commit never overwrites a newer one.
+    UserAsync,
     /// Auto-commit before an eager revocation.
     PreRevoke,
+}
+
+impl CommitKind {
+    /// True for the caller's commits (sync or async).
+    pub fn is_user(self) -> bool {
+        matches!(self, CommitKind::User | CommitKind::UserAsync)
+    }
+}
+
+/// What an OffsetCommit answer means for the member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct CommitOutcome {
+    /// The coordinator must be looked up again.
+    pub coordinator_gone: bool,
+    /// The group moved on: rejoin.
+    pub rejoin: bool,
 }
 
 /// What one OffsetCommit carried.
@@ -147,6 +167,19 @@ impl Commits {
         generation: i32,
     ) -> RequestId {
         self.queue_user_commit(offsets, Some(generation))
+    }
+
+    /// Like [`commit_in`](Self::commit_in), never retried.
+    pub fn commit_async_in(
+        &mut self,
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+        generation: i32,
+    ) -> RequestId {
+        let id = self.queue_user_commit(offsets, Some(generation));
+        if let Some(c) = self.queued.back_mut() {
+            c.kind = CommitKind::UserAsync;
+        }
+        id
     }
 
     fn queue_user_commit(
@@ -335,7 +368,7 @@ impl Commits {
                 self.stale(c, generation.generation_id, ctx.events);
                 continue;
             }
-            if c.kind == CommitKind::User {
+            if c.kind.is_user() {
                 self.user_in_flight += 1;
             }
             out.push(GroupRequest::Commit(self.commit_request(generation, &c), c));
@@ -353,7 +386,7 @@ impl Commits {
         match c.kind {
             CommitKind::Auto => {}
             CommitKind::PreRevoke => self.pre_revoke = PreRevoke::Done,
-            CommitKind::User => events.push_back(Event::CommitCompleted {
+            CommitKind::User | CommitKind::UserAsync => events.push_back(Event::CommitCompleted {
                 id: c.id.unwrap_or(RequestId(0)),
                 offsets: c.offsets,
                 result: Err(ConsumerError::CommitFailed {
@@ -425,7 +458,7 @@ impl Commits {
         }
     }
 
-    /// An OffsetCommit answer. Returns true if the coordinator should be looked up again.
+    /// An OffsetCommit answer.
     pub fn handle_commit(
         &mut self,
         ctx: CommitContext,
@@ -433,8 +466,8 @@ impl Commits {
         now: Instant,
         backoff: Duration,
         events: &mut VecDeque<Event>,
-    ) -> bool {
-        if ctx.kind == CommitKind::User {
+    ) -> CommitOutcome {
+        if ctx.kind.is_user() {
             self.user_in_flight = self.user_in_flight.saturating_sub(1);
         }
         let mut worst = ErrorCode::None;
@@ -473,8 +506,8 @@ impl Commits {
                     warn!("group {}: auto-commit failed: {worst}", self.group_id);
                 }
             }
-            CommitKind::User => {
-                if retriable && worst != ErrorCode::None {
+            CommitKind::User | CommitKind::UserAsync => {
+                if retriable && worst != ErrorCode::None && ctx.kind == CommitKind::User {
                     // Retried until the caller's deadline.
                     self.queued.push_front(ctx);
                     self.retry_at = Some(now + backoff);
@@ -501,7 +534,17 @@ impl Commits {
                 }
             }
         }
-        coordinator_gone
+        CommitOutcome {
+            coordinator_gone,
+            // As in Java: a commit refused because the group moved on means this member
+            // must rejoin.
+            rejoin: matches!(
+                worst,
+                ErrorCode::RebalanceInProgress
+                    | ErrorCode::IllegalGeneration
+                    | ErrorCode::UnknownMemberId
+            ),
+        }
     }
 
     /// The member left the group (close, unsubscribe): commits still queued can no longer
@@ -509,7 +552,7 @@ impl Commits {
     /// ones are dropped. Without this, closing waited for them until its deadline.
     pub fn member_left(&mut self, events: &mut VecDeque<Event>) {
         for c in self.queued.drain(..) {
-            if c.kind == CommitKind::User {
+            if c.kind.is_user() {
                 events.push_back(Event::CommitCompleted {
                     id: c.id.unwrap_or(RequestId(0)),
                     offsets: c.offsets,

@@ -139,6 +139,8 @@ pub struct GroupCoordinator {
     join_in_flight: bool,
     sync_in_flight: bool,
     pending_leader_sync: Option<PendingLeaderSync>,
+    /// As leader: the partition count of each topic in the last assignment made.
+    assigned_counts: BTreeMap<String, i32>,
     backoff_until: Option<Instant>,
     /// Partitions handed to us by the last completed rebalance.
     owned: Vec<TopicPartition>,
@@ -235,6 +237,7 @@ impl GroupCoordinator {
             join_in_flight: false,
             sync_in_flight: false,
             pending_leader_sync: None,
+            assigned_counts: BTreeMap::new(),
             backoff_until: None,
             owned: Vec::new(),
             revoked_for_join: false,
@@ -338,6 +341,24 @@ impl GroupCoordinator {
         req
     }
 
+    /// Fresh metadata: a leader whose last assignment was made with other partition
+    /// counts asks for a rebalance, so new partitions get an owner (as in Java).
+    pub fn metadata_updated(&mut self, metadata: &Metadata) {
+        if self.state != MemberState::Stable || self.assigned_counts.is_empty() {
+            return;
+        }
+        let changed = self.assigned_counts.iter().any(|(topic, count)| {
+            metadata.topic(topic).is_some_and(|t| {
+                let now = t.partitions.keys().max().map_or(0, |m| m + 1);
+                !t.partitions.is_empty() && now != *count
+            })
+        });
+        if changed {
+            self.assigned_counts.clear();
+            self.request_rejoin("the partition count of a subscribed topic changed");
+        }
+    }
+
     /// After `unsubscribe`: a later subscription joins afresh.
     pub fn rejoin_after_leave(&mut self) {
         self.left = false;
@@ -369,6 +390,16 @@ impl GroupCoordinator {
             -1
         };
         self.commits.commit_in(offsets, generation)
+    }
+
+    /// Like [`commit`](Self::commit), never retried.
+    pub fn commit_async(&mut self, offsets: Vec<(TopicPartition, OffsetAndMetadata)>) -> RequestId {
+        let generation = if self.state == MemberState::Stable {
+            self.generation.generation_id
+        } else {
+            -1
+        };
+        self.commits.commit_async_in(offsets, generation)
     }
 
     // ---- timers ----
@@ -723,7 +754,10 @@ impl GroupCoordinator {
                     self.try_leader_sync(now, ctx)
                 } else {
                     self.sync_in_flight = true;
-                    Some(GroupRequest::Sync(self.sync_request(Vec::new())))
+                    {
+                        self.assigned_counts.clear();
+                        Some(GroupRequest::Sync(self.sync_request(Vec::new())))
+                    }
                 }
             }
             ErrorCode::MemberIdRequired => {
@@ -816,6 +850,7 @@ impl GroupCoordinator {
             return None;
         };
         let assignment = assignor.assign(&partitions, &pending.members);
+        self.assigned_counts = partitions.clone();
         let version = LATEST_VERSION;
         let mut out = Vec::new();
         for m in &pending.members {

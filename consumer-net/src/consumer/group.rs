@@ -14,7 +14,7 @@ use super::{KafkaConsumer, KafkaError};
 ///
 /// The consumer is passed in so a listener can commit or seek; a commit made in
 /// `on_partitions_revoked` is made before the partitions go to another member.
-pub trait RebalanceListener {
+pub trait RebalanceListener: Send {
     /// These partitions are taken away (eager: all, before rejoining; cooperative: only
     /// the ones moving). Commit what was processed of them here.
     fn on_partitions_revoked(
@@ -43,7 +43,7 @@ pub trait RebalanceListener {
 
 /// A callback for [`KafkaConsumer::commit_async`].
 pub type CommitCallback =
-    Box<dyn FnOnce(&[(TopicPartition, OffsetAndMetadata)], Result<(), ConsumerError>)>;
+    Box<dyn FnOnce(&[(TopicPartition, OffsetAndMetadata)], Result<(), ConsumerError>) + Send>;
 
 /// Committed offsets as looked up, per partition.
 type CommittedOffsets = Vec<(TopicPartition, Option<OffsetAndMetadata>)>;
@@ -58,6 +58,8 @@ pub(super) struct GroupFacade {
     pub(super) committed: HashMap<RequestId, Result<CommittedOffsets, ConsumerError>>,
     /// The listener already heard of the revocation the core is about to report.
     pub(super) revocation_told: bool,
+    /// The listener is running (taken out of `listener`).
+    pub(super) listener_running: bool,
 }
 
 impl std::fmt::Debug for GroupFacade {
@@ -168,7 +170,7 @@ impl KafkaConsumer {
         callback: Option<CommitCallback>,
     ) -> Result<(), KafkaError> {
         self.check_open()?;
-        let id = self.core.commit(offsets)?;
+        let id = self.core.commit_async(offsets)?;
         match callback {
             Some(cb) => {
                 self.group.callbacks.insert(id, cb);
@@ -242,7 +244,9 @@ impl KafkaConsumer {
             return;
         }
         if let Some(mut l) = self.group.listener.take() {
+            self.group.listener_running = true;
             l.on_partitions_revoked(self, &owned);
+            self.group.listener_running = false;
             if self.group.listener.is_none() {
                 self.group.listener = Some(l);
             }
@@ -279,11 +283,16 @@ impl KafkaConsumer {
                 }
             }
         }
-        // The listener is taken out while it runs, so a nested call does not re-enter it.
+        // The listener is taken out while it runs, so a call it makes does not re-enter
+        // it; events arriving meanwhile wait for it to return.
+        if self.group.listener_running {
+            return;
+        }
         let Some(mut listener) = self.group.listener.take() else {
             self.group.listener_events.clear();
             return;
         };
+        self.group.listener_running = true;
         while let Some(e) = self.group.listener_events.pop_front() {
             match e {
                 Event::PartitionsRevoked(p) => listener.on_partitions_revoked(self, &p),
@@ -292,6 +301,7 @@ impl KafkaConsumer {
                 other => debug!("unexpected listener event {other:?}"),
             }
         }
+        self.group.listener_running = false;
         if self.group.listener.is_none() {
             self.group.listener = Some(listener);
         }
