@@ -1,10 +1,60 @@
-//! Sans-IO Kafka consumer core.
+//! Sans-IO Kafka consumer core: the wire codec, record batches and the consumer state
+//! machine, with no sockets, no threads and no clock reads.
+//!
+//! ```text
+//!   your service
+//!        │  assign / seek / poll(timeout) / close
+//!   ┌────▼──────────────────────────── consumer-net ─┐
+//!   │ KafkaConsumer (blocking facade)                 │
+//!   │ NetworkClient (mio: connections, unsent,        │
+//!   │   in-flight by correlation id, completions)     │
+//!   └────┬──────────────────────────────────▲────────┘
+//!        │ Transmit (node, addr, frame)      │ response frames, disconnects, now
+//!   ┌────▼──────────────────────────────────┴─ consumer-core ─┐
+//!   │ Consumer: Metadata · SubscriptionState · Fetcher ·       │
+//!   │           OffsetLookups · Nodes (ApiVersions, in-flight) │
+//!   │ codec (primitives, one module per API) · record batches  │
+//!   └──────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! # Driving the core
+//! Time is an argument: every input carries `now`, and [`consumer::Consumer::poll_timeout`]
+//! says when the core next needs to be woken. A driver loop looks like this:
+//!
+//! ```
+//! use std::time::Instant;
+//! use consumer_core::config::ConsumerConfig;
+//! use consumer_core::consumer::Consumer;
+//! use consumer_core::topic_partition::TopicPartition;
+//!
+//! let config = ConsumerConfig::builder()
+//!     .bootstrap_servers(["127.0.0.1:9092"])
+//!     .build()
+//!     .expect("valid config");
+//! let mut consumer = Consumer::new(config).expect("valid config");
+//! consumer.assign([TopicPartition::new("events", 0)]);
+//!
+//! let now = Instant::now();
+//! // 1. Send what the core asks for (the first request is ApiVersions to a bootstrap node).
+//! let transmit = consumer.poll_transmit(now).expect("a request to send");
+//! assert_eq!(transmit.address, "127.0.0.1:9092");
+//! // 2. Write `transmit.frame` to that node; feed answers back with
+//! //    `consumer.handle_response(node, correlation_id, frame, now)`, lost connections with
+//! //    `handle_disconnect`, and wake up at `consumer.poll_timeout()`.
+//! // 3. Drain records: `consumer.poll_records(max)`, and events: `consumer.poll_event()`.
+//! assert!(consumer.poll_records(500).expect("no error yet").is_empty());
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 pub mod codec;
 pub mod config;
+pub mod consumer;
 pub mod error_code;
+pub mod event;
+pub mod fetcher;
 pub mod metadata;
+pub mod offsets;
+pub mod record;
 pub mod subscription;
 pub mod timer;
 pub mod topic_partition;

@@ -1,2 +1,97 @@
 //! Test harness: starts real brokers and real clients for the integration suite.
+//!
+//! * [`MockCluster`]: librdkafka's mock cluster (N brokers, fault injection),
+//!   driven through `tests/mock-cluster/launcher.c`, compiled on first use.
+//! * [`Tansu`]: a single real Kafka-compatible broker with in-memory storage,
+//!   speaking current (flexible) protocol versions.
+//! * [`produce_kcat`] / [`produce_python`]: put known records into a topic
+//!   with reference clients; [`consume_kcat`] / [`consume_python`]: read them
+//!   back independently of the library under test.
+//!
+//! Every wait has a timeout, and every missing prerequisite is an error that
+//! names the package to install (`scripts/install-deps.sh` installs all of
+//! them): tests that need a broker fail, they never skip silently.
+//!
+//! Each harness object owns its own processes and ports, so tests can run in
+//! parallel threads; use distinct topic names per test.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod consumer;
+mod error;
+mod mock_cluster;
+mod ports;
+mod process;
+mod producer;
+mod python;
+mod record;
+mod tansu;
+
+pub use consumer::{consume_kcat, consume_python, consume_python_with, kcat_metadata};
+pub use error::{HarnessError, Result};
+pub use mock_cluster::{launcher_binary, CoordinatorType, MockCluster};
+pub use ports::{free_port, port_accepts};
+pub use producer::{produce_kcat, produce_kcat_with, produce_python, produce_python_with};
+pub use python::python_program;
+pub use record::{
+    consumed_by_partition, Compression, ConsumedRecord, Produced, ProducedRecord, Record,
+};
+pub use tansu::{tansu_binary, Tansu};
+
+/// Kafka API keys used with [`MockCluster::push_errors`] and friends.
+pub mod api_key {
+    /// Produce.
+    pub const PRODUCE: i16 = 0;
+    /// Fetch.
+    pub const FETCH: i16 = 1;
+    /// ListOffsets.
+    pub const LIST_OFFSETS: i16 = 2;
+    /// Metadata.
+    pub const METADATA: i16 = 3;
+    /// OffsetCommit.
+    pub const OFFSET_COMMIT: i16 = 8;
+    /// OffsetFetch.
+    pub const OFFSET_FETCH: i16 = 9;
+    /// FindCoordinator.
+    pub const FIND_COORDINATOR: i16 = 10;
+    /// JoinGroup.
+    pub const JOIN_GROUP: i16 = 11;
+    /// Heartbeat.
+    pub const HEARTBEAT: i16 = 12;
+    /// LeaveGroup.
+    pub const LEAVE_GROUP: i16 = 13;
+    /// SyncGroup.
+    pub const SYNC_GROUP: i16 = 14;
+    /// ApiVersions.
+    pub const API_VERSIONS: i16 = 18;
+}
+
+/// Kafka protocol error codes commonly injected in tests.
+pub mod error_code {
+    /// OFFSET_OUT_OF_RANGE.
+    pub const OFFSET_OUT_OF_RANGE: i32 = 1;
+    /// UNKNOWN_TOPIC_OR_PARTITION.
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i32 = 3;
+    /// LEADER_NOT_AVAILABLE.
+    pub const LEADER_NOT_AVAILABLE: i32 = 5;
+    /// NOT_LEADER_OR_FOLLOWER (formerly NOT_LEADER_FOR_PARTITION).
+    pub const NOT_LEADER_OR_FOLLOWER: i32 = 6;
+    /// REQUEST_TIMED_OUT.
+    pub const REQUEST_TIMED_OUT: i32 = 7;
+    /// COORDINATOR_LOAD_IN_PROGRESS.
+    pub const COORDINATOR_LOAD_IN_PROGRESS: i32 = 14;
+    /// COORDINATOR_NOT_AVAILABLE.
+    pub const COORDINATOR_NOT_AVAILABLE: i32 = 15;
+    /// NOT_COORDINATOR.
+    pub const NOT_COORDINATOR: i32 = 16;
+    /// ILLEGAL_GENERATION.
+    pub const ILLEGAL_GENERATION: i32 = 22;
+    /// UNKNOWN_MEMBER_ID.
+    pub const UNKNOWN_MEMBER_ID: i32 = 25;
+    /// REBALANCE_IN_PROGRESS.
+    pub const REBALANCE_IN_PROGRESS: i32 = 27;
+    /// FENCED_LEADER_EPOCH.
+    pub const FENCED_LEADER_EPOCH: i32 = 74;
+    /// UNKNOWN_LEADER_EPOCH.
+    pub const UNKNOWN_LEADER_EPOCH: i32 = 75;
+}

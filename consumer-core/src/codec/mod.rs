@@ -13,6 +13,8 @@ mod reader;
 mod writer;
 
 #[cfg(test)]
+mod primitives_tests;
+#[cfg(test)]
 pub(crate) mod testing;
 
 pub use api::{ApiKey, BrokerVersions, VersionError, VersionRange};

@@ -29,7 +29,7 @@ impl TagWriter {
         write: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
         debug_assert!(
-            self.fields.last().map_or(true, |(t, _)| *t < tag),
+            self.fields.last().is_none_or(|(t, _)| *t < tag),
             "tagged fields must be added in increasing tag order"
         );
         write(&mut self.data)?;

@@ -1,0 +1,643 @@
+//! The sans-IO consumer: commands in, requests out, records and events drained.
+//!
+//! # Driving it
+//! The driver owns the sockets and the clock. In a loop it:
+//! 1. sends every [`Transmit`] from [`Consumer::poll_transmit`];
+//! 2. waits for network input until [`Consumer::poll_timeout`] (or its own deadline);
+//! 3. feeds answers to [`Consumer::handle_response`], lost connections to
+//!    [`Consumer::handle_disconnect`], and the time to [`Consumer::handle_timeout`];
+//! 4. drains [`Consumer::poll_records`] and [`Consumer::poll_event`].
+//!
+//! Nothing here reads a clock or touches a socket: every input carries `now`.
+
+pub mod nodes;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+use indexmap::IndexSet;
+use log::{debug, warn};
+
+use crate::codec::messages::metadata::MetadataRequestTopic;
+use crate::codec::messages::{
+    ApiVersionsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse,
+};
+use crate::codec::{decode_response_frame, ApiKey, DecodeError, Request};
+use crate::config::{ConfigError, ConsumerConfig};
+use crate::error_code::ErrorCode;
+use crate::event::{ConsumerError, ConsumerRecord, Event, QueryId, StateError};
+use crate::fetcher::{FetchContext, Fetcher};
+use crate::metadata::{Metadata, Node, PartitionLeader, TopicInfo};
+use crate::offsets::{OffsetLookups, OffsetsContext};
+use crate::subscription::{OffsetResetStrategy, SubscriptionState};
+use crate::topic_partition::{FetchPosition, TopicPartition};
+
+pub use nodes::{NodeId, Transmit};
+
+/// What an in-flight request was for.
+#[derive(Debug)]
+enum InFlight {
+    ApiVersions { version: i16 },
+    Metadata { version: i16 },
+    Fetch(FetchContext),
+    ListOffsets { version: i16, ctx: OffsetsContext },
+}
+
+/// The consumer state machine (manual assignment).
+#[derive(Debug)]
+pub struct Consumer {
+    config: ConsumerConfig,
+    metadata: Metadata,
+    subs: SubscriptionState,
+    fetcher: Fetcher,
+    offsets: OffsetLookups,
+    nodes: nodes::Nodes,
+    in_flight: HashMap<i32, (NodeId, InFlight)>,
+    errors: VecDeque<ConsumerError>,
+    query_topics: IndexSet<String>,
+    last_now: Option<Instant>,
+    closed: bool,
+}
+
+impl Consumer {
+    /// A consumer with `config`, assigned nothing yet.
+    pub fn new(config: ConsumerConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let metadata = Metadata::new(
+            &config.bootstrap_servers,
+            config.metadata_max_age,
+            config.retry_backoff,
+            config.retry_backoff_max,
+        );
+        let nodes = nodes::Nodes::new(config.client_id.clone(), config.reconnect_backoff);
+        Ok(Self {
+            config,
+            metadata,
+            subs: SubscriptionState::new(),
+            fetcher: Fetcher::new(),
+            offsets: OffsetLookups::new(),
+            nodes,
+            in_flight: HashMap::new(),
+            errors: VecDeque::new(),
+            query_topics: IndexSet::new(),
+            last_now: None,
+            closed: false,
+        })
+    }
+
+    // ---- getters ----
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    /// The cluster metadata as known now.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The assigned partitions and their state.
+    pub fn subscription(&self) -> &SubscriptionState {
+        &self.subs
+    }
+
+    /// The assigned partitions, in assignment order.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.subs.assigned().cloned().collect()
+    }
+
+    /// The position of `tp`: `Ok(None)` while it is being looked up.
+    pub fn position(&self, tp: &TopicPartition) -> Result<Option<FetchPosition>, StateError> {
+        let state = self
+            .subs
+            .get(tp)
+            .ok_or_else(|| StateError::NotAssigned(tp.clone()))?;
+        Ok(if state.reset.is_some() {
+            None
+        } else {
+            state.position
+        })
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.subs
+            .iter()
+            .filter(|(_, s)| s.paused)
+            .map(|(tp, _)| tp.clone())
+            .collect()
+    }
+
+    /// True if records are buffered and ready to drain.
+    pub fn has_buffered_records(&self) -> bool {
+        self.fetcher.has_buffered(&self.subs) || !self.errors.is_empty()
+    }
+
+    // ---- commands ----
+
+    /// Assigns exactly `partitions` (replacing the previous assignment).
+    pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
+        self.subs.assign(partitions);
+        self.fetcher.retain_assigned(&self.subs);
+        self.refresh_interest();
+    }
+
+    /// Moves `tp` to `offset`.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<(), StateError> {
+        if offset < 0 {
+            return Err(StateError::NegativeOffset {
+                tp: tp.clone(),
+                offset,
+            });
+        }
+        if !self.subs.seek(tp, FetchPosition::at(offset)) {
+            return Err(StateError::NotAssigned(tp.clone()));
+        }
+        self.fetcher.clear_partition(tp);
+        Ok(())
+    }
+
+    /// Moves each of `partitions` to its first offset (looked up lazily).
+    pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) -> Result<(), StateError> {
+        self.reset_to(partitions, OffsetResetStrategy::Earliest)
+    }
+
+    /// Moves each of `partitions` to its end offset (looked up lazily).
+    pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<(), StateError> {
+        self.reset_to(partitions, OffsetResetStrategy::Latest)
+    }
+
+    fn reset_to(
+        &mut self,
+        partitions: &[TopicPartition],
+        strategy: OffsetResetStrategy,
+    ) -> Result<(), StateError> {
+        if let Some(tp) = partitions.iter().find(|tp| !self.subs.is_assigned(tp)) {
+            return Err(StateError::NotAssigned(tp.clone()));
+        }
+        for tp in partitions {
+            self.subs.request_reset(tp, strategy);
+            self.fetcher.clear_partition(tp);
+        }
+        Ok(())
+    }
+
+    /// Stops fetching and handing out `partitions` until resumed.
+    pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<(), StateError> {
+        self.set_paused(partitions, true)
+    }
+
+    /// Resumes `partitions`.
+    pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<(), StateError> {
+        self.set_paused(partitions, false)
+    }
+
+    fn set_paused(
+        &mut self,
+        partitions: &[TopicPartition],
+        paused: bool,
+    ) -> Result<(), StateError> {
+        if let Some(tp) = partitions.iter().find(|tp| !self.subs.is_assigned(tp)) {
+            return Err(StateError::NotAssigned(tp.clone()));
+        }
+        for tp in partitions {
+            self.subs.set_paused(tp, paused);
+        }
+        Ok(())
+    }
+
+    /// Looks up offsets: for each partition a timestamp, or -2 (earliest) / -1 (latest).
+    /// The answer comes as [`Event::OffsetsListed`].
+    pub fn list_offsets(&mut self, partitions: Vec<(TopicPartition, i64)>) -> QueryId {
+        for (tp, _) in &partitions {
+            self.query_topics.insert(tp.topic.clone());
+        }
+        self.refresh_interest();
+        self.offsets.start_query(partitions)
+    }
+
+    /// Gives up on an offset lookup.
+    pub fn cancel_query(&mut self, query: QueryId) {
+        self.offsets.cancel(query);
+    }
+
+    /// Stops all activity; later calls send nothing.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    fn refresh_interest(&mut self) {
+        let mut topics: IndexSet<String> = self.subs.topics().into_iter().collect();
+        topics.extend(self.query_topics.iter().cloned());
+        self.metadata.set_topics_of_interest(topics);
+    }
+
+    // ---- inputs ----
+
+    /// An answer arrived from `node` for `correlation_id` (the frame without its size).
+    pub fn handle_response(
+        &mut self,
+        node: NodeId,
+        correlation_id: i32,
+        frame: Bytes,
+        now: Instant,
+    ) {
+        self.last_now = Some(now);
+        let Some((sent_to, what)) = self.in_flight.remove(&correlation_id) else {
+            debug!("answer {correlation_id} from node {node} matches no request; dropped");
+            return;
+        };
+        if sent_to != node {
+            warn!("answer {correlation_id} came from node {node}, was sent to {sent_to}");
+        }
+        self.nodes.completed(sent_to);
+        match what {
+            InFlight::ApiVersions { version } => {
+                let resp = decode_response_frame::<ApiVersionsRequest>(frame, version).map(|r| r.1);
+                if let Err(e) = self.nodes.handle_api_versions(sent_to, version, resp) {
+                    self.errors.push_back(e.into());
+                }
+            }
+            InFlight::Metadata { version } => {
+                match decode_response_frame::<MetadataRequest>(frame, version) {
+                    Ok((_, resp)) => self.apply_metadata(resp, now),
+                    Err(e) => {
+                        self.malformed(sent_to, e);
+                        self.metadata.update_failed(now);
+                    }
+                }
+            }
+            InFlight::Fetch(ctx) => match decode_response_frame::<FetchRequest>(frame, ctx.version)
+            {
+                Ok((_, resp)) => {
+                    let errs = self.fetcher.handle_response(
+                        now,
+                        ctx,
+                        resp,
+                        &self.config,
+                        &mut self.subs,
+                        &mut self.metadata,
+                    );
+                    self.errors.extend(errs);
+                }
+                Err(e) => {
+                    self.malformed(sent_to, e);
+                    self.fetcher.fetch_failed(ctx.node, &mut self.metadata);
+                }
+            },
+            InFlight::ListOffsets { version, ctx } => {
+                match decode_response_frame::<ListOffsetsRequest>(frame, version) {
+                    Ok((_, resp)) => {
+                        let errs = self.offsets.handle_response(
+                            ctx,
+                            resp,
+                            now,
+                            self.config.retry_backoff,
+                            &mut self.subs,
+                            &mut self.metadata,
+                        );
+                        self.errors.extend(errs);
+                    }
+                    Err(e) => {
+                        self.malformed(sent_to, e);
+                        self.offsets.handle_failure(
+                            ctx,
+                            now,
+                            self.config.retry_backoff,
+                            &mut self.subs,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn malformed(&mut self, node: NodeId, err: DecodeError) {
+        warn!("malformed answer from node {node}: {err}");
+    }
+
+    /// The connection to `node` was lost; `failed` are the correlation ids that will never
+    /// be answered.
+    pub fn handle_disconnect(&mut self, node: NodeId, failed: &[i32], now: Instant) {
+        self.last_now = Some(now);
+        let mut lost: Vec<i32> = failed.to_vec();
+        lost.extend(self.nodes.disconnected(node, now));
+        // Anything else still recorded for that node is lost too.
+        lost.extend(
+            self.in_flight
+                .iter()
+                .filter(|(_, (n, _))| *n == node)
+                .map(|(c, _)| *c),
+        );
+        lost.sort_unstable();
+        lost.dedup();
+        for corr in lost {
+            let Some((_, what)) = self.in_flight.remove(&corr) else {
+                continue;
+            };
+            match what {
+                InFlight::ApiVersions { .. } => {}
+                InFlight::Metadata { .. } => self.metadata.update_failed(now),
+                InFlight::Fetch(ctx) => self.fetcher.fetch_failed(ctx.node, &mut self.metadata),
+                InFlight::ListOffsets { ctx, .. } => {
+                    self.offsets
+                        .handle_failure(ctx, now, self.config.retry_backoff, &mut self.subs)
+                }
+            }
+        }
+    }
+
+    /// Time has passed; timers that expired take effect at the next `poll_transmit`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = Some(now);
+    }
+
+    // ---- outputs ----
+
+    /// The next request to send, if any.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        self.last_now = Some(now);
+        if self.closed {
+            return None;
+        }
+        if !self.nodes.has_transmits() {
+            self.prepare(now);
+        }
+        self.nodes.pop_transmit()
+    }
+
+    /// When the consumer next needs `handle_timeout`, if it has a deadline in the future.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let candidates = [
+            self.metadata.next_update(),
+            self.subs.next_reset_attempt(),
+            self.offsets.next_retry(),
+            self.fetcher.next_timeout(),
+        ];
+        let after = self.last_now;
+        candidates
+            .into_iter()
+            .flatten()
+            .filter(|t| after.is_none_or(|now| *t > now))
+            .min()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.offsets.poll_finished()
+    }
+
+    /// Drains up to `max` buffered records. An error is returned before any record that
+    /// follows it, never instead of records already decoded.
+    pub fn poll_records(&mut self, max: usize) -> Result<Vec<ConsumerRecord>, ConsumerError> {
+        if let Some(err) = self.errors.pop_front() {
+            return Err(err);
+        }
+        let mut out = Vec::new();
+        self.fetcher.drain(max, &mut self.subs, &mut out)?;
+        Ok(out)
+    }
+
+    // ---- internals ----
+
+    fn record(&mut self, corr: i32, node: NodeId, what: InFlight) {
+        self.in_flight.insert(corr, (node, what));
+    }
+
+    fn prepare(&mut self, now: Instant) {
+        self.prepare_metadata(now);
+        self.apply_default_resets();
+        let mut wanted: Vec<NodeId> = Vec::new();
+
+        let nodes = &self.nodes;
+        let lookups = self.offsets.prepare(
+            now,
+            &self.config,
+            &mut self.subs,
+            &mut self.metadata,
+            |node| {
+                let ready = nodes.is_ready(node);
+                if !ready {
+                    wanted.push(node);
+                }
+                ready
+            },
+        );
+        for (req, ctx) in lookups {
+            let node = ctx.node;
+            match self.version_for(node, ApiKey::ListOffsets) {
+                Some(version) => self.send(node, version, &req, |v| InFlight::ListOffsets {
+                    version: v,
+                    ctx,
+                }),
+                None => {
+                    self.offsets
+                        .handle_failure(ctx, now, self.config.retry_backoff, &mut self.subs)
+                }
+            }
+        }
+
+        self.fetcher.expire_backoffs(now, &self.subs);
+        let nodes = &self.nodes;
+        let mut version_errors = Vec::new();
+        let fetches =
+            self.fetcher.prepare(
+                &self.config,
+                &self.subs,
+                &mut self.metadata,
+                |node| match nodes.pick(node, ApiKey::Fetch) {
+                    Some(Ok(v)) => Some(v),
+                    Some(Err(e)) => {
+                        version_errors.push(e);
+                        None
+                    }
+                    None => {
+                        wanted.push(node);
+                        None
+                    }
+                },
+            );
+        self.errors
+            .extend(version_errors.into_iter().map(ConsumerError::from));
+        for (req, ctx) in fetches {
+            let node = ctx.node;
+            let version = ctx.version;
+            self.send(node, version, &req, |_| InFlight::Fetch(ctx));
+        }
+
+        wanted.sort_unstable();
+        wanted.dedup();
+        for id in wanted {
+            self.connect(id);
+        }
+    }
+
+    /// Starts negotiation with `id` if it is a known node.
+    fn connect(&mut self, id: NodeId) {
+        let Some(node) = self.metadata.node(id).cloned() else {
+            return;
+        };
+        self.ensure_ready(&node);
+    }
+
+    fn ensure_ready(&mut self, node: &Node) -> bool {
+        match self.nodes.ensure_ready(node) {
+            nodes::Readiness::Ready => true,
+            nodes::Readiness::Waiting => false,
+            nodes::Readiness::Sent {
+                correlation_id,
+                version,
+            } => {
+                self.record(correlation_id, node.id, InFlight::ApiVersions { version });
+                false
+            }
+        }
+    }
+
+    fn version_for(&mut self, node: NodeId, api: ApiKey) -> Option<i16> {
+        match self.nodes.pick(node, api)? {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.push_back(e.into());
+                None
+            }
+        }
+    }
+
+    fn send<R: Request>(
+        &mut self,
+        node_id: NodeId,
+        version: i16,
+        req: &R,
+        what: impl FnOnce(i16) -> InFlight,
+    ) {
+        let Some(node) = self.metadata.node(node_id).cloned() else {
+            warn!(
+                "node {node_id} vanished before a {} could be sent",
+                R::API_KEY
+            );
+            return;
+        };
+        match self.nodes.queue(&node, version, req) {
+            Ok(corr) => self.record(corr, node_id, what(version)),
+            Err(e) => warn!("cannot encode {} v{version}: {e}", R::API_KEY),
+        }
+    }
+
+    fn prepare_metadata(&mut self, now: Instant) {
+        if !self.metadata.should_update(now) {
+            return;
+        }
+        // The least loaded ready node; else start negotiating with one not backing off.
+        let candidates: Vec<Node> = self.metadata.nodes().into_iter().cloned().collect();
+        let ready = candidates
+            .iter()
+            .filter(|n| self.nodes.is_ready(n.id))
+            .min_by_key(|n| self.nodes.in_flight(n.id))
+            .cloned();
+        let Some(node) = ready else {
+            let next = candidates
+                .iter()
+                .filter(|n| !self.nodes.is_backing_off(n.id, now))
+                .min_by_key(|n| self.nodes.in_flight(n.id))
+                .or_else(|| candidates.first())
+                .cloned();
+            if let Some(n) = next {
+                self.ensure_ready(&n);
+            }
+            return;
+        };
+        let Some(version) = self.version_for(node.id, ApiKey::Metadata) else {
+            return;
+        };
+        let topics: Vec<MetadataRequestTopic> = self
+            .metadata
+            .topics_of_interest()
+            .map(|t| MetadataRequestTopic {
+                name: Some(t.clone()),
+                ..MetadataRequestTopic::default()
+            })
+            .collect();
+        // v0 cannot ask for no topics; it asks for all (an empty list) instead.
+        let topics = if topics.is_empty() && version == 0 {
+            None
+        } else {
+            Some(topics)
+        };
+        let req = MetadataRequest {
+            topics,
+            allow_auto_topic_creation: self.config.allow_auto_create_topics,
+            ..MetadataRequest::default()
+        };
+        self.send(node.id, version, &req, |v| InFlight::Metadata {
+            version: v,
+        });
+        self.metadata.update_sent();
+    }
+
+    fn apply_metadata(&mut self, resp: MetadataResponse, now: Instant) {
+        let brokers = resp
+            .brokers
+            .into_iter()
+            .map(|b| Node {
+                id: b.node_id,
+                host: b.host,
+                port: b.port,
+                rack: b.rack,
+            })
+            .collect();
+        let topics = resp
+            .topics
+            .into_iter()
+            .filter_map(|t| {
+                let name = t.name?;
+                let code = ErrorCode::from_i16(t.error_code);
+                if code != ErrorCode::None {
+                    debug!("metadata for {name}: {code}");
+                }
+                let partitions = t
+                    .partitions
+                    .into_iter()
+                    .map(|p| {
+                        (
+                            p.partition_index,
+                            PartitionLeader {
+                                leader: (p.leader_id >= 0).then_some(p.leader_id),
+                                leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
+                            },
+                        )
+                    })
+                    .collect();
+                Some((
+                    name,
+                    TopicInfo {
+                        id: t.topic_id,
+                        partitions,
+                        error_code: t.error_code,
+                    },
+                ))
+            })
+            .collect();
+        self.metadata.update(now, brokers, resp.cluster_id, topics);
+    }
+
+    fn apply_default_resets(&mut self) {
+        for tp in self.subs.missing_positions() {
+            match OffsetResetStrategy::from_policy(self.config.auto_offset_reset) {
+                Some(strategy) => {
+                    self.subs.request_reset(&tp, strategy);
+                }
+                None => {
+                    if !self.errors.iter().any(
+                        |e| matches!(e, ConsumerError::NoOffsetForPartition { tp: t } if *t == tp),
+                    ) {
+                        self.errors
+                            .push_back(ConsumerError::NoOffsetForPartition { tp });
+                    }
+                }
+            }
+        }
+    }
+}

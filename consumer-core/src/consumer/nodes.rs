@@ -1,0 +1,278 @@
+//! Per-broker state: API version negotiation, in-flight requests, and framing transmits.
+//!
+//! A node is usable once its ApiVersions answer is in; until then subsystems ask
+//! [`Nodes::ensure_ready`], which sends ApiVersions once, and try again on a later
+//! `poll_transmit`. A disconnect forgets the versions, so a reconnect negotiates again.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use log::{debug, warn};
+
+use crate::codec::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::codec::{
+    encode_request_frame, ApiKey, BrokerVersions, EncodeError, Request, VersionError,
+};
+use crate::error_code::ErrorCode;
+use crate::metadata::Node;
+
+/// A broker node id; bootstrap addresses have negative ids.
+pub type NodeId = i32;
+
+/// A complete request for the network layer: where to send it and the framed bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    /// The node to send to.
+    pub node: NodeId,
+    /// Its `host:port`.
+    pub address: String,
+    /// The correlation id of the request.
+    pub correlation_id: i32,
+    /// The API of the request.
+    pub api_key: ApiKey,
+    /// Its version.
+    pub api_version: i16,
+    /// Size prefix, header and body.
+    pub frame: Bytes,
+}
+
+/// What [`Nodes::ensure_ready`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// Versions are known: requests may be sent.
+    Ready,
+    /// Negotiation is under way.
+    Waiting,
+    /// An ApiVersions request was just queued.
+    Sent {
+        /// Its correlation id.
+        correlation_id: i32,
+        /// Its version.
+        version: i16,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum VersionState {
+    Unknown,
+    Negotiating,
+    Ready(BrokerVersions),
+}
+
+#[derive(Debug)]
+struct NodeEntry {
+    versions: VersionState,
+    /// The ApiVersions version to try next (lowered when the broker says it is too new).
+    api_versions_version: i16,
+    in_flight: usize,
+    failed_at: Option<Instant>,
+}
+
+impl NodeEntry {
+    fn new() -> Self {
+        Self {
+            versions: VersionState::Unknown,
+            api_versions_version: ApiKey::ApiVersions.versions().max,
+            in_flight: 0,
+            failed_at: None,
+        }
+    }
+}
+
+/// Per-node negotiation state plus the outgoing queue.
+#[derive(Debug)]
+pub struct Nodes {
+    client_id: String,
+    nodes: HashMap<NodeId, NodeEntry>,
+    outbox: VecDeque<Transmit>,
+    next_correlation_id: i32,
+    failure_backoff: Duration,
+}
+
+impl Nodes {
+    /// No node known yet.
+    pub fn new(client_id: String, failure_backoff: Duration) -> Self {
+        Self {
+            client_id,
+            nodes: HashMap::new(),
+            outbox: VecDeque::new(),
+            next_correlation_id: 1,
+            failure_backoff,
+        }
+    }
+
+    fn entry(&mut self, node: NodeId) -> &mut NodeEntry {
+        self.nodes.entry(node).or_insert_with(NodeEntry::new)
+    }
+
+    /// The versions negotiated with `node`, if ready.
+    pub fn versions(&self, node: NodeId) -> Option<&BrokerVersions> {
+        match self.nodes.get(&node).map(|e| &e.versions) {
+            Some(VersionState::Ready(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// True if requests may be encoded for `node`.
+    pub fn is_ready(&self, node: NodeId) -> bool {
+        self.versions(node).is_some()
+    }
+
+    /// Requests in flight to `node`.
+    pub fn in_flight(&self, node: NodeId) -> usize {
+        self.nodes.get(&node).map_or(0, |e| e.in_flight)
+    }
+
+    /// True if `node` failed within the backoff period.
+    pub fn is_backing_off(&self, node: NodeId, now: Instant) -> bool {
+        self.nodes
+            .get(&node)
+            .and_then(|e| e.failed_at)
+            .is_some_and(|t| now < t + self.failure_backoff)
+    }
+
+    /// When the last failed node may be tried again.
+    pub fn next_backoff_end(&self, now: Instant) -> Option<Instant> {
+        self.nodes
+            .values()
+            .filter_map(|e| e.failed_at.map(|t| t + self.failure_backoff))
+            .filter(|t| *t > now)
+            .min()
+    }
+
+    /// Whether `node` is ready; if negotiation has not started, starts it.
+    pub fn ensure_ready(&mut self, node: &Node) -> Readiness {
+        let e = self.entry(node.id);
+        match e.versions {
+            VersionState::Ready(_) => Readiness::Ready,
+            VersionState::Negotiating => Readiness::Waiting,
+            VersionState::Unknown => {
+                e.versions = VersionState::Negotiating;
+                let version = e.api_versions_version;
+                let req = ApiVersionsRequest {
+                    client_software_name: "kafka-consumer-rs".to_owned(),
+                    client_software_version: env!("CARGO_PKG_VERSION").to_owned(),
+                };
+                match self.queue(node, version, &req) {
+                    Ok(correlation_id) => Readiness::Sent {
+                        correlation_id,
+                        version,
+                    },
+                    Err(err) => {
+                        // Our own ApiVersions always encodes; if not, it is a bug to report.
+                        warn!("cannot encode ApiVersions for node {}: {err}", node.id);
+                        Readiness::Waiting
+                    }
+                }
+            }
+        }
+    }
+
+    /// Picks the version of `api` to use with a ready `node`.
+    pub fn pick(&self, node: NodeId, api: ApiKey) -> Option<Result<i16, VersionError>> {
+        self.versions(node).map(|v| v.pick(api))
+    }
+
+    /// Frames `body` at `version` and queues it for `node`; returns its correlation id.
+    pub fn queue<R: Request>(
+        &mut self,
+        node: &Node,
+        version: i16,
+        body: &R,
+    ) -> Result<i32, EncodeError> {
+        let correlation_id = self.next_correlation_id;
+        let frame = encode_request_frame(correlation_id, Some(&self.client_id), version, body)?;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1).max(1);
+        self.entry(node.id).in_flight += 1;
+        self.outbox.push_back(Transmit {
+            node: node.id,
+            address: node.address(),
+            correlation_id,
+            api_key: R::API_KEY,
+            api_version: version,
+            frame,
+        });
+        Ok(correlation_id)
+    }
+
+    /// The next transmit, in queue order.
+    pub fn pop_transmit(&mut self) -> Option<Transmit> {
+        self.outbox.pop_front()
+    }
+
+    /// True if transmits are waiting.
+    pub fn has_transmits(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    /// A request to `node` completed (answered or failed).
+    pub fn completed(&mut self, node: NodeId) {
+        let e = self.entry(node);
+        e.in_flight = e.in_flight.saturating_sub(1);
+    }
+
+    /// The connection to `node` was lost: forget its versions, back off from it, and drop
+    /// transmits still queued for it (the caller fails their requests).
+    pub fn disconnected(&mut self, node: NodeId, now: Instant) -> Vec<i32> {
+        let e = self.entry(node);
+        e.versions = VersionState::Unknown;
+        e.in_flight = 0;
+        e.failed_at = Some(now);
+        let mut dropped = Vec::new();
+        self.outbox.retain(|t| {
+            if t.node == node {
+                dropped.push(t.correlation_id);
+                false
+            } else {
+                true
+            }
+        });
+        dropped
+    }
+
+    /// Applies an ApiVersions answer from `node`.
+    ///
+    /// Returns an error only when the broker refuses every version we can send.
+    pub fn handle_api_versions(
+        &mut self,
+        node: NodeId,
+        version: i16,
+        resp: Result<ApiVersionsResponse, crate::codec::DecodeError>,
+    ) -> Result<(), VersionError> {
+        let e = self.entry(node);
+        let resp = match resp {
+            Ok(r) => r,
+            Err(err) => {
+                // Some brokers answer a too-new ApiVersions in an older layout: go down one.
+                debug!("node {node}: ApiVersions v{version} undecodable ({err}); retrying lower");
+                e.versions = VersionState::Unknown;
+                e.api_versions_version = (version - 1).max(0);
+                return Ok(());
+            }
+        };
+        if let Some(next) = resp.retry_version() {
+            // KIP-511: the answer lists the ApiVersions versions the broker speaks.
+            let next = next.min(version - 1).max(0);
+            debug!("node {node}: ApiVersions v{version} unsupported, retrying with v{next}");
+            e.versions = VersionState::Unknown;
+            e.api_versions_version = next;
+            return Ok(());
+        }
+        let code = ErrorCode::from_i16(resp.error_code);
+        if code != ErrorCode::None {
+            warn!("node {node}: ApiVersions failed: {code}");
+            e.versions = VersionState::Unknown;
+            return Ok(());
+        }
+        let versions = resp.broker_versions();
+        e.failed_at = None;
+        // Without Metadata and Fetch, the broker is of no use to a consumer.
+        for api in [ApiKey::Metadata, ApiKey::Fetch] {
+            versions.pick(api)?;
+        }
+        e.versions = VersionState::Ready(versions);
+        Ok(())
+    }
+}

@@ -1,0 +1,487 @@
+//! The fetcher: builds one Fetch request per leader, turns answers into a buffer of
+//! completed fetches, and drains records from it, at most `max.poll.records` at a time.
+//!
+//! Positions advance only past records handed to the caller (and past control batches,
+//! which are never handed out). An answer for a partition that is no longer assigned, or
+//! whose position moved since the request (a seek), is dropped.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+
+use crate::codec::messages::fetch::{FetchPartition, FetchTopic};
+use crate::codec::messages::{FetchRequest, FetchResponse};
+use crate::config::{AutoOffsetReset, ConsumerConfig};
+use crate::consumer::nodes::NodeId;
+use crate::error_code::ErrorCode;
+use crate::event::{ConsumerError, ConsumerRecord};
+use crate::metadata::Metadata;
+use crate::record::{DecodeOptions, RecordBatch, RecordBatches, RecordSource, Records};
+use crate::subscription::{OffsetResetStrategy, SubscriptionState};
+use crate::topic_partition::{FetchPosition, TopicPartition};
+
+/// The first Fetch version that names topics by id.
+const FIRST_TOPIC_ID_VERSION: i16 = 13;
+
+/// What was asked of one node, to interpret its answer.
+#[derive(Debug, Clone)]
+pub struct FetchContext {
+    /// The node asked.
+    pub node: NodeId,
+    /// The version used.
+    pub version: i16,
+    /// Each partition asked with the offset asked from.
+    pub partitions: HashMap<TopicPartition, i64>,
+    /// Topic ids used in the request (v13+), to map the answer back to names.
+    pub topic_ids: HashMap<[u8; 16], String>,
+}
+
+/// A partition's fetched data, decoded lazily as the caller drains it.
+#[derive(Debug)]
+struct CompletedFetch {
+    tp: TopicPartition,
+    batches: RecordBatches,
+    current: Option<(RecordBatch, Records)>,
+    /// The position after the last record or batch consumed from here.
+    next_offset: i64,
+    last_epoch: Option<i32>,
+    topic: Arc<str>,
+}
+
+/// The fetch side of the consumer.
+#[derive(Debug, Default)]
+pub struct Fetcher {
+    in_flight: HashSet<NodeId>,
+    completed: VecDeque<CompletedFetch>,
+    /// Completed fetches of paused partitions, kept until they are resumed.
+    parked: Vec<CompletedFetch>,
+    /// An error met after records were already drained in the same call.
+    pending_error: Option<ConsumerError>,
+    /// Partitions whose last fetch failed in a way a refetch at once cannot fix (e.g. out
+    /// of range with no reset policy): not fetched again from that offset before the
+    /// instant, so a broker answering at once does not make a busy loop.
+    backoff: HashMap<TopicPartition, (i64, Instant)>,
+}
+
+impl Fetcher {
+    /// An empty fetcher.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True if a fetch to `node` is in flight.
+    pub fn is_in_flight(&self, node: NodeId) -> bool {
+        self.in_flight.contains(&node)
+    }
+
+    /// True if records are buffered for a partition that is not paused.
+    pub fn has_buffered(&self, subs: &SubscriptionState) -> bool {
+        self.completed.iter().any(|c| !subs.is_paused(&c.tp))
+            || self.parked.iter().any(|c| !subs.is_paused(&c.tp))
+    }
+
+    fn is_buffered(&self, tp: &TopicPartition) -> bool {
+        self.completed
+            .iter()
+            .chain(self.parked.iter())
+            .any(|c| &c.tp == tp)
+    }
+
+    /// The fetch requests to send now, one per leader that has fetchable partitions and no
+    /// fetch in flight. `ready` says whether a node can take a request (and at which
+    /// Fetch version); partitions without a known leader ask for a metadata refresh.
+    pub fn prepare(
+        &mut self,
+        config: &ConsumerConfig,
+        subs: &SubscriptionState,
+        metadata: &mut Metadata,
+        mut ready: impl FnMut(NodeId) -> Option<i16>,
+    ) -> Vec<(FetchRequest, FetchContext)> {
+        let mut per_node: Vec<(NodeId, Vec<(TopicPartition, FetchPosition)>)> = Vec::new();
+        let mut need_metadata = false;
+        for (tp, state) in subs.fetchable() {
+            let Some(position) = state.position else {
+                continue;
+            };
+            if self.backoff.contains_key(tp) {
+                continue;
+            }
+            let Some(node) = metadata.leader_node(tp).map(|n| n.id) else {
+                need_metadata = true;
+                continue;
+            };
+            if self.in_flight.contains(&node) || self.is_buffered(tp) {
+                continue;
+            }
+            match per_node.iter_mut().find(|(n, _)| *n == node) {
+                Some((_, list)) => list.push((tp.clone(), position)),
+                None => per_node.push((node, vec![(tp.clone(), position)])),
+            }
+        }
+        if need_metadata {
+            metadata.request_update();
+        }
+        let mut out = Vec::new();
+        for (node, parts) in per_node {
+            let Some(mut version) = ready(node) else {
+                continue;
+            };
+            // Topic ids are needed from v13 on; without them for every topic, stay below.
+            let all_ids = parts
+                .iter()
+                .all(|(tp, _)| metadata.topic(&tp.topic).is_some_and(|t| t.id != [0; 16]));
+            if version >= FIRST_TOPIC_ID_VERSION && !all_ids {
+                version = FIRST_TOPIC_ID_VERSION - 1;
+            }
+            let mut ctx = FetchContext {
+                node,
+                version,
+                partitions: HashMap::new(),
+                topic_ids: HashMap::new(),
+            };
+            let mut topics: Vec<FetchTopic> = Vec::new();
+            for (tp, position) in parts {
+                let leader_epoch = metadata
+                    .leader(&tp)
+                    .and_then(|l| l.leader_epoch)
+                    .unwrap_or(-1);
+                let topic_id = metadata.topic(&tp.topic).map_or([0; 16], |t| t.id);
+                let partition = FetchPartition {
+                    partition: tp.partition,
+                    current_leader_epoch: leader_epoch,
+                    fetch_offset: position.offset,
+                    partition_max_bytes: config.max_partition_fetch_bytes,
+                    ..FetchPartition::default()
+                };
+                match topics.iter_mut().find(|t| t.topic == tp.topic) {
+                    Some(t) => t.partitions.push(partition),
+                    None => topics.push(FetchTopic {
+                        topic: tp.topic.clone(),
+                        topic_id,
+                        partitions: vec![partition],
+                    }),
+                }
+                if version >= FIRST_TOPIC_ID_VERSION {
+                    ctx.topic_ids.insert(topic_id, tp.topic.clone());
+                }
+                ctx.partitions.insert(tp, position.offset);
+            }
+            let request = FetchRequest {
+                max_wait_ms: duration_ms(config.fetch_max_wait),
+                min_bytes: config.fetch_min_bytes,
+                max_bytes: config.fetch_max_bytes,
+                isolation_level: config.isolation_level.wire_value(),
+                // Sessionless: id 0 with the final epoch asks for full fetches.
+                session_id: 0,
+                session_epoch: -1,
+                topics,
+                rack_id: config.client_rack.clone(),
+                ..FetchRequest::default()
+            };
+            self.in_flight.insert(node);
+            out.push((request, ctx));
+        }
+        out
+    }
+
+    /// The fetch to `node` failed without an answer (disconnect, timeout).
+    pub fn fetch_failed(&mut self, node: NodeId, metadata: &mut Metadata) {
+        self.in_flight.remove(&node);
+        // The leader may have moved; look again before fetching from it.
+        metadata.request_update();
+    }
+
+    /// Applies an answer: buffers records, records watermarks, and handles per-partition
+    /// errors as the Java consumer does. Errors for the caller are returned.
+    pub fn handle_response(
+        &mut self,
+        now: Instant,
+        ctx: FetchContext,
+        resp: FetchResponse,
+        config: &ConsumerConfig,
+        subs: &mut SubscriptionState,
+        metadata: &mut Metadata,
+    ) -> Vec<ConsumerError> {
+        self.in_flight.remove(&ctx.node);
+        let mut errors = Vec::new();
+        let top = ErrorCode::from_i16(resp.error_code);
+        if top != ErrorCode::None {
+            warn!("fetch from node {} failed: {top}", ctx.node);
+            metadata.request_update();
+            return errors;
+        }
+        let decode = DecodeOptions {
+            verify_crc: config.check_crcs,
+            max_decompressed_bytes: config.max_decompressed_bytes,
+            ..DecodeOptions::default()
+        };
+        for topic in resp.responses {
+            let name = if ctx.version >= FIRST_TOPIC_ID_VERSION {
+                match ctx.topic_ids.get(&topic.topic_id) {
+                    Some(n) => n.clone(),
+                    None => {
+                        debug!("fetch answer for unknown topic id; dropped");
+                        continue;
+                    }
+                }
+            } else {
+                topic.topic
+            };
+            let shared: Arc<str> = Arc::from(name.as_str());
+            for part in topic.partitions {
+                let tp = TopicPartition::new(name.clone(), part.partition_index);
+                let Some(&fetch_offset) = ctx.partitions.get(&tp) else {
+                    debug!("fetch answer for {tp}, which was not asked; dropped");
+                    continue;
+                };
+                let Some(state) = subs.get_mut(&tp) else {
+                    debug!("fetch answer for {tp}, no longer assigned; dropped");
+                    continue;
+                };
+                if state.position.map(|p| p.offset) != Some(fetch_offset) || state.reset.is_some() {
+                    debug!("fetch answer for {tp} from {fetch_offset}: position moved; dropped");
+                    continue;
+                }
+                match ErrorCode::from_i16(part.error_code) {
+                    ErrorCode::None => {
+                        state.high_watermark = Some(part.high_watermark);
+                        if part.last_stable_offset >= 0 {
+                            state.last_stable_offset = Some(part.last_stable_offset);
+                        }
+                        if part.log_start_offset >= 0 {
+                            state.log_start_offset = Some(part.log_start_offset);
+                        }
+                        let Some(records) = part.records.filter(|r| !r.is_empty()) else {
+                            continue;
+                        };
+                        let source = RecordSource {
+                            topic: shared.clone(),
+                            partition: tp.partition,
+                        };
+                        self.completed.push_back(CompletedFetch {
+                            tp,
+                            batches: RecordBatches::new(source, records, &decode),
+                            current: None,
+                            next_offset: fetch_offset,
+                            last_epoch: state.position.and_then(|p| p.leader_epoch),
+                            topic: shared.clone(),
+                        });
+                    }
+                    ErrorCode::OffsetOutOfRange => {
+                        match OffsetResetStrategy::from_policy(config.auto_offset_reset) {
+                            Some(strategy) => {
+                                debug!("{tp}: offset {fetch_offset} out of range, resetting to {strategy:?}");
+                                subs.request_reset(&tp, strategy);
+                            }
+                            None => {
+                                debug_assert_eq!(config.auto_offset_reset, AutoOffsetReset::None);
+                                self.back_off(&tp, fetch_offset, now, config.retry_backoff);
+                                errors.push(ConsumerError::OffsetOutOfRange {
+                                    tp,
+                                    offset: fetch_offset,
+                                });
+                            }
+                        }
+                    }
+                    ErrorCode::TopicAuthorizationFailed => {
+                        self.back_off(&tp, fetch_offset, now, config.retry_backoff);
+                        errors.push(ConsumerError::TopicAuthorization { topic: tp.topic });
+                    }
+                    code if code.needs_metadata_refresh() => {
+                        debug!("{tp}: {code}; refreshing metadata");
+                        metadata.request_update();
+                    }
+                    ErrorCode::UnknownLeaderEpoch => {
+                        // The broker is behind our metadata; try again shortly.
+                        debug!("{tp}: broker behind on leader epoch; retrying");
+                        self.back_off(&tp, fetch_offset, now, config.retry_backoff);
+                    }
+                    code => {
+                        warn!("{tp}: fetch error {code}; refreshing metadata and retrying");
+                        metadata.request_update();
+                        self.back_off(&tp, fetch_offset, now, config.retry_backoff);
+                    }
+                }
+            }
+        }
+        errors
+    }
+
+    /// Ends the partition backoffs that are over at `now`, or whose position moved.
+    pub fn expire_backoffs(&mut self, now: Instant, subs: &SubscriptionState) {
+        self.backoff.retain(|tp, (offset, until)| {
+            now < *until && subs.position(tp).map(|p| p.offset) == Some(*offset)
+        });
+    }
+
+    fn back_off(&mut self, tp: &TopicPartition, offset: i64, now: Instant, backoff: Duration) {
+        self.backoff.insert(tp.clone(), (offset, now + backoff));
+    }
+
+    /// Drains up to `max` records, advancing positions past what is returned.
+    ///
+    /// A corrupt batch stops its partition at the record before it; the error is returned
+    /// once no record precedes it in this call, so nothing already decoded is lost.
+    pub fn drain(
+        &mut self,
+        max: usize,
+        subs: &mut SubscriptionState,
+        out: &mut Vec<ConsumerRecord>,
+    ) -> Result<(), ConsumerError> {
+        if let Some(err) = self.pending_error.take() {
+            return Err(err);
+        }
+        // Resumed partitions come back into line.
+        let mut i = 0;
+        while i < self.parked.len() {
+            if subs.is_paused(&self.parked[i].tp) {
+                i += 1;
+            } else {
+                let c = self.parked.swap_remove(i);
+                self.completed.push_back(c);
+            }
+        }
+        while out.len() < max {
+            let Some(mut fetch) = self.completed.pop_front() else {
+                break;
+            };
+            let Some(state) = subs.get(&fetch.tp) else {
+                continue;
+            };
+            if state.position.map(|p| p.offset) != Some(fetch.next_offset) || state.reset.is_some()
+            {
+                // Moved by a seek or reset since this data was fetched.
+                continue;
+            }
+            if state.paused {
+                self.parked.push(fetch);
+                continue;
+            }
+            let before = out.len();
+            let result = fetch.take(max - before, out);
+            let position = FetchPosition {
+                offset: fetch.next_offset,
+                leader_epoch: fetch.last_epoch,
+            };
+            subs.seek(&fetch.tp, position);
+            match result {
+                Ok(true) => {}
+                Ok(false) => self.completed.push_front(fetch),
+                Err(source) => {
+                    let tp = fetch.tp.clone();
+                    let err = ConsumerError::CorruptRecord {
+                        tp,
+                        offset: fetch.next_offset,
+                        source,
+                    };
+                    if out.is_empty() {
+                        return Err(err);
+                    }
+                    // Hand out what came before; the error comes on the next drain.
+                    self.pending_error = Some(err);
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops buffered data of partitions no longer assigned.
+    pub fn retain_assigned(&mut self, subs: &SubscriptionState) {
+        self.completed.retain(|c| subs.is_assigned(&c.tp));
+        self.parked.retain(|c| subs.is_assigned(&c.tp));
+        self.backoff.retain(|tp, _| subs.is_assigned(tp));
+    }
+
+    /// Drops everything buffered for `tp` (after a seek).
+    pub fn clear_partition(&mut self, tp: &TopicPartition) {
+        self.completed.retain(|c| &c.tp != tp);
+        self.parked.retain(|c| &c.tp != tp);
+        self.backoff.remove(tp);
+    }
+
+    /// When the fetcher next needs to wake: the end of the first partition backoff.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.backoff.values().map(|(_, until)| *until).min()
+    }
+}
+
+impl CompletedFetch {
+    /// Moves up to `max` records into `out`. Ok(true) when this fetch is used up.
+    fn take(
+        &mut self,
+        max: usize,
+        out: &mut Vec<ConsumerRecord>,
+    ) -> Result<bool, crate::record::RecordError> {
+        let mut taken = 0;
+        loop {
+            if self.current.is_none() {
+                match self.batches.next() {
+                    None => return Ok(true),
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(batch)) => {
+                        if batch.next_offset() <= self.next_offset {
+                            // Entirely before the position (brokers send whole batches).
+                            continue;
+                        }
+                        if batch.is_control() {
+                            // Control records are never handed out; skip past them.
+                            self.next_offset = batch.next_offset();
+                            continue;
+                        }
+                        let records = batch.records()?;
+                        self.current = Some((batch, records));
+                    }
+                }
+            }
+            let Some((batch, records)) = self.current.as_mut() else {
+                continue;
+            };
+            let epoch = batch.partition_leader_epoch();
+            loop {
+                if taken == max {
+                    return Ok(false);
+                }
+                match records.next() {
+                    None => {
+                        // Offsets compacted away at the end of a batch are skipped too.
+                        self.next_offset = self.next_offset.max(batch.next_offset());
+                        self.current = None;
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        self.current = None;
+                        return Err(e);
+                    }
+                    Some(Ok(r)) => {
+                        if r.offset < self.next_offset {
+                            continue;
+                        }
+                        self.next_offset = r.offset + 1;
+                        if epoch.is_some() {
+                            self.last_epoch = epoch;
+                        }
+                        out.push(ConsumerRecord {
+                            topic: self.topic.clone(),
+                            partition: self.tp.partition,
+                            offset: r.offset,
+                            timestamp: r.timestamp,
+                            timestamp_type: r.timestamp_type,
+                            leader_epoch: epoch,
+                            key: r.key,
+                            value: r.value,
+                            headers: r.headers,
+                        });
+                        taken += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn duration_ms(d: std::time::Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}

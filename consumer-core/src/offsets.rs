@@ -1,0 +1,353 @@
+//! Offset lookups through ListOffsets: resets of partitions without a valid position
+//! (earliest / latest) and the caller's queries (beginning, end, by timestamp).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use log::debug;
+
+use crate::codec::messages::list_offsets::{ListOffsetsPartition, ListOffsetsTopic};
+use crate::codec::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use crate::config::ConsumerConfig;
+use crate::consumer::nodes::NodeId;
+use crate::error_code::ErrorCode;
+use crate::event::{ConsumerError, Event, QueryId};
+use crate::metadata::Metadata;
+use crate::subscription::SubscriptionState;
+use crate::topic_partition::{FetchPosition, OffsetAndTimestamp, TopicPartition};
+
+/// What a ListOffsets request was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupKind {
+    /// Position resets.
+    Reset,
+    /// A caller's query.
+    Query(QueryId),
+}
+
+/// What was asked of one node.
+#[derive(Debug, Clone)]
+pub struct OffsetsContext {
+    /// The node asked.
+    pub node: NodeId,
+    /// Why.
+    pub kind: LookupKind,
+    /// The partitions asked, with the timestamp asked for.
+    pub partitions: Vec<(TopicPartition, i64)>,
+}
+
+/// Partitions with the timestamp looked up for each.
+type Lookups = Vec<(TopicPartition, i64)>;
+
+#[derive(Debug, Clone)]
+struct PendingLookup {
+    timestamp: i64,
+    in_flight: bool,
+    next_attempt: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+struct Query {
+    pending: IndexMap<TopicPartition, PendingLookup>,
+    order: Vec<TopicPartition>,
+    done: HashMap<TopicPartition, Result<Option<OffsetAndTimestamp>, ConsumerError>>,
+}
+
+/// The offset-lookup side of the consumer.
+#[derive(Debug, Default)]
+pub struct OffsetLookups {
+    queries: IndexMap<QueryId, Query>,
+    next_query: u64,
+}
+
+impl OffsetLookups {
+    /// No lookups pending.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts a query for the given (partition, timestamp) pairs; -2 is earliest, -1 latest.
+    pub fn start_query(&mut self, partitions: Vec<(TopicPartition, i64)>) -> QueryId {
+        self.next_query += 1;
+        let id = QueryId(self.next_query);
+        let mut q = Query::default();
+        for (tp, timestamp) in partitions {
+            // A partition asked twice is looked up once (the last timestamp wins) and
+            // answered once, instead of its second entry finding no result.
+            if !q.order.contains(&tp) {
+                q.order.push(tp.clone());
+            }
+            q.pending.insert(
+                tp,
+                PendingLookup {
+                    timestamp,
+                    in_flight: false,
+                    next_attempt: None,
+                },
+            );
+        }
+        self.queries.insert(id, q);
+        id
+    }
+
+    /// Forgets a query (the caller gave up on it).
+    pub fn cancel(&mut self, id: QueryId) {
+        self.queries.shift_remove(&id);
+    }
+
+    /// The earliest time a backed-off query partition may be retried.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.queries
+            .values()
+            .flat_map(|q| q.pending.values())
+            .filter(|p| !p.in_flight)
+            .filter_map(|p| p.next_attempt)
+            .min()
+    }
+
+    /// Finished queries, as events.
+    pub fn poll_finished(&mut self) -> Option<Event> {
+        let id = *self
+            .queries
+            .iter()
+            .find(|(_, q)| q.pending.is_empty())
+            .map(|(id, _)| id)?;
+        let mut q = self.queries.shift_remove(&id)?;
+        let offsets = q
+            .order
+            .iter()
+            .map(|tp| {
+                let r = q.done.remove(tp).unwrap_or(Err(ConsumerError::Timeout));
+                (tp.clone(), r)
+            })
+            .collect();
+        Some(Event::OffsetsListed { query: id, offsets })
+    }
+
+    /// The ListOffsets requests to send now.
+    pub fn prepare(
+        &mut self,
+        now: Instant,
+        config: &ConsumerConfig,
+        subs: &mut SubscriptionState,
+        metadata: &mut Metadata,
+        mut ready: impl FnMut(NodeId) -> bool,
+    ) -> Vec<(ListOffsetsRequest, OffsetsContext)> {
+        let mut groups: Vec<(NodeId, LookupKind, Lookups)> = Vec::new();
+        let mut add =
+            |node, kind, tp, ts| match groups.iter_mut().find(|(n, k, _)| *n == node && *k == kind)
+            {
+                Some((_, _, list)) => list.push((tp, ts)),
+                None => groups.push((node, kind, vec![(tp, ts)])),
+            };
+        let mut need_metadata = false;
+        for (tp, strategy) in subs.resets_due(now) {
+            match metadata.leader_node(&tp).map(|n| n.id) {
+                Some(node) if ready(node) => add(node, LookupKind::Reset, tp, strategy.timestamp()),
+                Some(_) => {}
+                None => need_metadata = true,
+            }
+        }
+        for (id, q) in self.queries.iter() {
+            for (tp, p) in q.pending.iter() {
+                if p.in_flight || p.next_attempt.is_some_and(|t| now < t) {
+                    continue;
+                }
+                match metadata.leader_node(tp).map(|n| n.id) {
+                    Some(node) if ready(node) => {
+                        add(node, LookupKind::Query(*id), tp.clone(), p.timestamp)
+                    }
+                    Some(_) => {}
+                    None => need_metadata = true,
+                }
+            }
+        }
+        if need_metadata {
+            metadata.request_update();
+        }
+        let mut out = Vec::new();
+        for (node, kind, partitions) in groups {
+            let mut topics: Vec<ListOffsetsTopic> = Vec::new();
+            for (tp, timestamp) in &partitions {
+                match kind {
+                    LookupKind::Reset => {
+                        if let Some(r) = subs.get_mut(tp).and_then(|s| s.reset.as_mut()) {
+                            r.in_flight = true;
+                        }
+                    }
+                    LookupKind::Query(id) => {
+                        if let Some(p) = self
+                            .queries
+                            .get_mut(&id)
+                            .and_then(|q| q.pending.get_mut(tp))
+                        {
+                            p.in_flight = true;
+                        }
+                    }
+                }
+                let partition = ListOffsetsPartition {
+                    partition_index: tp.partition,
+                    current_leader_epoch: metadata
+                        .leader(tp)
+                        .and_then(|l| l.leader_epoch)
+                        .unwrap_or(-1),
+                    timestamp: *timestamp,
+                };
+                match topics.iter_mut().find(|t| t.name == tp.topic) {
+                    Some(t) => t.partitions.push(partition),
+                    None => topics.push(ListOffsetsTopic {
+                        name: tp.topic.clone(),
+                        partitions: vec![partition],
+                    }),
+                }
+            }
+            let request = ListOffsetsRequest {
+                replica_id: -1,
+                isolation_level: config.isolation_level.wire_value(),
+                topics,
+                timeout_ms: i32::try_from(config.request_timeout.as_millis()).unwrap_or(i32::MAX),
+            };
+            out.push((
+                request,
+                OffsetsContext {
+                    node,
+                    kind,
+                    partitions,
+                },
+            ));
+        }
+        out
+    }
+
+    /// Applies an answer.
+    pub fn handle_response(
+        &mut self,
+        ctx: OffsetsContext,
+        resp: ListOffsetsResponse,
+        now: Instant,
+        backoff: Duration,
+        subs: &mut SubscriptionState,
+        metadata: &mut Metadata,
+    ) -> Vec<ConsumerError> {
+        let mut errors = Vec::new();
+        let mut answered: HashMap<TopicPartition, (ErrorCode, Option<OffsetAndTimestamp>)> =
+            HashMap::new();
+        for topic in resp.topics {
+            for p in topic.partitions {
+                let tp = TopicPartition::new(topic.name.clone(), p.partition_index);
+                let code = ErrorCode::from_i16(p.error_code);
+                let found = (p.offset >= 0).then_some(OffsetAndTimestamp {
+                    offset: p.offset,
+                    timestamp: p.timestamp,
+                    leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
+                });
+                answered.insert(tp, (code, found));
+            }
+        }
+        for (tp, _) in ctx.partitions {
+            let (code, found) = answered
+                .remove(&tp)
+                .unwrap_or((ErrorCode::UnknownTopicOrPartition, None));
+            let retry =
+                code != ErrorCode::None && (code.is_retriable() || code.needs_metadata_refresh());
+            if code.needs_metadata_refresh() {
+                metadata.request_update();
+            }
+            match ctx.kind {
+                LookupKind::Reset => {
+                    let Some(state) = subs.get_mut(&tp) else {
+                        continue;
+                    };
+                    let Some(reset) = state.reset.as_mut() else {
+                        // Sought elsewhere meanwhile.
+                        continue;
+                    };
+                    if code == ErrorCode::None {
+                        match found {
+                            Some(o) => {
+                                debug!("{tp}: reset to {}", o.offset);
+                                subs.seek(
+                                    &tp,
+                                    FetchPosition {
+                                        offset: o.offset,
+                                        leader_epoch: o.leader_epoch,
+                                    },
+                                );
+                            }
+                            None => {
+                                reset.in_flight = false;
+                                reset.next_attempt = Some(now + backoff);
+                            }
+                        }
+                    } else if retry {
+                        reset.in_flight = false;
+                        reset.next_attempt = Some(now + backoff);
+                    } else {
+                        reset.in_flight = false;
+                        reset.next_attempt = Some(now + backoff);
+                        errors.push(ConsumerError::Broker {
+                            api: "ListOffsets",
+                            what: tp.to_string(),
+                            code,
+                        });
+                    }
+                }
+                LookupKind::Query(id) => {
+                    let Some(q) = self.queries.get_mut(&id) else {
+                        continue;
+                    };
+                    if retry {
+                        if let Some(p) = q.pending.get_mut(&tp) {
+                            p.in_flight = false;
+                            p.next_attempt = Some(now + backoff);
+                        }
+                        continue;
+                    }
+                    q.pending.shift_remove(&tp);
+                    let result = if code == ErrorCode::None {
+                        Ok(found)
+                    } else {
+                        Err(ConsumerError::Broker {
+                            api: "ListOffsets",
+                            what: tp.to_string(),
+                            code,
+                        })
+                    };
+                    q.done.insert(tp, result);
+                }
+            }
+        }
+        errors
+    }
+
+    /// The request got no answer: retry its partitions after `backoff`.
+    pub fn handle_failure(
+        &mut self,
+        ctx: OffsetsContext,
+        now: Instant,
+        backoff: Duration,
+        subs: &mut SubscriptionState,
+    ) {
+        for (tp, _) in ctx.partitions {
+            match ctx.kind {
+                LookupKind::Reset => {
+                    if let Some(r) = subs.get_mut(&tp).and_then(|s| s.reset.as_mut()) {
+                        r.in_flight = false;
+                        r.next_attempt = Some(now + backoff);
+                    }
+                }
+                LookupKind::Query(id) => {
+                    if let Some(p) = self
+                        .queries
+                        .get_mut(&id)
+                        .and_then(|q| q.pending.get_mut(&tp))
+                    {
+                        p.in_flight = false;
+                        p.next_attempt = Some(now + backoff);
+                    }
+                }
+            }
+        }
+    }
+}

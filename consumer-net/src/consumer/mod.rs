@@ -1,0 +1,324 @@
+//! [`KafkaConsumer`]: the blocking facade a synchronous service embeds.
+//!
+//! It couples the sans-IO [`Consumer`] of consumer-core with the thread-free
+//! [`NetworkClient`]; nothing runs outside its methods. Its `poll` follows the Java
+//! consumer: return buffered records if any; otherwise refresh metadata and positions as
+//! needed, send fetches, and drive the network until a fetch completes or the timeout
+//! passes. Before returning records it sends the next fetches, so the broker works while
+//! the caller processes.
+
+mod error;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use consumer_core::config::ConsumerConfig;
+use consumer_core::consumer::Consumer;
+use consumer_core::event::{ConsumerRecord, Event};
+use consumer_core::topic_partition::{OffsetAndTimestamp, TopicPartition};
+use log::debug;
+
+use crate::network::{Completion, NetConfig, NetworkClient, WakeHandle};
+
+pub use error::KafkaError;
+
+/// Interrupts a blocking call of a [`KafkaConsumer`] from another thread (Java's
+/// `wakeup`): the call returns [`KafkaError::Wakeup`].
+pub type WakeupHandle = WakeHandle;
+
+/// A Kafka consumer that blocks in its calls, with no thread of its own.
+#[derive(Debug)]
+pub struct KafkaConsumer {
+    core: Consumer,
+    net: NetworkClient,
+    closed: bool,
+}
+
+impl KafkaConsumer {
+    /// A consumer for `config`; it connects lazily.
+    pub fn new(config: ConsumerConfig) -> Result<Self, KafkaError> {
+        let net = NetworkClient::new(net_config(&config))?;
+        let core = Consumer::new(config)?;
+        Ok(Self {
+            core,
+            net,
+            closed: false,
+        })
+    }
+
+    /// A consumer from Java property names (`bootstrap.servers`, `fetch.min.bytes`, …).
+    pub fn from_properties<K: AsRef<str>, V: AsRef<str>>(
+        props: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, KafkaError> {
+        Self::new(ConsumerConfig::from_properties(props)?)
+    }
+
+    /// The sans-IO core, for inspection (metadata, positions, watermarks).
+    pub fn core(&self) -> &Consumer {
+        &self.core
+    }
+
+    /// A handle that interrupts a blocked call from another thread.
+    pub fn wakeup_handle(&self) -> WakeupHandle {
+        self.net.waker()
+    }
+
+    fn check_open(&self) -> Result<(), KafkaError> {
+        if self.closed {
+            Err(consumer_core::event::StateError::Closed.into())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Assigns exactly `partitions`.
+    pub fn assign(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<(), KafkaError> {
+        self.check_open()?;
+        self.core.assign(partitions);
+        Ok(())
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.core.assignment()
+    }
+
+    /// Moves `tp` to `offset`; the next poll fetches from there.
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<(), KafkaError> {
+        self.check_open()?;
+        Ok(self.core.seek(tp, offset)?)
+    }
+
+    /// Moves `partitions` to their first offsets.
+    pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) -> Result<(), KafkaError> {
+        self.check_open()?;
+        Ok(self.core.seek_to_beginning(partitions)?)
+    }
+
+    /// Moves `partitions` to their end offsets.
+    pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<(), KafkaError> {
+        self.check_open()?;
+        Ok(self.core.seek_to_end(partitions)?)
+    }
+
+    /// Stops fetching `partitions` until resumed.
+    pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<(), KafkaError> {
+        self.check_open()?;
+        Ok(self.core.pause(partitions)?)
+    }
+
+    /// Resumes `partitions`.
+    pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<(), KafkaError> {
+        self.check_open()?;
+        Ok(self.core.resume(partitions)?)
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.core.paused()
+    }
+
+    /// The offset of the next record for `tp`, looking it up if needed (bounded by
+    /// `default.api.timeout.ms`).
+    pub fn position(&mut self, tp: &TopicPartition) -> Result<i64, KafkaError> {
+        self.check_open()?;
+        let deadline = Instant::now() + self.core.config().default_api_timeout;
+        loop {
+            if let Some(p) = self.core.position(tp)? {
+                return Ok(p.offset);
+            }
+            self.core.poll_records(0)?;
+            if Instant::now() >= deadline {
+                return Err(KafkaError::Timeout("position"));
+            }
+            self.run_once(deadline)?;
+        }
+    }
+
+    /// The high watermark last seen for `tp`.
+    pub fn high_watermark(&self, tp: &TopicPartition) -> Option<i64> {
+        self.core
+            .subscription()
+            .get(tp)
+            .and_then(|s| s.high_watermark)
+    }
+
+    /// Records fetched since the last call, waiting up to `timeout` for some.
+    pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>, KafkaError> {
+        self.check_open()?;
+        let deadline = Instant::now() + timeout;
+        let max = self.core.config().max_poll_records;
+        loop {
+            let records = self.core.poll_records(max)?;
+            if !records.is_empty() {
+                // Pipelining: the next fetches leave before the caller starts processing.
+                let now = Instant::now();
+                self.flush(now);
+                self.net.poll(Some(Duration::ZERO), now)?;
+                self.complete(Instant::now());
+                return Ok(records);
+            }
+            self.run_once(deadline)?;
+            if Instant::now() >= deadline && !self.core.has_buffered_records() {
+                return Ok(Vec::new());
+            }
+        }
+    }
+
+    /// The first offset of each partition.
+    pub fn beginning_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+        timeout: Duration,
+    ) -> Result<HashMap<TopicPartition, i64>, KafkaError> {
+        self.list_offsets(
+            partitions.iter().map(|tp| (tp.clone(), -2)).collect(),
+            timeout,
+        )
+        .map(|m| {
+            m.into_iter()
+                .filter_map(|(tp, o)| o.map(|o| (tp, o.offset)))
+                .collect()
+        })
+    }
+
+    /// The end offset (high watermark) of each partition.
+    pub fn end_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+        timeout: Duration,
+    ) -> Result<HashMap<TopicPartition, i64>, KafkaError> {
+        self.list_offsets(
+            partitions.iter().map(|tp| (tp.clone(), -1)).collect(),
+            timeout,
+        )
+        .map(|m| {
+            m.into_iter()
+                .filter_map(|(tp, o)| o.map(|o| (tp, o.offset)))
+                .collect()
+        })
+    }
+
+    /// For each partition, the first offset whose timestamp is at least the one given
+    /// (None when there is none).
+    pub fn offsets_for_times(
+        &mut self,
+        query: &[(TopicPartition, i64)],
+        timeout: Duration,
+    ) -> Result<HashMap<TopicPartition, Option<OffsetAndTimestamp>>, KafkaError> {
+        self.list_offsets(query.to_vec(), timeout)
+    }
+
+    fn list_offsets(
+        &mut self,
+        query: Vec<(TopicPartition, i64)>,
+        timeout: Duration,
+    ) -> Result<HashMap<TopicPartition, Option<OffsetAndTimestamp>>, KafkaError> {
+        self.check_open()?;
+        let deadline = Instant::now() + timeout;
+        let id = self.core.list_offsets(query);
+        loop {
+            while let Some(event) = self.core.poll_event() {
+                match event {
+                    Event::OffsetsListed { query, offsets } if query == id => {
+                        let mut out = HashMap::new();
+                        for (tp, r) in offsets {
+                            out.insert(tp, r?);
+                        }
+                        return Ok(out);
+                    }
+                    other => debug!("event while listing offsets: {other:?}"),
+                }
+            }
+            if Instant::now() >= deadline {
+                self.core.cancel_query(id);
+                return Err(KafkaError::Timeout("offset lookup"));
+            }
+            if let Err(e) = self.run_once(deadline) {
+                self.core.cancel_query(id);
+                return Err(e);
+            }
+        }
+    }
+
+    /// Closes the consumer: in-flight requests are abandoned, connections closed.
+    pub fn close(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.core.close();
+            self.net.close();
+        }
+    }
+
+    /// Sends every queued request to the network client.
+    fn flush(&mut self, now: Instant) {
+        while let Some(t) = self.core.poll_transmit(now) {
+            self.net
+                .send(t.node, &t.address, t.correlation_id, t.frame, now);
+        }
+    }
+
+    /// Feeds finished network items to the core.
+    fn complete(&mut self, now: Instant) {
+        while let Some(c) = self.net.poll_completion() {
+            match c {
+                Completion::Response {
+                    node,
+                    correlation_id,
+                    frame,
+                } => self.core.handle_response(node, correlation_id, frame, now),
+                Completion::Disconnected {
+                    node,
+                    failed,
+                    reason,
+                } => {
+                    debug!("node {node} disconnected: {reason}");
+                    self.core.handle_disconnect(node, &failed, now);
+                }
+            }
+        }
+        self.core.handle_timeout(now);
+    }
+
+    /// One round: send, wait for IO until the earliest deadline, feed the results.
+    fn run_once(&mut self, deadline: Instant) -> Result<(), KafkaError> {
+        let now = Instant::now();
+        self.flush(now);
+        let mut until = deadline;
+        if let Some(t) = self.core.poll_timeout() {
+            until = until.min(t);
+        }
+        let wait = until.saturating_duration_since(now);
+        self.net.poll(Some(wait), now)?;
+        let woken = self.net.was_woken();
+        self.complete(Instant::now());
+        if woken {
+            return Err(KafkaError::Wakeup);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn net_config(c: &ConsumerConfig) -> NetConfig {
+    let fetch = usize::try_from(c.fetch_max_bytes).unwrap_or(0);
+    let partition = usize::try_from(c.max_partition_fetch_bytes).unwrap_or(0);
+    NetConfig {
+        request_timeout: c.request_timeout,
+        reconnect_backoff: c.reconnect_backoff,
+        reconnect_backoff_max: c.reconnect_backoff_max,
+        connection_setup_timeout: c.socket_connection_setup_timeout,
+        // A response holds at most fetch.max.bytes, or one batch larger than the limits
+        // (KIP-74); leave room for both and for the headers around them.
+        max_response_size: (fetch + partition).max(16 << 20) + (1 << 20),
+        ..NetConfig::default()
+    }
+}

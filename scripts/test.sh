@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need (librdkafka-dev, kcat, the Tansu
+# wheel, the Python clients), builds, and runs every test of the workspace: unit, property,
+# golden, sans-IO scenario, network and broker-backed integration tests, and doctests.
+# Exits non-zero on any failure; a broker that cannot start fails its tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+
+export RUST_BACKTRACE=1
+cargo test --workspace --all-targets
+cargo test --workspace --doc

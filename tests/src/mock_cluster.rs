@@ -1,0 +1,571 @@
+//! librdkafka mock cluster, driven through `tests/mock-cluster/launcher.c`.
+//!
+//! The launcher is compiled once per process (with `cc` and
+//! `pkg-config --cflags --libs rdkafka`) into the cargo target directory,
+//! then spawned once per [`MockCluster`]. Every command is answered
+//! synchronously with `OK` or `ERR <message>`, so fault injection is in
+//! effect when the method returns.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Mutex, OnceLock};
+use std::thread;
+use std::time::Duration;
+
+use crate::error::{install_hint, HarnessError, Result};
+use crate::process::{self, OutputTail};
+
+/// The launcher's C source, embedded so the harness does not depend on the
+/// checkout layout at run time.
+const LAUNCHER_SRC: &str = include_str!("../mock-cluster/launcher.c");
+
+/// How long to wait for the launcher to print its bootstrap line, and for
+/// the answer to each command.
+const LAUNCHER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long compiling the launcher may take.
+const COMPILE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Which coordinator [`MockCluster::set_coordinator`] moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoordinatorType {
+    /// A consumer-group coordinator (key = group id).
+    Group,
+    /// A transaction coordinator (key = transactional id).
+    Transaction,
+}
+
+/// A running librdkafka mock cluster (one launcher process).
+///
+/// Broker ids are `1..=brokers`. The process is told to quit (and killed if
+/// it does not) when this value is dropped; the launcher also exits by
+/// itself when the test process dies.
+pub struct MockCluster {
+    bootstrap: String,
+    brokers: usize,
+    inner: Mutex<Inner>,
+    stderr: OutputTail,
+}
+
+struct Inner {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    /// Set once the line protocol is out of sync (timeout, crash).
+    broken: Option<String>,
+}
+
+impl MockCluster {
+    /// librdkafka's `RD_KAFKA_RESP_ERR__TRANSPORT`: an injected error that
+    /// makes the mock broker close the client's connection.
+    pub const ERR_TRANSPORT: i32 = -195;
+
+    /// kafka-python settings needed against this mock: librdkafka 2.0.2's
+    /// mock only implements ApiVersions v0..2 and answers newer versions in
+    /// a form kafka-python cannot decode, so pin the protocol level.
+    /// Pass to [`crate::produce_python_with`] / [`crate::consume_python_with`].
+    pub const KAFKA_PYTHON_CONFIG: &'static [(&'static str, &'static str)] =
+        &[("api_version", "(2, 3)")];
+
+    /// Compiles the launcher if needed and starts a cluster with `brokers`
+    /// brokers (1..=64).
+    pub fn start(brokers: usize) -> Result<MockCluster> {
+        if !(1..=64).contains(&brokers) {
+            return Err(HarnessError::InvalidInput(format!(
+                "mock cluster broker count must be 1..=64, got {brokers}"
+            )));
+        }
+        let exe = launcher_binary()?;
+        log::debug!("starting mock cluster: {} {brokers}", exe.display());
+        let mut child = Command::new(&exe)
+            .arg(brokers.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| HarnessError::Spawn {
+                program: exe.display().to_string(),
+                source: e,
+            })?;
+
+        let stderr = OutputTail::default();
+        if let Some(err) = child.stderr.take() {
+            stderr.drain(err, "mock-cluster-stderr");
+        }
+        let (tx, rx) = mpsc::channel();
+        if let Some(out) = child.stdout.take() {
+            let spawned = thread::Builder::new()
+                .name("mock-cluster-stdout".into())
+                .spawn(move || {
+                    for line in BufReader::new(out).lines() {
+                        let Ok(l) = line else { break };
+                        if tx.send(l).is_err() {
+                            break;
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                process::kill(&mut child);
+                return Err(HarnessError::io("spawning the launcher reader thread", e));
+            }
+        }
+
+        let stdin = child.stdin.take();
+        let mut inner = Inner {
+            child,
+            stdin,
+            lines: rx,
+            broken: None,
+        };
+        let first = match inner.read_line(&stderr, "the mock cluster's BOOTSTRAP line") {
+            Ok(l) => l,
+            Err(e) => {
+                process::kill(&mut inner.child);
+                return Err(e);
+            }
+        };
+        let bootstrap = match first.strip_prefix("BOOTSTRAP ") {
+            Some(b) if !b.trim().is_empty() => b.trim().to_string(),
+            _ => {
+                process::kill(&mut inner.child);
+                return Err(HarnessError::Protocol {
+                    what: "mock cluster launcher".into(),
+                    detail: format!("expected `BOOTSTRAP <servers>`, got {first:?}"),
+                });
+            }
+        };
+        log::info!("mock cluster with {brokers} brokers at {bootstrap}");
+        Ok(MockCluster {
+            bootstrap,
+            brokers,
+            inner: Mutex::new(inner),
+            stderr,
+        })
+    }
+
+    /// The `bootstrap.servers` list, e.g. `127.0.0.1:40001,127.0.0.1:40002`.
+    pub fn bootstrap(&self) -> String {
+        self.bootstrap.clone()
+    }
+
+    /// The individual broker addresses, in broker-id order (id 1 first).
+    pub fn broker_addrs(&self) -> Vec<String> {
+        self.bootstrap.split(',').map(str::to_string).collect()
+    }
+
+    /// Number of brokers (ids `1..=brokers()`).
+    pub fn brokers(&self) -> usize {
+        self.brokers
+    }
+
+    /// librdkafka's log output from the launcher so far (tail).
+    pub fn logs(&self) -> String {
+        self.stderr.text()
+    }
+
+    /// Sends one raw command line (see launcher.c for the protocol) and
+    /// returns the text after `OK` (empty for a bare `OK`).
+    pub fn command(&self, line: &str) -> Result<String> {
+        if line.contains(['\n', '\r']) {
+            return Err(HarnessError::InvalidInput(format!(
+                "mock cluster command must be a single line: {line:?}"
+            )));
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(why) = &inner.broken {
+            return Err(HarnessError::Protocol {
+                what: "mock cluster launcher".into(),
+                detail: format!("not usable any more ({why}); command `{line}` not sent"),
+            });
+        }
+        let sent = match inner.stdin.as_mut() {
+            Some(stdin) => stdin
+                .write_all(format!("{line}\n").as_bytes())
+                .and_then(|()| stdin.flush()),
+            None => Err(std::io::Error::other("stdin already closed")),
+        };
+        if let Err(e) = sent {
+            inner.broken = Some(format!("write failed: {e}"));
+            return Err(HarnessError::Failed {
+                what: format!("sending `{line}` to the mock cluster launcher ({e})"),
+                status: exit_status_text(&mut inner.child),
+                output: self.stderr.text(),
+            });
+        }
+        let answer = inner.read_line(&self.stderr, &format!("the answer to `{line}`"))?;
+        if answer == "OK" {
+            Ok(String::new())
+        } else if let Some(v) = answer.strip_prefix("OK ") {
+            Ok(v.to_string())
+        } else if let Some(msg) = answer.strip_prefix("ERR") {
+            Err(HarnessError::Command {
+                command: line.to_string(),
+                message: msg.trim().to_string(),
+            })
+        } else {
+            inner.broken = Some(format!("unexpected answer {answer:?}"));
+            Err(HarnessError::Protocol {
+                what: "mock cluster launcher".into(),
+                detail: format!("unexpected answer to `{line}`: {answer:?}"),
+            })
+        }
+    }
+
+    /// Creates `topic` with `partitions` partitions and the given replication
+    /// factor (capped by librdkafka at the broker count).
+    ///
+    /// Note: the mock cluster also auto-creates unknown topics with 4
+    /// partitions when a client's Metadata request allows auto-creation.
+    pub fn create_topic(&self, topic: &str, partitions: i32, replication: i32) -> Result<()> {
+        self.cmd(&[
+            "create_topic",
+            arg(topic)?,
+            &partitions.to_string(),
+            &replication.to_string(),
+        ])
+    }
+
+    /// Makes `broker` the leader of `topic`/`partition` (`-1`: leaderless).
+    pub fn set_leader(&self, topic: &str, partition: i32, broker: i32) -> Result<()> {
+        self.cmd(&[
+            "partition_leader",
+            arg(topic)?,
+            &partition.to_string(),
+            &broker.to_string(),
+        ])
+    }
+
+    /// Sets the preferred (follower) replica that Fetch responses redirect
+    /// consumers to (KIP-392).
+    pub fn set_follower(&self, topic: &str, partition: i32, broker: i32) -> Result<()> {
+        self.cmd(&[
+            "partition_follower",
+            arg(topic)?,
+            &partition.to_string(),
+            &broker.to_string(),
+        ])
+    }
+
+    /// Overrides the follower's low/high watermarks (`-1` reverts to the leader's).
+    pub fn set_follower_watermarks(
+        &self,
+        topic: &str,
+        partition: i32,
+        lo: i64,
+        hi: i64,
+    ) -> Result<()> {
+        self.cmd(&[
+            "follower_wmarks",
+            arg(topic)?,
+            &partition.to_string(),
+            &lo.to_string(),
+            &hi.to_string(),
+        ])
+    }
+
+    /// Makes Metadata responses report `err` for `topic` (0 clears it).
+    pub fn set_topic_error(&self, topic: &str, err: i32) -> Result<()> {
+        self.cmd(&["topic_error", arg(topic)?, &err.to_string()])
+    }
+
+    /// Disconnects broker `id` and refuses new connections (`-1`: all).
+    /// Leadership does not move.
+    pub fn broker_down(&self, id: i32) -> Result<()> {
+        self.cmd(&["broker_down", &id.to_string()])
+    }
+
+    /// Lets broker `id` accept connections again (`-1`: all).
+    pub fn broker_up(&self, id: i32) -> Result<()> {
+        self.cmd(&["broker_up", &id.to_string()])
+    }
+
+    /// Delays every response of broker `id` by `rtt` (`-1`: all brokers).
+    pub fn set_rtt(&self, id: i32, rtt: Duration) -> Result<()> {
+        let ms = i32::try_from(rtt.as_millis())
+            .map_err(|_| HarnessError::InvalidInput(format!("rtt too large: {rtt:?}")))?;
+        self.cmd(&["broker_rtt", &id.to_string(), &ms.to_string()])
+    }
+
+    /// Sets the rack that Metadata reports for broker `id` (`-1`: all).
+    pub fn set_rack(&self, id: i32, rack: &str) -> Result<()> {
+        self.cmd(&["broker_rack", &id.to_string(), arg(rack)?])
+    }
+
+    /// Pins the coordinator for `key` (group id or transactional id) to `broker`.
+    pub fn set_coordinator(&self, kind: CoordinatorType, key: &str, broker: i32) -> Result<()> {
+        let kind = match kind {
+            CoordinatorType::Group => "group",
+            CoordinatorType::Transaction => "txn",
+        };
+        self.cmd(&["coordinator", kind, arg(key)?, &broker.to_string()])
+    }
+
+    /// Makes the next `errors.len()` requests with `api_key` (to any broker)
+    /// fail with these error codes, in order. Use [`Self::ERR_TRANSPORT`]
+    /// to make the broker drop the connection instead.
+    pub fn push_errors(&self, api_key: i16, errors: &[i32]) -> Result<()> {
+        if errors.is_empty() {
+            return Err(HarnessError::InvalidInput(
+                "push_errors needs at least one error".into(),
+            ));
+        }
+        let mut parts = vec![
+            "push_errors".to_string(),
+            api_key.to_string(),
+            errors.len().to_string(),
+        ];
+        parts.extend(errors.iter().map(i32::to_string));
+        self.command(&parts.join(" ")).map(drop)
+    }
+
+    /// Like [`Self::push_errors`] but only for requests to `broker`, with a
+    /// per-response delay: each entry is `(error_code, rtt)`.
+    /// Broker errors take precedence over cluster-wide ones.
+    pub fn push_broker_errors(
+        &self,
+        broker: i32,
+        api_key: i16,
+        errors: &[(i32, Duration)],
+    ) -> Result<()> {
+        if errors.is_empty() {
+            return Err(HarnessError::InvalidInput(
+                "push_broker_errors needs at least one error".into(),
+            ));
+        }
+        let mut parts = vec![
+            "push_broker_errors".to_string(),
+            broker.to_string(),
+            api_key.to_string(),
+            errors.len().to_string(),
+        ];
+        for (err, rtt) in errors {
+            parts.push(format!("{err}:{}", rtt.as_millis()));
+        }
+        self.command(&parts.join(" ")).map(drop)
+    }
+
+    /// How many injected errors are still queued on `broker` for `api_key`.
+    pub fn broker_error_count(&self, broker: i32, api_key: i16) -> Result<usize> {
+        let line = format!("broker_error_count {broker} {api_key}");
+        let v = self.command(&line)?;
+        v.trim().parse().map_err(|_| HarnessError::Protocol {
+            what: "mock cluster launcher".into(),
+            detail: format!("`{line}` answered a non-number: {v:?}"),
+        })
+    }
+
+    /// Drops all queued cluster-wide errors for `api_key`.
+    pub fn clear_errors(&self, api_key: i16) -> Result<()> {
+        self.cmd(&["clear_errors", &api_key.to_string()])
+    }
+
+    /// Restricts the versions the brokers advertise for `api_key`
+    /// (`-1, -1` disables the API). `max` must not exceed what librdkafka's
+    /// mock implements.
+    pub fn set_api_version(&self, api_key: i16, min: i16, max: i16) -> Result<()> {
+        self.cmd(&[
+            "apiversion",
+            &api_key.to_string(),
+            &min.to_string(),
+            &max.to_string(),
+        ])
+    }
+
+    fn cmd(&self, parts: &[&str]) -> Result<()> {
+        self.command(&parts.join(" ")).map(drop)
+    }
+}
+
+impl Drop for MockCluster {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut stdin) = inner.stdin.take() {
+            let _ = stdin.write_all(b"quit\n");
+            let _ = stdin.flush();
+            // Dropping stdin closes it: the launcher also exits on EOF.
+        }
+        match process::wait_timeout(&mut inner.child, Duration::from_secs(5)) {
+            Ok(Some(_)) => {}
+            _ => {
+                log::warn!("mock cluster launcher did not exit on quit; killing it");
+                process::kill(&mut inner.child);
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn read_line(&mut self, stderr: &OutputTail, what: &str) -> Result<String> {
+        match self.lines.recv_timeout(LAUNCHER_TIMEOUT) {
+            Ok(l) => Ok(l),
+            Err(RecvTimeoutError::Timeout) => {
+                self.broken = Some(format!("timed out waiting for {what}"));
+                Err(HarnessError::Timeout {
+                    what: format!("waiting for {what}"),
+                    timeout: LAUNCHER_TIMEOUT,
+                    output: stderr.text(),
+                })
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                self.broken = Some("launcher exited".into());
+                // Give the stderr drain a moment to collect the last words.
+                let status = match process::wait_timeout(&mut self.child, Duration::from_secs(2)) {
+                    Ok(Some(s)) => s.to_string(),
+                    _ => "closed stdout but still running".into(),
+                };
+                thread::sleep(Duration::from_millis(50));
+                Err(HarnessError::Failed {
+                    what: format!("mock cluster launcher (while waiting for {what})"),
+                    status,
+                    output: stderr.text(),
+                })
+            }
+        }
+    }
+}
+
+fn exit_status_text(child: &mut Child) -> String {
+    match child.try_wait() {
+        Ok(Some(s)) => s.to_string(),
+        Ok(None) => "still running".into(),
+        Err(e) => format!("unknown: {e}"),
+    }
+}
+
+/// Validates a single protocol token (no whitespace, non-empty).
+fn arg(s: &str) -> Result<&str> {
+    if s.is_empty() || s.chars().any(char::is_whitespace) {
+        return Err(HarnessError::InvalidInput(format!(
+            "mock cluster arguments must be non-empty and contain no whitespace: {s:?}"
+        )));
+    }
+    Ok(s)
+}
+
+/// Returns the path of the compiled launcher, compiling it on first use.
+///
+/// The binary is named after a hash of its source, so edits to launcher.c
+/// are picked up, and it is built under a temporary name and renamed into
+/// place, so concurrent test processes never run a half-written file.
+pub fn launcher_binary() -> Result<PathBuf> {
+    static BUILT: OnceLock<Mutex<Option<PathBuf>>> = OnceLock::new();
+    let cell = BUILT.get_or_init(|| Mutex::new(None));
+    let mut built = cell.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.as_ref() {
+        return Ok(p.clone());
+    }
+    let path = compile_launcher()?;
+    *built = Some(path.clone());
+    Ok(path)
+}
+
+fn build_dir() -> PathBuf {
+    // Test executables live in <target>/<profile>/deps/; build next to them.
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            let dir = if dir.file_name().is_some_and(|n| n == "deps") {
+                dir.parent().unwrap_or(dir)
+            } else {
+                dir
+            };
+            return dir.join("mock-cluster-launcher");
+        }
+    }
+    std::env::temp_dir().join("mock-cluster-launcher")
+}
+
+fn compile_launcher() -> Result<PathBuf> {
+    let mut h = DefaultHasher::new();
+    LAUNCHER_SRC.hash(&mut h);
+    let hash = format!("{:016x}", h.finish());
+    let dir = build_dir();
+    let exe = dir.join(format!("launcher-{hash}"));
+    if exe.is_file() {
+        return Ok(exe);
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| HarnessError::io(format!("creating {}", dir.display()), e))?;
+    let pid = std::process::id();
+    let src = dir.join(format!("launcher-{hash}-{pid}.c"));
+    let tmp = dir.join(format!("launcher-{hash}-{pid}.tmp"));
+    std::fs::write(&src, LAUNCHER_SRC)
+        .map_err(|e| HarnessError::io(format!("writing {}", src.display()), e))?;
+
+    let result = run_cc(&src, &tmp);
+    let _ = std::fs::remove_file(&src);
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, &exe)
+        .map_err(|e| HarnessError::io(format!("renaming {} into place", tmp.display()), e))?;
+    log::info!("compiled mock cluster launcher: {}", exe.display());
+    Ok(exe)
+}
+
+fn rdkafka_flags() -> Vec<String> {
+    let out = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "rdkafka"])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        other => {
+            log::warn!(
+                "pkg-config --cflags --libs rdkafka failed ({other:?}); falling back to -lrdkafka"
+            );
+            vec!["-lrdkafka".into()]
+        }
+    }
+}
+
+fn run_cc(src: &Path, out: &Path) -> Result<()> {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let mut cmd = Command::new(&cc);
+    cmd.args(["-std=c99", "-D_GNU_SOURCE", "-O1", "-Wall", "-o"])
+        .arg(out)
+        .arg(src)
+        .args(rdkafka_flags());
+    let output = match process::run(&mut cmd, None, COMPILE_TIMEOUT) {
+        Ok(o) => o,
+        Err(HarnessError::Missing { .. }) => {
+            return Err(HarnessError::Missing {
+                what: format!(
+                    "C compiler `{cc}` (needed to build the librdkafka mock cluster launcher)"
+                ),
+                install: install_hint("cc").into(),
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = output.stderr_text();
+    if stderr.contains("rdkafka_mock.h")
+        || stderr.contains("rdkafka.h")
+        || stderr.contains("-lrdkafka")
+    {
+        return Err(HarnessError::Missing {
+            what: format!(
+                "librdkafka development files (rdkafka_mock.h / librdkafka.so), compiler said:\n{}",
+                stderr.trim()
+            ),
+            install: "apt-get install -y librdkafka-dev pkg-config".into(),
+        });
+    }
+    Err(HarnessError::Failed {
+        what: format!(
+            "compiling the mock cluster launcher ({})",
+            process::describe(&cmd)
+        ),
+        status: output.status.to_string(),
+        output: stderr,
+    })
+}
