@@ -7,17 +7,29 @@
 //! that on a 100-byte input as well as on a 100 MB one.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::cell::Cell;
 
-/// The allocator: `System`, counting live and peak bytes.
+/// The allocator: `System`, counting live and peak bytes per thread (so parallel unit
+/// tests do not see each other's allocations).
 pub struct Counting;
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Signed: memory freed on this thread may have been allocated on another one.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
 
 fn grew(by: usize) {
-    let now = LIVE.fetch_add(by, Relaxed) + by;
-    PEAK.fetch_max(now, Relaxed);
+    // `try_with`: the allocator also runs while thread-locals are torn down.
+    let _ = LIVE.try_with(|live| {
+        let now = live.get().saturating_add_unsigned(by);
+        live.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
+
+fn shrank(by: usize) {
+    let _ = LIVE.try_with(|live| live.set(live.get().saturating_sub_unsigned(by)));
 }
 
 // SAFETY: every call is forwarded to `System` unchanged; only counters are updated.
@@ -40,7 +52,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Relaxed);
+        shrank(layout.size());
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -48,7 +60,7 @@ unsafe impl GlobalAlloc for Counting {
         if !p.is_null() {
             // Both blocks may exist at once while the data moves.
             grew(new_size);
-            LIVE.fetch_sub(layout.size(), Relaxed);
+            shrank(layout.size());
         }
         p
     }
@@ -60,10 +72,11 @@ static GLOBAL: Counting = Counting;
 /// Runs `f` and returns its result and the peak number of heap bytes live during it,
 /// over what was live before (the result itself counts while it is built).
 pub fn measure<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = LIVE.load(Relaxed);
-    PEAK.store(base, Relaxed);
+    let base = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(base));
     let out = f();
-    (out, PEAK.load(Relaxed).saturating_sub(base))
+    let peak = PEAK.with(Cell::get).saturating_sub(base);
+    (out, usize::try_from(peak).unwrap_or(0))
 }
 
 /// Heap bytes a decode may use per input byte. A decoded value is bigger than its

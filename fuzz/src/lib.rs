@@ -4,5 +4,6 @@
 //! layout and its inverse (used to write seeds) live side by side.
 
 pub mod alloc;
+pub mod records;
 pub mod responses;
 pub mod seeds;

@@ -36,7 +36,9 @@ use consumer_core::codec::messages::offset_for_leader_epoch::{
 };
 use consumer_core::codec::messages::sync_group::SyncGroupRequestAssignment;
 use consumer_core::codec::messages::*;
-use consumer_core::codec::{encode_request_frame, encode_response_frame, ApiKey, Request};
+use consumer_core::codec::{
+    decode_response_frame, encode_request_frame, encode_response_frame, ApiKey, Request,
+};
 
 use crate::responses::{input, Mode};
 
@@ -122,6 +124,7 @@ pub fn response_decoders() -> Vec<Seed> {
         }
     }
     consumer_protocol(&mut out);
+    out.extend(fixture_response_seeds());
     out
 }
 
@@ -604,6 +607,106 @@ fn offset_for_leader_epoch_response() -> OffsetForLeaderEpochResponse {
 
 #[cfg(test)]
 mod tests {
+    use crate::records::*;
+
+    #[test]
+    fn every_record_seed_decodes() {
+        let seeds = super::record_batches();
+        assert!(seeds.len() >= 32);
+        for (name, data) in seeds {
+            let outcome = decode(bytes::Bytes::copy_from_slice(&data[1..]), data[0] == 0);
+            assert_eq!(outcome.error, None, "seed {name}");
+            assert!(!outcome.records.is_empty(), "seed {name} has no records");
+            assert_eq!(
+                outcome.truncated_tail.is_some(),
+                name.contains("truncated"),
+                "seed {name}: {:?}",
+                outcome.truncated_tail
+            );
+        }
+    }
+
+    fn record(i: u8, run: Option<u8>) -> RecordSpec {
+        RecordSpec {
+            offset_gap: i,
+            timestamp: 1_000 * i64::from(i) - 5,
+            key: (i % 2 == 0).then(|| vec![i; 3]),
+            value: match run {
+                Some(units) => ValueSpec::Run { byte: b'x', units },
+                None if i == 3 => ValueSpec::Null,
+                None => ValueSpec::Bytes(vec![b'v'; usize::from(i)]),
+            },
+            headers: vec![("h".into(), Some(vec![i])), (String::new(), None)],
+        }
+    }
+
+    fn batch(format: Format, codec: u8, run: Option<u8>, append: bool) -> BatchSpec {
+        BatchSpec {
+            format,
+            codec,
+            base_offset: 40,
+            log_append_time: append.then_some(99),
+            transactional: codec % 2 == 0,
+            control: false,
+            delete_horizon_ms: (codec == 3).then_some(7),
+            partition_leader_epoch: 2,
+            records: (0..4).map(|i| record(i, run)).collect(),
+        }
+    }
+
+    /// The structured mode's own invariants hold for every format and codec, cut at
+    /// every position, and a compressed batch over the limit fails as too large.
+    #[test]
+    fn structured_specs_round_trip() {
+        for format in [Format::V2, Format::Legacy0, Format::Legacy1] {
+            for codec in 0..5 {
+                for append in [false, true] {
+                    let spec = PartitionSpec {
+                        batches: vec![
+                            batch(format, codec, None, append),
+                            batch(format, codec + 1, None, false),
+                        ],
+                        mutations: Vec::new(),
+                        truncate: None,
+                    };
+                    structured(&spec);
+                    let full: usize = 4096;
+                    for cut in (0..full as u32).step_by(7) {
+                        structured(&PartitionSpec {
+                            truncate: Some(cut),
+                            ..spec_clone(&spec)
+                        });
+                    }
+                }
+                // 4 records of 512 KiB: over the 1 MiB limit when compressed.
+                structured(&PartitionSpec {
+                    batches: vec![
+                        batch(format, codec, None, false),
+                        batch(format, codec, Some(64), false),
+                    ],
+                    mutations: Vec::new(),
+                    truncate: None,
+                });
+            }
+        }
+    }
+
+    fn spec_clone(s: &PartitionSpec) -> PartitionSpec {
+        let formats: Vec<_> = s
+            .batches
+            .iter()
+            .map(|b| (b.format, b.codec, b.log_append_time.is_some()))
+            .collect();
+        PartitionSpec {
+            batches: formats
+                .into_iter()
+                .map(|(f, c, a)| batch(f, c, None, a))
+                .collect(),
+            mutations: Vec::new(),
+            truncate: s.truncate,
+        }
+    }
+
     #[test]
     fn every_response_seed_decodes_and_round_trips() {
         let seeds = super::response_decoders();
@@ -615,4 +718,218 @@ mod tests {
             );
         }
     }
+}
+
+/// The golden fixtures captured from real brokers (consumer-core/tests/fixtures).
+pub fn fixtures_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../consumer-core/tests/fixtures")
+}
+
+/// One captured exchange: API, version, request and response frames (no size prefix).
+pub struct Exchange {
+    /// Scenario directory and sequence number, for seed names.
+    pub name: String,
+    /// The API, when this crate speaks it.
+    pub api: Option<ApiKey>,
+    /// The request's API version.
+    pub version: i16,
+    /// The request frame.
+    pub request: Vec<u8>,
+    /// The response frame, if one was captured.
+    pub response: Option<Vec<u8>>,
+}
+
+/// Every exchange listed in the fixtures' `index.tsv` files (none if there are none).
+pub fn fixture_exchanges() -> Vec<Exchange> {
+    let mut out = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(fixtures_dir()) else {
+        return out;
+    };
+    let mut dirs: Vec<_> = dirs.filter_map(Result::ok).map(|d| d.path()).collect();
+    dirs.sort();
+    for dir in dirs {
+        let Ok(index) = std::fs::read_to_string(dir.join("index.tsv")) else {
+            continue;
+        };
+        let scenario = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+        for line in index.lines().skip(1) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let [seq, key, _name, version, _corr, _client, req, resp] = cols[..] else {
+                continue;
+            };
+            let (Ok(key), Ok(version)) = (key.parse::<i16>(), version.parse::<i16>()) else {
+                continue;
+            };
+            let Ok(request) = std::fs::read(dir.join(req)) else {
+                continue;
+            };
+            out.push(Exchange {
+                name: format!("{}-{seq}", scenario.as_deref().unwrap_or("?")),
+                api: ApiKey::from_i16(key),
+                version,
+                request,
+                response: (resp != "-")
+                    .then(|| std::fs::read(dir.join(resp)).ok())
+                    .flatten(),
+            });
+        }
+    }
+    out
+}
+
+/// `response_decoders` seeds from the fixtures: every captured frame of an API and
+/// version this crate speaks.
+pub fn fixture_response_seeds() -> Vec<Seed> {
+    let mut out = Vec::new();
+    for x in fixture_exchanges() {
+        let Some(api) = x.api.filter(|a| a.versions().contains(x.version)) else {
+            continue;
+        };
+        out.push((
+            format!("fixture-{}-{}-v{}-req", x.name, api.name(), x.version),
+            input(api, x.version, Mode::RequestFrame, &x.request),
+        ));
+        if let Some(resp) = &x.response {
+            out.push((
+                format!("fixture-{}-{}-v{}-resp", x.name, api.name(), x.version),
+                input(api, x.version, Mode::Response, resp),
+            ));
+        }
+    }
+    out
+}
+
+/// The `records` of every partition of every captured Fetch response.
+pub fn fixture_partition_records() -> Vec<(String, Bytes)> {
+    let mut out = Vec::new();
+    for x in fixture_exchanges() {
+        let (Some(ApiKey::Fetch), Some(resp)) = (x.api, &x.response) else {
+            continue;
+        };
+        let Ok((_, body)) =
+            decode_response_frame::<FetchRequest>(Bytes::copy_from_slice(resp), x.version)
+        else {
+            continue;
+        };
+        for topic in &body.responses {
+            for p in &topic.partitions {
+                if let Some(records) = p.records.clone().filter(|r| !r.is_empty()) {
+                    out.push((format!("{}-p{}", x.name, p.partition_index), records));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Seeds for `record_batches`: partitions built in every format and codec (CRC checked
+/// and not), a truncated one, and the record sets of the captured Fetch responses.
+pub fn record_batches() -> Vec<Seed> {
+    use consumer_core::record::{
+        BatchBuilder, Compression, ControlRecord, ControlRecordType, Header, LegacyBuilder, Record,
+    };
+    let records: Vec<Record> = (0..4)
+        .map(|i| Record {
+            offset: 100 + i,
+            timestamp: 1_700_000_000_000 + i,
+            key: (i != 2).then(|| Bytes::from(format!("key-{i}"))),
+            value: (i != 3).then(|| Bytes::from(format!("value-{i}-").repeat(3))),
+            headers: if i == 1 {
+                vec![
+                    Header {
+                        key: "h".into(),
+                        value: Some(Bytes::from_static(b"v")),
+                    },
+                    Header {
+                        key: "n".into(),
+                        value: None,
+                    },
+                ]
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        })
+        .collect();
+    let no_headers: Vec<Record> = records
+        .iter()
+        .cloned()
+        .map(|r| Record {
+            headers: Vec::new(),
+            ..r
+        })
+        .collect();
+    let mut partitions: Vec<(String, Bytes)> = Vec::new();
+    for codec in Compression::ALL.into_iter().filter(|c| c.is_enabled()) {
+        let name = codec.name();
+        if let Ok(b) = BatchBuilder::new(100)
+            .with_compression(codec)
+            .build(&records)
+        {
+            partitions.push((format!("v2-{name}"), b));
+        }
+        for magic in 0..=1 {
+            let legacy = LegacyBuilder {
+                magic,
+                compression: codec,
+                log_append_time: None,
+            };
+            if let Ok(b) = legacy.build(&no_headers) {
+                partitions.push((format!("v{magic}-{name}"), b));
+            }
+        }
+    }
+    // Two batches, transactional and then a commit marker; one log-append-time batch.
+    let txn = BatchBuilder {
+        transactional: true,
+        producer_id: 7,
+        producer_epoch: 1,
+        base_sequence: 0,
+        ..BatchBuilder::new(100)
+    };
+    let marker = Record {
+        offset: 104,
+        key: Some(Bytes::copy_from_slice(&ControlRecord::key(
+            ControlRecordType::Commit,
+        ))),
+        value: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+        ..Default::default()
+    };
+    let control = BatchBuilder {
+        control: true,
+        ..txn.clone().with_compression(Compression::None)
+    };
+    let mut two = BytesMut::new();
+    if txn.encode(&records, &mut two).is_ok() && control.encode(&[marker], &mut two).is_ok() {
+        let two = two.freeze();
+        partitions.push(("v2-txn-commit".into(), two.clone()));
+        partitions.push(("v2-truncated".into(), two.slice(..two.len() - 9)));
+    }
+    let append = BatchBuilder {
+        timestamp_type: consumer_core::record::TimestampType::LogAppendTime,
+        max_timestamp: Some(1_800_000_000_000),
+        delete_horizon_ms: Some(1_600_000_000_000),
+        ..BatchBuilder::new(100).with_compression(Compression::Lz4)
+    };
+    if let Ok(b) = append.build(&records) {
+        partitions.push(("v2-append-time".into(), b));
+    }
+    partitions.extend(
+        fixture_partition_records()
+            .into_iter()
+            .map(|(n, b)| (format!("fixture-{n}"), b)),
+    );
+
+    let mut out = Vec::new();
+    for (name, bytes) in partitions {
+        out.push((
+            format!("crc-{name}"),
+            crate::records::raw_input(true, &bytes),
+        ));
+        out.push((
+            format!("nocrc-{name}"),
+            crate::records::raw_input(false, &bytes),
+        ));
+    }
+    out
 }

@@ -4,10 +4,16 @@ use std::path::PathBuf;
 
 fn main() -> std::io::Result<()> {
     let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "corpus".into()));
-    let targets = [(
-        "response_decoders",
-        consumer_core_fuzz::seeds::response_decoders(),
-    )];
+    let targets = [
+        (
+            "response_decoders",
+            consumer_core_fuzz::seeds::response_decoders(),
+        ),
+        (
+            "record_batches",
+            consumer_core_fuzz::seeds::record_batches(),
+        ),
+    ];
     for (target, seeds) in targets {
         let dir = out.join(target);
         std::fs::create_dir_all(&dir)?;
