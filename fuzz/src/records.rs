@@ -8,10 +8,10 @@
 //!   decompression and record parsers;
 //! - 2: `rest` drives [`PartitionSpec`] (via `arbitrary`): batches in every format and
 //!   codec are built from fuzzer-chosen records with `BatchBuilder`/`LegacyBuilder`, then
-//!   optionally mutated or truncated. Unmutated, decoding must give back exactly the
-//!   records built (or, for a compressed batch over the limit, `DecompressedTooLarge`);
-//!   truncated only, the complete batches must come back and the rest be reported as a
-//!   truncated tail.
+//!   optionally mutated or truncated, and decoded with a 64 KiB limit. Unmutated,
+//!   decoding must give back exactly the records built (or, for a compressed batch over
+//!   the limit, `DecompressedTooLarge`); truncated only, the complete batches must come
+//!   back and the rest be reported as a truncated tail.
 //!
 //! Always: no panic; heap use bounded by the input (plus the decompression limit when a
 //! batch is compressed); the owned records and the borrowed views agree; a batch yields
@@ -26,19 +26,28 @@ use consumer_core::record::{
 
 use crate::alloc;
 
-/// The decompression limit used by every mode.
+/// The decompression limit of the raw modes.
 pub const MAX_DECOMPRESSED: usize = 1 << 20;
 
-/// Heap a decode may use on top of the per-input-byte allowance once a compressed batch
-/// was seen: the decompressed buffer (growing by doubling), plus, for legacy wrappers,
-/// the eagerly decoded inner messages (~100 bytes each, from 26 bytes of inflated data).
-pub const DECOMPRESSION_ALLOWANCE: usize = 16 * MAX_DECOMPRESSED;
+/// The decompression limit of the structured mode: small, so that crossing it takes
+/// building and compressing only a few hundred KiB per execution.
+pub const STRUCTURED_MAX_DECOMPRESSED: usize = 64 << 10;
 
-/// The options every mode decodes with.
-pub fn options(verify_crc: bool) -> DecodeOptions {
+/// Heap a decode may use on top of the per-input-byte allowance when a batch claims a
+/// codec, per byte of the decompression limit: the decompressed buffer (growing by
+/// doubling), plus, for legacy wrappers, the eagerly decoded inner messages (~100 bytes
+/// each, from 26 bytes of inflated data).
+pub const DECOMPRESSION_ALLOWANCE_FACTOR: usize = 16;
+
+/// Fixed heap for a decompressor's state (miniz_oxide's inflater is ~40 KiB, plus
+/// buffers), allowed whenever a batch claims a codec.
+pub const DECOMPRESSOR_STATE: usize = 256 << 10;
+
+/// The options a mode decodes with.
+pub fn options(verify_crc: bool, max_decompressed_bytes: usize) -> DecodeOptions {
     DecodeOptions {
         verify_crc,
-        max_decompressed_bytes: MAX_DECOMPRESSED,
+        max_decompressed_bytes,
         ..DecodeOptions::default()
     }
 }
@@ -56,8 +65,12 @@ pub fn check(data: &[u8]) {
         return;
     };
     match mode % 3 {
-        0 => drop(decode(Bytes::copy_from_slice(rest), true)),
-        1 => drop(decode(Bytes::copy_from_slice(rest), false)),
+        0 => drop(decode(Bytes::copy_from_slice(rest), true, MAX_DECOMPRESSED)),
+        1 => drop(decode(
+            Bytes::copy_from_slice(rest),
+            false,
+            MAX_DECOMPRESSED,
+        )),
         _ => {
             if let Ok(spec) = PartitionSpec::arbitrary_take_rest(Unstructured::new(rest)) {
                 structured(&spec);
@@ -81,15 +94,16 @@ pub struct Outcome {
 
 /// Iterates every batch and record of `bytes`, checking the invariants that hold for any
 /// input, and measures the heap used against what the input justifies.
-pub fn decode(bytes: Bytes, verify_crc: bool) -> Outcome {
+pub fn decode(bytes: Bytes, verify_crc: bool, max_decompressed: usize) -> Outcome {
     let len = bytes.len();
-    let mut compressed = false;
-    let (outcome, peak) = alloc::measure(|| walk(bytes, verify_crc, &mut compressed));
-    let allowed = if compressed {
-        DECOMPRESSION_ALLOWANCE
+    // Decompressors allocate their state and output whether or not the batch then turns
+    // out valid, so the allowance goes by what the framing claims, not by what decoded.
+    let allowed = if claims_compression(&bytes) {
+        DECOMPRESSION_ALLOWANCE_FACTOR * max_decompressed + DECOMPRESSOR_STATE
     } else {
         0
     };
+    let (outcome, peak) = alloc::measure(|| walk(bytes, verify_crc, max_decompressed));
     alloc::assert_justified("record batches", peak, len, allowed);
     if let Some(tail) = outcome.truncated_tail {
         assert_eq!(outcome.position + tail, len, "position + truncated tail");
@@ -98,9 +112,32 @@ pub fn decode(bytes: Bytes, verify_crc: bool) -> Outcome {
     outcome
 }
 
-fn walk(bytes: Bytes, verify_crc: bool, compressed: &mut bool) -> Outcome {
+/// True if any complete entry (batch or legacy message) of `bytes` has codec bits set:
+/// an independent walk of the framing (offset i64, size i32, then magic at byte 16;
+/// attributes i16 at 21 in magic 2, i8 at 17 in magic 0 and 1).
+fn claims_compression(bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    while let Some(size) = rest.get(8..12) {
+        let size = i32::from_be_bytes([size[0], size[1], size[2], size[3]]);
+        let Some(entry) = usize::try_from(size).ok().and_then(|n| rest.get(..12 + n)) else {
+            return false;
+        };
+        let codec = match entry.get(16) {
+            Some(2) => entry.get(22).copied(),
+            Some(0 | 1) => entry.get(17).copied(),
+            _ => None,
+        };
+        if codec.is_some_and(|a| a & 0x07 != 0) {
+            return true;
+        }
+        rest = &rest[entry.len()..];
+    }
+    false
+}
+
+fn walk(bytes: Bytes, verify_crc: bool, max_decompressed: usize) -> Outcome {
     let source = RecordSource::new("fuzz", 0);
-    let mut batches = RecordBatches::new(source, bytes, &options(verify_crc));
+    let mut batches = RecordBatches::new(source, bytes, &options(verify_crc, max_decompressed));
     let mut out = Outcome::default();
     for item in batches.by_ref() {
         let batch = match item {
@@ -110,7 +147,6 @@ fn walk(bytes: Bytes, verify_crc: bool, compressed: &mut bool) -> Outcome {
                 break;
             }
         };
-        *compressed |= batch.compression() != Compression::None;
         // Every accessor, for the arithmetic in them (offsets, deltas).
         let header = batch.header();
         let _ = (header.delete_horizon_ms(), header.size_in_bytes());
@@ -261,11 +297,11 @@ pub enum ValueSpec {
     Null,
     /// These bytes.
     Bytes(Vec<u8>),
-    /// `byte` repeated `units * 8 KiB` times (up to 2 MiB).
+    /// `byte` repeated `units` KiB times (up to 255 KiB).
     Run {
         /// The byte.
         byte: u8,
-        /// Length in 8 KiB units.
+        /// Length in KiB.
         units: u8,
     },
 }
@@ -307,7 +343,7 @@ struct Built {
 
 /// Most bytes of `ValueSpec::Run` values in one input: enough to cross the limit, small
 /// enough to keep executions fast and memory low.
-const RUN_BUDGET: usize = 3 << 20;
+const RUN_BUDGET: usize = 3 * STRUCTURED_MAX_DECOMPRESSED;
 
 /// Builds `spec`: one batch, or for an uncompressed legacy set one per message (each is
 /// its own entry for the decoder, and a truncation may keep some of them).
@@ -331,7 +367,7 @@ fn build(spec: &BatchSpec, run_budget: &mut usize) -> Option<Vec<Built>> {
             ValueSpec::Null => None,
             ValueSpec::Bytes(b) => Some(Bytes::copy_from_slice(b)),
             ValueSpec::Run { byte, units } => {
-                let n = usize::from(*units) * 8192;
+                let n = usize::from(*units) * 1024;
                 *run_budget = run_budget.checked_sub(n)?;
                 Some(Bytes::from(vec![*byte; n]))
             }
@@ -454,7 +490,7 @@ pub fn structured(spec: &PartitionSpec) {
         bytes.truncate(keep);
     }
     let len = bytes.len();
-    let outcome = decode(Bytes::from(bytes), !mutated);
+    let outcome = decode(Bytes::from(bytes), !mutated, STRUCTURED_MAX_DECOMPRESSED);
     if mutated {
         return;
     }
@@ -469,7 +505,7 @@ pub fn structured(spec: &PartitionSpec) {
         }
         let (low, high) = batch.raw_size;
         if batch.compression != Compression::None && !batch.expected.is_empty() {
-            if low > MAX_DECOMPRESSED {
+            if low > STRUCTURED_MAX_DECOMPRESSED {
                 assert_eq!(
                     outcome.records, expected,
                     "records before an oversized batch"
@@ -484,7 +520,7 @@ pub fn structured(spec: &PartitionSpec) {
                 );
                 return;
             }
-            if high > MAX_DECOMPRESSED {
+            if high > STRUCTURED_MAX_DECOMPRESSED {
                 // Near the limit: either outcome is right; nothing more to compare.
                 return;
             }

@@ -614,7 +614,11 @@ mod tests {
         let seeds = super::record_batches();
         assert!(seeds.len() >= 32);
         for (name, data) in seeds {
-            let outcome = decode(bytes::Bytes::copy_from_slice(&data[1..]), data[0] == 0);
+            let outcome = decode(
+                bytes::Bytes::copy_from_slice(&data[1..]),
+                data[0] == 0,
+                MAX_DECOMPRESSED,
+            );
             assert_eq!(outcome.error, None, "seed {name}");
             assert!(!outcome.records.is_empty(), "seed {name} has no records");
             assert_eq!(
@@ -678,11 +682,11 @@ mod tests {
                         });
                     }
                 }
-                // 4 records of 512 KiB: over the 1 MiB limit when compressed.
+                // 4 records of 32 KiB: over the 64 KiB limit when compressed.
                 structured(&PartitionSpec {
                     batches: vec![
                         batch(format, codec, None, false),
-                        batch(format, codec, Some(64), false),
+                        batch(format, codec, Some(32), false),
                     ],
                     mutations: Vec::new(),
                     truncate: None,
