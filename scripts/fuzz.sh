@@ -27,10 +27,13 @@ mkdir -p fuzz/logs
 for t in "${targets[@]}"; do
     echo "== $t: ${secs}s"
     # rss/malloc limits: an allocation the input does not justify is a crash, not a swap storm.
+    set +e
     RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer "${SANITIZER:-address}" "$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=512 \
-        -print_final_stats=1 2>&1 | tee "fuzz/logs/$t.log" | grep -E '^#[0-9]+.*(DONE|pulse)|^stat::|panicked|ERROR|SUMMARY' || true
+        -print_final_stats=1 2>&1 | tee "fuzz/logs/$t.log" |
+        grep -E '^#[0-9]+.*(DONE|pulse)|^stat::|panicked|ERROR|SUMMARY'
     status=${PIPESTATUS[0]}
+    set -e
     if [ "$status" -ne 0 ]; then
         echo "$t: fuzzer exited with $status; see fuzz/logs/$t.log and fuzz/artifacts/$t/" >&2
         exit "$status"
