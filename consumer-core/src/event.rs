@@ -38,9 +38,43 @@ pub struct ConsumerRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct QueryId(pub u64);
 
+/// An identifier for a commit or committed-offset lookup started by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestId(pub u64);
+
 /// Something the driver should know of; drained with `Consumer::poll_event`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// The group took these partitions away; commit what was processed of them now.
+    /// (Eager protocol: every partition, before rejoining; cooperative: only those moving.)
+    PartitionsRevoked(Vec<TopicPartition>),
+    /// The group gave these partitions (cooperative: only the new ones).
+    PartitionsAssigned(Vec<TopicPartition>),
+    /// These partitions were lost without a clean revocation (the member was fenced or
+    /// timed out): others may already own them, so do not commit for them.
+    PartitionsLost(Vec<TopicPartition>),
+    /// A commit finished.
+    CommitCompleted {
+        /// The commit.
+        id: RequestId,
+        /// The offsets committed.
+        offsets: Vec<(TopicPartition, crate::topic_partition::OffsetAndMetadata)>,
+        /// Success, or why not.
+        result: Result<(), ConsumerError>,
+    },
+    /// A lookup of committed offsets finished.
+    CommittedFetched {
+        /// The lookup.
+        id: RequestId,
+        /// The committed offset of each partition asked (None when nothing is committed).
+        offsets: Result<
+            Vec<(
+                TopicPartition,
+                Option<crate::topic_partition::OffsetAndMetadata>,
+            )>,
+            ConsumerError,
+        >,
+    },
     /// An offset lookup finished: for each partition, the offset found (None when no
     /// record matches a timestamp), or the error that ended it.
     OffsetsListed {
@@ -113,6 +147,30 @@ pub enum ConsumerError {
     /// An offset lookup did not finish in time.
     #[error("offset lookup timed out")]
     Timeout,
+    /// A commit was refused because the group rebalanced (the generation moved on).
+    #[error("commit failed: {reason}")]
+    CommitFailed {
+        /// Why.
+        reason: String,
+    },
+    /// The consumer left its group because the caller did not poll within
+    /// max.poll.interval.ms; it rejoins on the next poll.
+    #[error("left the group: poll was not called within max.poll.interval.ms ({elapsed_ms} ms since the last poll)")]
+    MaxPollIntervalExceeded {
+        /// Time since the previous poll.
+        elapsed_ms: u128,
+    },
+    /// The group coordinator refused the member for good (e.g. FENCED_INSTANCE_ID,
+    /// GROUP_AUTHORIZATION_FAILED, INCONSISTENT_GROUP_PROTOCOL).
+    #[error("{api} failed for group {group}: {code}")]
+    Group {
+        /// The API.
+        api: &'static str,
+        /// The group.
+        group: String,
+        /// The error code.
+        code: ErrorCode,
+    },
 }
 
 /// A caller mistake: the call is refused and nothing changes.
@@ -133,4 +191,18 @@ pub enum StateError {
     /// The consumer was closed.
     #[error("the consumer is closed")]
     Closed,
+    /// `subscribe` and `assign` do not mix; call `unsubscribe` first.
+    #[error("subscribe and assign are mutually exclusive: call unsubscribe first")]
+    SubscriptionMix,
+    /// Group operations need `group.id`.
+    #[error("{0} needs a group.id in the configuration")]
+    NoGroupId(&'static str),
+    /// The subscription pattern does not compile.
+    #[error("invalid subscription pattern `{pattern}`: {reason}")]
+    InvalidPattern {
+        /// The pattern given.
+        pattern: String,
+        /// Why it does not compile.
+        reason: String,
+    },
 }

@@ -46,9 +46,11 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+pub mod assignor;
 pub mod codec;
 pub mod config;
 pub mod consumer;
+pub mod coordinator;
 pub mod error_code;
 pub mod event;
 pub mod fetcher;

@@ -63,6 +63,8 @@ pub struct Metadata {
     brokers: IndexMap<i32, Node>,
     topics: HashMap<String, TopicInfo>,
     interest: IndexSet<String>,
+    want_all: bool,
+    all_topics: Vec<String>,
     cluster_id: Option<String>,
     need_update: bool,
     in_flight: bool,
@@ -103,6 +105,8 @@ impl Metadata {
             brokers: IndexMap::new(),
             topics: HashMap::new(),
             interest: IndexSet::new(),
+            want_all: false,
+            all_topics: Vec::new(),
             cluster_id: None,
             need_update: true,
             in_flight: false,
@@ -156,6 +160,34 @@ impl Metadata {
         }
         self.topics.retain(|t, _| next.contains(t));
         self.interest = next;
+    }
+
+    /// Adds topics of interest (a group leader needs its members' topics).
+    pub fn add_topics_of_interest(&mut self, topics: impl IntoIterator<Item = String>) {
+        for t in topics {
+            if !self.topics.contains_key(&t) {
+                self.need_update = true;
+            }
+            self.interest.insert(t);
+        }
+    }
+
+    /// Asks for every topic of the cluster in each refresh (pattern subscriptions).
+    pub fn set_want_all_topics(&mut self, all: bool) {
+        self.want_all = all;
+        if all {
+            self.need_update = true;
+        }
+    }
+
+    /// True if refreshes ask for every topic.
+    pub fn wants_all_topics(&self) -> bool {
+        self.want_all
+    }
+
+    /// The names of all topics in the last full refresh (internal `__` topics excluded).
+    pub fn all_topic_names(&self) -> &[String] {
+        &self.all_topics
     }
 
     /// What is known of `topic`.
@@ -248,6 +280,14 @@ impl Metadata {
         }
         if cluster_id.is_some() {
             self.cluster_id = cluster_id;
+        }
+        if self.want_all {
+            self.all_topics = topics
+                .iter()
+                .map(|(n, _)| n.clone())
+                .filter(|n| !n.starts_with("__"))
+                .collect();
+            self.all_topics.sort();
         }
         for (name, mut info) in topics {
             if !self.interest.contains(&name) {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
-use log::debug;
+use log::{debug, warn};
 
 use crate::codec::messages::list_offsets::{ListOffsetsPartition, ListOffsetsTopic};
 use crate::codec::messages::{ListOffsetsRequest, ListOffsetsResponse};
@@ -246,11 +246,19 @@ impl OffsetLookups {
             }
         }
         for (tp, _) in ctx.partitions {
-            let (code, found) = answered
+            let (mut code, found) = answered
                 .remove(&tp)
                 .unwrap_or((ErrorCode::UnknownTopicOrPartition, None));
-            let retry =
-                code != ErrorCode::None && (code.is_retriable() || code.needs_metadata_refresh());
+            if code == ErrorCode::UnsupportedForMessageFormat {
+                // A pre-0.10 log has no timestamps: no offset matches, as in Java.
+                code = ErrorCode::None;
+            }
+            // Like the Java consumer, every other partition error is retried (after a
+            // backoff; queries are bounded by the caller's timeout), except authorization.
+            let retry = code != ErrorCode::None && code != ErrorCode::TopicAuthorizationFailed;
+            if retry && !code.is_retriable() && !code.needs_metadata_refresh() {
+                warn!("{tp}: ListOffsets failed with unexpected {code}; retrying");
+            }
             if code.needs_metadata_refresh() {
                 metadata.request_update();
             }
@@ -286,10 +294,8 @@ impl OffsetLookups {
                     } else {
                         reset.in_flight = false;
                         reset.next_attempt = Some(now + backoff);
-                        errors.push(ConsumerError::Broker {
-                            api: "ListOffsets",
-                            what: tp.to_string(),
-                            code,
+                        errors.push(ConsumerError::TopicAuthorization {
+                            topic: tp.topic.clone(),
                         });
                     }
                 }
@@ -308,10 +314,8 @@ impl OffsetLookups {
                     let result = if code == ErrorCode::None {
                         Ok(found)
                     } else {
-                        Err(ConsumerError::Broker {
-                            api: "ListOffsets",
-                            what: tp.to_string(),
-                            code,
+                        Err(ConsumerError::TopicAuthorization {
+                            topic: tp.topic.clone(),
                         })
                     };
                     q.done.insert(tp, result);

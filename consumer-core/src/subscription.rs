@@ -74,12 +74,66 @@ impl PartitionState {
 #[derive(Debug, Clone, Default)]
 pub struct SubscriptionState {
     partitions: IndexMap<TopicPartition, PartitionState>,
+    kind: SubscriptionKind,
+    topics: Vec<String>,
+}
+
+/// How partitions come to be assigned; the two ways do not mix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SubscriptionKind {
+    /// Nothing subscribed or assigned yet.
+    #[default]
+    None,
+    /// The caller assigns partitions itself.
+    UserAssigned,
+    /// The group assigns partitions of a list of topics.
+    Topics,
+    /// The group assigns partitions of the topics matching a pattern.
+    Pattern,
 }
 
 impl SubscriptionState {
     /// No partitions assigned.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How partitions are assigned.
+    pub fn kind(&self) -> SubscriptionKind {
+        self.kind
+    }
+
+    /// Switches to `kind`; refused (false) when a different kind is in use and not
+    /// cleared with [`unsubscribe`](Self::unsubscribe) first.
+    pub fn set_kind(&mut self, kind: SubscriptionKind) -> bool {
+        if self.kind != SubscriptionKind::None && self.kind != kind {
+            return false;
+        }
+        self.kind = kind;
+        true
+    }
+
+    /// The subscribed topics (group subscriptions; matched topics for a pattern).
+    pub fn subscribed_topics(&self) -> &[String] {
+        &self.topics
+    }
+
+    /// Sets the subscribed topics; true if they changed.
+    pub fn set_subscribed_topics(&mut self, mut topics: Vec<String>) -> bool {
+        topics.sort();
+        topics.dedup();
+        if topics == self.topics {
+            return false;
+        }
+        self.topics = topics;
+        true
+    }
+
+    /// Clears the subscription, the assignment and the kind.
+    pub fn unsubscribe(&mut self) {
+        self.partitions.clear();
+        self.topics.clear();
+        self.kind = SubscriptionKind::None;
     }
 
     /// Replaces the assignment; partitions kept keep their state.

@@ -30,7 +30,7 @@ fn consume_everything(profile: Profile) -> TestCluster {
             .max_poll_records(4),
     );
     let parts = [tp("orders", 0), tp("orders", 1), tp("orders", 2)];
-    consumer.assign(parts.clone());
+    consumer.assign(parts.clone()).unwrap();
 
     cluster.drive(&mut consumer, |_, c| c.received.len() >= 22, 200);
     // Give it time to misbehave: nothing more may arrive.
@@ -94,7 +94,7 @@ fn seek_into_the_middle_of_a_batch_skips_the_records_before_it() {
     let mut cluster = orders_cluster(Profile::modern());
     let mut consumer = cluster.consumer(cluster.config().auto_offset_reset(AutoOffsetReset::None));
     let p0 = tp("orders", 0);
-    consumer.assign([p0.clone()]);
+    consumer.assign([p0.clone()]).unwrap();
     // Offset 5 is inside the batch 4-7: the broker sends the whole batch.
     consumer.seek(&p0, 5).unwrap();
 
@@ -125,7 +125,7 @@ fn positions_advance_only_past_records_returned() {
             .max_poll_records(3),
     );
     let p2 = tp("orders", 2);
-    consumer.assign([p2.clone()]);
+    consumer.assign([p2.clone()]).unwrap();
     cluster.drive(&mut consumer, |c, _| c.has_buffered_records(), 100);
 
     // The whole batch 0-4 is buffered, but nothing is consumed until polled.
@@ -154,7 +154,7 @@ fn records_appended_while_polling_arrive_through_the_long_poll() {
     let p = tp("live", 0);
     let mut consumer =
         cluster.consumer(cluster.config().auto_offset_reset(AutoOffsetReset::Latest));
-    consumer.assign([p.clone()]);
+    consumer.assign([p.clone()]).unwrap();
     cluster.drive(&mut consumer, |_, c| c.count(ApiKey::Fetch) >= 1, 100);
     assert_eq!(
         cluster.requests_of(ApiKey::Fetch)[0].partitions,

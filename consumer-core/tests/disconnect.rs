@@ -27,7 +27,7 @@ fn cluster_with(profile: Profile) -> (TestCluster, consumer_core::consumer::Cons
 fn fetch_in_flight_is_resent_after_reconnect(profile: Profile) {
     let (mut cluster, mut consumer) = cluster_with(profile);
     let p = tp("t", 0);
-    consumer.assign([p.clone()]);
+    consumer.assign([p.clone()]).unwrap();
     cluster.hold_next(ApiKey::Fetch);
     cluster.drive(&mut consumer, |_, c| c.held() == 1, 100);
     let lost = cluster.requests_of(ApiKey::Fetch)[0].clone();
@@ -81,7 +81,7 @@ fn mock_cluster_fetch_in_flight_is_resent_after_reconnect() {
 fn a_connection_lost_during_a_long_poll_loses_nothing_written_meanwhile() {
     let (mut cluster, mut consumer) = cluster_with(Profile::modern());
     let p = tp("t", 0);
-    consumer.assign([p.clone()]);
+    consumer.assign([p.clone()]).unwrap();
     cluster.drive(
         &mut consumer,
         |_, c| c.received.len() == 6 && c.in_flight() > 0,
@@ -102,7 +102,7 @@ fn a_connection_lost_during_a_long_poll_loses_nothing_written_meanwhile() {
 fn a_request_lost_on_arrival_is_retried() {
     let (mut cluster, mut consumer) = cluster_with(Profile::modern());
     let p = tp("t", 0);
-    consumer.assign([p.clone()]);
+    consumer.assign([p.clone()]).unwrap();
     // The connection breaks as the first fetch arrives, and the first reconnect is refused.
     cluster.on_next(ApiKey::Fetch, Action::Cut);
     cluster.drive(&mut consumer, |_, c| !c.disconnects.is_empty(), 100);
@@ -121,7 +121,7 @@ fn a_request_lost_on_arrival_is_retried() {
 fn an_unanswered_fetch_times_out_and_is_sent_again() {
     let (mut cluster, mut consumer) = cluster_with(Profile::modern());
     let p = tp("t", 0);
-    consumer.assign([p.clone()]);
+    consumer.assign([p.clone()]).unwrap();
     cluster.drop_next(ApiKey::Fetch);
     cluster.drive(&mut consumer, |_, c| c.received.len() == 6, 100);
 

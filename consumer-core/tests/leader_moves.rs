@@ -23,7 +23,7 @@ fn leader_moves_mid_fetch(profile: Profile) -> TestCluster {
             .auto_offset_reset(AutoOffsetReset::Earliest)
             .max_poll_records(3),
     );
-    consumer.assign([p0.clone()]);
+    consumer.assign([p0.clone()]).unwrap();
 
     // Everything written so far is consumed; the next fetch waits on broker 1 at offset 4.
     cluster.drive(
@@ -94,7 +94,7 @@ fn not_leader_from_the_leader_itself_is_retried_without_loss() {
             .config()
             .auto_offset_reset(AutoOffsetReset::Earliest),
     );
-    consumer.assign([p.clone()]);
+    consumer.assign([p.clone()]).unwrap();
     // The first fetch is refused though broker 1 still leads (a stale follower view).
     cluster.inject_error(ApiKey::Fetch, ErrorCode::NotLeaderOrFollower);
 
@@ -119,7 +119,7 @@ fn a_new_epoch_on_the_same_leader_fences_the_old_one_until_metadata_catches_up()
             .config()
             .auto_offset_reset(AutoOffsetReset::Earliest),
     );
-    consumer.assign([p.clone()]);
+    consumer.assign([p.clone()]).unwrap();
     cluster.drive(
         &mut consumer,
         |_, c| c.received.len() == 3 && c.in_flight() > 0,

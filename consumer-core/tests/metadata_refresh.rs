@@ -25,7 +25,7 @@ fn quiet_consumer(brokers: usize) -> (TestCluster, consumer_core::consumer::Cons
             .auto_offset_reset(AutoOffsetReset::Earliest)
             .metadata_max_age(Duration::from_secs(10)),
     );
-    consumer.assign([p.clone()]);
+    consumer.assign([p.clone()]).unwrap();
     consumer.pause(std::slice::from_ref(&p)).unwrap();
     cluster.drive(&mut consumer, |c, _| c.metadata().update_count() == 1, 100);
     (cluster, consumer)

@@ -21,7 +21,7 @@ fn retention_overtakes_the_consumer(
     let p = tp("logs", 0);
     cluster.fill(&p, 10, 5);
     let mut consumer = cluster.consumer(cluster.config().auto_offset_reset(policy));
-    consumer.assign([p.clone()]);
+    consumer.assign([p.clone()]).unwrap();
     consumer.seek(&p, 0).unwrap();
     cluster.drive(
         &mut consumer,
@@ -105,7 +105,7 @@ fn no_position_with_policy_none_is_no_offset_for_partition() {
     let p = tp("logs", 0);
     cluster.fill(&p, 5, 5);
     let mut consumer = cluster.consumer(cluster.config().auto_offset_reset(AutoOffsetReset::None));
-    consumer.assign([p.clone()]);
+    consumer.assign([p.clone()]).unwrap();
 
     cluster.drive(&mut consumer, |_, c| !c.errors.is_empty(), 100);
     assert_eq!(
@@ -139,7 +139,7 @@ fn seek_to_end_skips_what_is_there_and_reads_what_comes() {
             .config()
             .auto_offset_reset(AutoOffsetReset::Earliest),
     );
-    consumer.assign([p.clone()]);
+    consumer.assign([p.clone()]).unwrap();
     consumer.seek_to_end(std::slice::from_ref(&p)).unwrap();
     assert_eq!(consumer.position(&p).unwrap(), None, "looked up lazily");
 
@@ -174,7 +174,7 @@ fn seek_to_beginning_rereads_from_the_log_start() {
     cluster.fill(&p, 6, 3);
     let mut consumer =
         cluster.consumer(cluster.config().auto_offset_reset(AutoOffsetReset::Latest));
-    consumer.assign([p.clone()]);
+    consumer.assign([p.clone()]).unwrap();
     consumer.seek(&p, 4).unwrap();
     cluster.drive(&mut consumer, |_, c| c.received.len() == 2, 100);
     assert_eq!(cluster.offsets_of(&p), vec![4, 5]);
@@ -211,7 +211,9 @@ fn list_offsets_by_timestamp_reports_an_event() {
         (tp("other", 0), -1),             // latest (asked twice: the last one wins)
     ]);
     cluster.drive(&mut consumer, |_, c| !c.events.is_empty(), 100);
-    let Event::OffsetsListed { query: q, offsets } = &cluster.events[0];
+    let Event::OffsetsListed { query: q, offsets } = &cluster.events[0] else {
+        panic!("expected OffsetsListed, got {:?}", cluster.events[0]);
+    };
     assert_eq!(*q, query);
     let found: Vec<_> = offsets
         .iter()
@@ -245,7 +247,7 @@ fn truncation_below_the_position_with_policy_latest_resumes_at_the_new_end() {
     cluster.fill(&p, 10, 5);
     let mut consumer =
         cluster.consumer(cluster.config().auto_offset_reset(AutoOffsetReset::Latest));
-    consumer.assign([p.clone()]);
+    consumer.assign([p.clone()]).unwrap();
     consumer.seek(&p, 0).unwrap();
     cluster.drive(
         &mut consumer,

@@ -25,7 +25,7 @@ fn a_paused_partition_is_not_fetched_until_resumed() {
             .config()
             .auto_offset_reset(AutoOffsetReset::Earliest),
     );
-    consumer.assign([p0.clone(), p1.clone()]);
+    consumer.assign([p0.clone(), p1.clone()]).unwrap();
     consumer.pause(std::slice::from_ref(&p1)).unwrap();
     assert_eq!(consumer.paused(), vec![p1.clone()]);
 
@@ -68,7 +68,7 @@ fn buffered_records_of_a_paused_partition_wait_for_resume() {
             .config()
             .auto_offset_reset(AutoOffsetReset::Earliest),
     );
-    consumer.assign([p0.clone(), p1.clone()]);
+    consumer.assign([p0.clone(), p1.clone()]).unwrap();
 
     // One fetch brings both partitions' records into the buffer.
     cluster.drive(&mut consumer, |c, _| c.has_buffered_records(), 100);

@@ -12,7 +12,7 @@ fn ten_records() -> (TestCluster, consumer_core::consumer::Consumer) {
     let p = tp("t", 0);
     cluster.fill(&p, 10, 5);
     let mut consumer = cluster.consumer(cluster.config().auto_offset_reset(AutoOffsetReset::None));
-    consumer.assign([p.clone()]);
+    consumer.assign([p.clone()]).unwrap();
     consumer.seek(&p, 0).unwrap();
     (cluster, consumer)
 }
@@ -95,11 +95,11 @@ fn an_answer_for_a_partition_no_longer_assigned_is_dropped() {
             .config()
             .auto_offset_reset(AutoOffsetReset::Earliest),
     );
-    consumer.assign([p0.clone(), p1.clone()]);
+    consumer.assign([p0.clone(), p1.clone()]).unwrap();
     cluster.hold_next(ApiKey::Fetch);
     cluster.drive(&mut consumer, |_, c| c.held() == 1, 100);
 
-    consumer.assign([p1.clone()]);
+    consumer.assign([p1.clone()]).unwrap();
     cluster.release_held();
     cluster.drive(&mut consumer, |_, c| c.received.len() >= 4, 100);
     cluster.run_for(&mut consumer, std::time::Duration::from_secs(1));

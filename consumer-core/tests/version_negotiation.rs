@@ -32,7 +32,7 @@ fn an_old_broker_gets_apiversions_again_at_a_version_it_knows() {
             .config()
             .auto_offset_reset(AutoOffsetReset::Earliest),
     );
-    consumer.assign([tp("t", 0)]);
+    consumer.assign([tp("t", 0)]).unwrap();
     cluster.drive(&mut consumer, |_, c| c.received.len() == 3, 100);
 
     let newest = ApiKey::ApiVersions.versions().max;
@@ -54,7 +54,7 @@ fn a_broker_knowing_only_apiversions_v0_is_asked_at_v0() {
             .config()
             .auto_offset_reset(AutoOffsetReset::Earliest),
     );
-    consumer.assign([tp("t", 0)]);
+    consumer.assign([tp("t", 0)]).unwrap();
     cluster.drive(&mut consumer, |_, c| c.received.len() == 2, 100);
     assert_eq!(
         api_versions_asked(&cluster, -1),
@@ -73,7 +73,7 @@ fn each_broker_is_spoken_to_at_its_own_versions() {
             .config()
             .auto_offset_reset(AutoOffsetReset::Earliest),
     );
-    consumer.assign([tp("t", 0), tp("t", 1)]);
+    consumer.assign([tp("t", 0), tp("t", 1)]).unwrap();
     cluster.drive(&mut consumer, |_, c| c.received.len() == 8, 100);
 
     assert_eq!(cluster.offsets_of(&tp("t", 0)), vec![0, 1, 2, 3]);
@@ -112,7 +112,7 @@ fn a_broker_with_no_common_fetch_version_is_reported_naming_fetch() {
             .config()
             .auto_offset_reset(AutoOffsetReset::Earliest),
     );
-    consumer.assign([tp("t", 0), tp("t", 1)]);
+    consumer.assign([tp("t", 0), tp("t", 1)]).unwrap();
 
     cluster.drive(
         &mut consumer,
@@ -156,7 +156,7 @@ fn a_broker_with_no_common_list_offsets_version_is_reported_naming_it() {
             .config()
             .auto_offset_reset(AutoOffsetReset::Earliest),
     );
-    consumer.assign([tp("t", 0)]);
+    consumer.assign([tp("t", 0)]).unwrap();
     cluster.drive(&mut consumer, |_, c| !c.errors.is_empty(), 100);
 
     match &cluster.errors[0] {

@@ -5,7 +5,7 @@
 pub mod network;
 pub use network::{Completion, NetConfig, NetError, NetworkClient, NodeId, WakeHandle};
 pub mod consumer;
-pub use consumer::{KafkaConsumer, KafkaError, WakeupHandle};
+pub use consumer::{CommitCallback, KafkaConsumer, KafkaError, RebalanceListener, WakeupHandle};
 pub use consumer_core::config::ConsumerConfig;
 pub use consumer_core::event::ConsumerRecord;
 pub use consumer_core::topic_partition::TopicPartition;

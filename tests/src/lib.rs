@@ -7,6 +7,9 @@
 //! * [`produce_kcat`] / [`produce_python`]: put known records into a topic
 //!   with reference clients; [`consume_kcat`] / [`consume_python`]: read them
 //!   back independently of the library under test.
+//! * [`library_consumer`], [`poll_until`] and [`Expected`]: drive the
+//!   library's `KafkaConsumer` and check that it delivered exactly what was
+//!   produced.
 //!
 //! Every wait has a timeout, and every missing prerequisite is an error that
 //! names the package to install (`scripts/install-deps.sh` installs all of
@@ -19,6 +22,7 @@
 
 mod consumer;
 mod error;
+mod library;
 mod mock_cluster;
 mod ports;
 mod process;
@@ -29,6 +33,10 @@ mod tansu;
 
 pub use consumer::{consume_kcat, consume_python, consume_python_with, kcat_metadata};
 pub use error::{HarnessError, Result};
+pub use library::{
+    init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for, poll_until,
+    sample_records, summary, Expected, ExpectedRecord, WAIT,
+};
 pub use mock_cluster::{launcher_binary, CoordinatorType, MockCluster};
 pub use ports::{free_port, port_accepts};
 pub use producer::{produce_kcat, produce_kcat_with, produce_python, produce_python_with};

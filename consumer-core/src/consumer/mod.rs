@@ -13,7 +13,7 @@
 pub mod nodes;
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use indexmap::IndexSet;
@@ -21,32 +21,70 @@ use log::{debug, warn};
 
 use crate::codec::messages::metadata::MetadataRequestTopic;
 use crate::codec::messages::{
-    ApiVersionsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse,
+    ApiVersionsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    OffsetFetchRequest, SyncGroupRequest,
 };
 use crate::codec::{decode_response_frame, ApiKey, DecodeError, Request};
 use crate::config::{ConfigError, ConsumerConfig};
+use crate::coordinator::{
+    CommitContext, GroupCoordinator, GroupCtx, GroupRequest, GroupRequestKind, OffsetFetchContext,
+};
 use crate::error_code::ErrorCode;
-use crate::event::{ConsumerError, ConsumerRecord, Event, QueryId, StateError};
+use crate::event::{ConsumerError, ConsumerRecord, Event, QueryId, RequestId, StateError};
 use crate::fetcher::{FetchContext, Fetcher};
 use crate::metadata::{Metadata, Node, PartitionLeader, TopicInfo};
 use crate::offsets::{OffsetLookups, OffsetsContext};
-use crate::subscription::{OffsetResetStrategy, SubscriptionState};
-use crate::topic_partition::{FetchPosition, TopicPartition};
+use crate::subscription::{OffsetResetStrategy, SubscriptionKind, SubscriptionState};
+use crate::topic_partition::{FetchPosition, OffsetAndMetadata, TopicPartition};
 
 pub use nodes::{NodeId, Transmit};
 
 /// What an in-flight request was for.
 #[derive(Debug)]
 enum InFlight {
-    ApiVersions { version: i16 },
-    Metadata { version: i16 },
+    ApiVersions {
+        version: i16,
+    },
+    Metadata {
+        version: i16,
+    },
     Fetch(FetchContext),
-    ListOffsets { version: i16, ctx: OffsetsContext },
+    ListOffsets {
+        version: i16,
+        ctx: OffsetsContext,
+    },
+    FindCoordinator {
+        version: i16,
+    },
+    Join {
+        version: i16,
+    },
+    Sync {
+        version: i16,
+    },
+    Heartbeat {
+        version: i16,
+    },
+    Leave {
+        version: i16,
+    },
+    Commit {
+        version: i16,
+        ctx: CommitContext,
+    },
+    OffsetFetch {
+        version: i16,
+        ctx: OffsetFetchContext,
+    },
 }
 
-/// The consumer state machine (manual assignment).
+/// The consumer state machine: manual assignment, or group membership with `group.id`.
 #[derive(Debug)]
 pub struct Consumer {
+    group: Option<GroupCoordinator>,
+    events: VecDeque<Event>,
+    pattern: Option<regex::Regex>,
     config: ConsumerConfig,
     metadata: Metadata,
     subs: SubscriptionState,
@@ -71,7 +109,11 @@ impl Consumer {
             config.retry_backoff_max,
         );
         let nodes = nodes::Nodes::new(config.client_id.clone(), config.reconnect_backoff);
+        let group = GroupCoordinator::new(&config)?;
         Ok(Self {
+            group,
+            events: VecDeque::new(),
+            pattern: None,
             config,
             metadata,
             subs: SubscriptionState::new(),
@@ -137,11 +179,19 @@ impl Consumer {
 
     // ---- commands ----
 
-    /// Assigns exactly `partitions` (replacing the previous assignment).
-    pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
+    /// Assigns exactly `partitions` (replacing the previous assignment). Refused while a
+    /// group subscription is active.
+    pub fn assign(
+        &mut self,
+        partitions: impl IntoIterator<Item = TopicPartition>,
+    ) -> Result<(), StateError> {
+        if !self.subs.set_kind(SubscriptionKind::UserAssigned) {
+            return Err(StateError::SubscriptionMix);
+        }
         self.subs.assign(partitions);
         self.fetcher.retain_assigned(&self.subs);
         self.refresh_interest();
+        Ok(())
     }
 
     /// Moves `tp` to `offset`.
@@ -218,9 +268,183 @@ impl Consumer {
         self.offsets.start_query(partitions)
     }
 
+    /// Keeps the metadata of `topic` from now on (partition discovery): a topic not known
+    /// yet asks for a refresh, whose answer shows in [`Consumer::metadata`].
+    pub fn request_topic_metadata(&mut self, topic: &str) {
+        self.query_topics.insert(topic.to_owned());
+        self.refresh_interest();
+    }
+
     /// Gives up on an offset lookup.
     pub fn cancel_query(&mut self, query: QueryId) {
         self.offsets.cancel(query);
+    }
+
+    /// Subscribes to `topics` through the group (needs `group.id`); replaces an earlier
+    /// subscription. Refused while partitions are assigned manually.
+    pub fn subscribe(
+        &mut self,
+        topics: impl IntoIterator<Item = String>,
+    ) -> Result<(), StateError> {
+        if self.group.is_none() {
+            return Err(StateError::NoGroupId("subscribe"));
+        }
+        if !self.subs.set_kind(SubscriptionKind::Topics) {
+            return Err(StateError::SubscriptionMix);
+        }
+        self.pattern = None;
+        self.metadata.set_want_all_topics(false);
+        let changed = self
+            .subs
+            .set_subscribed_topics(topics.into_iter().collect());
+        if changed {
+            if let Some(g) = self.group.as_mut() {
+                g.request_rejoin("subscription changed");
+            }
+        }
+        self.refresh_interest();
+        Ok(())
+    }
+
+    /// Subscribes to every topic whose name matches `pattern` (a regular expression that
+    /// must match the whole name), re-evaluated at each metadata refresh.
+    pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<(), StateError> {
+        if self.group.is_none() {
+            return Err(StateError::NoGroupId("subscribe_pattern"));
+        }
+        let re = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+            StateError::InvalidPattern {
+                pattern: pattern.to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+        if !self.subs.set_kind(SubscriptionKind::Pattern) {
+            return Err(StateError::SubscriptionMix);
+        }
+        self.pattern = Some(re);
+        self.metadata.set_want_all_topics(true);
+        self.metadata.request_update();
+        self.apply_pattern();
+        Ok(())
+    }
+
+    fn apply_pattern(&mut self) {
+        let Some(re) = &self.pattern else {
+            return;
+        };
+        let matched: Vec<String> = self
+            .metadata
+            .all_topic_names()
+            .iter()
+            .filter(|t| re.is_match(t))
+            .cloned()
+            .collect();
+        if self.subs.set_subscribed_topics(matched) {
+            if let Some(g) = self.group.as_mut() {
+                g.request_rejoin("pattern subscription matched new topics");
+            }
+            self.refresh_interest();
+        }
+    }
+
+    /// Drops the subscription or assignment; a group member leaves the group.
+    pub fn unsubscribe(&mut self) {
+        if let Some(g) = self.group.as_mut() {
+            let owned = g.owned().to_vec();
+            if let Some(req) = g.leave("the consumer unsubscribed") {
+                self.send_group(now_or_default(self.last_now), GroupRequest::Leave(req));
+            }
+            if !owned.is_empty() {
+                self.events.push_back(Event::PartitionsRevoked(owned));
+            }
+            if let Some(g) = self.group.as_mut() {
+                g.rejoin_after_leave();
+            }
+        }
+        self.subs.unsubscribe();
+        self.pattern = None;
+        self.metadata.set_want_all_topics(false);
+        self.fetcher.retain_assigned(&self.subs);
+        self.refresh_interest();
+    }
+
+    /// The group coordinator state machine, with `group.id`.
+    pub fn group(&self) -> Option<&GroupCoordinator> {
+        self.group.as_ref()
+    }
+
+    /// Commits `offsets` for the group; the answer comes as [`Event::CommitCompleted`].
+    pub fn commit(
+        &mut self,
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+    ) -> Result<RequestId, StateError> {
+        let g = self.group.as_mut().ok_or(StateError::NoGroupId("commit"))?;
+        Ok(g.commits.commit(offsets))
+    }
+
+    /// The consumed positions of all assigned partitions, as offsets to commit.
+    pub fn consumed_offsets(&self) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+        let assigned: Vec<TopicPartition> = self.subs.assigned().cloned().collect();
+        crate::coordinator::Commits::positions(&self.subs, &assigned)
+    }
+
+    /// Looks up the committed offsets of `partitions`; the answer comes as
+    /// [`Event::CommittedFetched`].
+    pub fn committed(&mut self, partitions: Vec<TopicPartition>) -> Result<RequestId, StateError> {
+        let g = self
+            .group
+            .as_mut()
+            .ok_or(StateError::NoGroupId("committed"))?;
+        Ok(g.commits.fetch_committed(partitions))
+    }
+
+    /// Gives up waiting for a commit.
+    pub fn cancel_commit(&mut self, id: RequestId) {
+        if let Some(g) = self.group.as_mut() {
+            g.commits.cancel(id);
+        }
+    }
+
+    /// The caller entered `poll`: restarts `max.poll.interval.ms`; a member that let it
+    /// pass leaves the group now and reports it.
+    pub fn poll_started(&mut self, now: Instant) {
+        self.last_now = Some(now);
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        let mut ctx = GroupCtx {
+            subs: &mut self.subs,
+            metadata: &mut self.metadata,
+            events: &mut self.events,
+            errors: &mut self.errors,
+        };
+        let out = g.poll_started(now, &mut ctx);
+        for r in out {
+            self.send_group(now, r);
+        }
+        self.fetcher.retain_assigned(&self.subs);
+    }
+
+    /// Starts closing: a group member leaves (the LeaveGroup is queued); later calls
+    /// send nothing once [`Consumer::close`] is called.
+    pub fn leave_group(&mut self, now: Instant) {
+        if let Some(g) = self.group.as_mut() {
+            if let Some(req) = g.leave("the consumer is being closed") {
+                self.send_group(now, GroupRequest::Leave(req));
+            }
+        }
+    }
+
+    /// True while group requests that must finish before closing (commits, leave) are
+    /// in flight or queued.
+    pub fn has_pending_group_requests(&self) -> bool {
+        self.in_flight
+            .values()
+            .any(|(_, w)| matches!(w, InFlight::Commit { .. } | InFlight::Leave { .. }))
+            || self
+                .group
+                .as_ref()
+                .is_some_and(|g| g.commits.has_pending_sync_commits())
     }
 
     /// Stops all activity; later calls send nothing.
@@ -230,6 +454,7 @@ impl Consumer {
 
     fn refresh_interest(&mut self) {
         let mut topics: IndexSet<String> = self.subs.topics().into_iter().collect();
+        topics.extend(self.subs.subscribed_topics().iter().cloned());
         topics.extend(self.query_topics.iter().cloned());
         self.metadata.set_topics_of_interest(topics);
     }
@@ -254,6 +479,13 @@ impl Consumer {
         }
         self.nodes.completed(sent_to);
         match what {
+            InFlight::FindCoordinator { .. }
+            | InFlight::Join { .. }
+            | InFlight::Sync { .. }
+            | InFlight::Heartbeat { .. }
+            | InFlight::Leave { .. }
+            | InFlight::Commit { .. }
+            | InFlight::OffsetFetch { .. } => self.handle_group_response(sent_to, what, frame, now),
             InFlight::ApiVersions { version } => {
                 let resp = decode_response_frame::<ApiVersionsRequest>(frame, version).map(|r| r.1);
                 if let Err(e) = self.nodes.handle_api_versions(sent_to, version, resp) {
@@ -322,6 +554,11 @@ impl Consumer {
     /// be answered.
     pub fn handle_disconnect(&mut self, node: NodeId, failed: &[i32], now: Instant) {
         self.last_now = Some(now);
+        if let Some(g) = self.group.as_mut() {
+            if g.coordinator().is_some_and(|c| c.id == node) {
+                g.coordinator_dead(now);
+            }
+        }
         let mut lost: Vec<i32> = failed.to_vec();
         lost.extend(self.nodes.disconnected(node, now));
         // Anything else still recorded for that node is lost too.
@@ -339,6 +576,13 @@ impl Consumer {
             };
             match what {
                 InFlight::ApiVersions { .. } => {}
+                w @ (InFlight::FindCoordinator { .. }
+                | InFlight::Join { .. }
+                | InFlight::Sync { .. }
+                | InFlight::Heartbeat { .. }
+                | InFlight::Leave { .. }
+                | InFlight::Commit { .. }
+                | InFlight::OffsetFetch { .. }) => self.group_request_failed(w, now),
                 InFlight::Metadata { .. } => self.metadata.update_failed(now),
                 InFlight::Fetch(ctx) => self.fetcher.fetch_failed(ctx.node, &mut self.metadata),
                 InFlight::ListOffsets { ctx, .. } => {
@@ -371,6 +615,7 @@ impl Consumer {
     /// When the consumer next needs `handle_timeout`, if it has a deadline in the future.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let candidates = [
+            self.group.as_ref().and_then(|g| g.next_timeout()),
             self.metadata.next_update(),
             self.subs.next_reset_attempt(),
             self.offsets.next_retry(),
@@ -386,13 +631,18 @@ impl Consumer {
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.offsets.poll_finished()
+        self.events
+            .pop_front()
+            .or_else(|| self.offsets.poll_finished())
     }
 
     /// Drains up to `max` buffered records. An error is returned before any record that
     /// follows it, never instead of records already decoded.
     pub fn poll_records(&mut self, max: usize) -> Result<Vec<ConsumerRecord>, ConsumerError> {
         if let Some(err) = self.errors.pop_front() {
+            return Err(err);
+        }
+        if let Some(err) = self.group.as_ref().and_then(|g| g.fatal_for_caller()) {
             return Err(err);
         }
         let mut out = Vec::new();
@@ -408,6 +658,7 @@ impl Consumer {
 
     fn prepare(&mut self, now: Instant) {
         self.prepare_metadata(now);
+        self.prepare_group(now);
         self.apply_default_resets();
         let mut wanted: Vec<NodeId> = Vec::new();
 
@@ -520,9 +771,248 @@ impl Consumer {
             );
             return;
         };
-        match self.nodes.queue(&node, version, req) {
-            Ok(corr) => self.record(corr, node_id, what(version)),
+        self.send_to(&node, version, req, None, what);
+    }
+
+    fn send_to<R: Request>(
+        &mut self,
+        node: &Node,
+        version: i16,
+        req: &R,
+        timeout: Option<Duration>,
+        what: impl FnOnce(i16) -> InFlight,
+    ) {
+        match self.nodes.queue_with_timeout(node, version, req, timeout) {
+            Ok(corr) => self.record(corr, node.id, what(version)),
             Err(e) => warn!("cannot encode {} v{version}: {e}", R::API_KEY),
+        }
+    }
+
+    // ---- the group ----
+
+    fn prepare_group(&mut self, now: Instant) {
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        if g.wants_lookup(now) {
+            // FindCoordinator goes to the least loaded ready node.
+            let ready = self
+                .metadata
+                .nodes()
+                .into_iter()
+                .filter(|n| self.nodes.is_ready(n.id) && !self.metadata_only_bootstrap(n.id))
+                .min_by_key(|n| self.nodes.in_flight(n.id))
+                .cloned();
+            if let Some(node) = ready {
+                if let Some(Ok(version)) = self.nodes.pick(node.id, ApiKey::FindCoordinator) {
+                    let req = self.group.as_mut().map(|g| g.lookup_request());
+                    if let Some(req) = req {
+                        self.send_to(&node, version, &req, None, |v| InFlight::FindCoordinator {
+                            version: v,
+                        });
+                    }
+                }
+            }
+            return;
+        }
+        let Some(coordinator) = self.group.as_ref().and_then(|g| g.coordinator().cloned()) else {
+            return;
+        };
+        if !self.ensure_ready(&coordinator) {
+            return;
+        }
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        let mut ctx = GroupCtx {
+            subs: &mut self.subs,
+            metadata: &mut self.metadata,
+            events: &mut self.events,
+            errors: &mut self.errors,
+        };
+        let requests = g.prepare(now, &mut ctx);
+        self.fetcher.retain_assigned(&self.subs);
+        for r in requests {
+            self.send_group(now, r);
+        }
+    }
+
+    /// Bootstrap pseudo-nodes are fine for metadata but the coordinator lookup waits for
+    /// real brokers (their ids are known once metadata has answered).
+    fn metadata_only_bootstrap(&self, id: NodeId) -> bool {
+        id < 0 && self.metadata.update_count() > 0
+    }
+
+    fn send_group(&mut self, now: Instant, r: GroupRequest) {
+        let _ = now;
+        let coordinator = self.group.as_ref().and_then(|g| g.coordinator().cloned());
+        let Some(node) = coordinator else {
+            // Without a coordinator the request cannot go; the group retries it.
+            debug!("no coordinator for a group request; dropped for now");
+            return;
+        };
+        if !self.nodes.is_ready(node.id) {
+            return;
+        }
+        // Topic ids are not tracked for group offsets: OffsetCommit/OffsetFetch stay below
+        // v10, which names topics by id.
+        let (api, cap) = match &r {
+            GroupRequest::FindCoordinator(_) => (ApiKey::FindCoordinator, None),
+            GroupRequest::Join(..) => (ApiKey::JoinGroup, None),
+            GroupRequest::Sync(_) => (ApiKey::SyncGroup, None),
+            GroupRequest::Heartbeat(_) => (ApiKey::Heartbeat, None),
+            GroupRequest::Leave(_) => (ApiKey::LeaveGroup, None),
+            GroupRequest::Commit(..) => (ApiKey::OffsetCommit, Some(9)),
+            GroupRequest::FetchOffsets(..) => (ApiKey::OffsetFetch, Some(9)),
+        };
+        let Some(v) = self.version_for(node.id, api) else {
+            return;
+        };
+        let v = cap.map_or(v, |c: i16| v.min(c));
+        match r {
+            GroupRequest::FindCoordinator(req) => self.send_to(&node, v, &req, None, |v| {
+                InFlight::FindCoordinator { version: v }
+            }),
+            GroupRequest::Join(req, timeout) => self.send_to(&node, v, &req, Some(timeout), |v| {
+                InFlight::Join { version: v }
+            }),
+            GroupRequest::Sync(req) => {
+                self.send_to(&node, v, &req, None, |v| InFlight::Sync { version: v })
+            }
+            GroupRequest::Heartbeat(req) => {
+                self.send_to(&node, v, &req, None, |v| InFlight::Heartbeat { version: v })
+            }
+            GroupRequest::Leave(req) => {
+                self.send_to(&node, v, &req, None, |v| InFlight::Leave { version: v })
+            }
+            GroupRequest::Commit(req, ctx) => self.send_to(&node, v, &req, None, |v| {
+                InFlight::Commit { version: v, ctx }
+            }),
+            GroupRequest::FetchOffsets(req, ctx) => self.send_to(&node, v, &req, None, |v| {
+                InFlight::OffsetFetch { version: v, ctx }
+            }),
+        }
+    }
+
+    fn handle_group_response(&mut self, node: NodeId, what: InFlight, frame: Bytes, now: Instant) {
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        let backoff = self.config.retry_backoff;
+        let mut ctx = GroupCtx {
+            subs: &mut self.subs,
+            metadata: &mut self.metadata,
+            events: &mut self.events,
+            errors: &mut self.errors,
+        };
+        let mut follow_up = None;
+        match what {
+            InFlight::FindCoordinator { version } => {
+                match decode_response_frame::<FindCoordinatorRequest>(frame, version) {
+                    Ok((_, r)) => g.handle_lookup(r, now),
+                    Err(e) => {
+                        warn!("malformed FindCoordinator answer from node {node}: {e}");
+                        g.lookup_failed(now);
+                    }
+                }
+            }
+            InFlight::Join { version } => {
+                match decode_response_frame::<JoinGroupRequest>(frame, version) {
+                    Ok((_, r)) => follow_up = g.handle_join(r, now, &mut ctx),
+                    Err(e) => {
+                        warn!("malformed JoinGroup answer from node {node}: {e}");
+                        g.request_failed(GroupRequestKind::Join, now, &mut ctx);
+                    }
+                }
+            }
+            InFlight::Sync { version } => {
+                match decode_response_frame::<SyncGroupRequest>(frame, version) {
+                    Ok((_, r)) => g.handle_sync(r, now, &mut ctx),
+                    Err(e) => {
+                        warn!("malformed SyncGroup answer from node {node}: {e}");
+                        g.request_failed(GroupRequestKind::Sync, now, &mut ctx);
+                    }
+                }
+            }
+            InFlight::Heartbeat { version } => {
+                match decode_response_frame::<HeartbeatRequest>(frame, version) {
+                    Ok((_, r)) => g.handle_heartbeat(r, now, &mut ctx),
+                    Err(e) => {
+                        warn!("malformed Heartbeat answer from node {node}: {e}");
+                        g.request_failed(GroupRequestKind::Heartbeat, now, &mut ctx);
+                    }
+                }
+            }
+            InFlight::Leave { version } => {
+                match decode_response_frame::<LeaveGroupRequest>(frame, version) {
+                    Ok((_, r)) => debug!("left the group: error code {}", r.error_code),
+                    Err(e) => warn!("malformed LeaveGroup answer from node {node}: {e}"),
+                }
+            }
+            InFlight::Commit {
+                version,
+                ctx: commit,
+            } => {
+                let resp = decode_response_frame::<OffsetCommitRequest>(frame, version)
+                    .map(|r| r.1)
+                    .map_err(|e| warn!("malformed OffsetCommit answer from node {node}: {e}"));
+                if g.commits
+                    .handle_commit(commit, resp, now, backoff, ctx.events)
+                {
+                    g.coordinator_dead(now);
+                }
+            }
+            InFlight::OffsetFetch {
+                version,
+                ctx: fetch,
+            } => {
+                let resp = decode_response_frame::<OffsetFetchRequest>(frame, version)
+                    .map(|r| r.1)
+                    .map_err(|e| warn!("malformed OffsetFetch answer from node {node}: {e}"));
+                if g.commits
+                    .handle_fetch(fetch, resp, now, backoff, ctx.subs, ctx.events)
+                {
+                    g.coordinator_dead(now);
+                }
+            }
+            _ => {}
+        }
+        self.fetcher.retain_assigned(&self.subs);
+        if let Some(r) = follow_up {
+            self.send_group(now, r);
+        }
+    }
+
+    fn group_request_failed(&mut self, what: InFlight, now: Instant) {
+        let Some(g) = self.group.as_mut() else {
+            return;
+        };
+        let backoff = self.config.retry_backoff;
+        let mut ctx = GroupCtx {
+            subs: &mut self.subs,
+            metadata: &mut self.metadata,
+            events: &mut self.events,
+            errors: &mut self.errors,
+        };
+        match what {
+            InFlight::FindCoordinator { .. } => g.lookup_failed(now),
+            InFlight::Join { .. } => g.request_failed(GroupRequestKind::Join, now, &mut ctx),
+            InFlight::Sync { .. } => g.request_failed(GroupRequestKind::Sync, now, &mut ctx),
+            InFlight::Heartbeat { .. } => {
+                g.request_failed(GroupRequestKind::Heartbeat, now, &mut ctx)
+            }
+            InFlight::Leave { .. } => {}
+            InFlight::Commit { ctx: commit, .. } => {
+                g.commits
+                    .handle_commit(commit, Err(()), now, backoff, ctx.events);
+                g.coordinator_dead(now);
+            }
+            InFlight::OffsetFetch { ctx: fetch, .. } => {
+                g.commits
+                    .handle_fetch(fetch, Err(()), now, backoff, ctx.subs, ctx.events);
+                g.coordinator_dead(now);
+            }
+            _ => {}
         }
     }
 
@@ -561,7 +1051,7 @@ impl Consumer {
             })
             .collect();
         // v0 cannot ask for no topics; it asks for all (an empty list) instead.
-        let topics = if topics.is_empty() && version == 0 {
+        let topics = if self.metadata.wants_all_topics() || (topics.is_empty() && version == 0) {
             None
         } else {
             Some(topics)
@@ -621,10 +1111,19 @@ impl Consumer {
             })
             .collect();
         self.metadata.update(now, brokers, resp.cluster_id, topics);
+        self.apply_pattern();
     }
 
     fn apply_default_resets(&mut self) {
         for tp in self.subs.missing_positions() {
+            if self
+                .group
+                .as_ref()
+                .is_some_and(|g| g.commits.is_initializing(&tp))
+            {
+                // The committed offset is looked up first.
+                continue;
+            }
             match OffsetResetStrategy::from_policy(self.config.auto_offset_reset) {
                 Some(strategy) => {
                     self.subs.request_reset(&tp, strategy);
@@ -640,4 +1139,9 @@ impl Consumer {
             }
         }
     }
+}
+
+fn now_or_default(now: Option<Instant>) -> Instant {
+    // Only used to stamp a LeaveGroup sent from `unsubscribe`, which takes no time.
+    now.unwrap_or_else(Instant::now)
 }

@@ -36,6 +36,9 @@ pub struct Transmit {
     pub api_version: i16,
     /// Size prefix, header and body.
     pub frame: Bytes,
+    /// How long the answer may take, when it differs from `request.timeout.ms`
+    /// (JoinGroup waits for the whole rebalance).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// What [`Nodes::ensure_ready`] found.
@@ -182,6 +185,17 @@ impl Nodes {
         version: i16,
         body: &R,
     ) -> Result<i32, EncodeError> {
+        self.queue_with_timeout(node, version, body, None)
+    }
+
+    /// Like [`queue`](Self::queue), with a request timeout of its own.
+    pub fn queue_with_timeout<R: Request>(
+        &mut self,
+        node: &Node,
+        version: i16,
+        body: &R,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<i32, EncodeError> {
         let correlation_id = self.next_correlation_id;
         let frame = encode_request_frame(correlation_id, Some(&self.client_id), version, body)?;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1).max(1);
@@ -193,6 +207,7 @@ impl Nodes {
             api_key: R::API_KEY,
             api_version: version,
             frame,
+            timeout,
         });
         Ok(correlation_id)
     }

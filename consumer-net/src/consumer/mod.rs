@@ -8,19 +8,22 @@
 //! the caller processes.
 
 mod error;
+mod group;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use consumer_core::config::ConsumerConfig;
 use consumer_core::consumer::Consumer;
-use consumer_core::event::{ConsumerRecord, Event};
+use consumer_core::error_code::ErrorCode;
+use consumer_core::event::{ConsumerError, ConsumerRecord, QueryId};
 use consumer_core::topic_partition::{OffsetAndTimestamp, TopicPartition};
 use log::debug;
 
 use crate::network::{Completion, NetConfig, NetworkClient, WakeHandle};
 
 pub use error::KafkaError;
+pub use group::{CommitCallback, RebalanceListener};
 
 /// Interrupts a blocking call of a [`KafkaConsumer`] from another thread (Java's
 /// `wakeup`): the call returns [`KafkaError::Wakeup`].
@@ -32,7 +35,14 @@ pub struct KafkaConsumer {
     core: Consumer,
     net: NetworkClient,
     closed: bool,
+    group: group::GroupFacade,
+    listed: HashMap<QueryId, ListedOffsets>,
 }
+
+type ListedOffsets = Vec<(
+    TopicPartition,
+    Result<Option<OffsetAndTimestamp>, ConsumerError>,
+)>;
 
 impl KafkaConsumer {
     /// A consumer for `config`; it connects lazily.
@@ -43,6 +53,8 @@ impl KafkaConsumer {
             core,
             net,
             closed: false,
+            group: group::GroupFacade::default(),
+            listed: HashMap::new(),
         })
     }
 
@@ -77,8 +89,7 @@ impl KafkaConsumer {
         partitions: impl IntoIterator<Item = TopicPartition>,
     ) -> Result<(), KafkaError> {
         self.check_open()?;
-        self.core.assign(partitions);
-        Ok(())
+        Ok(self.core.assign(partitions)?)
     }
 
     /// The assigned partitions.
@@ -151,6 +162,8 @@ impl KafkaConsumer {
         self.check_open()?;
         let deadline = Instant::now() + timeout;
         let max = self.core.config().max_poll_records;
+        self.core.poll_started(Instant::now());
+        self.dispatch_events();
         loop {
             let records = self.core.poll_records(max)?;
             if !records.is_empty() {
@@ -165,6 +178,45 @@ impl KafkaConsumer {
             if Instant::now() >= deadline && !self.core.has_buffered_records() {
                 return Ok(Vec::new());
             }
+        }
+    }
+
+    /// The partitions of `topic`, sorted, from the cluster metadata (fetched when the topic
+    /// is not known yet). As in Java's `partitionsFor`, a topic the cluster does not have
+    /// gives an empty list.
+    pub fn partitions_for(
+        &mut self,
+        topic: &str,
+        timeout: Duration,
+    ) -> Result<Vec<i32>, KafkaError> {
+        self.check_open()?;
+        let deadline = Instant::now() + timeout;
+        // Only an answer applied after this call may say the topic does not exist: an
+        // error remembered from before could be stale.
+        let start = self.core.metadata().update_count();
+        self.core.request_topic_metadata(topic);
+        loop {
+            let fresh = self.core.metadata().update_count() > start;
+            if let Some(info) = self.core.metadata().topic(topic) {
+                match ErrorCode::from_i16(info.error_code) {
+                    ErrorCode::None if !info.partitions.is_empty() => {
+                        let mut partitions: Vec<i32> = info.partitions.keys().copied().collect();
+                        partitions.sort_unstable();
+                        return Ok(partitions);
+                    }
+                    ErrorCode::UnknownTopicOrPartition if fresh => return Ok(Vec::new()),
+                    ErrorCode::TopicAuthorizationFailed if fresh => {
+                        let topic = topic.to_owned();
+                        return Err(ConsumerError::TopicAuthorization { topic }.into());
+                    }
+                    // Being created or without leaders: the core asks again after a backoff.
+                    _ => {}
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(KafkaError::Timeout("partition lookup"));
+            }
+            self.run_once(deadline)?;
         }
     }
 
@@ -221,17 +273,13 @@ impl KafkaConsumer {
         let deadline = Instant::now() + timeout;
         let id = self.core.list_offsets(query);
         loop {
-            while let Some(event) = self.core.poll_event() {
-                match event {
-                    Event::OffsetsListed { query, offsets } if query == id => {
-                        let mut out = HashMap::new();
-                        for (tp, r) in offsets {
-                            out.insert(tp, r?);
-                        }
-                        return Ok(out);
-                    }
-                    other => debug!("event while listing offsets: {other:?}"),
+            self.dispatch_events();
+            if let Some(offsets) = self.listed.remove(&id) {
+                let mut out = HashMap::new();
+                for (tp, r) in offsets {
+                    out.insert(tp, r?);
                 }
+                return Ok(out);
             }
             if Instant::now() >= deadline {
                 self.core.cancel_query(id);
@@ -244,20 +292,59 @@ impl KafkaConsumer {
         }
     }
 
-    /// Closes the consumer: in-flight requests are abandoned, connections closed.
+    /// Closes the consumer. A group member commits what it consumed (with auto-commit),
+    /// calls the listener's `on_partitions_revoked`, and leaves the group, waiting at most
+    /// `request.timeout.ms` (capped at 30 s) for that; then connections are closed.
     pub fn close(&mut self) {
-        if !self.closed {
-            self.closed = true;
-            self.core.close();
-            self.net.close();
+        if self.closed {
+            return;
         }
+        if self.core.group().is_some() {
+            self.commit_before_leaving();
+            let owned: Vec<TopicPartition> = self
+                .core
+                .group()
+                .map(|g| g.owned().to_vec())
+                .unwrap_or_default();
+            if let Some(mut l) = self.group.listener.take() {
+                if !owned.is_empty() {
+                    l.on_partitions_revoked(self, &owned);
+                }
+            }
+            self.core.leave_group(Instant::now());
+            let deadline = Instant::now()
+                + self
+                    .core
+                    .config()
+                    .request_timeout
+                    .min(Duration::from_secs(30));
+            while self.core.has_pending_group_requests() && Instant::now() < deadline {
+                if self.run_once(deadline).is_err() {
+                    break;
+                }
+            }
+        }
+        self.closed = true;
+        self.core.close();
+        self.net.close();
     }
 
     /// Sends every queued request to the network client.
     fn flush(&mut self, now: Instant) {
         while let Some(t) = self.core.poll_transmit(now) {
-            self.net
-                .send(t.node, &t.address, t.correlation_id, t.frame, now);
+            match t.timeout {
+                Some(timeout) => self.net.send_with_timeout(
+                    t.node,
+                    &t.address,
+                    t.correlation_id,
+                    t.frame,
+                    timeout,
+                    now,
+                ),
+                None => self
+                    .net
+                    .send(t.node, &t.address, t.correlation_id, t.frame, now),
+            }
         }
     }
 
@@ -281,6 +368,7 @@ impl KafkaConsumer {
             }
         }
         self.core.handle_timeout(now);
+        self.dispatch_events();
     }
 
     /// One round: send, wait for IO until the earliest deadline, feed the results.

@@ -213,13 +213,26 @@ impl Decode for ApiVersionsResponse {
         // It is only taken as such if it parses as v0 and fills the frame exactly, so a
         // broker that answers in the version asked for is still understood.
         if version > 0 && peek_error_code(r) == Some(UNSUPPORTED_VERSION) {
-            let mut v0 = r.clone();
-            if let Ok(resp) = decode_body(&mut v0, 0) {
-                if v0.is_empty() {
-                    *r = v0;
-                    return Ok(resp);
+            for v in [0, version] {
+                let mut attempt = r.clone();
+                if let Ok(resp) = decode_body(&mut attempt, v) {
+                    if attempt.is_empty() {
+                        *r = attempt;
+                        return Ok(resp);
+                    }
                 }
             }
+            // Neither layout fills the frame: librdkafka 2.0.2's mock cluster, asked v3,
+            // writes the key count as a plain byte (not count + 1) and no tagged fields.
+            // Read as v3 that is zero keys and a throttle time of 20 minutes made of key
+            // bytes. Only the error code is certain; without a range the client retries
+            // at v0, as the Java client and librdkafka do.
+            let rest = r.remaining();
+            r.skip(rest, "ApiVersions body")?;
+            return Ok(ApiVersionsResponse {
+                error_code: UNSUPPORTED_VERSION,
+                ..Default::default()
+            });
         }
         decode_body(r, version)
     }
@@ -457,6 +470,26 @@ mod tests {
         let resp = ApiVersionsResponse::decode(&mut r, 3).unwrap();
         assert!(r.is_empty());
         assert_eq!(resp.api_keys[0].max_version, 3);
+    }
+
+    /// librdkafka 2.0.2's mock cluster answers a v3 request with a body that is neither
+    /// v0 nor v3 (tests/fixtures/mock-*/…-ApiVersions-v3-resp.bin): only the error counts.
+    #[test]
+    fn unsupported_version_in_neither_layout_keeps_only_the_error() {
+        let body: &[u8] = &[
+            0x00, 0x23, 0x01, 0x00, 0x12, 0x00, 0x00, 0x00, 0x02, 0, 0, 0, 0,
+        ];
+        let mut r = Reader::new(Bytes::from_static(body));
+        let resp = ApiVersionsResponse::decode(&mut r, 3).unwrap();
+        assert!(r.is_empty());
+        assert_eq!(
+            resp,
+            ApiVersionsResponse {
+                error_code: UNSUPPORTED_VERSION,
+                ..Default::default()
+            }
+        );
+        assert_eq!(resp.retry_version(), Some(0));
     }
 
     #[test]

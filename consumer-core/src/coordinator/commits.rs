@@ -1,0 +1,555 @@
+//! Group offsets: committed-offset lookups for new partitions and for the caller, the
+//! caller's commits, and auto-commit (every `auto.commit.interval.ms`, before an eager
+//! revocation, and on close). Only positions are committed, and positions only move past
+//! records handed to the caller, so a commit never covers a record not handed out.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+
+use super::{Generation, GroupCtx, GroupRequest};
+use crate::codec::messages::offset_commit::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use crate::codec::messages::offset_fetch::{OffsetFetchRequestGroup, OffsetFetchRequestTopic};
+use crate::codec::messages::{
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
+};
+use crate::error_code::ErrorCode;
+use crate::event::{ConsumerError, Event, RequestId};
+use crate::subscription::SubscriptionState;
+use crate::topic_partition::{FetchPosition, OffsetAndMetadata, TopicPartition};
+
+/// Why a commit is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitKind {
+    /// `enable.auto.commit`.
+    Auto,
+    /// The caller asked.
+    User,
+    /// Auto-commit before an eager revocation.
+    PreRevoke,
+}
+
+/// What one OffsetCommit carried.
+#[derive(Debug, Clone)]
+pub struct CommitContext {
+    /// The caller's id for a user commit.
+    pub id: Option<RequestId>,
+    /// The offsets.
+    pub offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+    /// Why.
+    pub kind: CommitKind,
+}
+
+/// What one OffsetFetch asked.
+#[derive(Debug, Clone)]
+pub struct OffsetFetchContext {
+    /// The partitions asked.
+    pub partitions: Vec<TopicPartition>,
+    /// The caller's lookup, or None for the positions of newly assigned partitions.
+    pub query: Option<RequestId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PreRevoke {
+    NotStarted,
+    InFlight,
+    Done,
+}
+
+/// The offset side of the group.
+#[derive(Debug)]
+pub struct Commits {
+    group_id: String,
+    instance_id: Option<String>,
+    auto_commit: Option<Duration>,
+    next_auto_commit: Option<Instant>,
+    last_committed: HashMap<TopicPartition, i64>,
+    queued: VecDeque<CommitContext>,
+    user_in_flight: usize,
+    pre_revoke: PreRevoke,
+    /// Newly assigned partitions whose committed offset is still to be looked up.
+    initializing: HashSet<TopicPartition>,
+    init_in_flight: bool,
+    queries: VecDeque<(RequestId, Vec<TopicPartition>)>,
+    retry_at: Option<Instant>,
+    next_id: u64,
+}
+
+impl Commits {
+    /// No commits yet.
+    pub fn new(
+        group_id: String,
+        instance_id: Option<String>,
+        auto_commit: Option<Duration>,
+    ) -> Self {
+        Self {
+            group_id,
+            instance_id,
+            auto_commit,
+            next_auto_commit: None,
+            last_committed: HashMap::new(),
+            queued: VecDeque::new(),
+            user_in_flight: 0,
+            pre_revoke: PreRevoke::NotStarted,
+            initializing: HashSet::new(),
+            init_in_flight: false,
+            queries: VecDeque::new(),
+            retry_at: None,
+            next_id: 0,
+        }
+    }
+
+    fn next_request_id(&mut self) -> RequestId {
+        self.next_id += 1;
+        RequestId(self.next_id)
+    }
+
+    /// True with `enable.auto.commit`.
+    pub fn auto_commit_enabled(&self) -> bool {
+        self.auto_commit.is_some()
+    }
+
+    /// True if `tp` waits for its committed offset (no reset policy applies yet).
+    pub fn is_initializing(&self, tp: &TopicPartition) -> bool {
+        self.initializing.contains(tp)
+    }
+
+    /// The next auto-commit or retry time.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        [self.next_auto_commit, self.retry_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Queues a commit of `offsets` by the caller; the answer comes as
+    /// [`Event::CommitCompleted`] with the returned id.
+    pub fn commit(&mut self, offsets: Vec<(TopicPartition, OffsetAndMetadata)>) -> RequestId {
+        let id = self.next_request_id();
+        self.queued.push_back(CommitContext {
+            id: Some(id),
+            offsets,
+            kind: CommitKind::User,
+        });
+        id
+    }
+
+    /// Queues a lookup of the committed offsets of `partitions`; the answer comes as
+    /// [`Event::CommittedFetched`].
+    pub fn fetch_committed(&mut self, partitions: Vec<TopicPartition>) -> RequestId {
+        let id = self.next_request_id();
+        self.queries.push_back((id, partitions));
+        id
+    }
+
+    /// True while caller commits are queued or in flight.
+    pub fn has_pending_sync_commits(&self) -> bool {
+        !self.queued.is_empty() || self.user_in_flight > 0 || self.pre_revoke == PreRevoke::InFlight
+    }
+
+    /// The consumed positions of `partitions`, as offsets to commit.
+    pub fn positions(
+        subs: &SubscriptionState,
+        partitions: &[TopicPartition],
+    ) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+        partitions
+            .iter()
+            .filter_map(|tp| {
+                let p = subs.get(tp)?;
+                if p.reset.is_some() {
+                    return None;
+                }
+                let pos = p.position?;
+                Some((
+                    tp.clone(),
+                    OffsetAndMetadata {
+                        offset: pos.offset,
+                        leader_epoch: pos.leader_epoch,
+                        metadata: String::new(),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Auto-commit before an eager revocation: queue the consumed positions.
+    pub fn commit_before_revoke(&mut self, subs: &SubscriptionState, owned: &[TopicPartition]) {
+        if self.pre_revoke != PreRevoke::NotStarted {
+            return;
+        }
+        let offsets: Vec<_> = Self::positions(subs, owned)
+            .into_iter()
+            .filter(|(tp, o)| self.last_committed.get(tp) != Some(&o.offset))
+            .collect();
+        if offsets.is_empty() {
+            self.pre_revoke = PreRevoke::Done;
+            return;
+        }
+        self.pre_revoke = PreRevoke::InFlight;
+        self.queued.push_front(CommitContext {
+            id: None,
+            offsets,
+            kind: CommitKind::PreRevoke,
+        });
+    }
+
+    /// True once the pre-revocation commit finished (or was not needed).
+    pub fn pre_revoke_done(&self) -> bool {
+        self.pre_revoke == PreRevoke::Done
+    }
+
+    /// Forgets the pre-revocation commit once the rebalance is done.
+    pub fn reset_pre_revoke(&mut self) {
+        self.pre_revoke = PreRevoke::NotStarted;
+    }
+
+    /// A rebalance added and revoked partitions.
+    pub fn assigned(&mut self, added: &[TopicPartition], revoked: &[TopicPartition]) {
+        for tp in revoked {
+            self.initializing.remove(tp);
+            self.last_committed.remove(tp);
+        }
+        self.initializing.extend(added.iter().cloned());
+    }
+
+    /// The coordinator is gone: requests in flight will be failed by the caller.
+    pub fn coordinator_dead(&mut self) {
+        self.init_in_flight = false;
+    }
+
+    /// The requests to send now; `generation` is Some while the member is stable.
+    pub fn prepare(
+        &mut self,
+        now: Instant,
+        generation: Option<&Generation>,
+        ctx: &mut GroupCtx<'_>,
+    ) -> Vec<GroupRequest> {
+        let mut out = Vec::new();
+        if self.retry_at.is_some_and(|t| now < t) {
+            return out;
+        }
+        self.retry_at = None;
+        // Committed offsets of newly assigned partitions without a position.
+        self.initializing.retain(|tp| {
+            ctx.subs
+                .get(tp)
+                .is_some_and(|s| s.position.is_none() && s.reset.is_none())
+        });
+        if !self.init_in_flight && !self.initializing.is_empty() {
+            let mut partitions: Vec<TopicPartition> = self.initializing.iter().cloned().collect();
+            partitions.sort();
+            self.init_in_flight = true;
+            out.push(self.fetch_request(partitions, None));
+        }
+        while let Some((id, partitions)) = self.queries.pop_front() {
+            out.push(self.fetch_request(partitions, Some(id)));
+        }
+        // Auto-commit.
+        if let Some(interval) = self.auto_commit {
+            match self.next_auto_commit {
+                None => self.next_auto_commit = Some(now + interval),
+                Some(t) if now >= t => {
+                    self.next_auto_commit = Some(now + interval);
+                    if generation.is_some() {
+                        let assigned: Vec<TopicPartition> = ctx.subs.assigned().cloned().collect();
+                        let offsets: Vec<_> = Self::positions(ctx.subs, &assigned)
+                            .into_iter()
+                            .filter(|(tp, o)| self.last_committed.get(tp) != Some(&o.offset))
+                            .collect();
+                        if !offsets.is_empty() {
+                            self.queued.push_back(CommitContext {
+                                id: None,
+                                offsets,
+                                kind: CommitKind::Auto,
+                            });
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        // Commits go out only with a valid generation, except for a consumer that assigns
+        // partitions itself (a "simple" group member commits with generation -1).
+        let simple = ctx.subs.kind() == crate::subscription::SubscriptionKind::UserAssigned;
+        if generation.is_none() && !simple {
+            return out;
+        }
+        let none = Generation::none();
+        let generation = generation.unwrap_or(&none);
+        while let Some(c) = self.queued.pop_front() {
+            if c.kind == CommitKind::User {
+                self.user_in_flight += 1;
+            }
+            out.push(GroupRequest::Commit(self.commit_request(generation, &c), c));
+        }
+        out
+    }
+
+    fn fetch_request(
+        &self,
+        partitions: Vec<TopicPartition>,
+        query: Option<RequestId>,
+    ) -> GroupRequest {
+        let mut topics: Vec<OffsetFetchRequestTopic> = Vec::new();
+        for tp in &partitions {
+            match topics.iter_mut().find(|t| t.name == tp.topic) {
+                Some(t) => t.partition_indexes.push(tp.partition),
+                None => topics.push(OffsetFetchRequestTopic {
+                    name: tp.topic.clone(),
+                    topic_id: [0; 16],
+                    partition_indexes: vec![tp.partition],
+                }),
+            }
+        }
+        let req = OffsetFetchRequest {
+            group_id: self.group_id.clone(),
+            topics: Some(topics.clone()),
+            groups: vec![OffsetFetchRequestGroup {
+                group_id: self.group_id.clone(),
+                member_id: None,
+                member_epoch: -1,
+                topics: Some(topics),
+            }],
+            require_stable: true,
+        };
+        GroupRequest::FetchOffsets(req, OffsetFetchContext { partitions, query })
+    }
+
+    fn commit_request(&self, generation: &Generation, c: &CommitContext) -> OffsetCommitRequest {
+        let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
+        for (tp, o) in &c.offsets {
+            let p = OffsetCommitRequestPartition {
+                partition_index: tp.partition,
+                committed_offset: o.offset,
+                committed_leader_epoch: o.leader_epoch.unwrap_or(-1),
+                commit_timestamp: -1,
+                committed_metadata: Some(o.metadata.clone()),
+            };
+            match topics.iter_mut().find(|t| t.name == tp.topic) {
+                Some(t) => t.partitions.push(p),
+                None => topics.push(OffsetCommitRequestTopic {
+                    name: tp.topic.clone(),
+                    topic_id: [0; 16],
+                    partitions: vec![p],
+                }),
+            }
+        }
+        OffsetCommitRequest {
+            group_id: self.group_id.clone(),
+            generation_id_or_member_epoch: generation.generation_id,
+            member_id: generation.member_id.clone(),
+            group_instance_id: self.instance_id.clone(),
+            retention_time_ms: -1,
+            topics,
+        }
+    }
+
+    /// An OffsetCommit answer. Returns true if the coordinator should be looked up again.
+    pub fn handle_commit(
+        &mut self,
+        ctx: CommitContext,
+        resp: Result<OffsetCommitResponse, ()>,
+        now: Instant,
+        backoff: Duration,
+        events: &mut VecDeque<Event>,
+    ) -> bool {
+        if ctx.kind == CommitKind::User {
+            self.user_in_flight = self.user_in_flight.saturating_sub(1);
+        }
+        let mut worst = ErrorCode::None;
+        match &resp {
+            Ok(r) => {
+                for t in &r.topics {
+                    for p in &t.partitions {
+                        let code = ErrorCode::from_i16(p.error_code);
+                        if code != ErrorCode::None && worst == ErrorCode::None {
+                            worst = code;
+                        }
+                    }
+                }
+            }
+            Err(()) => worst = ErrorCode::RequestTimedOut,
+        }
+        let coordinator_gone = worst.needs_coordinator_lookup() || resp.is_err();
+        let retriable = worst.is_retriable() || worst.needs_coordinator_lookup() || resp.is_err();
+        if worst == ErrorCode::None {
+            for (tp, o) in &ctx.offsets {
+                self.last_committed.insert(tp.clone(), o.offset);
+            }
+            debug!("group {}: committed {:?}", self.group_id, ctx.offsets);
+        }
+        match ctx.kind {
+            CommitKind::PreRevoke => {
+                if retriable && worst != ErrorCode::None {
+                    self.pre_revoke = PreRevoke::NotStarted;
+                    self.retry_at = Some(now + backoff);
+                } else {
+                    self.pre_revoke = PreRevoke::Done;
+                }
+            }
+            CommitKind::Auto => {
+                if worst != ErrorCode::None {
+                    warn!("group {}: auto-commit failed: {worst}", self.group_id);
+                }
+            }
+            CommitKind::User => {
+                if retriable && worst != ErrorCode::None {
+                    // Retried until the caller's deadline.
+                    self.queued.push_front(ctx);
+                    self.retry_at = Some(now + backoff);
+                } else {
+                    let result = match worst {
+                        ErrorCode::None => Ok(()),
+                        ErrorCode::UnknownMemberId
+                        | ErrorCode::IllegalGeneration
+                        | ErrorCode::RebalanceInProgress
+                        | ErrorCode::FencedInstanceId => Err(ConsumerError::CommitFailed {
+                            reason: format!("{worst}: the group has rebalanced since these records were handed out"),
+                        }),
+                        code => Err(ConsumerError::Group {
+                            api: "OffsetCommit",
+                            group: self.group_id.clone(),
+                            code,
+                        }),
+                    };
+                    events.push_back(Event::CommitCompleted {
+                        id: ctx.id.unwrap_or(RequestId(0)),
+                        offsets: ctx.offsets,
+                        result,
+                    });
+                }
+            }
+        }
+        coordinator_gone
+    }
+
+    /// Gives up a queued or in-flight user commit (the caller's deadline passed).
+    pub fn cancel(&mut self, id: RequestId) {
+        self.queued.retain(|c| c.id != Some(id));
+    }
+
+    /// An OffsetFetch answer. Returns true if the coordinator should be looked up again.
+    pub fn handle_fetch(
+        &mut self,
+        ctx: OffsetFetchContext,
+        resp: Result<OffsetFetchResponse, ()>,
+        now: Instant,
+        backoff: Duration,
+        subs: &mut SubscriptionState,
+        events: &mut VecDeque<Event>,
+    ) -> bool {
+        if ctx.query.is_none() {
+            self.init_in_flight = false;
+        }
+        let retry = |this: &mut Self| {
+            this.retry_at = Some(now + backoff);
+            if let Some(id) = ctx.query {
+                this.queries.push_front((id, ctx.partitions.clone()));
+            }
+        };
+        let resp = match resp {
+            Ok(r) => r,
+            Err(()) => {
+                retry(self);
+                return true;
+            }
+        };
+        // v8+ answers per group; older versions at the top level.
+        let (top_error, topics) = match resp
+            .groups
+            .into_iter()
+            .find(|g| g.group_id == self.group_id)
+        {
+            Some(g) => (g.error_code, g.topics),
+            None => (resp.error_code, resp.topics),
+        };
+        let top = ErrorCode::from_i16(top_error);
+        if top != ErrorCode::None {
+            if top.is_retriable()
+                || top.needs_coordinator_lookup()
+                || top == ErrorCode::UnstableOffsetCommit
+            {
+                retry(self);
+                return top.needs_coordinator_lookup();
+            }
+            if let Some(id) = ctx.query {
+                events.push_back(Event::CommittedFetched {
+                    id,
+                    offsets: Err(ConsumerError::Group {
+                        api: "OffsetFetch",
+                        group: self.group_id.clone(),
+                        code: top,
+                    }),
+                });
+            }
+            return false;
+        }
+        let mut found: HashMap<TopicPartition, Option<OffsetAndMetadata>> = HashMap::new();
+        let mut partition_retry = false;
+        for t in topics {
+            for p in t.partitions {
+                let tp = TopicPartition::new(t.name.clone(), p.partition_index);
+                let code = ErrorCode::from_i16(p.error_code);
+                if code == ErrorCode::UnstableOffsetCommit || code.is_retriable() {
+                    partition_retry = true;
+                    continue;
+                }
+                let committed = (code == ErrorCode::None && p.committed_offset >= 0).then(|| {
+                    OffsetAndMetadata {
+                        offset: p.committed_offset,
+                        leader_epoch: (p.committed_leader_epoch >= 0)
+                            .then_some(p.committed_leader_epoch),
+                        metadata: p.metadata.clone().unwrap_or_default(),
+                    }
+                });
+                found.insert(tp, committed);
+            }
+        }
+        if partition_retry {
+            retry(self);
+            return false;
+        }
+        match ctx.query {
+            Some(id) => {
+                let offsets = ctx
+                    .partitions
+                    .iter()
+                    .map(|tp| (tp.clone(), found.get(tp).cloned().flatten()))
+                    .collect();
+                events.push_back(Event::CommittedFetched {
+                    id,
+                    offsets: Ok(offsets),
+                });
+            }
+            None => {
+                for tp in &ctx.partitions {
+                    if !self.initializing.remove(tp) {
+                        continue;
+                    }
+                    let Some(state) = subs.get(tp) else {
+                        continue;
+                    };
+                    if state.position.is_some() || state.reset.is_some() {
+                        continue;
+                    }
+                    if let Some(Some(o)) = found.get(tp) {
+                        debug!("{tp}: resuming from committed offset {}", o.offset);
+                        self.last_committed.insert(tp.clone(), o.offset);
+                        subs.seek(
+                            tp,
+                            FetchPosition {
+                                offset: o.offset,
+                                leader_epoch: o.leader_epoch,
+                            },
+                        );
+                    }
+                    // Else: no commit; the reset policy applies.
+                }
+            }
+        }
+        false
+    }
+}

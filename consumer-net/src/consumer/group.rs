@@ -1,0 +1,268 @@
+//! The group side of [`KafkaConsumer`]: subscriptions, the rebalance listener, commits.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use consumer_core::event::{ConsumerError, Event, RequestId};
+use consumer_core::topic_partition::{OffsetAndMetadata, TopicPartition};
+use log::{debug, warn};
+
+use super::{KafkaConsumer, KafkaError};
+
+/// Called from within `poll` (and `unsubscribe` / `close`) when the group moves
+/// partitions, at the points the Java consumer calls its `ConsumerRebalanceListener`.
+///
+/// The consumer is passed in so a listener can commit or seek; a commit made in
+/// `on_partitions_revoked` is made before the partitions go to another member.
+pub trait RebalanceListener {
+    /// These partitions are taken away (eager: all, before rejoining; cooperative: only
+    /// the ones moving). Commit what was processed of them here.
+    fn on_partitions_revoked(
+        &mut self,
+        consumer: &mut KafkaConsumer,
+        partitions: &[TopicPartition],
+    ) {
+        let _ = (consumer, partitions);
+    }
+
+    /// These partitions were given (cooperative: only the new ones; may be empty).
+    fn on_partitions_assigned(
+        &mut self,
+        consumer: &mut KafkaConsumer,
+        partitions: &[TopicPartition],
+    ) {
+        let _ = (consumer, partitions);
+    }
+
+    /// These partitions were lost: another member may own them already, so do not commit.
+    /// By default this calls `on_partitions_revoked`, as in Java.
+    fn on_partitions_lost(&mut self, consumer: &mut KafkaConsumer, partitions: &[TopicPartition]) {
+        self.on_partitions_revoked(consumer, partitions);
+    }
+}
+
+/// A callback for [`KafkaConsumer::commit_async`].
+pub type CommitCallback =
+    Box<dyn FnOnce(&[(TopicPartition, OffsetAndMetadata)], Result<(), ConsumerError>)>;
+
+/// Committed offsets as looked up, per partition.
+type CommittedOffsets = Vec<(TopicPartition, Option<OffsetAndMetadata>)>;
+
+/// Group state kept by the facade: the listener, waiting callbacks and answers.
+#[derive(Default)]
+pub(super) struct GroupFacade {
+    pub(super) listener: Option<Box<dyn RebalanceListener>>,
+    pub(super) listener_events: std::collections::VecDeque<Event>,
+    pub(super) callbacks: HashMap<RequestId, CommitCallback>,
+    pub(super) commit_results: HashMap<RequestId, Result<(), ConsumerError>>,
+    pub(super) committed: HashMap<RequestId, Result<CommittedOffsets, ConsumerError>>,
+}
+
+impl std::fmt::Debug for GroupFacade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupFacade")
+            .field("listener", &self.listener.is_some())
+            .field("callbacks", &self.callbacks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaConsumer {
+    /// Subscribes to `topics` through the consumer group (`group.id` must be set). The
+    /// assignment arrives during `poll`.
+    pub fn subscribe<S: Into<String>>(
+        &mut self,
+        topics: impl IntoIterator<Item = S>,
+    ) -> Result<(), KafkaError> {
+        self.check_open()?;
+        Ok(self.core.subscribe(topics.into_iter().map(Into::into))?)
+    }
+
+    /// Like [`subscribe`](Self::subscribe), with a listener called as partitions move.
+    pub fn subscribe_with_listener<S: Into<String>>(
+        &mut self,
+        topics: impl IntoIterator<Item = S>,
+        listener: Box<dyn RebalanceListener>,
+    ) -> Result<(), KafkaError> {
+        self.subscribe(topics)?;
+        self.group.listener = Some(listener);
+        Ok(())
+    }
+
+    /// Subscribes to every topic matching `pattern` (a regular expression over the whole
+    /// name), re-evaluated whenever metadata is refreshed.
+    pub fn subscribe_pattern(&mut self, pattern: &str) -> Result<(), KafkaError> {
+        self.check_open()?;
+        Ok(self.core.subscribe_pattern(pattern)?)
+    }
+
+    /// Sets or replaces the rebalance listener.
+    pub fn set_rebalance_listener(&mut self, listener: Box<dyn RebalanceListener>) {
+        self.group.listener = Some(listener);
+    }
+
+    /// Drops the subscription (a group member leaves the group) or the manual assignment.
+    pub fn unsubscribe(&mut self) -> Result<(), KafkaError> {
+        self.check_open()?;
+        self.commit_before_leaving();
+        self.core.unsubscribe();
+        self.dispatch_events();
+        let deadline = Instant::now()
+            + self
+                .core
+                .config()
+                .request_timeout
+                .min(Duration::from_secs(5));
+        while self.core.has_pending_group_requests() && Instant::now() < deadline {
+            self.run_once(deadline)?;
+        }
+        Ok(())
+    }
+
+    /// Commits the positions of all assigned partitions (what `poll` has handed out) and
+    /// waits for the answer, up to `default.api.timeout.ms`.
+    pub fn commit_sync(&mut self) -> Result<(), KafkaError> {
+        let offsets = self.core.consumed_offsets();
+        self.commit_offsets_sync(offsets)
+    }
+
+    /// Commits `offsets` (the next offset to consume, per partition) and waits.
+    pub fn commit_offsets_sync(
+        &mut self,
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+    ) -> Result<(), KafkaError> {
+        self.check_open()?;
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + self.core.config().default_api_timeout;
+        let id = self.core.commit(offsets)?;
+        loop {
+            if let Some(r) = self.group.commit_results.remove(&id) {
+                return Ok(r?);
+            }
+            if Instant::now() >= deadline {
+                self.core.cancel_commit(id);
+                return Err(KafkaError::Timeout("commit"));
+            }
+            self.run_once(deadline)?;
+        }
+    }
+
+    /// Commits the consumed positions without waiting; `callback` runs from a later
+    /// `poll` (or any blocking call) once the answer is in.
+    pub fn commit_async(&mut self, callback: Option<CommitCallback>) -> Result<(), KafkaError> {
+        let offsets = self.core.consumed_offsets();
+        self.commit_offsets_async(offsets, callback)
+    }
+
+    /// Commits `offsets` without waiting.
+    pub fn commit_offsets_async(
+        &mut self,
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+        callback: Option<CommitCallback>,
+    ) -> Result<(), KafkaError> {
+        self.check_open()?;
+        let id = self.core.commit(offsets)?;
+        match callback {
+            Some(cb) => {
+                self.group.callbacks.insert(id, cb);
+            }
+            None => {
+                // Nobody waits for it; its result is logged.
+                self.group.callbacks.insert(
+                    id,
+                    Box::new(|_, r| {
+                        if let Err(e) = r {
+                            warn!("async commit failed: {e}");
+                        }
+                    }),
+                );
+            }
+        }
+        // Send it now rather than at the next poll.
+        let now = Instant::now();
+        self.flush(now);
+        self.net.poll(Some(Duration::ZERO), now)?;
+        self.complete(Instant::now());
+        Ok(())
+    }
+
+    /// The committed offsets of `partitions` (None where nothing is committed).
+    pub fn committed(
+        &mut self,
+        partitions: &[TopicPartition],
+        timeout: Duration,
+    ) -> Result<HashMap<TopicPartition, Option<OffsetAndMetadata>>, KafkaError> {
+        self.check_open()?;
+        let deadline = Instant::now() + timeout;
+        let id = self.core.committed(partitions.to_vec())?;
+        loop {
+            if let Some(r) = self.group.committed.remove(&id) {
+                return Ok(r?.into_iter().collect());
+            }
+            if Instant::now() >= deadline {
+                return Err(KafkaError::Timeout("committed offsets lookup"));
+            }
+            self.run_once(deadline)?;
+        }
+    }
+
+    /// With auto-commit, commits what was consumed before leaving (best effort).
+    pub(super) fn commit_before_leaving(&mut self) {
+        let auto = self.core.config().enable_auto_commit;
+        let member = self
+            .core
+            .group()
+            .is_some_and(|g| g.generation().is_valid() || !self.core.assignment().is_empty());
+        if auto && member {
+            if let Err(e) = self.commit_sync() {
+                warn!("commit before leaving failed: {e}");
+            }
+        }
+    }
+
+    /// Takes the core's events into the facade, calling the listener and callbacks.
+    pub(super) fn dispatch_events(&mut self) {
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                e @ (Event::PartitionsRevoked(_)
+                | Event::PartitionsAssigned(_)
+                | Event::PartitionsLost(_)) => self.group.listener_events.push_back(e),
+                Event::CommitCompleted {
+                    id,
+                    offsets,
+                    result,
+                } => {
+                    if let Some(cb) = self.group.callbacks.remove(&id) {
+                        cb(&offsets, result);
+                    } else {
+                        self.group.commit_results.insert(id, result);
+                    }
+                }
+                Event::CommittedFetched { id, offsets } => {
+                    self.group.committed.insert(id, offsets);
+                }
+                Event::OffsetsListed { query, offsets } => {
+                    self.listed.insert(query, offsets);
+                }
+            }
+        }
+        // The listener is taken out while it runs, so a nested call does not re-enter it.
+        let Some(mut listener) = self.group.listener.take() else {
+            self.group.listener_events.clear();
+            return;
+        };
+        while let Some(e) = self.group.listener_events.pop_front() {
+            match e {
+                Event::PartitionsRevoked(p) => listener.on_partitions_revoked(self, &p),
+                Event::PartitionsAssigned(p) => listener.on_partitions_assigned(self, &p),
+                Event::PartitionsLost(p) => listener.on_partitions_lost(self, &p),
+                other => debug!("unexpected listener event {other:?}"),
+            }
+        }
+        if self.group.listener.is_none() {
+            self.group.listener = Some(listener);
+        }
+    }
+}

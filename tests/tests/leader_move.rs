@@ -1,0 +1,183 @@
+//! Partition leadership moves (and briefly disappears) while the library
+//! consumes: every record still arrives exactly once, in order.
+
+use std::time::Duration;
+
+use integration_tests::{
+    consume_kcat, error_code, init_logging, library_consumer, mock_cluster, partitions, poll_for,
+    poll_until, produce_kcat_with, sample_records, Compression, Expected, MockCluster, Record,
+    WAIT,
+};
+
+/// Produces in small batches, so that consuming a partition takes many fetches
+/// (the mock answers each fetch with one batch).
+fn produce(cluster: &MockCluster, topic: &str, so_far: &Expected, records: &[Record]) -> Expected {
+    let bs = cluster.bootstrap();
+    let produced = produce_kcat_with(
+        &bs,
+        topic,
+        records,
+        Compression::None,
+        &[("batch.num.messages", "25"), ("linger.ms", "1")],
+    )
+    .expect("produce");
+    let mut all = so_far.clone();
+    all.add(&produced);
+    all.timestamps_from(&consume_kcat(&bs, topic, WAIT).expect("kcat read-back"));
+    all
+}
+
+fn set_leaders(cluster: &MockCluster, topic: &str, leaders: [i32; 3]) {
+    for (p, b) in leaders.into_iter().enumerate() {
+        cluster
+            .set_leader(topic, p as i32, b)
+            .expect("set partition leader");
+    }
+}
+
+#[test]
+fn every_record_arrives_once_while_leaders_move() {
+    init_logging();
+    let cluster = mock_cluster(3);
+    let topic = "leader-move";
+    cluster.create_topic(topic, 3, 3).expect("create topic");
+    set_leaders(&cluster, topic, [1, 2, 3]);
+    let first = produce(
+        &cluster,
+        topic,
+        &Expected::new(topic),
+        &sample_records(1200, 3, "m"),
+    );
+
+    let mut c = library_consumer(
+        &cluster.bootstrap(),
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "20"),
+        ],
+    );
+    c.assign(partitions(topic, 3)).expect("assign");
+    let mut got = Vec::new();
+    let n = first.len();
+
+    // Move every leader twice while records are still coming.
+    poll_until(&mut c, &mut got, WAIT, "a quarter of the records", |g| {
+        g.len() >= n / 4
+    });
+    set_leaders(&cluster, topic, [2, 3, 1]);
+    poll_until(&mut c, &mut got, WAIT, "half of the records", |g| {
+        g.len() >= n / 2
+    });
+    set_leaders(&cluster, topic, [3, 1, 2]);
+    // New records land on the new leaders.
+    let all = produce(&cluster, topic, &first, &sample_records(300, 3, "n"));
+    poll_until(&mut c, &mut got, WAIT, "every record", |g| {
+        g.len() >= all.len()
+    });
+    got.extend(poll_for(&mut c, Duration::from_millis(700)));
+    all.assert_delivered(&got);
+
+    // Caught up and idle at the end: move the leaders, then produce more.
+    set_leaders(&cluster, topic, [1, 2, 3]);
+    let all = produce(&cluster, topic, &all, &sample_records(90, 3, "o"));
+    poll_until(
+        &mut c,
+        &mut got,
+        WAIT,
+        "records produced after the last move",
+        |g| g.len() >= all.len(),
+    );
+    got.extend(poll_for(&mut c, Duration::from_millis(700)));
+    all.assert_delivered(&got);
+}
+
+#[test]
+fn consumption_resumes_after_a_partition_was_leaderless() {
+    init_logging();
+    let cluster = mock_cluster(3);
+    let topic = "leader-none";
+    cluster.create_topic(topic, 3, 3).expect("create topic");
+    set_leaders(&cluster, topic, [1, 2, 3]);
+    let all = produce(
+        &cluster,
+        topic,
+        &Expected::new(topic),
+        &sample_records(600, 3, "x"),
+    );
+
+    let mut c = library_consumer(
+        &cluster.bootstrap(),
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "20"),
+        ],
+    );
+    c.assign(partitions(topic, 3)).expect("assign");
+    let mut got = Vec::new();
+    poll_until(&mut c, &mut got, WAIT, "some of partition 2", |g| {
+        g.iter().any(|r| r.partition == 2)
+    });
+    // Partition 2 has no leader for a while: the others go on.
+    cluster.set_leader(topic, 2, -1).expect("leaderless");
+    let others = all.filtered(|p, _| p != 2).len();
+    poll_until(&mut c, &mut got, WAIT, "partitions 0 and 1", |g| {
+        g.iter().filter(|r| r.partition != 2).count() >= others
+    });
+    got.extend(poll_for(&mut c, Duration::from_millis(1000)));
+    cluster.set_leader(topic, 2, 1).expect("new leader");
+    poll_until(&mut c, &mut got, WAIT, "the rest of partition 2", |g| {
+        g.len() >= all.len()
+    });
+    got.extend(poll_for(&mut c, Duration::from_millis(700)));
+    all.assert_delivered(&got);
+}
+
+#[test]
+fn leader_moves_while_metadata_reports_a_topic_error() {
+    init_logging();
+    let cluster = mock_cluster(3);
+    let topic = "leader-move-topic-error";
+    cluster.create_topic(topic, 3, 3).expect("create topic");
+    set_leaders(&cluster, topic, [1, 2, 3]);
+    let all = produce(
+        &cluster,
+        topic,
+        &Expected::new(topic),
+        &sample_records(900, 3, "t"),
+    );
+
+    let mut c = library_consumer(
+        &cluster.bootstrap(),
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "20"),
+        ],
+    );
+    c.assign(partitions(topic, 3)).expect("assign");
+    let mut got = Vec::new();
+    poll_until(&mut c, &mut got, WAIT, "a third of the records", |g| {
+        g.len() >= all.len() / 3
+    });
+    // For a while the topic has no leader and its metadata carries a topic
+    // error (the mock still lists the partitions, leaderless); then it
+    // comes back with new leaders. The library must keep asking.
+    cluster
+        .set_topic_error(topic, error_code::LEADER_NOT_AVAILABLE)
+        .expect("topic error");
+    set_leaders(&cluster, topic, [-1, -1, -1]);
+    got.extend(poll_for(&mut c, Duration::from_millis(1500)));
+    assert!(got.len() < all.len(), "everything arrived while leaderless");
+    cluster
+        .set_topic_error(topic, 0)
+        .expect("clear topic error");
+    set_leaders(&cluster, topic, [3, 1, 2]);
+    poll_until(
+        &mut c,
+        &mut got,
+        WAIT,
+        "every record after the error cleared",
+        |g| g.len() >= all.len(),
+    );
+    got.extend(poll_for(&mut c, Duration::from_millis(700)));
+    all.assert_delivered(&got);
+}

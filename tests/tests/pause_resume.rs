@@ -1,0 +1,182 @@
+//! Pausing a partition: none of its records arrive while it is paused (the
+//! other partitions keep flowing), and after resume all of them arrive, in
+//! order, exactly once.
+
+use std::time::Duration;
+
+use integration_tests::{
+    consume_kcat, init_logging, library_consumer, mock_cluster, partitions, poll_for, poll_until,
+    produce_kcat, sample_records, Compression, Expected, MockCluster, Record, WAIT,
+};
+
+fn produce(cluster: &MockCluster, topic: &str, so_far: &Expected, records: &[Record]) -> Expected {
+    let bs = cluster.bootstrap();
+    let produced = produce_kcat(&bs, topic, records, Compression::None).expect("produce");
+    let mut all = so_far.clone();
+    all.add(&produced);
+    all.timestamps_from(&consume_kcat(&bs, topic, WAIT).expect("kcat read-back"));
+    all
+}
+
+fn count_of(got: &[consumer_net::ConsumerRecord], p: i32) -> usize {
+    got.iter().filter(|r| r.partition == p).count()
+}
+
+#[test]
+fn paused_partition_delivers_nothing_until_resumed() {
+    init_logging();
+    let cluster = mock_cluster(2);
+    let topic = "pause-before-fetch";
+    cluster.create_topic(topic, 3, 2).expect("create topic");
+    let first = produce(
+        &cluster,
+        topic,
+        &Expected::new(topic),
+        &sample_records(900, 3, "a"),
+    );
+    let tps = partitions(topic, 3);
+    let mut c = library_consumer(
+        &cluster.bootstrap(),
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "50"),
+        ],
+    );
+    c.assign(tps.clone()).expect("assign");
+    c.pause(&tps[1..2]).expect("pause");
+    assert_eq!(c.paused(), vec![tps[1].clone()]);
+
+    let mut got = Vec::new();
+    let others = first.filtered(|p, _| p != 1);
+    poll_until(&mut c, &mut got, WAIT, "partitions 0 and 2", |g| {
+        g.len() >= others.len()
+    });
+    got.extend(poll_for(&mut c, Duration::from_millis(1000)));
+    others.assert_delivered(&got);
+
+    // More data everywhere while paused: 0 and 2 keep flowing, 1 stays silent.
+    let all = produce(&cluster, topic, &first, &sample_records(450, 3, "b"));
+    let others = all.filtered(|p, _| p != 1);
+    poll_until(&mut c, &mut got, WAIT, "the second wave of 0 and 2", |g| {
+        g.len() >= others.len()
+    });
+    got.extend(poll_for(&mut c, Duration::from_millis(1000)));
+    others.assert_delivered(&got);
+    assert_eq!(count_of(&got, 1), 0);
+    assert_eq!(c.position(&tps[1]).expect("position"), 0, "paused position");
+
+    c.resume(&tps[1..2]).expect("resume");
+    assert!(c.paused().is_empty());
+    poll_until(&mut c, &mut got, WAIT, "partition 1 after resume", |g| {
+        g.len() >= all.len()
+    });
+    got.extend(poll_for(&mut c, Duration::from_millis(700)));
+    all.assert_delivered(&got);
+}
+
+#[test]
+fn pause_holds_back_records_already_fetched() {
+    init_logging();
+    let cluster = mock_cluster(1);
+    let topic = "pause-buffered";
+    cluster.create_topic(topic, 2, 1).expect("create topic");
+    let all = produce(
+        &cluster,
+        topic,
+        &Expected::new(topic),
+        &sample_records(1000, 2, "c"),
+    );
+    let tps = partitions(topic, 2);
+    // Ten records per poll: a fetch brings far more, so the rest is buffered.
+    let mut c = library_consumer(
+        &cluster.bootstrap(),
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "10"),
+        ],
+    );
+    c.assign(tps.clone()).expect("assign");
+    let mut got = Vec::new();
+    poll_until(&mut c, &mut got, WAIT, "some of partition 0", |g| {
+        count_of(g, 0) > 0
+    });
+    c.pause(&tps[0..1]).expect("pause");
+    let delivered0 = count_of(&got, 0);
+    let position0 = c.position(&tps[0]).expect("position");
+    assert_eq!(
+        position0, delivered0 as i64,
+        "position after {delivered0} records"
+    );
+
+    let want1 = all.filtered(|p, _| p == 1);
+    poll_until(&mut c, &mut got, WAIT, "all of partition 1", |g| {
+        count_of(g, 1) >= want1.len()
+    });
+    got.extend(poll_for(&mut c, Duration::from_millis(1000)));
+    assert_eq!(
+        count_of(&got, 0),
+        delivered0,
+        "partition 0 records while paused"
+    );
+    assert_eq!(c.position(&tps[0]).expect("position"), position0);
+
+    c.resume(&tps[0..1]).expect("resume");
+    poll_until(&mut c, &mut got, WAIT, "the rest of partition 0", |g| {
+        g.len() >= all.len()
+    });
+    got.extend(poll_for(&mut c, Duration::from_millis(700)));
+    all.assert_delivered(&got);
+}
+
+#[test]
+fn seek_while_paused_takes_effect_on_resume() {
+    init_logging();
+    let cluster = mock_cluster(1);
+    let topic = "pause-seek";
+    cluster.create_topic(topic, 2, 1).expect("create topic");
+    let all = produce(
+        &cluster,
+        topic,
+        &Expected::new(topic),
+        &sample_records(600, 2, "s"),
+    );
+    let tps = partitions(topic, 2);
+    let mut c = library_consumer(
+        &cluster.bootstrap(),
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "10"),
+        ],
+    );
+    c.assign(tps.clone()).expect("assign");
+    let mut before = Vec::new();
+    poll_until(&mut c, &mut before, WAIT, "some of partition 0", |g| {
+        count_of(g, 0) > 0
+    });
+    // Paused with fetched data buffered, then moved: the buffered data is
+    // stale and must not come out after resume.
+    c.pause(&tps[0..1]).expect("pause");
+    c.seek(&tps[0], 250).expect("seek while paused");
+    assert_eq!(c.position(&tps[0]).expect("position"), 250);
+    let mut paused = Vec::new();
+    poll_until(&mut c, &mut paused, WAIT, "all of partition 1", |g| {
+        count_of(g, 1) + count_of(&before, 1) >= all.partition(1).len()
+    });
+    paused.extend(poll_for(&mut c, Duration::from_millis(800)));
+    assert_eq!(count_of(&paused, 0), 0, "partition 0 records while paused");
+
+    c.resume(&tps[0..1]).expect("resume");
+    let want = all.filtered(|p, o| p == 0 && o >= 250);
+    let mut after = Vec::new();
+    poll_until(&mut c, &mut after, WAIT, "partition 0 from 250", |g| {
+        g.len() >= want.len()
+    });
+    after.extend(poll_for(&mut c, Duration::from_millis(700)));
+    want.assert_delivered(&after);
+    // Before + while paused: a contiguous start of 0 and all of 1.
+    let read0 = count_of(&before, 0) as i64;
+    let mut first = before;
+    first.extend(paused);
+    all.filtered(|p, o| p == 1 || o < read0)
+        .assert_delivered(&first);
+}
