@@ -22,6 +22,9 @@
 
 mod consumer;
 mod error;
+mod group_history;
+mod group_log;
+mod group_member;
 mod library;
 mod mock_cluster;
 mod ports;
@@ -33,6 +36,14 @@ mod tansu;
 
 pub use consumer::{consume_kcat, consume_python, consume_python_with, kcat_metadata};
 pub use error::{HarnessError, Result};
+pub use group_history::{
+    assert_no_violations, wait_for_history, Delivery, End, GroupHistory, Interval,
+};
+pub use group_log::{now_us, parse_event_line, Logged, MemberEvent, MemberLog};
+pub use group_member::{
+    group_props, rdkafka_group_props, run_member, CommitPolicy, LibraryMember, MemberControl,
+    MemberSpec, ProcessMember,
+};
 pub use library::{
     init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for, poll_until,
     sample_records, summary, Expected, ExpectedRecord, WAIT,

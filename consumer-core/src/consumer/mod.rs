@@ -206,7 +206,14 @@ impl Consumer {
             return Err(StateError::NotAssigned(tp.clone()));
         }
         self.fetcher.clear_partition(tp);
+        self.forget_missing_offset(tp);
         Ok(())
+    }
+
+    /// A queued "no offset" error is stale once the partition has a position again.
+    fn forget_missing_offset(&mut self, tp: &TopicPartition) {
+        self.errors
+            .retain(|e| !matches!(e, ConsumerError::NoOffsetForPartition { tp: t } if t == tp));
     }
 
     /// Moves each of `partitions` to its first offset (looked up lazily).
@@ -230,6 +237,7 @@ impl Consumer {
         for tp in partitions {
             self.subs.request_reset(tp, strategy);
             self.fetcher.clear_partition(tp);
+            self.forget_missing_offset(tp);
         }
         Ok(())
     }
@@ -351,8 +359,12 @@ impl Consumer {
     pub fn unsubscribe(&mut self) {
         if let Some(g) = self.group.as_mut() {
             let owned = g.owned().to_vec();
+            g.commits.member_left(&mut self.events);
             if let Some(req) = g.leave("the consumer unsubscribed") {
-                self.send_group(now_or_default(self.last_now), GroupRequest::Leave(req));
+                // A consumer never driven has no coordinator connection to send it on.
+                if let Some(now) = self.last_now {
+                    self.send_group(now, GroupRequest::Leave(req));
+                }
             }
             if !owned.is_empty() {
                 self.events.push_back(Event::PartitionsRevoked(owned));
@@ -379,13 +391,24 @@ impl Consumer {
         offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
     ) -> Result<RequestId, StateError> {
         let g = self.group.as_mut().ok_or(StateError::NoGroupId("commit"))?;
-        Ok(g.commits.commit(offsets))
+        Ok(g.commit(offsets))
     }
 
-    /// The consumed positions of all assigned partitions, as offsets to commit.
+    /// The consumed positions of all assigned partitions, as offsets to commit; during a
+    /// rebalance also those of the partitions it revoked (for the revocation listener).
     pub fn consumed_offsets(&self) -> Vec<(TopicPartition, OffsetAndMetadata)> {
         let assigned: Vec<TopicPartition> = self.subs.assigned().cloned().collect();
-        crate::coordinator::Commits::positions(&self.subs, &assigned)
+        let mut out = crate::coordinator::Commits::positions(&self.subs, &assigned);
+        if let Some(g) = &self.group {
+            out.extend(
+                g.commits
+                    .revoked_positions()
+                    .iter()
+                    .filter(|(tp, _)| !self.subs.is_assigned(tp))
+                    .cloned(),
+            );
+        }
+        out
     }
 
     /// Looks up the committed offsets of `partitions`; the answer comes as
@@ -429,6 +452,7 @@ impl Consumer {
     /// send nothing once [`Consumer::close`] is called.
     pub fn leave_group(&mut self, now: Instant) {
         if let Some(g) = self.group.as_mut() {
+            g.commits.member_left(&mut self.events);
             if let Some(req) = g.leave("the consumer is being closed") {
                 self.send_group(now, GroupRequest::Leave(req));
             }
@@ -796,13 +820,31 @@ impl Consumer {
         };
         if g.wants_lookup(now) {
             // FindCoordinator goes to the least loaded ready node.
-            let ready = self
+            let candidates: Vec<Node> = self
                 .metadata
                 .nodes()
                 .into_iter()
-                .filter(|n| self.nodes.is_ready(n.id) && !self.metadata_only_bootstrap(n.id))
+                .filter(|n| !self.metadata_only_bootstrap(n.id))
+                .cloned()
+                .collect();
+            let ready = candidates
+                .iter()
+                .filter(|n| self.nodes.is_ready(n.id))
                 .min_by_key(|n| self.nodes.in_flight(n.id))
                 .cloned();
+            let connecting = candidates.iter().any(|n| self.nodes.in_flight(n.id) > 0);
+            if ready.is_none() && !connecting {
+                // No broker connection is up (e.g. only the bootstrap and the old coordinator
+                // were ever used): open one, the lookup goes out once it is ready.
+                let next = candidates
+                    .iter()
+                    .filter(|n| !self.nodes.is_backing_off(n.id, now))
+                    .min_by_key(|n| self.nodes.in_flight(n.id))
+                    .cloned();
+                if let Some(n) = next {
+                    self.ensure_ready(&n);
+                }
+            }
             if let Some(node) = ready {
                 if let Some(Ok(version)) = self.nodes.pick(node.id, ApiKey::FindCoordinator) {
                     let req = self.group.as_mut().map(|g| g.lookup_request());
@@ -811,6 +853,21 @@ impl Consumer {
                             version: v,
                         });
                     }
+                }
+            } else {
+                // No broker connection is up (a member without partitions has none besides
+                // the lost coordinator's): open one, or the lookup would wait forever.
+                let next = self
+                    .metadata
+                    .nodes()
+                    .into_iter()
+                    .filter(|n| {
+                        !self.metadata_only_bootstrap(n.id) && !self.nodes.is_backing_off(n.id, now)
+                    })
+                    .min_by_key(|n| self.nodes.in_flight(n.id))
+                    .cloned();
+                if let Some(n) = next {
+                    self.ensure_ready(&n);
                 }
             }
             return;
@@ -1139,9 +1196,4 @@ impl Consumer {
             }
         }
     }
-}
-
-fn now_or_default(now: Option<Instant>) -> Instant {
-    // Only used to stamp a LeaveGroup sent from `unsubscribe`, which takes no time.
-    now.unwrap_or_else(Instant::now)
 }

@@ -41,6 +41,9 @@ pub struct CommitContext {
     pub offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
     /// Why.
     pub kind: CommitKind,
+    /// The generation the offsets were consumed in: the commit is not sent in another
+    /// one, where the partitions may belong to someone else (None: any generation).
+    pub generation: Option<i32>,
 }
 
 /// What one OffsetFetch asked.
@@ -76,6 +79,9 @@ pub struct Commits {
     queries: VecDeque<(RequestId, Vec<TopicPartition>)>,
     retry_at: Option<Instant>,
     next_id: u64,
+    /// Positions of partitions revoked in the current rebalance: the caller's revocation
+    /// listener may still commit them (they are no longer assigned by then).
+    revoked_positions: Vec<(TopicPartition, OffsetAndMetadata)>,
 }
 
 impl Commits {
@@ -99,6 +105,7 @@ impl Commits {
             queries: VecDeque::new(),
             retry_at: None,
             next_id: 0,
+            revoked_positions: Vec::new(),
         }
     }
 
@@ -128,11 +135,31 @@ impl Commits {
     /// Queues a commit of `offsets` by the caller; the answer comes as
     /// [`Event::CommitCompleted`] with the returned id.
     pub fn commit(&mut self, offsets: Vec<(TopicPartition, OffsetAndMetadata)>) -> RequestId {
+        self.queue_user_commit(offsets, None)
+    }
+
+    /// Like [`commit`](Self::commit) for offsets consumed in `generation` (-1: outside any
+    /// generation): if the group has moved on when the commit can be sent, it fails with
+    /// [`ConsumerError::CommitFailed`] instead, as Java's commit does.
+    pub fn commit_in(
+        &mut self,
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+        generation: i32,
+    ) -> RequestId {
+        self.queue_user_commit(offsets, Some(generation))
+    }
+
+    fn queue_user_commit(
+        &mut self,
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+        generation: Option<i32>,
+    ) -> RequestId {
         let id = self.next_request_id();
         self.queued.push_back(CommitContext {
             id: Some(id),
             offsets,
             kind: CommitKind::User,
+            generation,
         });
         id
     }
@@ -175,8 +202,14 @@ impl Commits {
             .collect()
     }
 
-    /// Auto-commit before an eager revocation: queue the consumed positions.
-    pub fn commit_before_revoke(&mut self, subs: &SubscriptionState, owned: &[TopicPartition]) {
+    /// Auto-commit before (re)joining, and so before an eager revocation: queue the
+    /// consumed positions of `owned`, assigned in `generation`.
+    pub fn commit_before_revoke(
+        &mut self,
+        subs: &SubscriptionState,
+        owned: &[TopicPartition],
+        generation: i32,
+    ) {
         if self.pre_revoke != PreRevoke::NotStarted {
             return;
         }
@@ -193,6 +226,7 @@ impl Commits {
             id: None,
             offsets,
             kind: CommitKind::PreRevoke,
+            generation: Some(generation),
         });
     }
 
@@ -201,9 +235,25 @@ impl Commits {
         self.pre_revoke == PreRevoke::Done
     }
 
-    /// Forgets the pre-revocation commit once the rebalance is done.
+    /// Forgets the pre-revocation commit and the revoked positions once the rebalance is
+    /// done.
     pub fn reset_pre_revoke(&mut self) {
         self.pre_revoke = PreRevoke::NotStarted;
+        self.revoked_positions.clear();
+    }
+
+    /// `revoked` are taken away: keeps their consumed positions committable until the
+    /// rebalance is done (call before they leave `subs`).
+    pub fn remember_revoked(&mut self, subs: &SubscriptionState, revoked: &[TopicPartition]) {
+        self.revoked_positions
+            .retain(|(tp, _)| !revoked.contains(tp));
+        self.revoked_positions
+            .extend(Self::positions(subs, revoked));
+    }
+
+    /// The consumed positions of the partitions revoked in the current rebalance.
+    pub fn revoked_positions(&self) -> &[(TopicPartition, OffsetAndMetadata)] {
+        &self.revoked_positions
     }
 
     /// A rebalance added and revoked partitions.
@@ -253,7 +303,7 @@ impl Commits {
                 None => self.next_auto_commit = Some(now + interval),
                 Some(t) if now >= t => {
                     self.next_auto_commit = Some(now + interval);
-                    if generation.is_some() {
+                    if let Some(g) = generation {
                         let assigned: Vec<TopicPartition> = ctx.subs.assigned().cloned().collect();
                         let offsets: Vec<_> = Self::positions(ctx.subs, &assigned)
                             .into_iter()
@@ -264,6 +314,7 @@ impl Commits {
                                 id: None,
                                 offsets,
                                 kind: CommitKind::Auto,
+                                generation: Some(g.generation_id),
                             });
                         }
                     }
@@ -280,12 +331,39 @@ impl Commits {
         let none = Generation::none();
         let generation = generation.unwrap_or(&none);
         while let Some(c) = self.queued.pop_front() {
+            if c.generation.is_some_and(|g| g != generation.generation_id) {
+                self.stale(c, generation.generation_id, ctx.events);
+                continue;
+            }
             if c.kind == CommitKind::User {
                 self.user_in_flight += 1;
             }
             out.push(GroupRequest::Commit(self.commit_request(generation, &c), c));
         }
         out
+    }
+
+    /// A commit queued in an earlier generation: the partitions may have moved since, so
+    /// it is not sent (a caller's commit fails).
+    fn stale(&mut self, c: CommitContext, now_generation: i32, events: &mut VecDeque<Event>) {
+        debug!(
+            "group {}: not sending a {:?} commit of generation {:?} in generation {now_generation}",
+            self.group_id, c.kind, c.generation
+        );
+        match c.kind {
+            CommitKind::Auto => {}
+            CommitKind::PreRevoke => self.pre_revoke = PreRevoke::Done,
+            CommitKind::User => events.push_back(Event::CommitCompleted {
+                id: c.id.unwrap_or(RequestId(0)),
+                offsets: c.offsets,
+                result: Err(ConsumerError::CommitFailed {
+                    reason: format!(
+                        "the group rebalanced (generation {:?} to {now_generation}) since these offsets were consumed",
+                        c.generation
+                    ),
+                }),
+            }),
+        }
     }
 
     fn fetch_request(
@@ -426,6 +504,26 @@ impl Commits {
         coordinator_gone
     }
 
+    /// The member left the group (close, unsubscribe): commits still queued can no longer
+    /// be sent (they need a generation). The caller's complete with an error; automatic
+    /// ones are dropped. Without this, closing waited for them until its deadline.
+    pub fn member_left(&mut self, events: &mut VecDeque<Event>) {
+        for c in self.queued.drain(..) {
+            if c.kind == CommitKind::User {
+                events.push_back(Event::CommitCompleted {
+                    id: c.id.unwrap_or(RequestId(0)),
+                    offsets: c.offsets,
+                    result: Err(ConsumerError::CommitFailed {
+                        reason: "the consumer left the group before the commit was sent".into(),
+                    }),
+                });
+            }
+        }
+        if self.pre_revoke == PreRevoke::InFlight {
+            self.pre_revoke = PreRevoke::NotStarted;
+        }
+    }
+
     /// Gives up a queued or in-flight user commit (the caller's deadline passed).
     pub fn cancel(&mut self, id: RequestId) {
         self.queued.retain(|c| c.id != Some(id));
@@ -489,12 +587,15 @@ impl Commits {
         }
         let mut found: HashMap<TopicPartition, Option<OffsetAndMetadata>> = HashMap::new();
         let mut partition_retry = false;
+        // v0–1 report group errors (NOT_COORDINATOR, ...) in every partition.
+        let mut partition_lookup = false;
         for t in topics {
             for p in t.partitions {
                 let tp = TopicPartition::new(t.name.clone(), p.partition_index);
                 let code = ErrorCode::from_i16(p.error_code);
                 if code == ErrorCode::UnstableOffsetCommit || code.is_retriable() {
                     partition_retry = true;
+                    partition_lookup |= code.needs_coordinator_lookup();
                     continue;
                 }
                 let committed = (code == ErrorCode::None && p.committed_offset >= 0).then(|| {
@@ -510,7 +611,7 @@ impl Commits {
         }
         if partition_retry {
             retry(self);
-            return false;
+            return partition_lookup;
         }
         match ctx.query {
             Some(id) => {
@@ -551,5 +652,65 @@ impl Commits {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoked_positions_stay_committable_until_the_rebalance_ends() {
+        let mut subs = SubscriptionState::new();
+        let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        subs.assign([a.clone(), b.clone()]);
+        subs.seek(
+            &a,
+            FetchPosition {
+                offset: 17,
+                leader_epoch: Some(3),
+            },
+        );
+        let mut c = Commits::new("g".into(), None, None);
+        c.remember_revoked(&subs, &[a.clone(), b.clone()]);
+        subs.assign(Vec::new());
+        // b had no position: nothing to commit for it.
+        let kept: Vec<_> = c
+            .revoked_positions()
+            .iter()
+            .map(|(tp, o)| (tp.clone(), o.offset, o.leader_epoch))
+            .collect();
+        assert_eq!(kept, [(a.clone(), 17, Some(3))]);
+        c.reset_pre_revoke();
+        assert!(c.revoked_positions().is_empty());
+    }
+
+    #[test]
+    fn leaving_settles_queued_commits() {
+        let mut subs = SubscriptionState::new();
+        let tp = TopicPartition::new("t", 0);
+        subs.assign([tp.clone()]);
+        subs.seek(
+            &tp,
+            FetchPosition {
+                offset: 5,
+                leader_epoch: None,
+            },
+        );
+        let mut c = Commits::new("g".into(), None, Some(Duration::from_secs(5)));
+        c.commit_before_revoke(&subs, std::slice::from_ref(&tp));
+        let id = c.commit(Commits::positions(&subs, std::slice::from_ref(&tp)));
+        assert!(c.has_pending_sync_commits());
+        let mut events = VecDeque::new();
+        c.member_left(&mut events);
+        assert!(!c.has_pending_sync_commits());
+        assert!(matches!(
+            events.pop_front(),
+            Some(Event::CommitCompleted { id: got, result: Err(ConsumerError::CommitFailed { .. }), .. }) if got == id
+        ));
+        assert!(
+            events.is_empty(),
+            "the automatic commit is dropped silently"
+        );
     }
 }

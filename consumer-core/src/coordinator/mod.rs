@@ -36,10 +36,10 @@ use crate::codec::messages::{
 };
 use crate::config::{ConfigError, ConsumerConfig};
 use crate::error_code::ErrorCode;
-use crate::event::{ConsumerError, Event};
+use crate::event::{ConsumerError, Event, RequestId};
 use crate::metadata::{Metadata, Node};
 use crate::subscription::SubscriptionState;
-use crate::topic_partition::TopicPartition;
+use crate::topic_partition::{OffsetAndMetadata, TopicPartition};
 
 pub use commits::{CommitContext, Commits, OffsetFetchContext};
 
@@ -112,6 +112,8 @@ struct PendingLeaderSync {
     protocol: String,
     members: Vec<MemberSubscription>,
     since: Instant,
+    /// The metadata update count when the answer came; the leader assigns on a later one.
+    metadata_seen: u64,
 }
 
 /// The group side of the consumer.
@@ -142,6 +144,8 @@ pub struct GroupCoordinator {
     owned: Vec<TopicPartition>,
     /// Eager protocol: the revocation before the next join is done (listener called).
     revoked_for_join: bool,
+    /// The topics subscribed in the last JoinGroup.
+    joined_topics: Vec<String>,
 
     heartbeat_in_flight: bool,
     next_heartbeat: Option<Instant>,
@@ -234,6 +238,7 @@ impl GroupCoordinator {
             backoff_until: None,
             owned: Vec::new(),
             revoked_for_join: false,
+            joined_topics: Vec::new(),
             heartbeat_in_flight: false,
             next_heartbeat: None,
             last_heartbeat_ok: None,
@@ -274,6 +279,12 @@ impl GroupCoordinator {
     /// The partitions assigned by the last completed rebalance.
     pub fn owned(&self) -> &[TopicPartition] {
         &self.owned
+    }
+
+    /// True while the member wants to (re)join: before the first join, after a reset, or
+    /// when a rejoin was requested.
+    pub fn needs_rejoin(&self) -> bool {
+        self.need_rejoin || self.state == MemberState::Unjoined
     }
 
     /// True once the coordinator refused the member for good.
@@ -347,6 +358,17 @@ impl GroupCoordinator {
                 reason: Some(reason.to_owned()),
             }],
         })
+    }
+
+    /// Queues a commit of `offsets` by the caller (see [`Commits::commit_in`]): offsets
+    /// consumed in this generation are not committed in a later one.
+    pub fn commit(&mut self, offsets: Vec<(TopicPartition, OffsetAndMetadata)>) -> RequestId {
+        let generation = if self.state == MemberState::Stable {
+            self.generation.generation_id
+        } else {
+            -1
+        };
+        self.commits.commit_in(offsets, generation)
     }
 
     // ---- timers ----
@@ -457,15 +479,25 @@ impl GroupCoordinator {
     }
 
     fn prepare_join(&mut self, now: Instant, ctx: &mut GroupCtx<'_>) -> Option<GroupRequest> {
+        // As Java's onJoinPrepare: with auto-commit, commit what was consumed before every
+        // (re)join, whatever the protocol (a cooperative member may give partitions up at
+        // the end of this rebalance). Only a stable member can commit.
+        if self.state == MemberState::Stable
+            && !self.owned.is_empty()
+            && self.commits.auto_commit_enabled()
+            && !self.commits.pre_revoke_done()
+        {
+            let generation = self.generation.generation_id;
+            self.commits
+                .commit_before_revoke(ctx.subs, &self.owned, generation);
+            if !self.commits.pre_revoke_done() {
+                return None;
+            }
+        }
         if self.protocol == RebalanceProtocol::Eager
             && !self.owned.is_empty()
             && !self.revoked_for_join
         {
-            // Commit what was consumed before giving the partitions up.
-            if self.commits.auto_commit_enabled() && !self.commits.pre_revoke_done() {
-                self.commits.commit_before_revoke(ctx.subs, &self.owned);
-                return None;
-            }
             if self.commits.has_pending_sync_commits() {
                 return None;
             }
@@ -475,6 +507,7 @@ impl GroupCoordinator {
                 self.group_id,
                 revoked.len()
             );
+            self.commits.remember_revoked(ctx.subs, &revoked);
             ctx.subs.assign(Vec::new());
             ctx.events.push_back(Event::PartitionsRevoked(revoked));
             self.revoked_for_join = true;
@@ -512,6 +545,7 @@ impl GroupCoordinator {
                 Err(e) => warn!("cannot encode the subscription for {}: {e}", a.name()),
             }
         }
+        self.joined_topics.clone_from(&subscription_topics);
         self.join_in_flight = true;
         self.state = MemberState::Joining;
         let reason = std::mem::take(&mut self.rejoin_reason);
@@ -564,6 +598,12 @@ impl GroupCoordinator {
         );
         self.coordinator = Some(node);
         self.lookup_backoff_until = None;
+        // As Java does: a found coordinator restarts the session timer. Without this, a
+        // member whose session ran out while the coordinator was unknown would mark the
+        // new coordinator dead at once, forever.
+        if self.last_heartbeat_ok.is_some() {
+            self.last_heartbeat_ok = Some(now);
+        }
     }
 
     /// The lookup got no answer.
@@ -668,11 +708,17 @@ impl GroupCoordinator {
                     all.sort();
                     all.dedup();
                     ctx.metadata.add_topics_of_interest(all);
+                    // Assign on fresh metadata (partition counts may have changed), as
+                    // librdkafka does. The round trip also lets the followers' SyncGroup
+                    // reach the coordinator first, which librdkafka's mock coordinator
+                    // needs: it answers INVALID_REQUEST to a SyncGroup after the leader's.
+                    ctx.metadata.request_update();
                     self.pending_leader_sync = Some(PendingLeaderSync {
                         generation: resp.generation_id,
                         protocol: resp.protocol_name.unwrap_or_default(),
                         members,
                         since: now,
+                        metadata_seen: ctx.metadata.update_count(),
                     });
                     self.try_leader_sync(now, ctx)
                 } else {
@@ -688,6 +734,9 @@ impl GroupCoordinator {
                 None
             }
             ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
+                // A cooperative member still owns partitions: they are lost, not kept into
+                // a fresh membership (another member may own them by now).
+                self.lose_partitions(ctx);
                 self.reset_generation();
                 None
             }
@@ -737,7 +786,7 @@ impl GroupCoordinator {
             return None;
         }
         let mut partitions: BTreeMap<String, i32> = BTreeMap::new();
-        let mut missing = false;
+        let mut missing = ctx.metadata.update_count() <= pending.metadata_seen;
         for m in &pending.members {
             for t in &m.topics {
                 match ctx.metadata.topic(t) {
@@ -807,6 +856,7 @@ impl GroupCoordinator {
                 return;
             }
             ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
+                self.lose_partitions(ctx);
                 self.reset_generation();
                 return;
             }
@@ -816,14 +866,23 @@ impl GroupCoordinator {
                 self.coordinator_dead(now);
                 return;
             }
-            code => {
+            ErrorCode::GroupAuthorizationFailed | ErrorCode::FencedInstanceId => {
                 self.state = MemberState::Unjoined;
-                if code.is_retriable() {
-                    self.need_rejoin = true;
-                    self.backoff_until = Some(now + self.retry_backoff);
-                } else {
-                    self.set_fatal("SyncGroup", code);
-                }
+                self.set_fatal("SyncGroup", code);
+                return;
+            }
+            code => {
+                // Anything else ends this rebalance only: rejoin after a backoff, as
+                // librdkafka does and as Java does on its next poll. (librdkafka's mock
+                // coordinator answers INVALID_REQUEST to a follower whose SyncGroup comes
+                // after the leader's; giving up for good would strand the member.)
+                warn!(
+                    "group {}: SyncGroup failed: {code}; rejoining",
+                    self.group_id
+                );
+                self.state = MemberState::Unjoined;
+                self.need_rejoin = true;
+                self.backoff_until = Some(now + self.retry_backoff);
                 return;
             }
         }
@@ -863,6 +922,7 @@ impl GroupCoordinator {
         );
         if !revoked.is_empty() {
             // Cooperative: give up only what moves, then rejoin so it can be reassigned.
+            self.commits.remember_revoked(ctx.subs, &revoked);
             ctx.events
                 .push_back(Event::PartitionsRevoked(revoked.clone()));
             self.request_rejoin("partitions revoked in a cooperative rebalance");
@@ -875,6 +935,11 @@ impl GroupCoordinator {
         self.last_heartbeat_ok = Some(now);
         self.next_heartbeat = Some(now + self.heartbeat_interval);
         self.backoff_until = None;
+        // A subscription change while the join was in flight was folded into it (the
+        // join answer clears the rejoin request): join again with the new topics.
+        if ctx.subs.subscribed_topics() != self.joined_topics.as_slice() {
+            self.request_rejoin("the subscription changed during the rebalance");
+        }
     }
 
     /// A Heartbeat answer.

@@ -17,6 +17,8 @@
     reason = "each scenario file uses a different part of the cluster"
 )]
 
+mod group;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -25,25 +27,38 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use consumer_core::codec::messages::api_versions::{ApiVersion, UNSUPPORTED_VERSION};
 use consumer_core::codec::messages::fetch::{FetchableTopicResponse, PartitionData};
+use consumer_core::codec::messages::find_coordinator::Coordinator;
 use consumer_core::codec::messages::list_offsets::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use consumer_core::codec::messages::metadata::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
+use consumer_core::codec::messages::offset_fetch::{
+    OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+};
 use consumer_core::codec::messages::{
-    ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, ListOffsetsRequest,
-    ListOffsetsResponse, MetadataRequest, MetadataResponse,
+    ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
+    LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
 };
 use consumer_core::codec::{
     decode_request_frame, encode_response_frame, ApiKey, Reader, Request, RequestHeader,
 };
 use consumer_core::config::{ConsumerConfig, ConsumerConfigBuilder};
 use consumer_core::consumer::{Consumer, NodeId, Transmit};
+use consumer_core::coordinator::MemberState;
 use consumer_core::error_code::ErrorCode;
 use consumer_core::event::{ConsumerError, ConsumerRecord, Event};
 use consumer_core::record::{BatchBuilder, Record, TimestampType};
 use consumer_core::topic_partition::TopicPartition;
+
+#[allow(unused_imports, reason = "each scenario file uses a different part")]
+pub use group::{
+    partitions_of, Answer, Committed, GenerationRecord, Group, GroupMember, GroupState, Groups,
+    Outcome,
+};
 
 /// The timestamp of offset 0 in logs filled by [`TestCluster::append`]; offset `n` has
 /// `BASE_TS + 1000 * n`.
@@ -209,6 +224,9 @@ pub struct Topic {
 pub struct SeenRequest {
     /// Simulated time since the start.
     pub at: Duration,
+    /// The client that sent it: 0 for the consumer driven with [`TestCluster::step`], else
+    /// a [`Member`]'s `client`.
+    pub client: usize,
     /// The consumer's node id for the connection.
     pub node: NodeId,
     /// The broker that received it.
@@ -223,6 +241,12 @@ pub struct SeenRequest {
     pub partitions: Vec<(TopicPartition, i64)>,
     /// Metadata: the topics asked for (`None`: all).
     pub topics: Option<Vec<String>>,
+    /// Group APIs: the group.
+    pub group: String,
+    /// Group APIs: the member id sent.
+    pub member_id: String,
+    /// Group APIs: the generation sent (-1: none).
+    pub generation: i32,
 }
 
 /// A per-partition error a broker answered with.
@@ -243,12 +267,14 @@ pub struct PartitionError {
 /// What to do with the next matching request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Answer with this error code (every partition for Fetch / ListOffsets, every topic
-    /// for Metadata, top level for ApiVersions).
+    /// Answer with this error code (every partition for Fetch / ListOffsets / OffsetCommit,
+    /// every topic for Metadata, top level for ApiVersions and the group APIs, per key for
+    /// FindCoordinator v4+). A group API answered so changes nothing in the group.
     Error(i16),
     /// Keep the answer until [`TestCluster::release_held`].
     Hold,
-    /// Never answer (the request times out after `request_timeout`).
+    /// Never answer (the request times out after `request_timeout`). A group API request
+    /// is lost on the way: the coordinator never sees it.
     Drop,
     /// Answer this much later than usual.
     Delay(Duration),
@@ -260,7 +286,10 @@ pub enum Action {
 struct Rule {
     api: ApiKey,
     broker: Option<i32>,
+    client: Option<usize>,
     action: Action,
+    /// Applies to every matching request until removed, not just the next one.
+    repeat: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,6 +309,8 @@ enum Reply {
         version: i16,
         deadline: Instant,
     },
+    /// A JoinGroup or SyncGroup the coordinator answers once the group gets there.
+    Parked { version: i16, ticket: u64 },
 }
 
 #[derive(Debug)]
@@ -287,6 +318,8 @@ struct Pending {
     correlation_id: i32,
     api: ApiKey,
     sent_at: Instant,
+    /// How long the client waits for the answer.
+    timeout: Duration,
     gate: Gate,
     reply: Reply,
 }
@@ -393,7 +426,91 @@ impl ClusterBuilder {
             poll_sizes: Vec::new(),
             errors: Vec::new(),
             events: Vec::new(),
+            groups: Groups::new(1),
+            timeline: Vec::new(),
+            ownership_conflicts: Vec::new(),
+            lost_connections: Vec::new(),
+            next_client: 1,
         }
+    }
+}
+
+/// A connection or link of one client to one of its nodes.
+type Endpoint = (usize, NodeId);
+
+/// What one round drained from a consumer.
+#[derive(Debug, Default)]
+struct Drained {
+    records: Vec<ConsumerRecord>,
+    errors: Vec<ConsumerError>,
+    events: Vec<Event>,
+}
+
+/// One more consumer of a multi-member scenario, with what it handed out. Several members
+/// run against one [`TestCluster`] and its clock with [`TestCluster::drive_members`]; a
+/// member left out of a call is an application that stopped polling (no heartbeats, no
+/// requests, answers wait).
+#[derive(Debug)]
+pub struct Member {
+    /// A name for messages.
+    pub name: String,
+    /// Its client number in [`SeenRequest::client`] (1, 2, ...).
+    pub client: usize,
+    /// The consumer.
+    pub consumer: Consumer,
+    /// Records drained, in order.
+    pub received: Vec<ConsumerRecord>,
+    /// Errors returned by `poll_records`.
+    pub errors: Vec<ConsumerError>,
+    /// Events drained.
+    pub events: Vec<Event>,
+    /// Whether a round polls (drains records and events, restarts max.poll.interval).
+    pub polling: bool,
+}
+
+impl std::ops::Deref for Member {
+    type Target = Consumer;
+    fn deref(&self) -> &Consumer {
+        &self.consumer
+    }
+}
+
+impl std::ops::DerefMut for Member {
+    fn deref_mut(&mut self) -> &mut Consumer {
+        &mut self.consumer
+    }
+}
+
+impl Member {
+    /// The member id the coordinator gave it ("" when none).
+    pub fn member_id(&self) -> String {
+        self.consumer
+            .group()
+            .map(|g| g.generation().member_id.clone())
+            .unwrap_or_default()
+    }
+
+    /// True when the member is stable in a generation and wants no rebalance.
+    pub fn is_stable(&self) -> bool {
+        self.consumer.group().is_some_and(|g| {
+            g.state() == MemberState::Stable && !g.needs_rejoin() && g.coordinator().is_some()
+        })
+    }
+
+    /// Its assigned partitions, sorted.
+    pub fn owned(&self) -> Vec<TopicPartition> {
+        let mut v = self.consumer.assignment();
+        v.sort();
+        v
+    }
+
+    /// Offsets received of `tp`, in order.
+    pub fn offsets_of(&self, tp: &TopicPartition) -> Vec<i64> {
+        self.received
+            .iter()
+            .filter(|r| *r.topic == tp.topic && r.partition == tp.partition)
+            .map(|r| r.offset)
+            .collect()
     }
 }
 
@@ -406,8 +523,8 @@ pub struct TestCluster {
     pub topics: BTreeMap<String, Topic>,
     start: Instant,
     elapsed: Duration,
-    conns: BTreeMap<NodeId, Connection>,
-    links: BTreeMap<NodeId, Link>,
+    conns: BTreeMap<Endpoint, Connection>,
+    links: BTreeMap<Endpoint, Link>,
     /// The first reconnect backoff; it doubles with each failure in a row.
     pub reconnect_backoff: Duration,
     /// The largest reconnect backoff.
@@ -436,6 +553,15 @@ pub struct TestCluster {
     pub errors: Vec<ConsumerError>,
     /// Events drained from the consumer.
     pub events: Vec<Event>,
+    /// The group coordinator of every broker, and the groups' offsets.
+    pub groups: Groups,
+    /// Rebalance events of every client, in order: (time, client, event).
+    pub timeline: Vec<(Duration, usize, Event)>,
+    /// Moments two members driven together both had a partition assigned.
+    pub ownership_conflicts: Vec<String>,
+    /// Every lost connection (or failed attempt) of every client: (client, node).
+    pub lost_connections: Vec<(usize, NodeId)>,
+    next_client: usize,
 }
 
 impl TestCluster {
@@ -639,24 +765,69 @@ impl TestCluster {
         }
     }
 
+    /// Adds a topic (as if created by an admin); partition `p` is led by the `p`-th broker.
+    pub fn create_topic(&mut self, name: &str, partitions: usize) {
+        let ids: Vec<i32> = self.brokers.keys().copied().collect();
+        let mut id = [0u8; 16];
+        id[0] = 0xCD;
+        id[15] = self.topics.len() as u8 + 1;
+        let partitions = (0..partitions)
+            .map(|p| Partition {
+                leader: ids[p % ids.len()],
+                epoch: 0,
+                log: Vec::new(),
+                log_start: 0,
+                log_end: 0,
+                high_watermark: 0,
+            })
+            .collect();
+        self.topics
+            .insert(name.to_owned(), Topic { id, partitions });
+    }
+
     // ---- scripted faults ----
 
-    fn rule(&mut self, api: ApiKey, broker: Option<i32>, action: Action) {
+    fn rule(
+        &mut self,
+        api: ApiKey,
+        broker: Option<i32>,
+        client: Option<usize>,
+        action: Action,
+        repeat: bool,
+    ) {
         self.rules.push(Rule {
             api,
             broker,
+            client,
             action,
+            repeat,
         });
     }
 
     /// The next `api` request (to any broker) gets `action`.
     pub fn on_next(&mut self, api: ApiKey, action: Action) {
-        self.rule(api, None, action);
+        self.rule(api, None, None, action, false);
     }
 
     /// The next `api` request to `broker` gets `action`.
     pub fn on_next_to(&mut self, broker: i32, api: ApiKey, action: Action) {
-        self.rule(api, Some(broker), action);
+        self.rule(api, Some(broker), None, action, false);
+    }
+
+    /// The next `api` request of `client` gets `action`.
+    pub fn on_next_from(&mut self, client: usize, api: ApiKey, action: Action) {
+        self.rule(api, None, Some(client), action, false);
+    }
+
+    /// Every `api` request of `client` (any client: None) gets `action` until
+    /// [`clear_rules`](Self::clear_rules).
+    pub fn always(&mut self, client: Option<usize>, api: ApiKey, action: Action) {
+        self.rule(api, None, client, action, true);
+    }
+
+    /// Forgets every scripted action not taken yet.
+    pub fn clear_rules(&mut self) {
+        self.rules.clear();
     }
 
     /// The next `api` request is answered with error `code`.
@@ -698,49 +869,86 @@ impl TestCluster {
         }
     }
 
-    /// Closes every connection to `broker`; their requests fail.
+    /// Closes every connection of the consumer to `broker`; their requests fail.
     pub fn cut(&mut self, consumer: &mut Consumer, broker: i32) {
+        self.cut_client(0, consumer, broker);
+    }
+
+    /// Closes every connection of `member` to `broker`; their requests fail.
+    pub fn cut_member(&mut self, member: &mut Member, broker: i32) {
+        self.cut_client(member.client, &mut member.consumer, broker);
+    }
+
+    fn cut_client(&mut self, client: usize, consumer: &mut Consumer, broker: i32) {
         let nodes: Vec<NodeId> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.broker == broker)
-            .map(|(n, _)| *n)
+            .filter(|((c, _), conn)| *c == client && conn.broker == broker)
+            .map(|((_, n), _)| *n)
             .collect();
         for node in nodes {
-            self.cut_node(consumer, node);
+            self.cut_endpoint(client, consumer, node);
         }
     }
 
     /// Closes the consumer's connection `node`; its requests fail.
     pub fn cut_node(&mut self, consumer: &mut Consumer, node: NodeId) {
-        let Some(conn) = self.conns.remove(&node) else {
+        self.cut_endpoint(0, consumer, node);
+    }
+
+    /// Closes the consumer's connection to its group coordinator; true if there was one.
+    pub fn cut_coordinator(&mut self, consumer: &mut Consumer) -> bool {
+        self.cut_coordinator_of(0, consumer)
+    }
+
+    /// Closes `member`'s connection to its group coordinator; true if there was one.
+    pub fn cut_member_coordinator(&mut self, member: &mut Member) -> bool {
+        self.cut_coordinator_of(member.client, &mut member.consumer)
+    }
+
+    fn cut_coordinator_of(&mut self, client: usize, consumer: &mut Consumer) -> bool {
+        let node = consumer.group().and_then(|g| g.coordinator()).map(|n| n.id);
+        let Some(node) = node else {
+            return false;
+        };
+        let open = self.conns.contains_key(&(client, node));
+        self.cut_endpoint(client, consumer, node);
+        open
+    }
+
+    fn cut_endpoint(&mut self, client: usize, consumer: &mut Consumer, node: NodeId) {
+        let Some(conn) = self.conns.remove(&(client, node)) else {
             return;
         };
         let failed: Vec<i32> = conn.pending.iter().map(|p| p.correlation_id).collect();
-        self.lost(consumer, node, failed);
+        self.lost(client, consumer, node, failed);
     }
 
     /// The connection to `node` is gone (or could not be made): schedule the reconnect,
     /// fail `failed` and whatever waited for the connection.
-    fn lost(&mut self, consumer: &mut Consumer, node: NodeId, mut failed: Vec<i32>) {
+    fn lost(&mut self, client: usize, consumer: &mut Consumer, node: NodeId, mut failed: Vec<i32>) {
         let now = self.now();
         let base = self.reconnect_backoff;
         let max = self.reconnect_backoff_max;
-        let link = self.links.entry(node).or_default();
+        let link = self.links.entry((client, node)).or_default();
         let delay = base
             .saturating_mul(2u32.saturating_pow(link.failures.min(16)))
             .min(max);
         link.failures += 1;
         link.retry_at = Some(now + delay);
         failed.extend(link.queued.drain(..).map(|t| t.correlation_id));
-        self.disconnects.push((node, failed.clone()));
+        if client == 0 {
+            self.disconnects.push((node, failed.clone()));
+        }
+        self.lost_connections.push((client, node));
         consumer.handle_disconnect(node, &failed, now);
     }
 
     /// Attempts the connection `node`'s queued requests wait for, if its backoff is over.
-    fn try_connect(&mut self, consumer: &mut Consumer, node: NodeId) -> bool {
+    fn try_connect(&mut self, client: usize, consumer: &mut Consumer, node: NodeId) -> bool {
         let now = self.now();
-        let Some(link) = self.links.get_mut(&node) else {
+        let key = (client, node);
+        let Some(link) = self.links.get_mut(&key) else {
             return false;
         };
         if link.queued.is_empty() || link.retry_at.is_some_and(|t| t > now) {
@@ -750,27 +958,29 @@ impl TestCluster {
         let broker = self.broker_at(&address).filter(|b| !self.brokers[b].down);
         let Some(broker) = broker else {
             // Connection refused.
-            self.lost(consumer, node, Vec::new());
+            self.lost(client, consumer, node, Vec::new());
             return true;
         };
-        let link = self.links.get_mut(&node).expect("link");
+        let link = self.links.get_mut(&key).expect("link");
         let queued = std::mem::take(&mut link.queued);
         link.failures = 0;
         self.conns.insert(
-            node,
+            key,
             Connection {
                 broker,
                 pending: VecDeque::new(),
             },
         );
-        self.connections_opened.push((node, queued[0].api_key));
+        if client == 0 {
+            self.connections_opened.push((node, queued[0].api_key));
+        }
         for t in queued {
-            if !self.conns.contains_key(&node) {
+            if !self.conns.contains_key(&key) {
                 // A scripted cut closed it again: the rest waits for the next connection.
-                self.links.entry(node).or_default().queued.push(t);
+                self.links.entry(key).or_default().queued.push(t);
                 continue;
             }
-            self.process(consumer, broker, t);
+            self.process(client, consumer, broker, t);
         }
         true
     }
@@ -816,57 +1026,151 @@ impl TestCluster {
     /// its requests, deliver due answers, drain records and events. True if anything
     /// happened.
     pub fn step(&mut self, consumer: &mut Consumer) -> bool {
+        let last_error = self.errors.last().cloned();
+        let (progress, drained) = self.step_client(0, consumer, self.drain, last_error);
+        if !drained.records.is_empty() {
+            self.poll_sizes.push(drained.records.len());
+        }
+        self.received.extend(drained.records);
+        self.errors.extend(drained.errors);
+        self.events.extend(drained.events);
+        progress
+    }
+
+    /// A new member of a multi-member scenario, with a consumer built from `config` and
+    /// `name` as its client id (so the coordinator's member ids read "name-N").
+    pub fn member(&mut self, name: &str, config: ConsumerConfigBuilder) -> Member {
+        let client = self.next_client;
+        self.next_client += 1;
+        Member {
+            name: name.to_owned(),
+            client,
+            consumer: self.consumer(config.client_id(name.to_owned())),
+            received: Vec::new(),
+            errors: Vec::new(),
+            events: Vec::new(),
+            polling: true,
+        }
+    }
+
+    /// One round of `member`'s driver loop; see [`step`](Self::step).
+    pub fn step_member(&mut self, member: &mut Member) -> bool {
+        let last_error = member.errors.last().cloned();
+        let (progress, drained) = self.step_client(
+            member.client,
+            &mut member.consumer,
+            member.polling,
+            last_error,
+        );
+        member.received.extend(drained.records);
+        member.errors.extend(drained.errors);
+        member.events.extend(drained.events);
+        progress
+    }
+
+    /// One round for `client`. A polling round is what the application's `poll` does: it
+    /// restarts max.poll.interval and drains records and events. The same error as the
+    /// last one (a fatal error reported at every poll) is not progress.
+    fn step_client(
+        &mut self,
+        client: usize,
+        consumer: &mut Consumer,
+        polling: bool,
+        last_error: Option<ConsumerError>,
+    ) -> (bool, Drained) {
         let now = self.now();
+        self.groups.tick(now);
         consumer.handle_timeout(now);
+        if polling {
+            consumer.poll_started(now);
+        }
         let mut progress = false;
         while let Some(t) = consumer.poll_transmit(now) {
             progress = true;
-            self.receive(consumer, t);
+            self.receive(client, consumer, t);
         }
-        let waiting: Vec<NodeId> = self.links.keys().copied().collect();
+        let waiting: Vec<NodeId> = self
+            .links
+            .keys()
+            .filter(|(c, _)| *c == client)
+            .map(|(_, n)| *n)
+            .collect();
         for node in waiting {
-            progress |= self.try_connect(consumer, node);
+            progress |= self.try_connect(client, consumer, node);
         }
-        progress |= self.expire_requests(consumer);
-        progress |= self.deliver(consumer);
-        if self.drain {
+        progress |= self.expire_requests(client, consumer);
+        progress |= self.deliver(client, consumer);
+        let mut drained = Drained::default();
+        if polling {
             match consumer.poll_records(consumer.config().max_poll_records) {
                 Ok(records) if records.is_empty() => {}
                 Ok(records) => {
                     progress = true;
-                    self.poll_sizes.push(records.len());
-                    self.received.extend(records);
+                    drained.records = records;
                 }
                 Err(e) => {
-                    progress = true;
-                    self.errors.push(e);
+                    progress |= last_error.as_ref() != Some(&e);
+                    drained.errors.push(e);
                 }
             }
             while let Some(e) = consumer.poll_event() {
                 progress = true;
-                self.events.push(e);
+                if matches!(
+                    e,
+                    Event::PartitionsAssigned(_)
+                        | Event::PartitionsRevoked(_)
+                        | Event::PartitionsLost(_)
+                ) {
+                    self.timeline.push((self.elapsed, client, e.clone()));
+                }
+                drained.events.push(e);
             }
         }
-        progress
+        (progress, drained)
     }
 
     /// The next time something is due: the consumer's timeout, a delayed answer, the end
-    /// of a long poll, a request timeout.
+    /// of a long poll, a request timeout, a group's timer.
     pub fn next_deadline(&self, consumer: &Consumer) -> Option<Instant> {
-        let mut next = consumer.poll_timeout();
+        [
+            consumer.poll_timeout(),
+            self.net_deadline(0),
+            self.groups.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The next network event of `client`.
+    fn net_deadline(&self, client: usize) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| {
             next = Some(next.map_or(t, |n| n.min(t)));
         };
-        for link in self.links.values().filter(|l| !l.queued.is_empty()) {
+        for (_, link) in self
+            .links
+            .iter()
+            .filter(|((c, _), l)| *c == client && !l.queued.is_empty())
+        {
             if let Some(t) = link.retry_at {
                 consider(t);
             }
         }
-        for p in self.conns.values().flat_map(|c| c.pending.iter()) {
-            consider(p.sent_at + self.request_timeout);
+        for (_, conn) in self.conns.iter().filter(|((c, _), _)| *c == client) {
+            for p in &conn.pending {
+                consider(p.sent_at + p.timeout);
+            }
+            // Answers go out in order: only the first one waits for a time of its own.
+            let Some(p) = conn.pending.front() else {
+                continue;
+            };
             match (&p.gate, &p.reply) {
                 (Gate::At(_), Reply::LongPoll { deadline, .. }) => consider(*deadline),
                 (Gate::At(t), Reply::Frame(_)) => consider(*t),
+                (Gate::At(t), Reply::Parked { ticket, .. }) if self.groups.has_answer(*ticket) => {
+                    consider(*t)
+                }
                 _ => {}
             }
         }
@@ -922,6 +1226,127 @@ impl TestCluster {
         }
     }
 
+    /// One round of each of `members`, in order; after each, no partition may be assigned
+    /// to two of them (a conflict is recorded in `ownership_conflicts`).
+    fn step_members(&mut self, members: &mut [&mut Member]) -> bool {
+        let mut progress = false;
+        for i in 0..members.len() {
+            progress |= self.step_member(members[i]);
+            self.check_owners(members);
+        }
+        progress
+    }
+
+    fn check_owners(&mut self, members: &[&mut Member]) {
+        let mut owner: BTreeMap<TopicPartition, &str> = BTreeMap::new();
+        for m in members {
+            for tp in m.consumer.assignment() {
+                if let Some(other) = owner.insert(tp.clone(), &m.name) {
+                    let msg = format!(
+                        "t={:?}: {tp} assigned to both {other} and {}",
+                        self.elapsed, m.name
+                    );
+                    if self.ownership_conflicts.last() != Some(&msg) {
+                        self.ownership_conflicts.push(msg);
+                    }
+                }
+            }
+        }
+    }
+
+    fn members_deadline(&self, members: &[&mut Member]) -> Option<Instant> {
+        members
+            .iter()
+            .flat_map(|m| [m.consumer.poll_timeout(), self.net_deadline(m.client)])
+            .chain([self.groups.next_deadline()])
+            .flatten()
+            .min()
+    }
+
+    /// Runs every member's loop, round-robin, until `until` holds, jumping the shared clock
+    /// when all are idle. Panics after `max_steps` rounds or when nothing is left to happen.
+    pub fn drive_members(
+        &mut self,
+        members: &mut [&mut Member],
+        until: impl Fn(&[&mut Member], &TestCluster) -> bool,
+        max_steps: usize,
+    ) -> usize {
+        for steps in 0..max_steps {
+            if until(members, self) {
+                return steps;
+            }
+            if !self.step_members(members) {
+                match self.members_deadline(members) {
+                    Some(t) => self.jump(t),
+                    None => {
+                        if until(members, self) {
+                            return steps;
+                        }
+                        panic!(
+                            "stalled: nothing left to happen\n{}",
+                            self.members_summary(members)
+                        );
+                    }
+                }
+            }
+        }
+        if until(members, self) {
+            return max_steps;
+        }
+        panic!(
+            "condition not met in {max_steps} steps\n{}",
+            self.members_summary(members)
+        );
+    }
+
+    /// Runs every member's loop for `d` of simulated time.
+    pub fn run_members_for(&mut self, members: &mut [&mut Member], d: Duration) {
+        let end = self.now() + d;
+        let mut guard = 0;
+        while self.now() < end {
+            guard += 1;
+            assert!(
+                guard < 100_000,
+                "run_members_for spins\n{}",
+                self.members_summary(members)
+            );
+            if !self.step_members(members) {
+                let t = self.members_deadline(members).map_or(end, |t| t.min(end));
+                self.jump(t);
+            }
+        }
+        while self.step_members(members) {
+            guard += 1;
+            assert!(
+                guard < 100_000,
+                "run_members_for spins\n{}",
+                self.members_summary(members)
+            );
+        }
+    }
+
+    /// Runs `members` until all of them are stable in the current generation of `group`,
+    /// and the group too.
+    pub fn settle(&mut self, members: &mut [&mut Member], group: &str, max_steps: usize) {
+        let group = group.to_owned();
+        self.drive_members(
+            members,
+            |ms, c| {
+                let Some(g) = c.groups.group(&group) else {
+                    return false;
+                };
+                g.state == GroupState::Stable
+                    && g.members.len() == ms.len()
+                    && ms.iter().all(|m| {
+                        m.is_stable()
+                            && m.group()
+                                .is_some_and(|x| x.generation().generation_id == g.generation)
+                    })
+            },
+            max_steps,
+        );
+    }
+
     fn jump(&mut self, t: Instant) {
         // A deadline in the past that produced nothing would loop forever: nudge time.
         let t = t.max(self.now() + Duration::from_millis(1));
@@ -931,11 +1356,21 @@ impl TestCluster {
     /// What the cluster saw, for failure messages.
     pub fn summary(&self) -> String {
         let mut s = format!("t={:?}\n", self.elapsed);
-        for r in self.requests.iter().rev().take(20).rev() {
+        for r in self.requests.iter().rev().take(30).rev() {
             let _ = writeln!(
                 s,
-                "  {:>8?} node {} (broker {}) #{} {} v{} {:?} {:?}",
-                r.at, r.node, r.broker, r.correlation_id, r.api, r.version, r.partitions, r.topics
+                "  {:>8?} c{} node {} (broker {}) #{} {} v{} {:?} {:?} {} {}",
+                r.at,
+                r.client,
+                r.node,
+                r.broker,
+                r.correlation_id,
+                r.api,
+                r.version,
+                r.partitions,
+                r.topics,
+                r.member_id,
+                r.generation
             );
         }
         let _ = writeln!(
@@ -946,6 +1381,28 @@ impl TestCluster {
             self.errors.first(),
             self.in_flight()
         );
+        for l in self.groups.log.iter().rev().take(15).rev() {
+            let _ = writeln!(s, "  group: {l}");
+        }
+        s
+    }
+
+    /// [`summary`](Self::summary) with each member's state.
+    pub fn members_summary(&self, members: &[&mut Member]) -> String {
+        let mut s = self.summary();
+        for m in members {
+            let g = m.group();
+            let _ = writeln!(
+                s,
+                "member {} (c{}): {:?} gen {:?} owns {:?}, errors {:?}",
+                m.name,
+                m.client,
+                g.map(|g| g.state()),
+                g.map(|g| g.generation().clone()),
+                m.owned(),
+                m.errors
+            );
+        }
         s
     }
 
@@ -958,15 +1415,19 @@ impl TestCluster {
             .map(|b| b.id)
     }
 
-    fn take_rule(&mut self, api: ApiKey, broker: i32) -> Option<Action> {
-        let i = self
-            .rules
-            .iter()
-            .position(|r| r.api == api && r.broker.is_none_or(|b| b == broker))?;
+    fn take_rule(&mut self, api: ApiKey, broker: i32, client: usize) -> Option<Action> {
+        let i = self.rules.iter().position(|r| {
+            r.api == api
+                && r.broker.is_none_or(|b| b == broker)
+                && r.client.is_none_or(|c| c == client)
+        })?;
+        if self.rules[i].repeat {
+            return Some(self.rules[i].action);
+        }
         Some(self.rules.remove(i).action)
     }
 
-    fn receive(&mut self, consumer: &mut Consumer, t: Transmit) {
+    fn receive(&mut self, client: usize, consumer: &mut Consumer, t: Transmit) {
         let size = i32::from_be_bytes(t.frame[..4].try_into().expect("size prefix"));
         assert_eq!(size as usize, t.frame.len() - 4, "size prefix of {t:?}");
         let frame = t.frame.slice(4..);
@@ -975,21 +1436,21 @@ impl TestCluster {
         assert_eq!(header.api_version, t.api_version);
         assert_eq!(header.correlation_id, t.correlation_id);
 
-        match self.conns.get(&t.node) {
+        match self.conns.get(&(client, t.node)) {
             Some(conn) => {
                 let broker = conn.broker;
-                self.process(consumer, broker, t);
+                self.process(client, consumer, broker, t);
             }
             None => {
                 let node = t.node;
-                self.links.entry(node).or_default().queued.push(t);
-                self.try_connect(consumer, node);
+                self.links.entry((client, node)).or_default().queued.push(t);
+                self.try_connect(client, consumer, node);
             }
         }
     }
 
     /// A broker handles one request on an open connection.
-    fn process(&mut self, consumer: &mut Consumer, broker: i32, t: Transmit) {
+    fn process(&mut self, client: usize, consumer: &mut Consumer, broker: i32, t: Transmit) {
         let now = self.now();
         let frame = t.frame.slice(4..);
         let profile = &self.brokers[&broker].profile;
@@ -1001,13 +1462,14 @@ impl TestCluster {
             t.api_key,
             t.api_version
         );
-        let action = self.take_rule(t.api_key, broker);
+        let action = self.take_rule(t.api_key, broker, client);
         let error = match action {
             Some(Action::Error(code)) => Some(code),
             _ => None,
         };
         let mut seen = SeenRequest {
             at: self.elapsed,
+            client,
             node: t.node,
             broker,
             correlation_id: t.correlation_id,
@@ -1015,6 +1477,9 @@ impl TestCluster {
             version: t.api_version,
             partitions: Vec::new(),
             topics: None,
+            group: String::new(),
+            member_id: String::new(),
+            generation: -1,
         };
         let corr = t.correlation_id;
         let v = t.api_version;
@@ -1087,6 +1552,11 @@ impl TestCluster {
                     }
                 }
             }
+            api if is_group_api(api) => {
+                // The coordinator never sees a request lost on the way.
+                let lost = action == Some(Action::Drop);
+                self.group_request(broker, v, corr, frame, error, lost, &mut seen)
+            }
             other => panic!("the simulated broker does not answer {other}"),
         };
         self.requests.push(seen);
@@ -1096,34 +1566,33 @@ impl TestCluster {
             Some(Action::Delay(d)) => Gate::At(now + self.latency + d),
             _ => Gate::At(now + self.latency),
         };
-        let conn = self.conns.get_mut(&t.node).expect("connection");
+        let conn = self.conns.get_mut(&(client, t.node)).expect("connection");
         conn.pending.push_back(Pending {
             correlation_id: corr,
             api: t.api_key,
             sent_at: now,
+            timeout: t.timeout.unwrap_or(self.request_timeout),
             gate,
             reply,
         });
         if action == Some(Action::Cut) {
-            self.cut_node(consumer, t.node);
+            self.cut_endpoint(client, consumer, t.node);
         }
     }
 
-    /// Closes connections whose oldest unanswered request is older than the timeout.
-    fn expire_requests(&mut self, consumer: &mut Consumer) -> bool {
+    /// Closes connections whose oldest unanswered request is older than its timeout.
+    fn expire_requests(&mut self, client: usize, consumer: &mut Consumer) -> bool {
         let now = self.now();
         let expired: Vec<NodeId> = self
             .conns
             .iter()
-            .filter(|(_, c)| {
-                c.pending
-                    .iter()
-                    .any(|p| p.sent_at + self.request_timeout <= now)
+            .filter(|((c, _), conn)| {
+                *c == client && conn.pending.iter().any(|p| p.sent_at + p.timeout <= now)
             })
-            .map(|(n, _)| *n)
+            .map(|((_, n), _)| *n)
             .collect();
         for node in &expired {
-            self.cut_node(consumer, *node);
+            self.cut_endpoint(client, consumer, *node);
         }
         !expired.is_empty()
     }
@@ -1144,12 +1613,17 @@ impl TestCluster {
     }
 
     /// Delivers due answers, in order on each connection.
-    fn deliver(&mut self, consumer: &mut Consumer) -> bool {
+    fn deliver(&mut self, client: usize, consumer: &mut Consumer) -> bool {
         let now = self.now();
         let mut progress = false;
-        let nodes: Vec<NodeId> = self.conns.keys().copied().collect();
+        let nodes: Vec<NodeId> = self
+            .conns
+            .keys()
+            .filter(|(c, _)| *c == client)
+            .map(|(_, n)| *n)
+            .collect();
         for node in nodes {
-            while let Some(conn) = self.conns.get(&node) {
+            while let Some(conn) = self.conns.get(&(client, node)) {
                 let broker = conn.broker;
                 let Some(head) = conn.pending.front() else {
                     break;
@@ -1175,14 +1649,225 @@ impl TestCluster {
                         self.note_fetch_errors(broker, version, &resp);
                         encode::<FetchRequest>(corr, version, &resp)
                     }
+                    Reply::Parked { version, ticket } => {
+                        let (corr, version, ticket) = (head.correlation_id, *version, *ticket);
+                        match self.groups.take_answer(ticket) {
+                            None => break,
+                            Some(Answer::Join(r)) => encode::<JoinGroupRequest>(corr, version, &r),
+                            Some(Answer::Sync(r)) => encode::<SyncGroupRequest>(corr, version, &r),
+                        }
+                    }
                 };
-                let conn = self.conns.get_mut(&node).expect("connection");
+                let conn = self.conns.get_mut(&(client, node)).expect("connection");
                 let p = conn.pending.pop_front().expect("head");
                 progress = true;
                 consumer.handle_response(node, p.correlation_id, frame, now);
             }
         }
         progress
+    }
+
+    /// A group API request: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+    /// OffsetCommit, OffsetFetch. `error` is an injected answer; `lost` requests never
+    /// reach the coordinator.
+    #[allow(clippy::too_many_arguments)]
+    fn group_request(
+        &mut self,
+        broker: i32,
+        v: i16,
+        corr: i32,
+        frame: Bytes,
+        error: Option<i16>,
+        lost: bool,
+        seen: &mut SeenRequest,
+    ) -> Reply {
+        let now = self.now();
+        let api = seen.api;
+        let injected = error.map(ErrorCode::from_i16);
+        let skip = injected.is_some() || lost;
+        match api {
+            ApiKey::FindCoordinator => {
+                let (_, req) = decode::<FindCoordinatorRequest>(frame);
+                let keys = if v >= 4 {
+                    req.coordinator_keys.clone()
+                } else {
+                    vec![req.key.clone()]
+                };
+                seen.group = keys.first().cloned().unwrap_or_default();
+                let answers: Vec<Coordinator> = keys
+                    .into_iter()
+                    .map(|key| {
+                        let id = self.groups.coordinator_of(&key);
+                        let b = &self.brokers[&id];
+                        let code = injected.unwrap_or(if b.down {
+                            ErrorCode::CoordinatorNotAvailable
+                        } else {
+                            ErrorCode::None
+                        });
+                        if code != ErrorCode::None {
+                            return Coordinator {
+                                key,
+                                node_id: -1,
+                                error_code: code.code(),
+                                ..Coordinator::default()
+                            };
+                        }
+                        Coordinator {
+                            key,
+                            node_id: id,
+                            host: b.host.clone(),
+                            port: b.port,
+                            error_code: 0,
+                            error_message: None,
+                        }
+                    })
+                    .collect();
+                let resp = if v >= 4 {
+                    FindCoordinatorResponse {
+                        coordinators: answers,
+                        ..FindCoordinatorResponse::default()
+                    }
+                } else {
+                    let c = answers.into_iter().next().unwrap_or_default();
+                    FindCoordinatorResponse {
+                        error_code: c.error_code,
+                        node_id: c.node_id,
+                        host: c.host,
+                        port: c.port,
+                        ..FindCoordinatorResponse::default()
+                    }
+                };
+                Reply::Frame(encode::<FindCoordinatorRequest>(corr, v, &resp))
+            }
+            ApiKey::JoinGroup => {
+                let (header, req) = decode::<JoinGroupRequest>(frame);
+                seen.group = req.group_id.clone();
+                seen.member_id = req.member_id.clone();
+                if skip {
+                    let code = injected.unwrap_or(ErrorCode::None);
+                    let resp = group::join_error_answer(code, &req.member_id, v);
+                    return Reply::Frame(encode::<JoinGroupRequest>(corr, v, &resp));
+                }
+                let client_id = header.client_id.unwrap_or_default();
+                match self.groups.join(now, broker, &client_id, v, &req) {
+                    Outcome::Now(resp) => Reply::Frame(encode::<JoinGroupRequest>(corr, v, &resp)),
+                    Outcome::Parked(ticket) => Reply::Parked { version: v, ticket },
+                }
+            }
+            ApiKey::SyncGroup => {
+                let (_, req) = decode::<SyncGroupRequest>(frame);
+                seen.group = req.group_id.clone();
+                seen.member_id = req.member_id.clone();
+                seen.generation = req.generation_id;
+                if skip {
+                    let code = injected.unwrap_or(ErrorCode::None);
+                    let resp = group::sync_error_answer(code);
+                    return Reply::Frame(encode::<SyncGroupRequest>(corr, v, &resp));
+                }
+                match self.groups.sync(now, broker, &req) {
+                    Outcome::Now(resp) => Reply::Frame(encode::<SyncGroupRequest>(corr, v, &resp)),
+                    Outcome::Parked(ticket) => Reply::Parked { version: v, ticket },
+                }
+            }
+            ApiKey::Heartbeat => {
+                let (_, req) = decode::<HeartbeatRequest>(frame);
+                seen.group = req.group_id.clone();
+                seen.member_id = req.member_id.clone();
+                seen.generation = req.generation_id;
+                let resp = match (skip, injected) {
+                    (true, code) => HeartbeatResponse {
+                        error_code: code.unwrap_or(ErrorCode::None).code(),
+                        ..HeartbeatResponse::default()
+                    },
+                    (false, _) => self.groups.heartbeat(now, broker, &req),
+                };
+                Reply::Frame(encode::<HeartbeatRequest>(corr, v, &resp))
+            }
+            ApiKey::LeaveGroup => {
+                let (_, req) = decode::<LeaveGroupRequest>(frame);
+                seen.group = req.group_id.clone();
+                seen.member_id = if v <= 2 {
+                    req.member_id.clone()
+                } else {
+                    req.members
+                        .first()
+                        .map(|m| m.member_id.clone())
+                        .unwrap_or_default()
+                };
+                let resp = match (skip, injected) {
+                    (true, code) => LeaveGroupResponse {
+                        error_code: code.unwrap_or(ErrorCode::None).code(),
+                        ..LeaveGroupResponse::default()
+                    },
+                    (false, _) => self.groups.leave(now, broker, v, &req),
+                };
+                Reply::Frame(encode::<LeaveGroupRequest>(corr, v, &resp))
+            }
+            ApiKey::OffsetCommit => {
+                let (_, req) = decode::<OffsetCommitRequest>(frame);
+                seen.group = req.group_id.clone();
+                seen.member_id = req.member_id.clone();
+                seen.generation = req.generation_id_or_member_epoch;
+                seen.partitions = req
+                    .topics
+                    .iter()
+                    .flat_map(|t| {
+                        t.partitions
+                            .iter()
+                            .map(|p| (tp(&t.name, p.partition_index), p.committed_offset))
+                    })
+                    .collect();
+                let resp = match (skip, injected) {
+                    (true, code) => group::commit_answer(&req, code.unwrap_or(ErrorCode::None)),
+                    (false, _) => self.groups.commit(now, broker, v, &req),
+                };
+                Reply::Frame(encode::<OffsetCommitRequest>(corr, v, &resp))
+            }
+            ApiKey::OffsetFetch => {
+                let (_, req) = decode::<OffsetFetchRequest>(frame);
+                let (group, topics) = if v >= 8 {
+                    let g = req.groups.first().cloned().unwrap_or_default();
+                    (g.group_id, g.topics)
+                } else {
+                    (req.group_id.clone(), req.topics.clone())
+                };
+                seen.group = group.clone();
+                seen.partitions = topics
+                    .iter()
+                    .flatten()
+                    .flat_map(|t| t.partition_indexes.iter().map(|p| (tp(&t.name, *p), -1)))
+                    .collect();
+                let resp = match injected {
+                    // v0–1 have no group-level error: every partition carries it.
+                    Some(code) if v < 2 => {
+                        let topics = topics
+                            .iter()
+                            .flatten()
+                            .map(|t| OffsetFetchResponseTopic {
+                                name: t.name.clone(),
+                                partitions: t
+                                    .partition_indexes
+                                    .iter()
+                                    .map(|p| OffsetFetchResponsePartition {
+                                        partition_index: *p,
+                                        committed_offset: -1,
+                                        metadata: Some(String::new()),
+                                        error_code: code.code(),
+                                        ..OffsetFetchResponsePartition::default()
+                                    })
+                                    .collect(),
+                                ..OffsetFetchResponseTopic::default()
+                            })
+                            .collect();
+                        group::offset_fetch_answer(v, &group, topics, 0)
+                    }
+                    Some(code) => group::offset_fetch_answer(v, &group, Vec::new(), code.code()),
+                    None => self.groups.fetch_offsets(broker, v, &req),
+                };
+                Reply::Frame(encode::<OffsetFetchRequest>(corr, v, &resp))
+            }
+            other => unreachable!("{other} is not a group API"),
+        }
     }
 
     fn api_versions(&self, broker: i32, version: i16, error: Option<i16>) -> ApiVersionsResponse {
@@ -1465,6 +2150,19 @@ impl TestCluster {
     }
 }
 
+fn is_group_api(api: ApiKey) -> bool {
+    matches!(
+        api,
+        ApiKey::FindCoordinator
+            | ApiKey::JoinGroup
+            | ApiKey::SyncGroup
+            | ApiKey::Heartbeat
+            | ApiKey::LeaveGroup
+            | ApiKey::OffsetCommit
+            | ApiKey::OffsetFetch
+    )
+}
+
 fn decode<R: Request>(frame: Bytes) -> (RequestHeader, R) {
     decode_request_frame::<R>(frame).unwrap_or_else(|e| panic!("{} request: {e}", R::API_KEY))
 }
@@ -1474,6 +2172,25 @@ fn encode<R: Request>(corr: i32, version: i16, body: &R::Response) -> Bytes {
     let frame = encode_response_frame::<R>(corr, version, body)
         .unwrap_or_else(|e| panic!("{} v{version} response: {e}", R::API_KEY));
     frame.slice(4..)
+}
+
+/// Rebalance events as "assigned [0, 1]" / "revoked [..]" / "lost [..]" (partition numbers,
+/// sorted), other events left out.
+pub fn story(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let (what, parts) = match e {
+                Event::PartitionsAssigned(p) => ("assigned", p),
+                Event::PartitionsRevoked(p) => ("revoked", p),
+                Event::PartitionsLost(p) => ("lost", p),
+                _ => return None,
+            };
+            let mut nums: Vec<i32> = parts.iter().map(|tp| tp.partition).collect();
+            nums.sort();
+            Some(format!("{what} {nums:?}"))
+        })
+        .collect()
 }
 
 /// The value [`TestCluster::fill`] writes at `offset`.

@@ -12,12 +12,16 @@ Options:
   --bootstrap-server HOST:PORT[,...]  brokers to start from (required)
   --topic TOPIC                       the topic to read (required)
   --partition N                       read only partition N (default: all partitions)
-  --from-beginning                    start at the earliest offset (default: the end)
+  --from-beginning                    start at the earliest offset (default: the end);
+                                      with --group: where a group without commits starts
   --offset N|earliest|latest          where to start in each partition read
-  --max-messages N                    exit after N records
+  --max-messages N                    exit after N records (with --group: commits
+                                      exactly the records printed)
   --timeout-ms MS                     exit when no record arrives for MS milliseconds
   --consumer-property KEY=VALUE       a consumer property by its Java name (repeatable)
-  --group GROUP                       consumer group (not implemented yet: refused)
+  --group GROUP                       read as a member of consumer group GROUP
+                                      (partitions assigned by the group; each starts at
+                                      the group's committed offset; commits on exit)
   --format text|json|none             text: the value, one per line (default);
                                       json: one object per record per line;
                                       none: print nothing per record
@@ -59,6 +63,7 @@ pub struct Args {
     pub max_messages: Option<u64>,
     pub timeout: Option<Duration>,
     pub properties: Vec<(String, String)>,
+    /// The consumer group, from `--group` or a `group.id` consumer property.
     pub group: Option<String>,
     pub format: Format,
     pub progress: bool,
@@ -136,6 +141,17 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
     if partition.is_some_and(|p| p < 0) {
         return Err("--partition must not be negative".into());
     }
+    let group = group_of(group, &properties)?;
+    if group.is_some() && (partition.is_some() || offset.is_some()) {
+        // As in kafka-console-consumer: the group decides the partitions and where
+        // each starts (its committed offset).
+        return Err(
+            "--partition and --offset cannot be used with a consumer group: \
+                    the group assigns the partitions and starts each at its committed offset \
+                    (--from-beginning: where a group without commits starts)"
+                .into(),
+        );
+    }
     let start = match (from_beginning, offset) {
         (true, Some(_)) => return Err("--from-beginning and --offset exclude each other".into()),
         (true, None) => StartAt::Earliest,
@@ -154,6 +170,27 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         format,
         progress,
     }))
+}
+
+/// The group named by `--group` or by a `group.id` property; both must agree.
+fn group_of(
+    flag: Option<String>,
+    properties: &[(String, String)],
+) -> Result<Option<String>, String> {
+    let property = properties
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "group.id")
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty());
+    match (flag, property) {
+        (Some(f), Some(p)) if f != p => Err(format!(
+            "--group `{f}` and --consumer-property group.id=`{p}` disagree"
+        )),
+        (Some(g), _) | (None, Some(g)) if g.is_empty() => Err("--group must not be empty".into()),
+        (Some(g), _) | (None, Some(g)) => Ok(Some(g)),
+        (None, None) => Ok(None),
+    }
 }
 
 fn start_at(v: &str) -> Result<StartAt, String> {
@@ -268,6 +305,48 @@ mod tests {
         assert!(err(&["--partition", "-2"]).contains("negative"));
         assert!(err(&["--format", "xml"]).contains("xml"));
         assert!(err(&["--consumer-property", "novalue"]).contains("KEY=VALUE"));
+    }
+
+    #[test]
+    fn group_from_flag_or_property() {
+        let base = ["--bootstrap-server", "b:1", "--topic", "t"];
+        let with = |extra: &[&str]| run(&[&base[..], extra].concat());
+        assert_eq!(with(&[]).unwrap().group, None);
+        assert_eq!(
+            with(&["--group", "g", "--from-beginning"]).unwrap().group,
+            Some("g".to_owned())
+        );
+        assert_eq!(
+            with(&["--consumer-property", "group.id=h"]).unwrap().group,
+            Some("h".to_owned())
+        );
+        assert_eq!(
+            with(&["--group=g", "--consumer-property", "group.id=g"])
+                .unwrap()
+                .group,
+            Some("g".to_owned())
+        );
+        assert!(with(&["--group", "g", "--consumer-property", "group.id=h"])
+            .unwrap_err()
+            .contains("disagree"));
+        assert!(with(&["--group", ""]).unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn group_refuses_partition_and_offset() {
+        let base = ["--bootstrap-server", "b:1", "--topic", "t", "--group", "g"];
+        let err = |extra: &[&str]| run(&[&base[..], extra].concat()).unwrap_err();
+        assert!(err(&["--partition", "0"]).contains("consumer group"));
+        assert!(err(&["--offset", "earliest"]).contains("consumer group"));
+        let via_property = [
+            "--bootstrap-server",
+            "b:1",
+            "--topic",
+            "t",
+            "--consumer-property=group.id=g",
+            "--partition=1",
+        ];
+        assert!(run(&via_property).unwrap_err().contains("consumer group"));
     }
 
     #[test]

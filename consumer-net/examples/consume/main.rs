@@ -1,14 +1,22 @@
 //! A console consumer in the manner of Apache Kafka's `kafka-console-consumer`: reads a
-//! topic (all partitions, or one) without a group and prints its records.
+//! topic (all partitions, or one) and prints its records, either on its own or as a
+//! member of a consumer group (`--group`).
 //!
 //! ```text
 //! cargo run --release -p consumer-net --example consume -- \
 //!     --bootstrap-server localhost:9092 --topic demo --from-beginning --max-messages 10
+//! cargo run --release -p consumer-net --example consume -- \
+//!     --bootstrap-server localhost:9092 --topic demo --group g --from-beginning --max-messages 10
 //! ```
+//!
+//! In a group, each run continues where the group's last commit left off. With
+//! `--max-messages` the tool commits exactly the records it printed (auto-commit off);
+//! otherwise auto-commit runs and the consumed positions are committed on exit.
 //!
 //! Records go to stdout, progress and the summary to stderr. `--help` lists the flags.
 
 mod args;
+mod commits;
 mod format;
 mod stats;
 
@@ -16,12 +24,13 @@ use std::collections::HashMap;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use consumer_net::{KafkaConsumer, KafkaError, TopicPartition};
 
 use args::{Args, Command, StartAt, USAGE};
+use commits::{commit_printed, CommitOnRevoke, Printed, Shared};
 use stats::{Stats, PROGRESS_INTERVAL};
 
 /// The bound on the topic lookup at start-up.
@@ -50,33 +59,53 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let group = args.group.clone().or_else(|| {
-        let mut p = args.properties.iter();
-        p.find(|(k, _)| k == "group.id").map(|(_, v)| v.clone())
-    });
-    if let Some(g) = group {
-        return Err(format!(
-            "group `{g}`: consumer groups are not implemented yet; \
-             read without a group (all partitions, or one with --partition)"
-        ));
-    }
     let mut consumer =
         KafkaConsumer::from_properties(properties(args)).map_err(|e| e.to_string())?;
-    let partitions = assign(&mut consumer, args)?;
+    let printed: Shared = Arc::new(Mutex::new(Printed::default()));
+    let mode = match &args.group {
+        None => {
+            assign(&mut consumer, args)?;
+            Mode::Assigned
+        }
+        Some(_) if args.max_messages.is_some() => {
+            let listener = CommitOnRevoke(Arc::clone(&printed));
+            subscribe(&mut consumer, args, Some(Box::new(listener)))?;
+            Mode::GroupExact
+        }
+        Some(_) => {
+            subscribe(&mut consumer, args, None)?;
+            Mode::GroupAuto
+        }
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     catch_interrupt(&consumer, Arc::clone(&stop));
     let mut session = Session {
         consumer,
+        mode,
         stats: Stats::new(args.progress || io::stderr().is_terminal()),
-        partitions,
         held_back: HashMap::new(),
+        printed,
     };
     let outcome = session.consume(args, &stop);
+    // Even after an error: what was printed is consumed.
+    let committed = session.commit_on_exit();
     let lag = session.final_lag();
-    session.stats.finish(lag, session.partitions.len());
+    let partitions = session.consumer.assignment().len();
+    session.stats.finish(lag, partitions);
     session.consumer.close();
-    outcome
+    outcome.and(committed)
+}
+
+/// How partitions are chosen and what is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `assign`: no group, nothing committed.
+    Assigned,
+    /// Group member with `--max-messages`: commits exactly the printed records.
+    GroupExact,
+    /// Group member with auto-commit: commits the consumed positions.
+    GroupAuto,
 }
 
 /// The consumer's properties: the tool's defaults, then the user's, then the flags.
@@ -96,18 +125,48 @@ fn properties(args: &Args) -> Vec<(String, String)> {
     .collect();
     props.extend(args.properties.iter().cloned());
     props.push(("bootstrap.servers".to_owned(), args.bootstrap.clone()));
+    if let Some(g) = &args.group {
+        props.push(("group.id".to_owned(), g.clone()));
+        if args.max_messages.is_some() {
+            // The tool commits the printed records itself; an auto-commit could commit
+            // records fetched but never printed.
+            props.push(("enable.auto.commit".to_owned(), "false".to_owned()));
+        }
+    }
     props
 }
 
-/// Assigns the partitions asked for and seeks to the start position.
-fn assign(consumer: &mut KafkaConsumer, args: &Args) -> Result<Vec<TopicPartition>, String> {
-    let topic = &args.topic;
+/// The partitions of the topic; an error if it does not exist.
+fn partitions_of(consumer: &mut KafkaConsumer, topic: &str) -> Result<Vec<i32>, String> {
     let all = consumer
         .partitions_for(topic, LOOKUP_TIMEOUT)
         .map_err(|e| format!("looking up topic `{topic}`: {e}"))?;
     if all.is_empty() {
         return Err(format!("topic `{topic}` does not exist"));
     }
+    Ok(all)
+}
+
+/// Joins the group for the topic; the assignment arrives during `poll`.
+fn subscribe(
+    consumer: &mut KafkaConsumer,
+    args: &Args,
+    listener: Option<Box<dyn consumer_net::RebalanceListener>>,
+) -> Result<(), String> {
+    // A mistyped topic would otherwise wait for an assignment forever.
+    partitions_of(consumer, &args.topic)?;
+    let topics = [args.topic.clone()];
+    match listener {
+        Some(l) => consumer.subscribe_with_listener(topics, l),
+        None => consumer.subscribe(topics),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// Assigns the partitions asked for and seeks to the start position.
+fn assign(consumer: &mut KafkaConsumer, args: &Args) -> Result<(), String> {
+    let topic = &args.topic;
+    let all = partitions_of(consumer, topic)?;
     let chosen = match args.partition {
         None => all,
         Some(p) if all.contains(&p) => vec![p],
@@ -133,7 +192,7 @@ fn assign(consumer: &mut KafkaConsumer, args: &Args) -> Result<Vec<TopicPartitio
             }
         }
     }
-    Ok(tps)
+    Ok(())
 }
 
 /// Ctrl-C ends the consume loop (through the consumer's wakeup) so the summary still
@@ -153,11 +212,13 @@ fn catch_interrupt(consumer: &KafkaConsumer, stop: Arc<AtomicBool>) {
 
 struct Session {
     consumer: KafkaConsumer,
+    mode: Mode,
     stats: Stats,
-    partitions: Vec<TopicPartition>,
     /// For each partition, the first offset returned by `poll` but not consumed (cut off
     /// by --max-messages or a closed stdout): the consumer's position is past it.
     held_back: HashMap<TopicPartition, i64>,
+    /// The printed records, for [`Mode::GroupExact`].
+    printed: Shared,
 }
 
 impl Session {
@@ -195,6 +256,9 @@ impl Session {
                         Ok(()) => {
                             let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, |b| b.len());
                             self.stats.add(len(&r.key) + len(&r.value));
+                            if self.mode == Mode::GroupExact {
+                                commits::lock(&self.printed).add(r);
+                            }
                             continue;
                         }
                         Err(e) => stdout_open = still_open(e)?,
@@ -208,30 +272,52 @@ impl Session {
                     stdout_open = still_open(e)?;
                 }
             }
-            let (consumer, partitions, held) = (&self.consumer, &self.partitions, &self.held_back);
-            self.stats.tick(|| lag(consumer, partitions, held, None));
+            let (consumer, held) = (&self.consumer, &self.held_back);
+            self.stats
+                .tick(|| lag(consumer, &consumer.assignment(), held, None));
         }
         Ok(())
     }
 
+    /// A group member commits what it consumed before leaving.
+    fn commit_on_exit(&mut self) -> Result<(), String> {
+        let result = match self.mode {
+            Mode::Assigned => return Ok(()),
+            Mode::GroupExact => commit_printed(&mut self.consumer, &self.printed, None),
+            Mode::GroupAuto => {
+                // Records held back by a closed stdout were never printed: move back to
+                // them so the positions committed stop at the printed ones.
+                let assigned = self.consumer.assignment();
+                for (tp, &offset) in &self.held_back {
+                    if assigned.contains(tp) {
+                        self.consumer.seek(tp, offset).map_err(|e| e.to_string())?;
+                    }
+                }
+                // `close` would commit too, but a Ctrl-C wakeup still pending would end
+                // that commit; here it is retried.
+                match self.consumer.commit_sync() {
+                    Err(KafkaError::Wakeup) => self.consumer.commit_sync(),
+                    other => other,
+                }
+            }
+        };
+        result.map_err(|e| format!("committing the consumed offsets: {e}"))
+    }
+
     /// The lag left at the end; partitions never fetched get their end offsets looked up.
     fn final_lag(&mut self) -> Option<i64> {
-        let known = lag(&self.consumer, &self.partitions, &self.held_back, None);
+        let partitions = self.consumer.assignment();
+        let known = lag(&self.consumer, &partitions, &self.held_back, None);
         if known.is_some() {
             return known;
         }
         // Twice: a Ctrl-C wake still pending ends the first attempt.
         let ends = self
             .consumer
-            .end_offsets(&self.partitions, SUMMARY_TIMEOUT)
-            .or_else(|_| self.consumer.end_offsets(&self.partitions, SUMMARY_TIMEOUT))
+            .end_offsets(&partitions, SUMMARY_TIMEOUT)
+            .or_else(|_| self.consumer.end_offsets(&partitions, SUMMARY_TIMEOUT))
             .ok()?;
-        lag(
-            &self.consumer,
-            &self.partitions,
-            &self.held_back,
-            Some(&ends),
-        )
+        lag(&self.consumer, &partitions, &self.held_back, Some(&ends))
     }
 }
 
@@ -246,13 +332,17 @@ fn still_open(e: io::Error) -> Result<bool, String> {
 }
 
 /// The sum over `partitions` of the end offset (the high watermark last seen, else
-/// `ends`) minus the position; None while either is unknown for some partition.
+/// `ends`) minus the position; None while either is unknown for some partition, or
+/// while nothing is assigned (a group member before its first assignment).
 fn lag(
     consumer: &KafkaConsumer,
     partitions: &[TopicPartition],
     held_back: &HashMap<TopicPartition, i64>,
     ends: Option<&HashMap<TopicPartition, i64>>,
 ) -> Option<i64> {
+    if partitions.is_empty() {
+        return None;
+    }
     let mut total = 0;
     for tp in partitions {
         let position = match held_back.get(tp) {

@@ -56,6 +56,8 @@ pub(super) struct GroupFacade {
     pub(super) callbacks: HashMap<RequestId, CommitCallback>,
     pub(super) commit_results: HashMap<RequestId, Result<(), ConsumerError>>,
     pub(super) committed: HashMap<RequestId, Result<CommittedOffsets, ConsumerError>>,
+    /// The listener already heard of the revocation the core is about to report.
+    pub(super) revocation_told: bool,
 }
 
 impl std::fmt::Debug for GroupFacade {
@@ -102,9 +104,12 @@ impl KafkaConsumer {
     }
 
     /// Drops the subscription (a group member leaves the group) or the manual assignment.
+    /// As in Java, the listener's `on_partitions_revoked` runs before the member leaves,
+    /// so it can still commit.
     pub fn unsubscribe(&mut self) -> Result<(), KafkaError> {
         self.check_open()?;
         self.commit_before_leaving();
+        self.revoke_before_leaving();
         self.core.unsubscribe();
         self.dispatch_events();
         let deadline = Instant::now()
@@ -222,10 +227,36 @@ impl KafkaConsumer {
         }
     }
 
+    /// Before leaving (close, unsubscribe): tells the listener of the revocation of every
+    /// owned partition while they are still assigned, so that it can commit them. The
+    /// revocation the core reports when leaving is then not told again.
+    pub(super) fn revoke_before_leaving(&mut self) {
+        // Events still held (see `poll`) come first.
+        self.dispatch_events();
+        let owned: Vec<TopicPartition> = self
+            .core
+            .group()
+            .map(|g| g.owned().to_vec())
+            .unwrap_or_default();
+        if owned.is_empty() {
+            return;
+        }
+        if let Some(mut l) = self.group.listener.take() {
+            l.on_partitions_revoked(self, &owned);
+            if self.group.listener.is_none() {
+                self.group.listener = Some(l);
+            }
+        }
+        self.group.revocation_told = true;
+    }
+
     /// Takes the core's events into the facade, calling the listener and callbacks.
     pub(super) fn dispatch_events(&mut self) {
         while let Some(event) = self.core.poll_event() {
             match event {
+                Event::PartitionsRevoked(_) if self.group.revocation_told => {
+                    self.group.revocation_told = false;
+                }
                 e @ (Event::PartitionsRevoked(_)
                 | Event::PartitionsAssigned(_)
                 | Event::PartitionsLost(_)) => self.group.listener_events.push_back(e),

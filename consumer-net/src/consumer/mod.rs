@@ -168,10 +168,14 @@ impl KafkaConsumer {
             let records = self.core.poll_records(max)?;
             if !records.is_empty() {
                 // Pipelining: the next fetches leave before the caller starts processing.
+                // The listener is not called here: a revocation this round may have
+                // started would otherwise reach the caller before these records of the
+                // revoked partitions. The core holds its rejoin until the next call
+                // dispatches the revocation, so the caller sees records, then the revocation.
                 let now = Instant::now();
                 self.flush(now);
                 self.net.poll(Some(Duration::ZERO), now)?;
-                self.complete(Instant::now());
+                self.complete_io(Instant::now());
                 return Ok(records);
             }
             self.run_once(deadline)?;
@@ -301,16 +305,9 @@ impl KafkaConsumer {
         }
         if self.core.group().is_some() {
             self.commit_before_leaving();
-            let owned: Vec<TopicPartition> = self
-                .core
-                .group()
-                .map(|g| g.owned().to_vec())
-                .unwrap_or_default();
-            if let Some(mut l) = self.group.listener.take() {
-                if !owned.is_empty() {
-                    l.on_partitions_revoked(self, &owned);
-                }
-            }
+            self.revoke_before_leaving();
+            // No listener call after this point.
+            self.group.listener = None;
             self.core.leave_group(Instant::now());
             let deadline = Instant::now()
                 + self
@@ -348,8 +345,14 @@ impl KafkaConsumer {
         }
     }
 
-    /// Feeds finished network items to the core.
+    /// Feeds finished network items to the core, then calls the listener and callbacks.
     fn complete(&mut self, now: Instant) {
+        self.complete_io(now);
+        self.dispatch_events();
+    }
+
+    /// Feeds finished network items to the core; its events wait for the next dispatch.
+    fn complete_io(&mut self, now: Instant) {
         while let Some(c) = self.net.poll_completion() {
             match c {
                 Completion::Response {
@@ -368,7 +371,6 @@ impl KafkaConsumer {
             }
         }
         self.core.handle_timeout(now);
-        self.dispatch_events();
     }
 
     /// One round: send, wait for IO until the earliest deadline, feed the results.

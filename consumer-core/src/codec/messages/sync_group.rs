@@ -145,7 +145,9 @@ impl Decode for SyncGroupResponse {
         } else {
             (None, None)
         };
-        let assignment = r.bytes(flex)?;
+        // Not nullable in the schema, but librdkafka's mock coordinator answers errors
+        // with a null assignment (length -1); librdkafka reads that as empty, so do we.
+        let assignment = r.nullable_bytes(flex)?.unwrap_or_default();
         r.skip_tagged_fields(flex)?;
         Ok(Self {
             throttle_time_ms,
@@ -244,6 +246,22 @@ mod tests {
             };
             frame_roundtrip(&req, &resp, v);
         }
+    }
+
+    #[test]
+    fn null_assignment_of_an_error_answer_reads_as_empty() {
+        // v1 (classic): throttle, REBALANCE_IN_PROGRESS, assignment length -1.
+        let mut classic = Reader::new(Bytes::from_static(&[
+            0, 0, 0, 0, 0, 27, 0xff, 0xff, 0xff, 0xff,
+        ]));
+        let resp = SyncGroupResponse::decode(&mut classic, 1).unwrap();
+        assert_eq!((resp.error_code, resp.assignment.len()), (27, 0));
+        assert_eq!(classic.remaining(), 0);
+        // v4 (flexible): compact length 0 means null.
+        let mut flex = Reader::new(Bytes::from_static(&[0, 0, 0, 0, 0, 27, 0, 0]));
+        let resp = SyncGroupResponse::decode(&mut flex, 4).unwrap();
+        assert_eq!((resp.error_code, resp.assignment.len()), (27, 0));
+        assert_eq!(flex.remaining(), 0);
     }
 
     #[test]
