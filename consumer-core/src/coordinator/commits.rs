@@ -698,7 +698,7 @@ mod tests {
             },
         );
         let mut c = Commits::new("g".into(), None, Some(Duration::from_secs(5)));
-        c.commit_before_revoke(&subs, std::slice::from_ref(&tp));
+        c.commit_before_revoke(&subs, std::slice::from_ref(&tp), 1);
         let id = c.commit(Commits::positions(&subs, std::slice::from_ref(&tp)));
         assert!(c.has_pending_sync_commits());
         let mut events = VecDeque::new();
