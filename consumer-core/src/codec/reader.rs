@@ -279,7 +279,11 @@ impl Reader {
         let Some(n) = self.array_len(compact)? else {
             return Ok(None);
         };
-        let mut out = Vec::with_capacity(n);
+        // The count was checked against the bytes left, one byte per element, but an
+        // element can be far bigger in memory than that (a Fetch partition is ~150 bytes),
+        // so reserve no more bytes than the input has left: a count alone must not make
+        // the decoder allocate more than the input justifies. A real array just grows.
+        let mut out = Vec::with_capacity(n.min(self.buf.len() / size_of::<T>().max(1)));
         for _ in 0..n {
             out.push(item(self)?);
         }
