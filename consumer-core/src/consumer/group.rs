@@ -426,6 +426,9 @@ impl Consumer {
                 if outcome.rejoin {
                     g.request_rejoin("a commit was refused: the group has moved on");
                 }
+                if let Some(generation) = outcome.stale_generation {
+                    g.commit_fenced(generation, &mut ctx);
+                }
             }
             InFlight::OffsetFetch {
                 version,

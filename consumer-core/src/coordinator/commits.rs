@@ -50,6 +50,9 @@ pub struct CommitOutcome {
     pub coordinator_gone: bool,
     /// The group moved on: rejoin.
     pub rejoin: bool,
+    /// UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION: the generation the commit was sent in is
+    /// no longer a place in the group.
+    pub stale_generation: Option<i32>,
 }
 
 /// What one OffsetCommit carried.
@@ -470,6 +473,7 @@ impl Commits {
         if ctx.kind.is_user() {
             self.user_in_flight = self.user_in_flight.saturating_sub(1);
         }
+        let ctx_generation = ctx.generation;
         let mut worst = ErrorCode::None;
         match &resp {
             Ok(r) => {
@@ -544,6 +548,12 @@ impl Commits {
                     | ErrorCode::IllegalGeneration
                     | ErrorCode::UnknownMemberId
             ),
+            stale_generation: matches!(
+                worst,
+                ErrorCode::IllegalGeneration | ErrorCode::UnknownMemberId
+            )
+            .then_some(ctx_generation)
+            .flatten(),
         }
     }
 

@@ -1018,6 +1018,22 @@ impl GroupCoordinator {
         }
     }
 
+    /// A commit sent in `generation` got UNKNOWN_MEMBER_ID or ILLEGAL_GENERATION. If the
+    /// member is still in that generation, its place in the group is gone: as after such
+    /// a heartbeat answer (and in Java), its partitions are lost and it joins afresh.
+    /// Otherwise a rebalance has already moved it on.
+    pub fn commit_fenced(&mut self, generation: i32, ctx: &mut GroupCtx<'_>) {
+        if self.state != MemberState::Stable || self.generation.generation_id != generation {
+            return;
+        }
+        warn!(
+            "group {}: a commit was refused for generation {generation}; partitions lost",
+            self.group_id
+        );
+        self.lose_partitions(ctx);
+        self.reset_generation();
+    }
+
     fn lose_partitions(&mut self, ctx: &mut GroupCtx<'_>) {
         if self.owned.is_empty() {
             return;

@@ -785,6 +785,25 @@ impl TestCluster {
             .insert(name.to_owned(), Topic { id, partitions });
     }
 
+    /// Grows `name` to `partitions` partitions (as `kafka-topics --alter` does); new
+    /// partition `p` is led by the `p`-th broker and starts empty. Clients see the new
+    /// count with their next metadata.
+    pub fn add_partitions(&mut self, name: &str, partitions: usize) {
+        let ids: Vec<i32> = self.brokers.keys().copied().collect();
+        let topic = self.topics.get_mut(name).expect("topic");
+        assert!(partitions > topic.partitions.len(), "topics only grow");
+        for p in topic.partitions.len()..partitions {
+            topic.partitions.push(Partition {
+                leader: ids[p % ids.len()],
+                epoch: 0,
+                log: Vec::new(),
+                log_start: 0,
+                log_end: 0,
+                high_watermark: 0,
+            });
+        }
+    }
+
     // ---- scripted faults ----
 
     fn rule(
