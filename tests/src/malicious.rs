@@ -84,8 +84,9 @@ struct FakePartition {
 struct Shared {
     topic: String,
     partitions: Vec<FakePartition>,
-    /// Per broker: the fault and how many more times to apply it (`usize::MAX`: always).
-    faults: Vec<Option<(Fault, usize)>>,
+    /// Per broker: the API whose answers misbehave, the fault, and how many more times
+    /// to apply it (`usize::MAX`: always).
+    faults: Vec<Option<(ApiKey, Fault, usize)>>,
     /// Per broker: (node id, port).
     nodes: Vec<(i32, u16)>,
 }
@@ -207,9 +208,20 @@ impl FakeCluster {
         self.brokers[index].faults_applied.load(Ordering::SeqCst)
     }
 
-    /// Broker `index` misbehaves `times` times (`usize::MAX`: for good).
+    /// Broker `index` misbehaves `times` times (`usize::MAX`: for good) when answering
+    /// Fetch (ApiVersions for [`Fault::NoCommonFetchVersion`]).
     pub fn set_fault(&self, index: usize, fault: Fault, times: usize) {
-        self.lock().faults[index] = Some((fault, times));
+        let api = match fault {
+            Fault::NoCommonFetchVersion => ApiKey::ApiVersions,
+            _ => ApiKey::Fetch,
+        };
+        self.set_fault_on(index, api, fault, times);
+    }
+
+    /// Broker `index` misbehaves `times` times when answering `api` (Metadata,
+    /// ListOffsets or Fetch for the wire and body faults).
+    pub fn set_fault_on(&self, index: usize, api: ApiKey, fault: Fault, times: usize) {
+        self.lock().faults[index] = Some((api, fault, times));
     }
 
     /// Broker `index` behaves again.
@@ -254,12 +266,8 @@ impl ConnCtx {
     fn take_fault(&self, api: ApiKey) -> Option<Fault> {
         let mut s = self.lock();
         let slot = s.faults.get_mut(self.index)?;
-        let (fault, left) = slot.as_mut()?;
-        let applies = match fault {
-            Fault::NoCommonFetchVersion => api == ApiKey::ApiVersions,
-            _ => api == ApiKey::Fetch,
-        };
-        if !applies || *left == 0 {
+        let (target, fault, left) = slot.as_mut()?;
+        if *target != api || *left == 0 {
             return None;
         }
         if *left != usize::MAX {
@@ -448,11 +456,11 @@ fn answer(frame: Bytes, ctx: &ConnCtx) -> io::Result<(Bytes, After)> {
         }
         _ => return Err(io::Error::other(format!("unexpected {api} request"))),
     };
-    Ok(misbehave(out, fault))
+    Ok(misbehave(out, api, fault))
 }
 
 /// Applies a wire-level fault to an encoded answer (size prefix included).
-fn misbehave(frame: Bytes, fault: Option<Fault>) -> (Bytes, After) {
+fn misbehave(frame: Bytes, api: ApiKey, fault: Option<Fault>) -> (Bytes, After) {
     match fault {
         Some(Fault::TruncateThenClose) => (frame.slice(..frame.len() / 2), After::Close),
         Some(Fault::TruncateThenStall) => (frame.slice(..frame.len() / 2), After::Stall),
@@ -468,10 +476,18 @@ fn misbehave(frame: Bytes, fault: Option<Fault>) -> (Bytes, After) {
             (out.freeze(), After::Continue)
         }
         Some(Fault::HugeArrayCount) => {
-            // Fetch v7–11 body after the prefix: correlation id (4), throttle (4), error
-            // code (2), session id (4), then the topic array count.
+            // After the prefix and correlation id: Fetch v7–11 has throttle (4), error
+            // code (2) and session id (4) before its topic array; ListOffsets v2–5 has
+            // throttle (4); Metadata v0–2 starts with its broker array.
+            let at = 4
+                + 4
+                + match api {
+                    ApiKey::Fetch => 10,
+                    ApiKey::ListOffsets => 4,
+                    _ => 0,
+                };
             let mut out = BytesMut::from(&frame[..]);
-            if let Some(count) = out.get_mut(4 + 14..4 + 18) {
+            if let Some(count) = out.get_mut(at..at + 4) {
                 count.copy_from_slice(&0x7fff_fff0_i32.to_be_bytes());
             }
             (out.freeze(), After::Continue)

@@ -395,3 +395,32 @@ fn a_misbehaving_leader_does_not_stop_the_other_partition() {
     }
     assert_no_huge_allocation();
 }
+
+/// Metadata and ListOffsets answers that break framing or do not decode: the lookup is
+/// retried (on a new connection where the framing broke) and consumption completes.
+#[test]
+fn broken_metadata_and_list_offsets_answers_are_retried() {
+    let cases = [
+        (ApiKey::Metadata, Fault::HugeArrayCount),
+        (ApiKey::Metadata, Fault::TruncateThenClose),
+        (ApiKey::Metadata, Fault::WrongCorrelationId),
+        (ApiKey::ListOffsets, Fault::HugeArrayCount),
+        (ApiKey::ListOffsets, Fault::TruncateThenStall),
+        (ApiKey::ListOffsets, Fault::HugeLength(0x8000_0000)),
+    ];
+    for (i, (api, fault)) in cases.into_iter().enumerate() {
+        let topic = format!("lookup-{i}");
+        let cluster = FakeCluster::start(1, &topic, &[0], RECORDS).expect("fake broker");
+        cluster.set_fault_on(0, api, fault.clone(), 2);
+        let mut c = consumer(&cluster.bootstrap(0));
+        c.assign([tp(&topic, 0)]).expect("assign");
+        let out = drain(&mut c, |o| o.complete(0));
+        assert!(out.errors.is_empty(), "{api} {fault:?}: {:?}", out.errors);
+        out.assert_complete(0);
+        assert!(
+            cluster.faults_applied(0) >= 1,
+            "{api} {fault:?} was applied"
+        );
+    }
+    assert_no_huge_allocation();
+}
