@@ -242,3 +242,53 @@ fn calls_after_close_are_refused() {
         StateError::Closed,
     );
 }
+
+#[test]
+fn a_config_built_by_hand_is_validated_too() {
+    let base = || consumer_net::ConsumerConfig {
+        bootstrap_servers: vec!["127.0.0.1:1".to_owned()],
+        ..consumer_net::ConsumerConfig::default()
+    };
+    let cases: [(&str, consumer_net::ConsumerConfig); 4] = [
+        (
+            "fetch.max.bytes",
+            consumer_net::ConsumerConfig {
+                fetch_max_bytes: -1,
+                ..base()
+            },
+        ),
+        (
+            "max.poll.records",
+            consumer_net::ConsumerConfig {
+                max_poll_records: 0,
+                ..base()
+            },
+        ),
+        (
+            "isolation.level",
+            consumer_net::ConsumerConfig {
+                isolation_level: consumer_core::config::IsolationLevel::ReadCommitted,
+                ..base()
+            },
+        ),
+        (
+            "partition.assignment.strategy",
+            consumer_net::ConsumerConfig {
+                partition_assignment_strategy: vec!["bogus".to_owned()],
+                ..base()
+            },
+        ),
+    ];
+    for (key, config) in cases {
+        match KafkaConsumer::new(config) {
+            Err(KafkaError::Config(ConfigError::InvalidValue { key: k, .. })) => {
+                assert_eq!(k, key)
+            }
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        KafkaConsumer::new(consumer_net::ConsumerConfig::default()),
+        Err(KafkaError::Config(ConfigError::Missing { .. }))
+    ));
+}
