@@ -7,6 +7,8 @@
 //! * [`produce_kcat`] / [`produce_python`]: put known records into a topic
 //!   with reference clients; [`consume_kcat`] / [`consume_python`]: read them
 //!   back independently of the library under test.
+//! * [`FakeCluster`]: scripted fake brokers (real protocol via consumer-core's codec)
+//!   that misbehave on request ([`Fault`]): broken frames, lying sizes, corrupt batches.
 //! * [`library_consumer`], [`poll_until`] and [`Expected`]: drive the
 //!   library's `KafkaConsumer` and check that it delivered exactly what was
 //!   produced.
@@ -26,6 +28,7 @@ mod group_history;
 mod group_log;
 mod group_member;
 mod library;
+mod malicious;
 mod mock_cluster;
 mod ports;
 mod process;
@@ -48,6 +51,7 @@ pub use library::{
     init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for, poll_until,
     sample_records, summary, Expected, ExpectedRecord, WAIT,
 };
+pub use malicious::{fake_records, FakeCluster, Fault};
 pub use mock_cluster::{launcher_binary, CoordinatorType, MockCluster};
 pub use ports::{free_port, port_accepts};
 pub use producer::{produce_kcat, produce_kcat_with, produce_python, produce_python_with};

@@ -188,7 +188,7 @@ mod tests {
             ("fetch.min.bytes", "1024"),
             ("fetch.max.wait.ms", "250"),
             ("auto.offset.reset", "earliest"),
-            ("isolation.level", "read_committed"),
+            ("isolation.level", "read_uncommitted"),
             ("enable.auto.commit", "false"),
             ("group.id", "g1"),
         ])
@@ -200,7 +200,7 @@ mod tests {
         assert_eq!(c.fetch_min_bytes, 1024);
         assert_eq!(c.fetch_max_wait, Duration::from_millis(250));
         assert_eq!(c.auto_offset_reset, AutoOffsetReset::Earliest);
-        assert_eq!(c.isolation_level, IsolationLevel::ReadCommitted);
+        assert_eq!(c.isolation_level, IsolationLevel::ReadUncommitted);
         assert!(!c.enable_auto_commit);
         assert_eq!(c.group_id.as_deref(), Some("g1"));
     }

@@ -139,6 +139,10 @@ impl KafkaConsumer {
         offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
     ) -> Result<(), KafkaError> {
         self.check_open()?;
+        // Checked before the shortcut below: without a group nothing could ever commit.
+        if self.core.group().is_none() {
+            return Err(consumer_core::event::StateError::NoGroupId("commit").into());
+        }
         if offsets.is_empty() {
             return Ok(());
         }
