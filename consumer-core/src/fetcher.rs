@@ -316,7 +316,8 @@ impl Fetcher {
         });
     }
 
-    fn back_off(&mut self, tp: &TopicPartition, offset: i64, now: Instant, backoff: Duration) {
+    /// Keeps `tp` out of fetches until `now + backoff`, unless its position leaves `offset`.
+    pub fn back_off(&mut self, tp: &TopicPartition, offset: i64, now: Instant, backoff: Duration) {
         self.backoff.insert(tp.clone(), (offset, now + backoff));
     }
 

@@ -295,6 +295,21 @@ fn crc_mismatch_is_a_typed_error_and_the_other_partition_keeps_flowing() {
     }
     // The position stayed before the damaged batch (the caller could seek past it).
     assert_eq!(c.position(&tp(topic, 0)).expect("position"), 0);
+    // A caller that keeps polling past the error does not make the consumer refetch the
+    // damaged batch in a tight loop: it waits retry.backoff.ms (20 ms here) before each
+    // new fetch of that partition, so at most about 50 errors come in one second.
+    let started = std::time::Instant::now();
+    let mut errors = 0;
+    while started.elapsed() < Duration::from_secs(1) {
+        if let Err(e) = c.poll(Duration::from_millis(50)) {
+            assert_crc_error(&e, &tp(topic, 0));
+            errors += 1;
+        }
+    }
+    assert!(
+        (1..=60).contains(&errors),
+        "{errors} corrupt-batch errors in one second"
+    );
     // Once the broker sends intact data, the partition resumes where it stopped (a fetch
     // already in flight may still bring the damaged batch once more).
     cluster.clear_fault(0);

@@ -500,7 +500,17 @@ impl Consumer {
             return Err(err);
         }
         let mut out = Vec::new();
-        self.fetcher.drain(max, &mut self.subs, &mut out)?;
+        if let Err(err) = self.fetcher.drain(max, &mut self.subs, &mut out) {
+            if let (ConsumerError::CorruptRecord { tp, offset, .. }, Some(now)) =
+                (&err, self.last_now)
+            {
+                // Not fetched again at once: a caller polling past the error would
+                // otherwise refetch the corrupt batch in a tight loop.
+                self.fetcher
+                    .back_off(tp, *offset, now, self.config.retry_backoff);
+            }
+            return Err(err);
+        }
         Ok(out)
     }
 
