@@ -27,6 +27,7 @@ mod group_log;
 mod group_member;
 mod library;
 mod mock_cluster;
+mod noloss;
 mod ports;
 mod process;
 mod producer;
@@ -49,6 +50,7 @@ pub use library::{
     sample_records, summary, Expected, ExpectedRecord, WAIT,
 };
 pub use mock_cluster::{launcher_binary, CoordinatorType, MockCluster};
+pub use noloss::{noloss_table, NoLoss, NoLossRow};
 pub use ports::{free_port, port_accepts};
 pub use producer::{produce_kcat, produce_kcat_with, produce_python, produce_python_with};
 pub use python::python_program;
