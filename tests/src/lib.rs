@@ -31,6 +31,7 @@ mod noloss;
 mod ports;
 mod process;
 mod producer;
+mod proxy;
 mod python;
 mod record;
 mod tansu;
@@ -53,6 +54,7 @@ pub use mock_cluster::{launcher_binary, CoordinatorType, MockCluster};
 pub use noloss::{noloss_table, NoLoss, NoLossRow};
 pub use ports::{free_port, port_accepts};
 pub use producer::{produce_kcat, produce_kcat_with, produce_python, produce_python_with};
+pub use proxy::CutProxy;
 pub use python::python_program;
 pub use record::{
     consumed_by_partition, Compression, ConsumedRecord, Produced, ProducedRecord, Record,

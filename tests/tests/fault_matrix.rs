@@ -10,6 +10,8 @@
 //! server. Scenarios run in parallel threads, each with its own cluster.
 
 use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -26,8 +28,9 @@ use integration_tests::error_code::{
     REBALANCE_IN_PROGRESS as RIP, REQUEST_TIMED_OUT as RTO, UNKNOWN_TOPIC_OR_PARTITION as UTP,
 };
 use integration_tests::{
-    init_logging, library_consumer, mock_cluster, noloss_table, partitions, produce_kcat_with,
-    sample_records, Compression, CoordinatorType, Expected, MockCluster, NoLoss, NoLossRow,
+    group_props, init_logging, library_consumer, mock_cluster, noloss_table, now_us, partitions,
+    produce_kcat_with, sample_records, CommitPolicy, Compression, CoordinatorType, CutProxy,
+    Expected, Logged, MemberEvent, MemberSpec, MockCluster, NoLoss, NoLossRow, ProcessMember,
 };
 
 /// KAFKA_STORAGE_ERROR.
@@ -60,6 +63,8 @@ impl Mode {
 /// One scenario's cluster and names.
 struct Ctx {
     cluster: MockCluster,
+    /// The proxy every connection goes through (1-broker scenarios).
+    proxy: Option<CutProxy>,
     topic: String,
     group: String,
 }
@@ -67,6 +72,11 @@ struct Ctx {
 impl Ctx {
     fn ok(&self, what: &str, r: integration_tests::Result<()>) {
         r.unwrap_or_else(|e| panic!("{}: {what}: {e}", self.topic));
+    }
+    fn cut(&self, api: i16, after: usize, times: usize) {
+        if let Some(p) = &self.proxy {
+            p.cut_responses(api, after, times);
+        }
     }
     fn down(&self, b: i32) {
         self.ok("broker down", self.cluster.broker_down(b));
@@ -106,6 +116,10 @@ struct Scenario {
     inject: Action,
     heal: Option<(u64, Action)>,
     props: &'static [(&'static str, &'static str)],
+    /// One broker, reached only through a [`CutProxy`].
+    proxy: bool,
+    /// A scenario with its own driver (gets the topic index).
+    custom: Option<fn(usize) -> NoLossRow>,
 }
 
 const BOTH: &[Mode] = &[Mode::Assign, Mode::Group];
@@ -119,6 +133,13 @@ fn scenarios() -> Vec<Scenario> {
         inject,
         heal: None,
         props: &[],
+        proxy: false,
+        custom: None,
+    };
+    let proxied = |name, modes, at_start, inject: Action| Scenario {
+        proxy: true,
+        at_start,
+        ..s(name, modes, inject)
     };
     let healed = |name, modes, inject: Action, ms, heal: Action| Scenario {
         heal: Some((ms, heal)),
@@ -256,6 +277,45 @@ fn scenarios() -> Vec<Scenario> {
         start("OffsetFetch retriable errors", BOTH, |c| {
             c.errors(OFFSET_FETCH, &[CNA, NC, LOAD, CUT]);
         }),
+        proxied(
+            "proxy cuts 3 Fetch responses after 60 bytes",
+            BOTH,
+            false,
+            |c| {
+                c.cut(FETCH, 60, 3);
+            },
+        ),
+        proxied(
+            "proxy cuts 2 Fetch responses in the size prefix",
+            BOTH,
+            false,
+            |c| {
+                c.cut(FETCH, 2, 2);
+            },
+        ),
+        proxied(
+            "proxy cuts 2 OffsetCommit responses after 12 bytes",
+            BOTH,
+            false,
+            |c| {
+                c.cut(OFFSET_COMMIT, 12, 2);
+            },
+        ),
+        proxied(
+            "proxy cuts 2 Metadata responses at start",
+            BOTH,
+            true,
+            |c| {
+                c.cut(METADATA, 30, 2);
+            },
+        ),
+        proxied("proxy cuts the JoinGroup response", GROUP, true, |c| {
+            c.cut(JOIN_GROUP, 20, 1);
+        }),
+        Scenario {
+            custom: Some(killed_member),
+            ..s("member process killed, a new one takes over", GROUP, |_| {})
+        },
     ]
 }
 
@@ -270,19 +330,28 @@ impl RebalanceListener for Runs {
 }
 
 fn run(index: usize, sc: &Scenario, mode: Mode) -> NoLossRow {
-    let cluster = mock_cluster(4);
+    let cluster = mock_cluster(if sc.proxy { 1 } else { 4 });
     let topic = format!("fm{index}-{}", mode.name());
     let group = format!("{topic}-group");
+    let addrs = cluster.broker_addrs();
     cluster.create_topic(&topic, PARTITIONS, 3).expect("topic");
-    let ctx = Ctx {
+    let proxy = sc
+        .proxy
+        .then(|| CutProxy::start(&addrs[0]).expect("start the proxy"));
+    let bootstrap = proxy
+        .as_ref()
+        .map_or_else(|| addrs[3].clone(), CutProxy::addr);
+    let ctx = Arc::new(Ctx {
         cluster,
+        proxy,
         topic,
         group,
-    };
-    ctx.leader(0, 1);
-    ctx.leader(1, 2);
-    ctx.coordinator(3);
-    let addrs = ctx.cluster.broker_addrs();
+    });
+    if !sc.proxy {
+        ctx.leader(0, 1);
+        ctx.leader(1, 2);
+        ctx.coordinator(3);
+    }
     let produced = produce_kcat_with(
         &ctx.cluster.bootstrap(),
         &ctx.topic,
@@ -307,17 +376,26 @@ fn run(index: usize, sc: &Scenario, mode: Mode) -> NoLossRow {
     ];
     props.extend_from_slice(sc.props);
 
+    // Healing runs on its own thread: the consumer may be blocked in a
+    // call (commit_sync) when the fault should end.
+    let healed = Arc::new(AtomicBool::new(sc.heal.is_none()));
     let inject = |check: &mut NoLoss| {
         (sc.inject)(&ctx);
         check.fault();
-        sc.heal
-            .map(|(ms, a)| (Instant::now() + Duration::from_millis(ms), a))
+        sc.heal.map(|(ms, heal)| {
+            let (ctx, healed) = (ctx.clone(), healed.clone());
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(ms));
+                heal(&ctx);
+                healed.store(true, Ordering::SeqCst);
+            })
+        })
     };
-    let mut pending_heal = None;
+    let mut heal_thread = None;
     if sc.at_start {
-        pending_heal = inject(&mut check);
+        heal_thread = inject(&mut check);
     }
-    let mut c = library_consumer(&addrs[3], &props);
+    let mut c = library_consumer(&bootstrap, &props);
     let assigned = Arc::new(Mutex::new(Vec::new()));
     match mode {
         Mode::Assign => c
@@ -332,16 +410,10 @@ fn run(index: usize, sc: &Scenario, mode: Mode) -> NoLossRow {
     let mut injected = sc.at_start;
     let mut commits = 0usize;
     let mut timed_out = false;
-    while !check.all_covered() || pending_heal.is_some() {
+    while !check.all_covered() || !healed.load(Ordering::SeqCst) {
         if Instant::now() >= deadline {
             timed_out = true;
             break;
-        }
-        if let Some((at, heal)) = pending_heal {
-            if Instant::now() >= at {
-                heal(&ctx);
-                pending_heal = None;
-            }
         }
         let batch = match c.poll(Duration::from_millis(100)) {
             Ok(b) => b,
@@ -365,7 +437,7 @@ fn run(index: usize, sc: &Scenario, mode: Mode) -> NoLossRow {
         }
         if !injected && check.delivered() >= BEFORE_FAULT {
             injected = true;
-            pending_heal = inject(&mut check);
+            heal_thread = inject(&mut check);
         }
         // A slow application, so that the fault hits a live stream.
         thread::sleep(Duration::from_millis(15));
@@ -408,8 +480,94 @@ fn run(index: usize, sc: &Scenario, mode: Mode) -> NoLossRow {
         }
     }
     c.close();
+    if ctx.proxy.as_ref().is_some_and(|p| p.cuts_done() == 0) {
+        row_extra.push("the proxy never cut a response".into());
+    }
+    if let Some(h) = heal_thread {
+        if h.join().is_err() {
+            row_extra.push("healing the fault failed".into());
+        }
+    }
     let mut row = check.row(sc.name, mode.name());
     row.violations.extend(row_extra);
+    row
+}
+
+fn member_exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_group_member"))
+}
+
+/// A group member process (the `group_member` binary, committing every 25
+/// records) is killed with SIGKILL mid-stream; a new one takes over from
+/// the commits. Each process is a session of the checker.
+fn killed_member(index: usize) -> NoLossRow {
+    let name = "member process killed, a new one takes over";
+    let cluster = mock_cluster(2);
+    let topic = format!("fm{index}-kill");
+    let group = format!("{topic}-group");
+    cluster.create_topic(&topic, PARTITIONS, 2).expect("topic");
+    cluster
+        .set_coordinator(CoordinatorType::Group, &group, 1)
+        .expect("coordinator");
+    let produced = produce_kcat_with(
+        &cluster.bootstrap(),
+        &topic,
+        &sample_records(RECORDS, PARTITIONS, "k"),
+        Compression::None,
+        &[("batch.num.messages", "10"), ("linger.ms", "1")],
+    )
+    .expect("produce");
+    let expected = Expected::of(&produced);
+    let spec = |n: &str| {
+        let mut props = group_props(&group, "range", CommitPolicy::Manual { every: 25 });
+        props.push(("max.poll.records".into(), "10".into()));
+        props.push(("max.partition.fetch.bytes".into(), "1024".into()));
+        MemberSpec {
+            name: n.into(),
+            bootstrap: cluster.bootstrap(),
+            topics: vec![topic.clone()],
+            props,
+            commits: CommitPolicy::Manual { every: 25 },
+            poll_delay: Duration::from_millis(20),
+        }
+    };
+    let consumed = |log: &[Logged]| {
+        log.iter()
+            .filter(|l| matches!(l.event, MemberEvent::Consumed { .. }))
+            .count()
+    };
+    let mut first = ProcessMember::library(member_exe(), &spec("first")).expect("start");
+    let deadline = Instant::now() + SCENARIO_WAIT;
+    while consumed(&first.log().snapshot()) < BEFORE_FAULT && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
+    first.kill();
+    let killed_at = now_us();
+    let first_log = first.log().snapshot();
+    let mut second = ProcessMember::library(member_exe(), &spec("second")).expect("start");
+    let check = |second_log: &[Logged]| {
+        let mut c = NoLoss::new(&expected, &topic, PARTITIONS);
+        c.replay(&first_log);
+        c.fault_at(killed_at);
+        c.replay(second_log);
+        c
+    };
+    while !check(&second.log().snapshot()).all_covered() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let stopped = second.stop(Duration::from_secs(20));
+    let mut row = check(&second.log().snapshot()).row(name, "group (process)");
+    if let Err(e) = stopped {
+        row.violations.push(format!("the second member: {e}"));
+    }
+    for l in [&first_log, &second.log().snapshot()] {
+        if let Some(e) = l.iter().find_map(|l| match &l.event {
+            MemberEvent::Error(e) => Some(e.clone()),
+            _ => None,
+        }) {
+            row.violations.push(format!("a member reported: {e}"));
+        }
+    }
     row
 }
 
@@ -460,20 +618,23 @@ fn fault_matrix() {
                 };
                 let sc = &all[i];
                 let row =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(key, sc, mode)))
-                        .unwrap_or_else(|p| {
-                            let msg = p
-                                .downcast_ref::<String>()
-                                .cloned()
-                                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                                .unwrap_or_default();
-                            NoLossRow {
-                                scenario: sc.name.into(),
-                                mode: mode.name().into(),
-                                violations: vec![format!("panicked: {msg}")],
-                                ..NoLossRow::default()
-                            }
-                        });
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match sc.custom {
+                        Some(f) => f(key),
+                        None => run(key, sc, mode),
+                    }))
+                    .unwrap_or_else(|p| {
+                        let msg = p
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        NoLossRow {
+                            scenario: sc.name.into(),
+                            mode: mode.name().into(),
+                            violations: vec![format!("panicked: {msg}")],
+                            ..NoLossRow::default()
+                        }
+                    });
                 eprintln!(
                     "{} [{}]: {} delivered, {} duplicates, {} lost, {} violations",
                     row.scenario,
