@@ -42,6 +42,10 @@ const PARTITIONS: i32 = 2;
 const RECORDS: usize = 400;
 /// Records handed out before a mid-stream fault is injected.
 const BEFORE_FAULT: usize = 100;
+/// The longest pause allowed between two deliveries after a fault (faults
+/// last at most 4 s; a new group's joins wait for the mock's timers). A
+/// minute-long stall is a consumer waiting for `default.api.timeout.ms`.
+const MAX_STALL_MS: i64 = 40_000;
 /// How long a scenario may take to deliver everything.
 const SCENARIO_WAIT: Duration = Duration::from_secs(90);
 
@@ -666,8 +670,20 @@ fn fault_matrix() {
     }
     let bad: Vec<String> = rows
         .iter()
-        .filter(|r| r.lost > 0 || !r.violations.is_empty())
-        .map(|r| format!("{} [{}]: {}", r.scenario, r.mode, r.violations.join("; ")))
+        .filter(|r| {
+            r.lost > 0
+                || !r.violations.is_empty()
+                || r.max_stall_ms.is_some_and(|s| s > MAX_STALL_MS)
+        })
+        .map(|r| {
+            format!(
+                "{} [{}]: {} (longest stall {:?} ms)",
+                r.scenario,
+                r.mode,
+                r.violations.join("; "),
+                r.max_stall_ms
+            )
+        })
         .collect();
     assert!(
         bad.is_empty(),
