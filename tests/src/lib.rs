@@ -30,9 +30,11 @@ mod group_member;
 mod library;
 mod malicious;
 mod mock_cluster;
+mod noloss;
 mod ports;
 mod process;
 mod producer;
+mod proxy;
 mod python;
 mod record;
 mod tansu;
@@ -53,8 +55,10 @@ pub use library::{
 };
 pub use malicious::{fake_records, FakeCluster, Fault};
 pub use mock_cluster::{launcher_binary, CoordinatorType, MockCluster};
+pub use noloss::{noloss_table, NoLoss, NoLossRow};
 pub use ports::{free_port, port_accepts};
 pub use producer::{produce_kcat, produce_kcat_with, produce_python, produce_python_with};
+pub use proxy::CutProxy;
 pub use python::python_program;
 pub use record::{
     consumed_by_partition, Compression, ConsumedRecord, Produced, ProducedRecord, Record,

@@ -469,16 +469,22 @@ impl Consumer {
     /// When the consumer next needs `handle_timeout`, if it has a deadline in the future.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let candidates = [
-            self.group.as_ref().and_then(|g| g.next_timeout()),
             self.metadata.next_update(),
             self.subs.next_reset_attempt(),
             self.offsets.next_retry(),
             self.fetcher.next_timeout(),
         ];
+        // Each group deadline on its own, so that a past one does not hide a future one.
+        let group = self
+            .group
+            .as_ref()
+            .map(|g| g.deadlines())
+            .unwrap_or_default();
         let after = self.last_now;
         candidates
             .into_iter()
             .flatten()
+            .chain(group)
             .filter(|t| after.is_none_or(|now| *t > now))
             .min()
     }

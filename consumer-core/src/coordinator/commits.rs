@@ -155,6 +155,11 @@ impl Commits {
             .min()
     }
 
+    /// The auto-commit and retry deadlines, each of which may be past.
+    pub fn deadlines(&self) -> [Option<Instant>; 2] {
+        [self.next_auto_commit, self.retry_at]
+    }
+
     /// Queues a commit of `offsets` by the caller; the answer comes as
     /// [`Event::CommitCompleted`] with the returned id.
     pub fn commit(&mut self, offsets: Vec<(TopicPartition, OffsetAndMetadata)>) -> RequestId {

@@ -406,11 +406,15 @@ impl GroupCoordinator {
 
     /// The earliest deadline of the group: heartbeat, session, backoffs, auto-commit.
     pub fn next_timeout(&self) -> Option<Instant> {
-        let mut t: Vec<Option<Instant>> = vec![
-            self.lookup_backoff_until,
-            self.backoff_until,
-            self.commits.next_timeout(),
-        ];
+        self.deadlines().into_iter().min()
+    }
+
+    /// Every pending deadline of the group. The caller drops the ones already past one
+    /// by one: a stale deadline (e.g. a commit retry waiting for the coordinator) must
+    /// not hide a later one (the coordinator lookup backoff) behind a single minimum.
+    pub fn deadlines(&self) -> Vec<Instant> {
+        let mut t: Vec<Option<Instant>> = vec![self.lookup_backoff_until, self.backoff_until];
+        t.extend(self.commits.deadlines());
         if self.state == MemberState::Stable && !self.heartbeat_in_flight {
             t.push(self.next_heartbeat);
         }
@@ -420,7 +424,7 @@ impl GroupCoordinator {
         if let Some(p) = &self.pending_leader_sync {
             t.push(Some(p.since + self.rebalance_timeout));
         }
-        t.into_iter().flatten().min()
+        t.into_iter().flatten().collect()
     }
 
     // ---- outputs ----
