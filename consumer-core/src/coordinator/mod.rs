@@ -617,7 +617,10 @@ impl GroupCoordinator {
         }
         if c.node_id < 0 {
             // No error but no broker either (found by fuzzing): as unavailable, retried.
-            debug!("group {}: FindCoordinator named node {}", self.group_id, c.node_id);
+            debug!(
+                "group {}: FindCoordinator named node {}",
+                self.group_id, c.node_id
+            );
             self.lookup_backoff_until = Some(now + self.retry_backoff);
             return;
         }
