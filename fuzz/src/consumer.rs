@@ -449,10 +449,11 @@ impl Harness {
         }
         for (tp, last) in seen {
             let after = self.consumer.position(&tp).ok().flatten().map(|p| p.offset);
-            assert_eq!(
-                after,
-                Some(last + 1),
-                "{tp:?}: position after handing out {last}"
+            // Past the last record handed out; further when what follows in its batch is
+            // not for the caller (control or aborted records, an empty batch).
+            assert!(
+                after.is_some_and(|a| a > last),
+                "{tp:?}: position {after:?} after handing out {last}"
             );
         }
     }
