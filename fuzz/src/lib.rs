@@ -4,6 +4,7 @@
 //! layout and its inverse (used to write seeds) live side by side.
 
 pub mod alloc;
+pub mod consumer;
 pub mod records;
 pub mod responses;
 pub mod seeds;

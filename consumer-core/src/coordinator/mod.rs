@@ -619,6 +619,15 @@ impl GroupCoordinator {
             }
             return;
         }
+        if c.node_id < 0 {
+            // No error but no broker either (found by fuzzing): as unavailable, retried.
+            debug!(
+                "group {}: FindCoordinator named node {}",
+                self.group_id, c.node_id
+            );
+            self.lookup_backoff_until = Some(now + self.retry_backoff);
+            return;
+        }
         let node = Node {
             id: i32::MAX - c.node_id,
             host: c.host,

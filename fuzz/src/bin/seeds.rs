@@ -13,6 +13,7 @@ fn main() -> std::io::Result<()> {
             "record_batches",
             consumer_core_fuzz::seeds::record_batches(),
         ),
+        ("consumer_core", consumer_core_fuzz::consumer::seeds()),
     ];
     for (target, seeds) in targets {
         let dir = out.join(target);
