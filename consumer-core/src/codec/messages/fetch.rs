@@ -4,6 +4,7 @@
 //! frame; decoding them into batches is the record module's job, not this one's.
 
 use super::tag_writer::TagWriter;
+use super::topic_key::{put_topic, read_topic};
 use crate::codec::prelude::*;
 
 const API: ApiKey = ApiKey::Fetch;
@@ -293,30 +294,6 @@ impl Request for FetchRequest {
     type Response = FetchResponse;
 }
 
-/// The topic key: a name up to v12, an id from v13.
-fn put_topic(
-    buf: &mut BytesMut,
-    flex: bool,
-    version: i16,
-    name: &str,
-    id: &[u8; 16],
-) -> Result<(), EncodeError> {
-    if version >= 13 {
-        buf.put_uuid(id);
-        Ok(())
-    } else {
-        buf.put_string(flex, name)
-    }
-}
-
-fn read_topic(r: &mut Reader, flex: bool, version: i16) -> Result<(String, [u8; 16]), DecodeError> {
-    if version >= 13 {
-        Ok((String::new(), r.uuid()?))
-    } else {
-        Ok((r.string(flex)?, [0; 16]))
-    }
-}
-
 impl FetchPartition {
     fn write(&self, buf: &mut BytesMut, version: i16, flex: bool) -> Result<(), EncodeError> {
         buf.put_i32(self.partition);
@@ -391,14 +368,14 @@ impl Encode for FetchRequest {
             buf.put_i32(self.session_epoch);
         }
         buf.put_array(flex, &self.topics, |b, t| {
-            put_topic(b, flex, version, &t.topic, &t.topic_id)?;
+            put_topic(b, flex, version >= 13, &t.topic, &t.topic_id)?;
             b.put_array(flex, &t.partitions, |b, p| p.write(b, version, flex))?;
             b.put_empty_tagged_fields(flex);
             Ok(())
         })?;
         if version >= 7 {
             buf.put_array(flex, &self.forgotten_topics_data, |b, t| {
-                put_topic(b, flex, version, &t.topic, &t.topic_id)?;
+                put_topic(b, flex, version >= 13, &t.topic, &t.topic_id)?;
                 b.put_array(flex, &t.partitions, |b, p| {
                     b.put_i32(*p);
                     Ok(())
@@ -445,7 +422,7 @@ impl Decode for FetchRequest {
             req.session_epoch = r.i32()?;
         }
         req.topics = r.array(flex, |r| {
-            let (topic, topic_id) = read_topic(r, flex, version)?;
+            let (topic, topic_id) = read_topic(r, flex, version >= 13)?;
             let partitions = r.array(flex, |r| FetchPartition::read(r, version, flex))?;
             r.skip_tagged_fields(flex)?;
             Ok(FetchTopic {
@@ -456,7 +433,7 @@ impl Decode for FetchRequest {
         })?;
         if version >= 7 {
             req.forgotten_topics_data = r.array(flex, |r| {
-                let (topic, topic_id) = read_topic(r, flex, version)?;
+                let (topic, topic_id) = read_topic(r, flex, version >= 13)?;
                 let partitions = r.array(flex, Reader::i32)?;
                 r.skip_tagged_fields(flex)?;
                 Ok(ForgottenTopic {
@@ -599,7 +576,7 @@ impl Encode for FetchResponse {
             buf.put_i32(self.session_id);
         }
         buf.put_array(flex, &self.responses, |b, t| {
-            put_topic(b, flex, version, &t.topic, &t.topic_id)?;
+            put_topic(b, flex, version >= 13, &t.topic, &t.topic_id)?;
             b.put_array(flex, &t.partitions, |b, p| p.write(b, version, flex))?;
             b.put_empty_tagged_fields(flex);
             Ok(())
@@ -634,7 +611,7 @@ impl Decode for FetchResponse {
             resp.session_id = r.i32()?;
         }
         resp.responses = r.array(flex, |r| {
-            let (topic, topic_id) = read_topic(r, flex, version)?;
+            let (topic, topic_id) = read_topic(r, flex, version >= 13)?;
             let partitions = r.array(flex, |r| PartitionData::read(r, version, flex))?;
             r.skip_tagged_fields(flex)?;
             Ok(FetchableTopicResponse {

@@ -15,6 +15,7 @@ pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
 mod tag_writer;
+mod topic_key;
 
 pub use api_versions::{ApiVersionsRequest, ApiVersionsResponse};
 pub use fetch::{FetchRequest, FetchResponse};

@@ -3,6 +3,7 @@
 //! From v10 (KIP-848) topics are named by id only: the topic name is not sent, so a
 //! caller that does not know every topic's id must stay at v9 or below.
 
+use super::topic_key::{put_topic, read_topic};
 use crate::codec::prelude::*;
 
 const API: ApiKey = ApiKey::OffsetCommit;
@@ -112,31 +113,6 @@ impl Request for OffsetCommitRequest {
     type Response = OffsetCommitResponse;
 }
 
-/// Writes a topic's name (v0–9) or id (v10+).
-fn put_topic(
-    buf: &mut BytesMut,
-    flex: bool,
-    version: i16,
-    name: &str,
-    id: &[u8; 16],
-) -> Result<(), EncodeError> {
-    if version >= FIRST_TOPIC_ID_VERSION {
-        buf.put_uuid(id);
-        Ok(())
-    } else {
-        buf.put_string(flex, name)
-    }
-}
-
-/// Reads a topic's name (v0–9) or id (v10+); the other one is left at its default.
-fn read_topic(r: &mut Reader, flex: bool, version: i16) -> Result<(String, [u8; 16]), DecodeError> {
-    if version >= FIRST_TOPIC_ID_VERSION {
-        Ok((String::new(), r.uuid()?))
-    } else {
-        Ok((r.string(flex)?, [0; 16]))
-    }
-}
-
 impl Encode for OffsetCommitRequest {
     fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
         check_encode_version(API, version)?;
@@ -153,7 +129,13 @@ impl Encode for OffsetCommitRequest {
             buf.put_i64(self.retention_time_ms);
         }
         buf.put_array(flex, &self.topics, |b, t| {
-            put_topic(b, flex, version, &t.name, &t.topic_id)?;
+            put_topic(
+                b,
+                flex,
+                version >= FIRST_TOPIC_ID_VERSION,
+                &t.name,
+                &t.topic_id,
+            )?;
             b.put_array(flex, &t.partitions, |b, p| {
                 b.put_i32(p.partition_index);
                 b.put_i64(p.committed_offset);
@@ -194,7 +176,7 @@ impl Decode for OffsetCommitRequest {
             out.retention_time_ms = r.i64()?;
         }
         out.topics = r.array(flex, |r| {
-            let (name, topic_id) = read_topic(r, flex, version)?;
+            let (name, topic_id) = read_topic(r, flex, version >= FIRST_TOPIC_ID_VERSION)?;
             let partitions = r.array(flex, |r| {
                 let partition_index = r.i32()?;
                 let committed_offset = r.i64()?;
@@ -230,7 +212,13 @@ impl Encode for OffsetCommitResponse {
             buf.put_i32(self.throttle_time_ms);
         }
         buf.put_array(flex, &self.topics, |b, t| {
-            put_topic(b, flex, version, &t.name, &t.topic_id)?;
+            put_topic(
+                b,
+                flex,
+                version >= FIRST_TOPIC_ID_VERSION,
+                &t.name,
+                &t.topic_id,
+            )?;
             b.put_array(flex, &t.partitions, |b, p| {
                 b.put_i32(p.partition_index);
                 b.put_i16(p.error_code);
@@ -251,7 +239,7 @@ impl Decode for OffsetCommitResponse {
         let flex = API.is_flexible(version);
         let throttle_time_ms = if version >= 3 { r.i32()? } else { 0 };
         let topics = r.array(flex, |r| {
-            let (name, topic_id) = read_topic(r, flex, version)?;
+            let (name, topic_id) = read_topic(r, flex, version >= FIRST_TOPIC_ID_VERSION)?;
             let partitions = r.array(flex, |r| {
                 let partition_index = r.i32()?;
                 let error_code = r.i16()?;

@@ -3,6 +3,7 @@
 //! Versions 0–7 ask for one group (`group_id`, `topics`); from v8 a batch of groups is
 //! asked for in `groups`. From v10 (KIP-848) topics inside `groups` are named by id only.
 
+use super::topic_key::{put_topic, read_topic};
 use crate::codec::prelude::*;
 
 const API: ApiKey = ApiKey::OffsetFetch;
@@ -127,31 +128,6 @@ impl Request for OffsetFetchRequest {
     type Response = OffsetFetchResponse;
 }
 
-/// Writes a topic's name (before v10) or id (v10+).
-fn put_topic(
-    buf: &mut BytesMut,
-    flex: bool,
-    version: i16,
-    name: &str,
-    id: &[u8; 16],
-) -> Result<(), EncodeError> {
-    if version >= FIRST_TOPIC_ID_VERSION {
-        buf.put_uuid(id);
-        Ok(())
-    } else {
-        buf.put_string(flex, name)
-    }
-}
-
-/// Reads a topic's name (before v10) or id (v10+); the other one is left at its default.
-fn read_topic(r: &mut Reader, flex: bool, version: i16) -> Result<(String, [u8; 16]), DecodeError> {
-    if version >= FIRST_TOPIC_ID_VERSION {
-        Ok((String::new(), r.uuid()?))
-    } else {
-        Ok((r.string(flex)?, [0; 16]))
-    }
-}
-
 fn put_request_topics(
     buf: &mut BytesMut,
     flex: bool,
@@ -159,7 +135,13 @@ fn put_request_topics(
     topics: Option<&[OffsetFetchRequestTopic]>,
 ) -> Result<(), EncodeError> {
     buf.put_nullable_array(flex, topics, |b, t| {
-        put_topic(b, flex, version, &t.name, &t.topic_id)?;
+        put_topic(
+            b,
+            flex,
+            version >= FIRST_TOPIC_ID_VERSION,
+            &t.name,
+            &t.topic_id,
+        )?;
         b.put_array(flex, &t.partition_indexes, |b, p| {
             b.put_i32(*p);
             Ok(())
@@ -175,7 +157,7 @@ fn read_request_topics(
     version: i16,
 ) -> Result<Option<Vec<OffsetFetchRequestTopic>>, DecodeError> {
     r.nullable_array(flex, |r| {
-        let (name, topic_id) = read_topic(r, flex, version)?;
+        let (name, topic_id) = read_topic(r, flex, version >= FIRST_TOPIC_ID_VERSION)?;
         let partition_indexes = r.array(flex, |r| r.i32())?;
         r.skip_tagged_fields(flex)?;
         Ok(OffsetFetchRequestTopic {
@@ -264,7 +246,13 @@ fn put_response_topics(
     topics: &[OffsetFetchResponseTopic],
 ) -> Result<(), EncodeError> {
     buf.put_array(flex, topics, |b, t| {
-        put_topic(b, flex, version, &t.name, &t.topic_id)?;
+        put_topic(
+            b,
+            flex,
+            version >= FIRST_TOPIC_ID_VERSION,
+            &t.name,
+            &t.topic_id,
+        )?;
         b.put_array(flex, &t.partitions, |b, p| {
             b.put_i32(p.partition_index);
             b.put_i64(p.committed_offset);
@@ -287,7 +275,7 @@ fn read_response_topics(
     version: i16,
 ) -> Result<Vec<OffsetFetchResponseTopic>, DecodeError> {
     r.array(flex, |r| {
-        let (name, topic_id) = read_topic(r, flex, version)?;
+        let (name, topic_id) = read_topic(r, flex, version >= FIRST_TOPIC_ID_VERSION)?;
         let partitions = r.array(flex, |r| {
             let partition_index = r.i32()?;
             let committed_offset = r.i64()?;
