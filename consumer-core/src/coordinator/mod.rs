@@ -21,10 +21,11 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
-use crate::assignor::{self, Assignor, MemberSubscription, RebalanceProtocol};
+use crate::assignor::{
+    self, group_by_topic, ungroup, Assignor, MemberSubscription, RebalanceProtocol,
+};
 use crate::codec::consumer_protocol::{
-    ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicPartitions, LATEST_VERSION,
-    PROTOCOL_TYPE,
+    ConsumerProtocolAssignment, ConsumerProtocolSubscription, LATEST_VERSION, PROTOCOL_TYPE,
 };
 use crate::codec::messages::find_coordinator::KEY_TYPE_GROUP;
 use crate::codec::messages::join_group::JoinGroupRequestProtocol;
@@ -559,7 +560,7 @@ impl GroupCoordinator {
         }
         let subscription_topics = ctx.subs.subscribed_topics().to_vec();
         let owned = if self.protocol == RebalanceProtocol::Cooperative {
-            to_topic_partitions(&self.owned)
+            group_by_topic(&self.owned)
         } else {
             Vec::new()
         };
@@ -869,7 +870,7 @@ impl GroupCoordinator {
         for m in &pending.members {
             let parts = assignment.get(&m.member_id).cloned().unwrap_or_default();
             let encoded = ConsumerProtocolAssignment {
-                assigned_partitions: to_topic_partitions(&parts),
+                assigned_partitions: group_by_topic(&parts),
                 user_data: None,
             }
             .encode(version);
@@ -936,7 +937,7 @@ impl GroupCoordinator {
         }
         let assigned: Vec<TopicPartition> =
             match ConsumerProtocolAssignment::decode(resp.assignment) {
-                Ok(a) => from_topic_partitions(&a.assigned_partitions),
+                Ok(a) => ungroup(&a.assigned_partitions),
                 Err(e) => {
                     warn!(
                         "group {}: undecodable assignment: {e}; rejoining",
@@ -1098,30 +1099,4 @@ pub enum GroupRequestKind {
 
 fn millis(d: Duration) -> i32 {
     i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
-}
-
-/// Groups partitions by topic, in order.
-pub fn to_topic_partitions(tps: &[TopicPartition]) -> Vec<TopicPartitions> {
-    let mut out: Vec<TopicPartitions> = Vec::new();
-    for tp in tps {
-        match out.iter_mut().find(|t| t.topic == tp.topic) {
-            Some(t) => t.partitions.push(tp.partition),
-            None => out.push(TopicPartitions {
-                topic: tp.topic.clone(),
-                partitions: vec![tp.partition],
-            }),
-        }
-    }
-    out
-}
-
-/// Flattens per-topic partition lists.
-pub fn from_topic_partitions(tps: &[TopicPartitions]) -> Vec<TopicPartition> {
-    tps.iter()
-        .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(|p| TopicPartition::new(t.topic.clone(), *p))
-        })
-        .collect()
 }
