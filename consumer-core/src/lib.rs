@@ -58,5 +58,4 @@ pub mod metadata;
 pub mod offsets;
 pub mod record;
 pub mod subscription;
-pub mod timer;
 pub mod topic_partition;
