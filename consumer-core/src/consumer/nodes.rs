@@ -136,15 +136,6 @@ impl Nodes {
             .is_some_and(|t| now < t + self.failure_backoff)
     }
 
-    /// When the last failed node may be tried again.
-    pub fn next_backoff_end(&self, now: Instant) -> Option<Instant> {
-        self.nodes
-            .values()
-            .filter_map(|e| e.failed_at.map(|t| t + self.failure_backoff))
-            .filter(|t| *t > now)
-            .min()
-    }
-
     /// Whether `node` is ready; if negotiation has not started, starts it.
     pub fn ensure_ready(&mut self, node: &Node) -> Readiness {
         let e = self.entry(node.id);
