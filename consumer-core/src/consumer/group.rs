@@ -19,6 +19,18 @@ use crate::subscription::SubscriptionKind;
 use crate::topic_partition::{OffsetAndMetadata, TopicPartition};
 
 impl Consumer {
+    /// The group coordinator with what it may touch of the rest of the consumer.
+    fn group_ctx(&mut self) -> Option<(&mut GroupCoordinator, GroupCtx<'_>)> {
+        let g = self.group.as_mut()?;
+        let ctx = GroupCtx {
+            subs: &mut self.subs,
+            metadata: &mut self.metadata,
+            events: &mut self.events,
+            errors: &mut self.errors,
+        };
+        Some((g, ctx))
+    }
+
     /// Subscribes to `topics` through the group (needs `group.id`); replaces an earlier
     /// subscription. Refused while partitions are assigned manually.
     pub fn subscribe(
@@ -173,14 +185,8 @@ impl Consumer {
     /// pass leaves the group now and reports it.
     pub fn poll_started(&mut self, now: Instant) {
         self.last_now = Some(now);
-        let Some(g) = self.group.as_mut() else {
+        let Some((g, mut ctx)) = self.group_ctx() else {
             return;
-        };
-        let mut ctx = GroupCtx {
-            subs: &mut self.subs,
-            metadata: &mut self.metadata,
-            events: &mut self.events,
-            errors: &mut self.errors,
         };
         let out = g.poll_started(now, &mut ctx);
         for r in out {
@@ -276,14 +282,8 @@ impl Consumer {
         if !self.ensure_ready(&coordinator) {
             return;
         }
-        let Some(g) = self.group.as_mut() else {
+        let Some((g, mut ctx)) = self.group_ctx() else {
             return;
-        };
-        let mut ctx = GroupCtx {
-            subs: &mut self.subs,
-            metadata: &mut self.metadata,
-            events: &mut self.events,
-            errors: &mut self.errors,
         };
         let requests = g.prepare(now, &mut ctx);
         self.fetcher.retain_assigned(&self.subs);
@@ -356,15 +356,9 @@ impl Consumer {
         frame: Bytes,
         now: Instant,
     ) {
-        let Some(g) = self.group.as_mut() else {
-            return;
-        };
         let backoff = self.config.retry_backoff;
-        let mut ctx = GroupCtx {
-            subs: &mut self.subs,
-            metadata: &mut self.metadata,
-            events: &mut self.events,
-            errors: &mut self.errors,
+        let Some((g, mut ctx)) = self.group_ctx() else {
+            return;
         };
         let mut follow_up = None;
         match what {
@@ -452,15 +446,9 @@ impl Consumer {
     }
 
     pub(super) fn group_request_failed(&mut self, what: InFlight, now: Instant) {
-        let Some(g) = self.group.as_mut() else {
-            return;
-        };
         let backoff = self.config.retry_backoff;
-        let mut ctx = GroupCtx {
-            subs: &mut self.subs,
-            metadata: &mut self.metadata,
-            events: &mut self.events,
-            errors: &mut self.errors,
+        let Some((g, mut ctx)) = self.group_ctx() else {
+            return;
         };
         match what {
             InFlight::FindCoordinator { .. } => g.lookup_failed(now),
