@@ -128,7 +128,8 @@ impl Scenario {
 /// Commit errors the member may report: the coordinator refusing a commit
 /// while the group rebalances.
 fn expected_error(e: &str) -> bool {
-    e.starts_with("commit") && e.contains("group is rebalancing")
+    e.starts_with("commit")
+        && (e.contains("group is rebalancing") || e.contains("group rebalanced"))
 }
 
 fn assert_no_errors(logs: &[&MemberLog]) {

@@ -103,7 +103,9 @@ fn check(what: &str, h: &GroupHistory, expected: &Expected, logs: &[&MemberLog])
 /// those records are delivered again, which the history allows.
 fn rebalancing_commit(error: &str) -> bool {
     error.starts_with("commit")
-        && (error.contains("REBALANCE_IN_PROGRESS") || error.contains("group is rebalancing"))
+        && (error.contains("REBALANCE_IN_PROGRESS")
+            || error.contains("group is rebalancing")
+            || error.contains("group rebalanced"))
 }
 
 fn interop(assignor: &str, tag: &str) {

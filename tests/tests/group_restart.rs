@@ -263,7 +263,7 @@ fn survivor_takes_over_from_the_killed_members_commits() {
         let errors: Vec<String> = log
             .errors()
             .into_iter()
-            .filter(|e| !e.contains("group is rebalancing"))
+            .filter(|e| !e.contains("group is rebalancing") && !e.contains("group rebalanced"))
             .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", log.name());
     }

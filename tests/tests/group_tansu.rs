@@ -156,7 +156,10 @@ fn two_members_share_and_hand_over() {
         let errors: Vec<String> = l
             .errors()
             .into_iter()
-            .filter(|e| !(e.starts_with("commit") && e.contains("group is rebalancing")))
+            .filter(|e| {
+                !(e.starts_with("commit")
+                    && (e.contains("group is rebalancing") || e.contains("group rebalanced")))
+            })
             .collect();
         assert!(
             errors.is_empty(),
