@@ -401,6 +401,17 @@ impl FetchSessionHandler {
     }
 }
 
+/// True for the top-level Fetch errors that concern the session, not the partitions:
+/// the handler recovers from them with a full fetch.
+pub fn is_session_error(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::FetchSessionIdNotFound
+            | ErrorCode::InvalidFetchSessionEpoch
+            | ErrorCode::FetchSessionTopicIdError
+    )
+}
+
 /// The epoch after `epoch`: 1 follows `i32::MAX`, since 0 and -1 are reserved.
 pub fn next_epoch(epoch: i32) -> i32 {
     if epoch < INITIAL_SESSION_EPOCH {

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
-use crate::codec::messages::fetch::{FetchPartition, FetchTopic};
 use crate::codec::messages::{FetchRequest, FetchResponse};
 use crate::config::{AutoOffsetReset, ConsumerConfig};
 use crate::consumer::nodes::NodeId;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, ConsumerRecord};
+use crate::fetch_session::{is_session_error, FetchSessionHandler, PartitionFetch};
 use crate::metadata::Metadata;
 use crate::record::{DecodeOptions, RecordBatch, RecordBatches, RecordSource, Records};
 use crate::subscription::{OffsetResetStrategy, SubscriptionState};
@@ -63,6 +63,8 @@ pub struct Fetcher {
     /// of range with no reset policy): not fetched again from that offset before the
     /// instant, so a broker answering at once does not make a busy loop.
     backoff: HashMap<TopicPartition, (i64, Instant)>,
+    /// The fetch session with each node (KIP-227).
+    sessions: HashMap<NodeId, FetchSessionHandler>,
 }
 
 impl Fetcher {
@@ -135,48 +137,50 @@ impl Fetcher {
             if version >= FIRST_TOPIC_ID_VERSION && !all_ids {
                 version = FIRST_TOPIC_ID_VERSION - 1;
             }
-            let mut ctx = FetchContext {
+            let wanted = parts.into_iter().map(|(tp, position)| {
+                let data = PartitionFetch {
+                    topic_id: metadata.topic(&tp.topic).map_or([0; 16], |t| t.id),
+                    fetch_offset: position.offset,
+                    current_leader_epoch: metadata
+                        .leader(&tp)
+                        .and_then(|l| l.leader_epoch)
+                        .unwrap_or(-1),
+                    max_bytes: config.max_partition_fetch_bytes,
+                };
+                (tp, data)
+            });
+            // The session decides what goes on the wire; the answer may carry any
+            // partition of the session, sent in this request or not.
+            let fetch = self
+                .sessions
+                .entry(node)
+                .or_default()
+                .build(version, wanted);
+            let by_id = version >= FIRST_TOPIC_ID_VERSION;
+            let ctx = FetchContext {
                 node,
                 version,
-                partitions: HashMap::new(),
-                topic_ids: HashMap::new(),
+                partitions: fetch
+                    .session
+                    .iter()
+                    .map(|(tp, p)| (tp.clone(), p.fetch_offset))
+                    .collect(),
+                topic_ids: fetch
+                    .session
+                    .iter()
+                    .filter(|_| by_id)
+                    .map(|(tp, p)| (p.topic_id, tp.topic.clone()))
+                    .collect(),
             };
-            let mut topics: Vec<FetchTopic> = Vec::new();
-            for (tp, position) in parts {
-                let leader_epoch = metadata
-                    .leader(&tp)
-                    .and_then(|l| l.leader_epoch)
-                    .unwrap_or(-1);
-                let topic_id = metadata.topic(&tp.topic).map_or([0; 16], |t| t.id);
-                let partition = FetchPartition {
-                    partition: tp.partition,
-                    current_leader_epoch: leader_epoch,
-                    fetch_offset: position.offset,
-                    partition_max_bytes: config.max_partition_fetch_bytes,
-                    ..FetchPartition::default()
-                };
-                match topics.iter_mut().find(|t| t.topic == tp.topic) {
-                    Some(t) => t.partitions.push(partition),
-                    None => topics.push(FetchTopic {
-                        topic: tp.topic.clone(),
-                        topic_id,
-                        partitions: vec![partition],
-                    }),
-                }
-                if version >= FIRST_TOPIC_ID_VERSION {
-                    ctx.topic_ids.insert(topic_id, tp.topic.clone());
-                }
-                ctx.partitions.insert(tp, position.offset);
-            }
             let request = FetchRequest {
                 max_wait_ms: duration_ms(config.fetch_max_wait),
                 min_bytes: config.fetch_min_bytes,
                 max_bytes: config.fetch_max_bytes,
                 isolation_level: config.isolation_level.wire_value(),
-                // Sessionless: id 0 with the final epoch asks for full fetches.
-                session_id: 0,
-                session_epoch: -1,
-                topics,
+                session_id: fetch.session_id,
+                session_epoch: fetch.session_epoch,
+                topics: fetch.topics(),
+                forgotten_topics_data: fetch.forgotten_topics(),
                 rack_id: config.client_rack.clone(),
                 ..FetchRequest::default()
             };
@@ -189,6 +193,9 @@ impl Fetcher {
     /// The fetch to `node` failed without an answer (disconnect, timeout).
     pub fn fetch_failed(&mut self, node: NodeId, metadata: &mut Metadata) {
         self.in_flight.remove(&node);
+        if let Some(session) = self.sessions.get_mut(&node) {
+            session.handle_error();
+        }
         // The leader may have moved; look again before fetching from it.
         metadata.request_update();
     }
@@ -205,8 +212,16 @@ impl Fetcher {
         metadata: &mut Metadata,
     ) -> Vec<ConsumerError> {
         self.in_flight.remove(&ctx.node);
+        if let Some(session) = self.sessions.get_mut(&ctx.node) {
+            session.handle_response(resp.session_id, resp.error_code);
+        }
         let mut errors = Vec::new();
         let top = ErrorCode::from_i16(resp.error_code);
+        if is_session_error(top) {
+            // The session handler starts over; the next fetch is a full one.
+            debug!("fetch session with node {}: {top}", ctx.node);
+            return errors;
+        }
         if top != ErrorCode::None {
             warn!("fetch from node {} failed: {top}", ctx.node);
             metadata.request_update();
