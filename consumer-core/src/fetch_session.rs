@@ -146,6 +146,23 @@ impl SessionFetch {
     pub fn offset_of(&self, tp: &TopicPartition) -> Option<i64> {
         self.session.get(tp).map(|p| p.fetch_offset)
     }
+
+    /// Every partition the answer may carry, with the offset the broker fetches it from.
+    pub fn offsets(&self) -> HashMap<TopicPartition, i64> {
+        self.session
+            .iter()
+            .map(|(tp, p)| (tp.clone(), p.fetch_offset))
+            .collect()
+    }
+
+    /// The topic of each topic id in the session, to name the topics of an answer by id.
+    pub fn topic_names(&self) -> HashMap<[u8; 16], String> {
+        self.session
+            .iter()
+            .filter(|(_, p)| p.topic_id != [0; 16])
+            .map(|(tp, p)| (p.topic_id, tp.topic.clone()))
+            .collect()
+    }
 }
 
 /// The kind of the request awaiting its answer.

@@ -156,21 +156,11 @@ impl Fetcher {
                 .entry(node)
                 .or_default()
                 .build(version, wanted);
-            let by_id = version >= FIRST_TOPIC_ID_VERSION;
             let ctx = FetchContext {
                 node,
                 version,
-                partitions: fetch
-                    .session
-                    .iter()
-                    .map(|(tp, p)| (tp.clone(), p.fetch_offset))
-                    .collect(),
-                topic_ids: fetch
-                    .session
-                    .iter()
-                    .filter(|_| by_id)
-                    .map(|(tp, p)| (p.topic_id, tp.topic.clone()))
-                    .collect(),
+                partitions: fetch.offsets(),
+                topic_ids: fetch.topic_names(),
             };
             let request = FetchRequest {
                 max_wait_ms: duration_ms(config.fetch_max_wait),
