@@ -359,6 +359,18 @@ impl FetchSessionHandler {
         self.reopen();
     }
 
+    /// The last answer named a partition outside the session: client and broker disagree
+    /// on it, so the next request is full, replacing the session with a new one.
+    pub fn invalidate(&mut self) {
+        if self.session_id != INVALID_SESSION_ID {
+            info!(
+                "fetch session {}: answer outside the session; reopening",
+                self.session_id
+            );
+        }
+        self.reopen();
+    }
+
     /// Forgets the session, returning its id if the broker holds one: the caller may send
     /// a Fetch with that id and epoch -1 ([`FINAL_SESSION_EPOCH`]) to close it.
     pub fn close(&mut self) -> Option<i32> {

@@ -228,6 +228,7 @@ impl Fetcher {
                     Some(n) => n.clone(),
                     None => {
                         debug!("fetch answer for unknown topic id; dropped");
+                        self.sessions.entry(ctx.node).or_default().invalidate();
                         continue;
                     }
                 }
@@ -239,6 +240,7 @@ impl Fetcher {
                 let tp = TopicPartition::new(name.clone(), part.partition_index);
                 let Some(&fetch_offset) = ctx.partitions.get(&tp) else {
                     debug!("fetch answer for {tp}, which was not asked; dropped");
+                    self.sessions.entry(ctx.node).or_default().invalidate();
                     continue;
                 };
                 let Some(state) = subs.get_mut(&tp) else {

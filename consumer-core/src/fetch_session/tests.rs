@@ -252,6 +252,32 @@ fn dropping_below_v7_abandons_the_session() {
 }
 
 #[test]
+fn an_answer_outside_the_session_reopens_it() {
+    let mut h = open(42);
+    h.build(12, [(tp("a", 0), data(1))]);
+    h.handle_response(42, 0);
+    h.invalidate();
+    let req = h.build(12, [(tp("a", 0), data(1))]);
+    assert_eq!((req.session_id, req.session_epoch, req.full), (42, 0, true));
+}
+
+#[test]
+fn the_context_maps_every_session_partition_and_topic_id() {
+    let mut h = open(42);
+    let mut other = data(9);
+    other.topic_id = [5; 16];
+    let req = h.build(12, [(tp("a", 1), data(0)), (tp("b", 0), other)]);
+    assert_eq!(sent(&req), vec![tp("b", 0)]);
+    let offsets = req.offsets();
+    assert_eq!(offsets.len(), 2);
+    assert_eq!(offsets.get(&tp("a", 1)), Some(&0), "idle, not sent");
+    assert_eq!(offsets.get(&tp("b", 0)), Some(&9));
+    let names = req.topic_names();
+    assert_eq!(names.get(&[1; 16]).map(String::as_str), Some("a"));
+    assert_eq!(names.get(&[5; 16]).map(String::as_str), Some("b"));
+}
+
+#[test]
 fn close_hands_back_the_id_once() {
     let mut h = open(42);
     assert_eq!(h.close(), Some(42));
