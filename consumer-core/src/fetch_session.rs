@@ -32,6 +32,9 @@
 //!   outcome: full fetches every time. Neither broker can exercise incremental fetches;
 //!   those are covered by the sans-IO tests (and would be by a real Kafka broker).
 //!
+//! Both were also observed (integration tests with debug logs, librdkafka 2.0.2 at Fetch
+//! v11 and Tansu 0.6.0) answering session id 0 to every fetch, which stayed full.
+//!
 //! # Differences from the Java client's `FetchSessionHandler`
 //! The semantics follow it (full requests replace the session view, incremental ones
 //! add, alter and forget; `FETCH_SESSION_ID_NOT_FOUND` starts over with id 0; other
