@@ -4,6 +4,11 @@
 //! Positions advance only past records handed to the caller (and past control batches,
 //! which are never handed out). An answer for a partition that is no longer assigned, or
 //! whose position moved since the request (a seek), is dropped.
+//!
+//! Fetches are pipelined: while the caller drains a partition's buffered data, the next
+//! fetch of that partition already asks from the end of it, so the broker is not left
+//! waiting for the caller. At most two fetches of a partition are held (one buffered, one
+//! prefetched), and prefetching stops once `fetch.max.bytes` of data is buffered in all.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -18,7 +23,9 @@ use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, ConsumerRecord};
 use crate::fetch_session::{is_session_error, FetchSessionHandler, PartitionFetch};
 use crate::metadata::Metadata;
-use crate::record::{DecodeOptions, RecordBatch, RecordBatches, RecordSource, Records};
+use crate::record::{
+    scan_next_offset, DecodeOptions, RecordBatch, RecordBatches, RecordSource, Records,
+};
 use crate::subscription::{OffsetResetStrategy, SubscriptionState};
 use crate::topic_partition::{FetchPosition, TopicPartition};
 
@@ -44,11 +51,25 @@ struct CompletedFetch {
     tp: TopicPartition,
     batches: RecordBatches,
     current: Option<(RecordBatch, Records)>,
+    /// The offset this data was fetched from.
+    start: i64,
+    /// The offset after its last complete batch, where a prefetch may start (None when it
+    /// is not known cheaply, or no batch is complete).
+    end: Option<i64>,
+    /// Bytes of record data held.
+    bytes: usize,
     /// The position after the last record or batch consumed from here.
     next_offset: i64,
+    /// The leader epoch of the last record handed out (None: the position's, when first
+    /// drained).
     last_epoch: Option<i32>,
     topic: Arc<str>,
 }
+
+/// One node's next fetch while it is assembled: the partitions with the offsets to fetch
+/// from, and whether all of them are caught up (a fetch of those alone is a long poll
+/// that waits out `fetch.max.wait.ms`).
+type NodeFetch = (NodeId, Vec<(TopicPartition, i64)>, bool);
 
 /// The fetch side of the consumer.
 #[derive(Debug, Default)]
@@ -84,11 +105,29 @@ impl Fetcher {
             || self.parked.iter().any(|c| !subs.is_paused(&c.tp))
     }
 
-    fn is_buffered(&self, tp: &TopicPartition) -> bool {
+    fn buffered<'a>(&'a self, tp: &'a TopicPartition) -> impl Iterator<Item = &'a CompletedFetch> {
         self.completed
             .iter()
             .chain(self.parked.iter())
-            .any(|c| &c.tp == tp)
+            .filter(move |c| &c.tp == tp)
+    }
+
+    /// Bytes of record data buffered for all partitions.
+    fn buffered_bytes(&self) -> usize {
+        self.completed
+            .iter()
+            .chain(self.parked.iter())
+            .map(|c| c.bytes)
+            .sum()
+    }
+
+    /// Where the next fetch of `tp` starts: its position when nothing is buffered for it,
+    /// else the end of its newest buffered data (None when that end is not known).
+    fn next_fetch_offset(&self, tp: &TopicPartition, position: i64) -> Option<i64> {
+        match self.buffered(tp).max_by_key(|c| c.start) {
+            None => Some(position),
+            Some(newest) => newest.end.filter(|&end| end > newest.start),
+        }
     }
 
     /// The fetch requests to send now, one per leader that has fetchable partitions and no
@@ -101,8 +140,13 @@ impl Fetcher {
         metadata: &mut Metadata,
         mut ready: impl FnMut(NodeId) -> Option<i16>,
     ) -> Vec<(FetchRequest, FetchContext)> {
-        let mut per_node: Vec<(NodeId, Vec<(TopicPartition, FetchPosition)>)> = Vec::new();
+        let mut per_node: Vec<NodeFetch> = Vec::new();
+        // Nodes leading a partition left out only because its buffered data is not
+        // drained yet: it will want a fetch soon.
+        let mut draining: HashSet<NodeId> = HashSet::new();
         let mut need_metadata = false;
+        let room_to_prefetch =
+            self.buffered_bytes() < usize::try_from(config.fetch_max_bytes).unwrap_or(0);
         for (tp, state) in subs.fetchable() {
             let Some(position) = state.position else {
                 continue;
@@ -114,19 +158,37 @@ impl Fetcher {
                 need_metadata = true;
                 continue;
             };
-            if self.in_flight.contains(&node) || self.is_buffered(tp) {
+            if self.in_flight.contains(&node) {
                 continue;
             }
-            match per_node.iter_mut().find(|(n, _)| *n == node) {
-                Some((_, list)) => list.push((tp.clone(), position)),
-                None => per_node.push((node, vec![(tp.clone(), position)])),
+            let prefetch = match self.buffered(tp).count() {
+                0 => Some(position.offset),
+                1 if room_to_prefetch => self.next_fetch_offset(tp, position.offset),
+                _ => None,
+            };
+            let Some(offset) = prefetch else {
+                draining.insert(node);
+                continue;
+            };
+            let caught_up = state.high_watermark.is_some_and(|hw| offset >= hw);
+            match per_node.iter_mut().find(|(n, _, _)| *n == node) {
+                Some((_, list, all_caught_up)) => {
+                    list.push((tp.clone(), offset));
+                    *all_caught_up &= caught_up;
+                }
+                None => per_node.push((node, vec![(tp.clone(), offset)], caught_up)),
             }
         }
         if need_metadata {
             metadata.request_update();
         }
         let mut out = Vec::new();
-        for (node, parts) in per_node {
+        for (node, parts, all_caught_up) in per_node {
+            if all_caught_up && draining.contains(&node) {
+                // A long poll for caught-up partitions would hold the connection while a
+                // busy partition of this node drains: wait and fetch them all together.
+                continue;
+            }
             let Some(mut version) = ready(node) else {
                 continue;
             };
@@ -137,10 +199,10 @@ impl Fetcher {
             if version >= FIRST_TOPIC_ID_VERSION && !all_ids {
                 version = FIRST_TOPIC_ID_VERSION - 1;
             }
-            let wanted = parts.into_iter().map(|(tp, position)| {
+            let wanted = parts.into_iter().map(|(tp, offset)| {
                 let data = PartitionFetch {
                     topic_id: metadata.topic(&tp.topic).map_or([0; 16], |t| t.id),
-                    fetch_offset: position.offset,
+                    fetch_offset: offset,
                     current_leader_epoch: metadata
                         .leader(&tp)
                         .and_then(|l| l.leader_epoch)
@@ -247,7 +309,10 @@ impl Fetcher {
                     debug!("fetch answer for {tp}, no longer assigned; dropped");
                     continue;
                 };
-                if state.position.map(|p| p.offset) != Some(fetch_offset) || state.reset.is_some() {
+                let expected = state
+                    .position
+                    .and_then(|p| self.next_fetch_offset(&tp, p.offset));
+                if expected != Some(fetch_offset) || state.reset.is_some() {
                     debug!("fetch answer for {tp} from {fetch_offset}: position moved; dropped");
                     continue;
                 }
@@ -269,10 +334,13 @@ impl Fetcher {
                         };
                         self.completed.push_back(CompletedFetch {
                             tp,
+                            end: scan_next_offset(&records),
+                            bytes: records.len(),
                             batches: RecordBatches::new(source, records, &decode),
                             current: None,
+                            start: fetch_offset,
                             next_offset: fetch_offset,
-                            last_epoch: state.position.and_then(|p| p.leader_epoch),
+                            last_epoch: None,
                             topic: shared.clone(),
                         });
                     }
@@ -341,15 +409,13 @@ impl Fetcher {
         if let Some(err) = self.pending_error.take() {
             return Err(err);
         }
-        // Resumed partitions come back into line.
-        let mut i = 0;
-        while i < self.parked.len() {
-            if subs.is_paused(&self.parked[i].tp) {
-                i += 1;
-            } else {
-                let c = self.parked.swap_remove(i);
-                self.completed.push_back(c);
-            }
+        // Resumed partitions come back into line, in the order they were fetched.
+        if self.parked.iter().any(|c| !subs.is_paused(&c.tp)) {
+            let (resumed, still): (Vec<_>, Vec<_>) = std::mem::take(&mut self.parked)
+                .into_iter()
+                .partition(|c| !subs.is_paused(&c.tp));
+            self.parked = still;
+            self.completed.extend(resumed);
         }
         while out.len() < max {
             let Some(mut fetch) = self.completed.pop_front() else {
@@ -358,14 +424,17 @@ impl Fetcher {
             let Some(state) = subs.get(&fetch.tp) else {
                 continue;
             };
+            if state.paused {
+                self.parked.push(fetch);
+                continue;
+            }
             if state.position.map(|p| p.offset) != Some(fetch.next_offset) || state.reset.is_some()
             {
                 // Moved by a seek or reset since this data was fetched.
                 continue;
             }
-            if state.paused {
-                self.parked.push(fetch);
-                continue;
+            if fetch.last_epoch.is_none() {
+                fetch.last_epoch = state.position.and_then(|p| p.leader_epoch);
             }
             let before = out.len();
             let result = fetch.take(max - before, out);

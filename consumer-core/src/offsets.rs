@@ -258,6 +258,8 @@ impl OffsetLookups {
             let retry = code != ErrorCode::None && code != ErrorCode::TopicAuthorizationFailed;
             if retry && !code.is_retriable() && !code.needs_metadata_refresh() {
                 warn!("{tp}: ListOffsets failed with unexpected {code}; retrying");
+            } else if retry {
+                debug!("{tp}: ListOffsets failed with {code}; retrying");
             }
             if code.needs_metadata_refresh() {
                 metadata.request_update();

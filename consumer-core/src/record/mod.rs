@@ -27,6 +27,7 @@ mod error;
 mod legacy;
 mod options;
 mod records;
+mod scan;
 mod varint;
 
 #[cfg(test)]
@@ -39,3 +40,4 @@ pub use control::{ControlRecord, ControlRecordType};
 pub use error::{RecordError, RecordErrorKind};
 pub use options::{DecodeOptions, RecordSource};
 pub use records::{Header, HeaderView, HeaderViews, Record, RecordView, Records};
+pub use scan::scan_next_offset;

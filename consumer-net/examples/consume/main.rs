@@ -18,6 +18,7 @@
 mod args;
 mod commits;
 mod format;
+mod logger;
 mod stats;
 
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(30);
 const SUMMARY_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
+    logger::init_from_env();
     match args::parse(std::env::args().skip(1)) {
         Ok(Command::Help) => {
             print!("{USAGE}");

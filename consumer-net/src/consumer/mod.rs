@@ -176,6 +176,12 @@ impl KafkaConsumer {
                 self.flush(now);
                 self.net.poll(Some(Duration::ZERO), now)?;
                 self.complete_io(Instant::now());
+                // Answers that just came in make room for prefetches: send them too.
+                let now = Instant::now();
+                if self.flush(now) {
+                    self.net.poll(Some(Duration::ZERO), now)?;
+                    self.complete_io(Instant::now());
+                }
                 return Ok(records);
             }
             self.run_once(deadline)?;
@@ -326,9 +332,11 @@ impl KafkaConsumer {
         self.net.close();
     }
 
-    /// Sends every queued request to the network client.
-    fn flush(&mut self, now: Instant) {
+    /// Hands the core's requests to the network; true if there were any.
+    fn flush(&mut self, now: Instant) -> bool {
+        let mut any = false;
         while let Some(t) = self.core.poll_transmit(now) {
+            any = true;
             match t.timeout {
                 Some(timeout) => self.net.send_with_timeout(
                     t.node,
@@ -343,6 +351,7 @@ impl KafkaConsumer {
                     .send(t.node, &t.address, t.correlation_id, t.frame, now),
             }
         }
+        any
     }
 
     /// Feeds finished network items to the core, then calls the listener and callbacks.
