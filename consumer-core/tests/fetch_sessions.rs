@@ -296,3 +296,49 @@ fn below_fetch_v7_fetches_are_sessionless() {
     let profile = Profile::modern().with(ApiKey::Fetch, 4, 6);
     full_fetches_throughout(profile, SessionMode::Kafka, -1);
 }
+
+/// Pipelined fetches (prefetch from the end of buffered data) in a session: partitions
+/// move in and out of it as their data drains; every record still arrives once, in order,
+/// and the broker's view of each request matches what the consumer asked.
+#[test]
+fn prefetching_in_a_session_delivers_every_record_once() {
+    let mut cluster = TestCluster::builder().brokers(2).topic("t", 3).build();
+    cluster.fetch_sessions.mode = SessionMode::Kafka;
+    for p in parts() {
+        cluster.fill(&p, 40, 4);
+    }
+    let mut consumer = cluster.consumer(
+        cluster
+            .config()
+            .auto_offset_reset(AutoOffsetReset::Earliest)
+            .max_poll_records(3)
+            // One batch per partition per fetch, and little room to prefetch: partitions
+            // leave the session while their data drains and come back.
+            .max_partition_fetch_bytes(1)
+            .fetch_max_bytes(400),
+    );
+    consumer.assign(parts()).unwrap();
+    cluster.drive(&mut consumer, |_, c| c.received.len() == 120, 4000);
+    cluster.append(&tp("t", 1), &[("late", "1")]);
+    cluster.drive(&mut consumer, |_, c| c.received.len() == 121, 200);
+    cluster.run_for(&mut consumer, Duration::from_secs(2));
+
+    for p in parts() {
+        let n = if p.partition == 1 { 41 } else { 40 };
+        assert_eq!(cluster.offsets_of(&p), (0..n).collect::<Vec<_>>(), "{p}");
+    }
+    assert_eq!(cluster.received.len(), 121, "no duplicates");
+    let log = &cluster.fetch_sessions.log;
+    assert!(
+        log.iter().any(|s| s.epoch > 1),
+        "sessions were used: {log:#?}"
+    );
+    assert!(log.iter().all(|s| s.error == 0), "{log:#?}");
+    // Each request fetched exactly what the consumer asked for: the partitions sent plus
+    // the idle ones of the session (the wire request shows only the sent ones).
+    for (s, r) in log.iter().zip(cluster.requests_of(ApiKey::Fetch)) {
+        assert_eq!(s.sent, r.partitions, "{log:#?}");
+        assert!(s.sent.iter().all(|x| s.fetched.contains(x)), "{s:#?}");
+    }
+    assert!(cluster.errors.is_empty(), "{:?}", cluster.errors);
+}
