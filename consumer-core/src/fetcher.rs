@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
-use crate::codec::messages::fetch::{FetchPartition, FetchTopic};
 use crate::codec::messages::{FetchRequest, FetchResponse};
 use crate::config::{AutoOffsetReset, ConsumerConfig};
 use crate::consumer::nodes::NodeId;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, ConsumerRecord};
+use crate::fetch_session::{is_session_error, FetchSessionHandler, PartitionFetch};
 use crate::metadata::Metadata;
 use crate::record::{
     scan_next_offset, DecodeOptions, RecordBatch, RecordBatches, RecordSource, Records,
@@ -84,6 +84,8 @@ pub struct Fetcher {
     /// of range with no reset policy): not fetched again from that offset before the
     /// instant, so a broker answering at once does not make a busy loop.
     backoff: HashMap<TopicPartition, (i64, Instant)>,
+    /// The fetch session with each node (KIP-227).
+    sessions: HashMap<NodeId, FetchSessionHandler>,
 }
 
 impl Fetcher {
@@ -197,48 +199,40 @@ impl Fetcher {
             if version >= FIRST_TOPIC_ID_VERSION && !all_ids {
                 version = FIRST_TOPIC_ID_VERSION - 1;
             }
-            let mut ctx = FetchContext {
+            let wanted = parts.into_iter().map(|(tp, offset)| {
+                let data = PartitionFetch {
+                    topic_id: metadata.topic(&tp.topic).map_or([0; 16], |t| t.id),
+                    fetch_offset: offset,
+                    current_leader_epoch: metadata
+                        .leader(&tp)
+                        .and_then(|l| l.leader_epoch)
+                        .unwrap_or(-1),
+                    max_bytes: config.max_partition_fetch_bytes,
+                };
+                (tp, data)
+            });
+            // The session decides what goes on the wire; the answer may carry any
+            // partition of the session, sent in this request or not.
+            let fetch = self
+                .sessions
+                .entry(node)
+                .or_default()
+                .build(version, wanted);
+            let ctx = FetchContext {
                 node,
                 version,
-                partitions: HashMap::new(),
-                topic_ids: HashMap::new(),
+                partitions: fetch.offsets(),
+                topic_ids: fetch.topic_names(),
             };
-            let mut topics: Vec<FetchTopic> = Vec::new();
-            for (tp, offset) in parts {
-                let leader_epoch = metadata
-                    .leader(&tp)
-                    .and_then(|l| l.leader_epoch)
-                    .unwrap_or(-1);
-                let topic_id = metadata.topic(&tp.topic).map_or([0; 16], |t| t.id);
-                let partition = FetchPartition {
-                    partition: tp.partition,
-                    current_leader_epoch: leader_epoch,
-                    fetch_offset: offset,
-                    partition_max_bytes: config.max_partition_fetch_bytes,
-                    ..FetchPartition::default()
-                };
-                match topics.iter_mut().find(|t| t.topic == tp.topic) {
-                    Some(t) => t.partitions.push(partition),
-                    None => topics.push(FetchTopic {
-                        topic: tp.topic.clone(),
-                        topic_id,
-                        partitions: vec![partition],
-                    }),
-                }
-                if version >= FIRST_TOPIC_ID_VERSION {
-                    ctx.topic_ids.insert(topic_id, tp.topic.clone());
-                }
-                ctx.partitions.insert(tp, offset);
-            }
             let request = FetchRequest {
                 max_wait_ms: duration_ms(config.fetch_max_wait),
                 min_bytes: config.fetch_min_bytes,
                 max_bytes: config.fetch_max_bytes,
                 isolation_level: config.isolation_level.wire_value(),
-                // Sessionless: id 0 with the final epoch asks for full fetches.
-                session_id: 0,
-                session_epoch: -1,
-                topics,
+                session_id: fetch.session_id,
+                session_epoch: fetch.session_epoch,
+                topics: fetch.topics(),
+                forgotten_topics_data: fetch.forgotten_topics(),
                 rack_id: config.client_rack.clone(),
                 ..FetchRequest::default()
             };
@@ -251,6 +245,9 @@ impl Fetcher {
     /// The fetch to `node` failed without an answer (disconnect, timeout).
     pub fn fetch_failed(&mut self, node: NodeId, metadata: &mut Metadata) {
         self.in_flight.remove(&node);
+        if let Some(session) = self.sessions.get_mut(&node) {
+            session.handle_error();
+        }
         // The leader may have moved; look again before fetching from it.
         metadata.request_update();
     }
@@ -267,8 +264,16 @@ impl Fetcher {
         metadata: &mut Metadata,
     ) -> Vec<ConsumerError> {
         self.in_flight.remove(&ctx.node);
+        if let Some(session) = self.sessions.get_mut(&ctx.node) {
+            session.handle_response(resp.session_id, resp.error_code);
+        }
         let mut errors = Vec::new();
         let top = ErrorCode::from_i16(resp.error_code);
+        if is_session_error(top) {
+            // The session handler starts over; the next fetch is a full one.
+            debug!("fetch session with node {}: {top}", ctx.node);
+            return errors;
+        }
         if top != ErrorCode::None {
             warn!("fetch from node {} failed: {top}", ctx.node);
             metadata.request_update();
@@ -285,6 +290,7 @@ impl Fetcher {
                     Some(n) => n.clone(),
                     None => {
                         debug!("fetch answer for unknown topic id; dropped");
+                        self.sessions.entry(ctx.node).or_default().invalidate();
                         continue;
                     }
                 }
@@ -296,6 +302,7 @@ impl Fetcher {
                 let tp = TopicPartition::new(name.clone(), part.partition_index);
                 let Some(&fetch_offset) = ctx.partitions.get(&tp) else {
                     debug!("fetch answer for {tp}, which was not asked; dropped");
+                    self.sessions.entry(ctx.node).or_default().invalidate();
                     continue;
                 };
                 let Some(state) = subs.get_mut(&tp) else {

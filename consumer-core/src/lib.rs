@@ -53,6 +53,7 @@ pub mod consumer;
 pub mod coordinator;
 pub mod error_code;
 pub mod event;
+pub mod fetch_session;
 pub mod fetcher;
 pub mod metadata;
 pub mod offsets;

@@ -17,6 +17,7 @@
     reason = "each scenario file uses a different part of the cluster"
 )]
 
+mod fetch_sessions;
 mod group;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -54,6 +55,8 @@ use consumer_core::event::{ConsumerError, ConsumerRecord, Event};
 use consumer_core::record::{BatchBuilder, Record, TimestampType};
 use consumer_core::topic_partition::TopicPartition;
 
+#[allow(unused_imports, reason = "each scenario file uses a different part")]
+pub use fetch_sessions::{FetchSessions, SessionMode, SessionSeen};
 #[allow(unused_imports, reason = "each scenario file uses a different part")]
 pub use group::{
     partitions_of, Answer, Committed, GenerationRecord, Group, GroupMember, GroupState, Groups,
@@ -308,6 +311,7 @@ enum Reply {
         req: FetchRequest,
         version: i16,
         deadline: Instant,
+        session: fetch_sessions::Answer,
     },
     /// A JoinGroup or SyncGroup the coordinator answers once the group gets there.
     Parked { version: i16, ticket: u64 },
@@ -430,6 +434,7 @@ impl ClusterBuilder {
             timeline: Vec::new(),
             ownership_conflicts: Vec::new(),
             lost_connections: Vec::new(),
+            fetch_sessions: FetchSessions::default(),
             next_client: 1,
         }
     }
@@ -561,6 +566,8 @@ pub struct TestCluster {
     pub ownership_conflicts: Vec<String>,
     /// Every lost connection (or failed attempt) of every client: (client, node).
     pub lost_connections: Vec<(usize, NodeId)>,
+    /// The brokers' fetch sessions (off unless a scenario turns them on).
+    pub fetch_sessions: FetchSessions,
     next_client: usize,
 }
 
@@ -1547,8 +1554,8 @@ impl TestCluster {
                 Reply::Frame(encode::<ListOffsetsRequest>(corr, v, &resp))
             }
             ApiKey::Fetch => {
-                let (_, req) = decode::<FetchRequest>(frame);
-                seen.partitions = req
+                let (_, wire) = decode::<FetchRequest>(frame);
+                seen.partitions = wire
                     .topics
                     .iter()
                     .flat_map(|t| {
@@ -1558,16 +1565,23 @@ impl TestCluster {
                             .map(move |p| (tp(&name, p.partition), p.fetch_offset))
                     })
                     .collect();
-                let (resp, ready) = self.fetch(broker, v, &req, error);
-                if ready || req.max_wait_ms <= 0 || action.is_some() {
-                    self.note_fetch_errors(broker, v, &resp);
-                    Reply::Frame(encode::<FetchRequest>(corr, v, &resp))
-                } else {
-                    let wait = Duration::from_millis(req.max_wait_ms as u64);
-                    Reply::LongPoll {
-                        req,
-                        version: v,
-                        deadline: now + self.latency + wait,
+                match self.fetch_sessions.receive(broker, v, &wire, &self.topics) {
+                    Err(resp) => Reply::Frame(encode::<FetchRequest>(corr, v, &resp)),
+                    Ok((req, session)) => {
+                        let (resp, ready) = self.fetch(broker, v, &req, error);
+                        let resp = session.finish(resp);
+                        if ready || req.max_wait_ms <= 0 || action.is_some() {
+                            self.note_fetch_errors(broker, v, &resp);
+                            Reply::Frame(encode::<FetchRequest>(corr, v, &resp))
+                        } else {
+                            let wait = Duration::from_millis(req.max_wait_ms as u64);
+                            Reply::LongPoll {
+                                req,
+                                version: v,
+                                deadline: now + self.latency + wait,
+                                session,
+                            }
+                        }
                     }
                 }
             }
@@ -1659,8 +1673,10 @@ impl TestCluster {
                         req,
                         version,
                         deadline,
+                        session,
                     } => {
                         let (resp, ready) = self.fetch(broker, *version, req, None);
+                        let resp = session.finish(resp);
                         if !ready && *deadline > now {
                             break;
                         }
