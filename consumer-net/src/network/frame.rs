@@ -13,16 +13,33 @@ pub(crate) const SIZE_PREFIX: usize = 4;
 /// Minimum read size; large reads keep the number of syscalls low.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Buffers up to this size are kept for reuse once the frames split off them are dropped;
+/// larger ones are left to the allocator, so an idle connection holds little memory.
+const MAX_PARKED: usize = 16 * 1024 * 1024;
+
 /// Reassembles frames from partial reads.
 ///
 /// `buf[..filled]` holds received bytes; `buf[filled..]` is zeroed spare room that reads
 /// fill in place (safe code cannot read into uninitialised capacity). Room is zeroed once
 /// and reused until filled, so zeroing costs about one pass over the bytes received.
 /// Complete frames are split off the front, so they share the allocation (zero copy).
+///
+/// A frame lives as long as the records sliced from it, so a large new frame usually
+/// cannot grow into the buffer of the one before. Rather than allocating (and page
+/// faulting) fresh memory for every large frame, the previous buffer is parked and taken
+/// back once everything split off it has been dropped: two buffers alternate while the
+/// caller consumes one frame and the next one arrives.
 pub(crate) struct FrameDecoder {
     buf: BytesMut,
     filled: usize,
     max_frame: usize,
+    /// The size of `buf`'s allocation (its `capacity` counts only from where it starts).
+    buf_size: usize,
+    /// A previous buffer and its allocation size, reused once no frame refers to it.
+    parked: Option<(BytesMut, usize)>,
+    /// Buffers allocated for large frames because none could be reused.
+    #[cfg(test)]
+    fresh_buffers: usize,
 }
 
 impl fmt::Debug for FrameDecoder {
@@ -42,6 +59,10 @@ impl FrameDecoder {
             buf: BytesMut::new(),
             filled: 0,
             max_frame,
+            buf_size: 0,
+            parked: None,
+            #[cfg(test)]
+            fresh_buffers: 0,
         }
     }
 
@@ -106,8 +127,46 @@ impl FrameDecoder {
         if room >= READ_CHUNK / 2 && room >= missing {
             return;
         }
+        let want = self.filled + missing.max(READ_CHUNK);
+        if want > self.buf.capacity() {
+            self.switch_buffer(want);
+        }
         // resize zeroes only the bytes it adds; the old spare room is kept.
-        self.buf.resize(self.filled + missing.max(READ_CHUNK), 0);
+        self.buf.resize(want, 0);
+    }
+
+    /// Moves the partial frame into a buffer with room for `want` bytes: this one if every
+    /// frame split off it is gone, else the parked one if that is free, else a new one.
+    fn switch_buffer(&mut self, want: usize) {
+        self.buf.truncate(self.filled);
+        if self.buf.try_reclaim(want - self.filled) {
+            return;
+        }
+        let parked_is_free = self
+            .parked
+            .as_mut()
+            .is_some_and(|(p, _)| p.is_empty() && p.try_reclaim(want));
+        let (next, size) = match self.parked.take() {
+            Some(free) if parked_is_free => free,
+            still_used => {
+                self.parked = still_used;
+                #[cfg(test)]
+                {
+                    self.fresh_buffers += 1;
+                }
+                (BytesMut::with_capacity(want), want)
+            }
+        };
+        let mut old = std::mem::replace(&mut self.buf, next);
+        let old_size = std::mem::replace(&mut self.buf_size, size);
+        self.buf.extend_from_slice(&old);
+        old.clear();
+        // Of two buffers still in use, park the larger (on a tie the parked one, whose
+        // frames are older and so are dropped first).
+        let parked_size = self.parked.as_ref().map_or(0, |(_, s)| *s);
+        if old_size > parked_size && old_size <= MAX_PARKED {
+            self.parked = Some((old, old_size));
+        }
     }
 }
 
@@ -195,6 +254,66 @@ mod tests {
         assert!(matches!(dec.next_frame(), Err(NetError::NegativeFrameSize)));
 
         assert_eq!(decode_all(framed(&[5; 100]), 7, 100).unwrap().len(), 1);
+    }
+
+    /// Large frames, each read in one go, handed out one at a time.
+    fn large_frames(count: u8, size: usize) -> (FrameDecoder, Trickle) {
+        let stream: Vec<u8> = (0..count).flat_map(|i| framed(&vec![i; size])).collect();
+        let src = Trickle {
+            data: stream,
+            pos: 0,
+            step: size + SIZE_PREFIX,
+        };
+        (FrameDecoder::new(1 << 20), src)
+    }
+
+    fn next(dec: &mut FrameDecoder, src: &mut Trickle) -> Bytes {
+        loop {
+            if let Some(frame) = dec.next_frame().unwrap() {
+                return frame;
+            }
+            assert!(dec.read_from(src).unwrap() > 0, "stream ended early");
+        }
+    }
+
+    #[test]
+    fn buffers_are_reused_once_their_frames_are_dropped() {
+        let (mut dec, mut src) = large_frames(20, 200_000);
+        // The caller holds one frame while the next arrives (a pipelined fetch).
+        let mut held = next(&mut dec, &mut src);
+        for i in 1..20u8 {
+            let frame = next(&mut dec, &mut src);
+            assert!(
+                held.iter().all(|&b| b == i - 1),
+                "frame {} overwritten",
+                i - 1
+            );
+            assert!(frame.iter().all(|&b| b == i) && frame.len() == 200_000);
+            held = frame;
+        }
+        assert!(
+            dec.fresh_buffers <= 3,
+            "{} buffers allocated",
+            dec.fresh_buffers
+        );
+    }
+
+    #[test]
+    fn frames_still_held_are_never_overwritten() {
+        let (mut dec, mut src) = large_frames(8, 150_000);
+        let frames: Vec<Bytes> = (0..8).map(|_| next(&mut dec, &mut src)).collect();
+        for (i, frame) in frames.iter().enumerate() {
+            assert_eq!(frame.len(), 150_000);
+            assert!(
+                frame.iter().all(|&b| usize::from(b) == i),
+                "frame {i} overwritten"
+            );
+        }
+        assert!(
+            dec.fresh_buffers >= 7,
+            "{} buffers allocated",
+            dec.fresh_buffers
+        );
     }
 
     #[test]
