@@ -1,0 +1,160 @@
+/*
+ * rdkafka_consume.c - librdkafka's side of the consumer benchmark (scripts/bench.py);
+ * the same contract as consumer-net/examples/bench_consume.rs.
+ *
+ * Usage: rdkafka_consume <bootstrap> <topic> <partitions> <end0>,<end1>,...
+ *
+ * Assigns every partition at RD_KAFKA_OFFSET_BEGINNING, polls with
+ * rd_kafka_consumer_poll until each partition has delivered the record before its end
+ * offset, and prints one JSON line:
+ *   {"consumer":"librdkafka","records":..,"bytes":..,"checksum":..,
+ *    "t_first_record_ms":..,"wall_ms":..}
+ * Times run from just before rd_kafka_assign. librdkafka runs with its default
+ * configuration except group.id (rd_kafka_assign requires one) and
+ * enable.auto.commit=false (the Rust side has no group, so commits nothing either).
+ */
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+/* Gives up when nothing arrives for this long (a broken run, not a slow one). */
+#define STALL_MS 30000.0
+
+static double now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* One record's contribution to the checksum (must match record_sum in bench_consume.rs). */
+static uint64_t record_sum(int32_t partition, int64_t offset, const unsigned char *value,
+                           size_t len) {
+        uint64_t middle = len ? value[len / 2] : 0;
+        return ((((uint64_t)(int64_t)partition * 1000003ULL) ^ (uint64_t)offset) * 31ULL) +
+               (uint64_t)len + middle;
+}
+
+int main(int argc, char **argv) {
+        char errstr[512];
+        rd_kafka_conf_t *conf;
+        rd_kafka_t *rk;
+        rd_kafka_topic_partition_list_t *parts;
+        rd_kafka_resp_err_t err;
+        long partitions, p, remaining = 0;
+        int64_t *ends, *next;
+        uint64_t records = 0, bytes = 0, checksum = 0;
+        double start, first = -1, last, idle_since;
+        char *list, *tok, *save = NULL;
+
+        if (argc != 5) {
+                fprintf(stderr, "usage: %s <bootstrap> <topic> <partitions> <end0>,<end1>,...\n",
+                        argv[0]);
+                return 2;
+        }
+        partitions = strtol(argv[3], NULL, 10);
+        if (partitions < 1) {
+                fprintf(stderr, "rdkafka_consume: bad partition count\n");
+                return 2;
+        }
+        ends = calloc((size_t)partitions, sizeof(*ends));
+        next = calloc((size_t)partitions, sizeof(*next));
+        list = strdup(argv[4]);
+        if (!ends || !next || !list)
+                return 1;
+        for (p = 0, tok = strtok_r(list, ",", &save); tok;
+             tok = strtok_r(NULL, ",", &save), p++) {
+                if (p >= partitions)
+                        break;
+                ends[p] = strtoll(tok, NULL, 10);
+        }
+        if (p != partitions || tok) {
+                fprintf(stderr, "rdkafka_consume: need %ld end offsets\n", partitions);
+                return 2;
+        }
+        for (p = 0; p < partitions; p++) {
+                next[p] = -1;
+                if (ends[p] > 0)
+                        remaining++;
+        }
+
+        conf = rd_kafka_conf_new();
+        if (rd_kafka_conf_set(conf, "bootstrap.servers", argv[1], errstr, sizeof(errstr)) ||
+            rd_kafka_conf_set(conf, "client.id", "bench-rdkafka", errstr, sizeof(errstr)) ||
+            /* rd_kafka_assign needs a group.id, though nothing uses the group: offsets
+             * are explicit and auto-commit is off (the Rust side has no group at all). */
+            rd_kafka_conf_set(conf, "group.id", "bench-rdkafka", errstr, sizeof(errstr)) ||
+            rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr))) {
+                fprintf(stderr, "rdkafka_consume: %s\n", errstr);
+                return 2;
+        }
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+        if (!rk) {
+                fprintf(stderr, "rdkafka_consume: %s\n", errstr);
+                return 1;
+        }
+
+        parts = rd_kafka_topic_partition_list_new((int)partitions);
+        for (p = 0; p < partitions; p++)
+                rd_kafka_topic_partition_list_add(parts, argv[2], (int32_t)p)->offset =
+                    RD_KAFKA_OFFSET_BEGINNING;
+
+        start = now_ms();
+        last = idle_since = start;
+        if ((err = rd_kafka_assign(rk, parts))) {
+                fprintf(stderr, "rdkafka_consume: assign: %s\n", rd_kafka_err2str(err));
+                return 1;
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+
+        while (remaining > 0) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+                double now;
+                if (!m) {
+                        if (now_ms() - idle_since > STALL_MS) {
+                                fprintf(stderr,
+                                        "rdkafka_consume: stalled with %ld partitions "
+                                        "unfinished\n",
+                                        remaining);
+                                return 1;
+                        }
+                        continue;
+                }
+                if (m->err) {
+                        fprintf(stderr, "rdkafka_consume: %s\n", rd_kafka_message_errstr(m));
+                        return 1;
+                }
+                now = now_ms();
+                idle_since = now;
+                if (first < 0)
+                        first = now - start;
+                records++;
+                bytes += m->len + m->key_len;
+                checksum += record_sum(m->partition, m->offset, m->payload, m->len);
+                if (m->partition >= 0 && m->partition < partitions) {
+                        int64_t was = next[m->partition];
+                        int64_t end = ends[m->partition];
+                        next[m->partition] = m->offset + 1;
+                        if (was < end && m->offset + 1 >= end)
+                                remaining--;
+                }
+                rd_kafka_message_destroy(m);
+                last = now;
+        }
+
+        printf("{\"consumer\":\"librdkafka\",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
+               ",\"checksum\":%" PRIu64 ",\"t_first_record_ms\":%.3f,\"wall_ms\":%.3f}\n",
+               records, bytes, checksum, first < 0 ? 0.0 : first, last - start);
+        fflush(stdout);
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        free(ends);
+        free(next);
+        free(list);
+        return 0;
+}

@@ -1,0 +1,170 @@
+//! Benchmark consumer (scripts/bench.py runs it side by side with bench/rdkafka_consume.c):
+//! assigns every partition of a topic, starts at the beginning, reads until each partition's
+//! position reaches its end offset, and prints one JSON line with what it read and how long
+//! it took. Default consumer configuration: no property is set beyond `bootstrap.servers`
+//! and `client.id`.
+//!
+//! ```text
+//! bench_consume <bootstrap> <topic> <partitions> [<end offset of partition 0>,<of 1>,...]
+//! ```
+//!
+//! Without the end offsets it looks them up with `end_offsets` before starting the clock.
+//! The checksum is the same function as in bench/rdkafka_consume.c, so both programs can be
+//! checked to have read identical data.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use consumer_net::{KafkaConsumer, TopicPartition};
+
+/// Gives up when nothing arrives for this long (a broken run, not a slow one).
+const STALL: Duration = Duration::from_secs(30);
+
+struct Args {
+    bootstrap: String,
+    topic: String,
+    partitions: i32,
+    ends: Option<Vec<i64>>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let usage = "usage: bench_consume <bootstrap> <topic> <partitions> [<end0>,<end1>,...]";
+    let mut args = std::env::args().skip(1);
+    let bootstrap = args.next().ok_or(usage)?;
+    let topic = args.next().ok_or(usage)?;
+    let partitions = args
+        .next()
+        .ok_or(usage)?
+        .parse::<i32>()
+        .map_err(|e| format!("partitions: {e}"))?;
+    let ends = match args.next() {
+        None => None,
+        Some(list) => {
+            let ends = list
+                .split(',')
+                .map(|s| {
+                    s.parse::<i64>()
+                        .map_err(|e| format!("end offset {s:?}: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if ends.len() != partitions as usize {
+                return Err(format!(
+                    "{} end offsets for {partitions} partitions",
+                    ends.len()
+                ));
+            }
+            Some(ends)
+        }
+    };
+    Ok(Args {
+        bootstrap,
+        topic,
+        partitions,
+        ends,
+    })
+}
+
+/// One record's contribution to the checksum (must match `record_sum` in rdkafka_consume.c).
+fn record_sum(partition: i32, offset: i64, value: &[u8]) -> u64 {
+    let middle = value.get(value.len() / 2).copied().unwrap_or(0);
+    ((partition as u64).wrapping_mul(1_000_003) ^ offset as u64)
+        .wrapping_mul(31)
+        .wrapping_add(value.len() as u64)
+        .wrapping_add(u64::from(middle))
+}
+
+fn run(args: Args) -> Result<String, Box<dyn std::error::Error>> {
+    let mut consumer = KafkaConsumer::from_properties([
+        ("bootstrap.servers", args.bootstrap.as_str()),
+        ("client.id", "bench-consume"),
+    ])?;
+    let tps: Vec<TopicPartition> = (0..args.partitions)
+        .map(|p| TopicPartition::new(args.topic.clone(), p))
+        .collect();
+    let ends: Vec<i64> = match args.ends {
+        Some(ends) => ends,
+        None => {
+            let found = consumer.end_offsets(&tps, Duration::from_secs(30))?;
+            tps.iter()
+                .map(|tp| found.get(tp).copied().ok_or("no end offset"))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    // Next offset to read per partition, known once its first record arrives.
+    let mut next: HashMap<i32, i64> = HashMap::new();
+    let mut remaining = ends.iter().filter(|&&e| e > 0).count();
+
+    let start = Instant::now();
+    consumer.assign(tps.iter().cloned())?;
+    consumer.seek_to_beginning(&tps)?;
+
+    let (mut records, mut bytes, mut checksum) = (0u64, 0u64, 0u64);
+    let mut first: Option<Duration> = None;
+    let mut last = start;
+    let mut idle_since = Instant::now();
+    // BENCH_TRACE=1: one stderr line per poll that returned records (when, how many, from
+    // which partitions), to see where the wall time goes.
+    let trace = std::env::var_os("BENCH_TRACE").is_some();
+    while remaining > 0 {
+        let batch = consumer.poll(Duration::from_millis(100))?;
+        if batch.is_empty() {
+            if idle_since.elapsed() > STALL {
+                return Err(format!("stalled with {remaining} partitions unfinished").into());
+            }
+            continue;
+        }
+        let now = Instant::now();
+        idle_since = now;
+        first.get_or_insert(now - start);
+        if trace {
+            let mut parts: Vec<i32> = batch.iter().map(|r| r.partition).collect();
+            parts.dedup();
+            eprintln!(
+                "{:10.3} ms: {} records from partitions {parts:?}",
+                (now - start).as_secs_f64() * 1e3,
+                batch.len()
+            );
+        }
+        for r in &batch {
+            let value = r.value.as_deref().unwrap_or(&[]);
+            records += 1;
+            bytes += (value.len() + r.key.as_ref().map_or(0, |k| k.len())) as u64;
+            checksum = checksum.wrapping_add(record_sum(r.partition, r.offset, value));
+            let end = ends.get(r.partition as usize).copied().unwrap_or(0);
+            let was = next.insert(r.partition, r.offset + 1).unwrap_or(-1);
+            if was < end && r.offset + 1 >= end {
+                remaining -= 1;
+            }
+        }
+        last = now;
+    }
+    let wall = last - start;
+    consumer.close();
+    Ok(format!(
+        "{{\"consumer\":\"ours\",\"records\":{records},\"bytes\":{bytes},\"checksum\":{checksum},\
+         \"t_first_record_ms\":{:.3},\"wall_ms\":{:.3}}}",
+        first.unwrap_or_default().as_secs_f64() * 1e3,
+        wall.as_secs_f64() * 1e3
+    ))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bench_consume: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench_consume: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
