@@ -23,8 +23,13 @@
 
 #include <librdkafka/rdkafka.h>
 
-/* Gives up when nothing arrives for this long (a broken run, not a slow one). */
-#define STALL_MS 30000.0
+/* Gives up when nothing arrives for this long (a broken run, not a slow one);
+ * BENCH_STALL_S overrides the default of 30 s. */
+static double stall_ms(void) {
+        const char *s = getenv("BENCH_STALL_S");
+        double secs   = s ? strtod(s, NULL) : 0;
+        return (secs > 0 ? secs : 30.0) * 1e3;
+}
 
 static double now_ms(void) {
         struct timespec ts;
@@ -49,7 +54,7 @@ int main(int argc, char **argv) {
         long partitions, p, remaining = 0;
         int64_t *ends, *next;
         uint64_t records = 0, bytes = 0, checksum = 0;
-        double start, first = -1, last, idle_since;
+        double start, first = -1, last, idle_since, stall = stall_ms();
         char *list, *tok, *save = NULL;
 
         if (argc != 5) {
@@ -116,7 +121,7 @@ int main(int argc, char **argv) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
                 double now;
                 if (!m) {
-                        if (now_ms() - idle_since > STALL_MS) {
+                        if (now_ms() - idle_since > stall) {
                                 fprintf(stderr,
                                         "rdkafka_consume: stalled with %ld partitions "
                                         "unfinished\n",

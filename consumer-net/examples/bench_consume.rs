@@ -18,8 +18,15 @@ use std::time::{Duration, Instant};
 
 use consumer_net::{KafkaConsumer, TopicPartition};
 
-/// Gives up when nothing arrives for this long (a broken run, not a slow one).
-const STALL: Duration = Duration::from_secs(30);
+/// Gives up when nothing arrives for this long (a broken run, not a slow one);
+/// `BENCH_STALL_S` overrides it.
+fn stall_limit() -> Duration {
+    let secs = std::env::var("BENCH_STALL_S")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(30.0);
+    Duration::from_secs_f64(secs)
+}
 
 struct Args {
     bootstrap: String,
@@ -103,14 +110,22 @@ fn run(args: Args) -> Result<String, Box<dyn std::error::Error>> {
     let mut first: Option<Duration> = None;
     let mut last = start;
     let mut idle_since = Instant::now();
+    let stall = stall_limit();
     // BENCH_TRACE=1: one stderr line per poll that returned records (when, how many, from
     // which partitions), to see where the wall time goes.
     let trace = std::env::var_os("BENCH_TRACE").is_some();
     while remaining > 0 {
         let batch = consumer.poll(Duration::from_millis(100))?;
         if batch.is_empty() {
-            if idle_since.elapsed() > STALL {
-                return Err(format!("stalled with {remaining} partitions unfinished").into());
+            if idle_since.elapsed() > stall {
+                let unfinished: Vec<String> = (0..args.partitions)
+                    .filter_map(|p| {
+                        let end = ends.get(p as usize).copied().unwrap_or(0);
+                        let at = next.get(&p).copied().unwrap_or(-1);
+                        (end > 0 && at < end).then(|| format!("{p}: at {at} of {end}"))
+                    })
+                    .collect();
+                return Err(format!("stalled; unfinished: {}", unfinished.join(", ")).into());
             }
             continue;
         }
@@ -149,7 +164,35 @@ fn run(args: Args) -> Result<String, Box<dyn std::error::Error>> {
     ))
 }
 
+/// BENCH_LOG=debug (or info, trace…): the library's log lines on stderr, with a timestamp.
+struct StderrLogger(Instant);
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        eprintln!(
+            "{:10.3} ms {} {}: {}",
+            self.0.elapsed().as_secs_f64() * 1e3,
+            record.level(),
+            record.target(),
+            record.args()
+        );
+    }
+    fn flush(&self) {}
+}
+
 fn main() -> ExitCode {
+    if let Some(level) = std::env::var("BENCH_LOG")
+        .ok()
+        .and_then(|l| l.parse::<log::LevelFilter>().ok())
+    {
+        let logger = Box::leak(Box::new(StderrLogger(Instant::now())));
+        if log::set_logger(logger).is_ok() {
+            log::set_max_level(level);
+        }
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
