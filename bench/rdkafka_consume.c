@@ -37,6 +37,21 @@ static double now_ms(void) {
         return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* This process's peak RSS (VmHWM) in KiB, or -1. Unlike the rusage a parent collects,
+ * it excludes what the process held before exec (a forked Python parent's pages). */
+static long peak_rss_kib(void) {
+        char line[256];
+        long kib = -1;
+        FILE *f  = fopen("/proc/self/status", "r");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (!strncmp(line, "VmHWM:", 6))
+                        kib = strtol(line + 6, NULL, 10);
+        fclose(f);
+        return kib;
+}
+
 /* One record's contribution to the checksum (must match record_sum in bench_consume.rs). */
 static uint64_t record_sum(int32_t partition, int64_t offset, const unsigned char *value,
                            size_t len) {
@@ -98,10 +113,40 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "rdkafka_consume: %s\n", errstr);
                 return 2;
         }
+        /* BENCH_RDKAFKA_CONF="k=v,k=v": extra properties, for experiments only (the
+         * benchmark itself runs with the defaults above). */
+        if (getenv("BENCH_RDKAFKA_CONF")) {
+                char *extra = strdup(getenv("BENCH_RDKAFKA_CONF")), *kv, *s2 = NULL;
+                for (kv = strtok_r(extra, ",", &s2); kv; kv = strtok_r(NULL, ",", &s2)) {
+                        char *eq = strchr(kv, '=');
+                        if (!eq)
+                                continue;
+                        *eq = '\0';
+                        if (rd_kafka_conf_set(conf, kv, eq + 1, errstr, sizeof(errstr))) {
+                                fprintf(stderr, "rdkafka_consume: %s\n", errstr);
+                                return 2;
+                        }
+                }
+                free(extra);
+        }
         rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
         if (!rk) {
                 fprintf(stderr, "rdkafka_consume: %s\n", errstr);
                 return 1;
+        }
+
+        /* BENCH_COLD unset: learn the topic's leaders before the clock starts, as the Rust
+         * side does, so the clock measures fetching rather than the cold-start path (on a
+         * cold start librdkafka's offset query waits for its retry timer, ~500 ms). */
+        if (!getenv("BENCH_COLD")) {
+                const struct rd_kafka_metadata *md;
+                rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, argv[2], NULL);
+                if ((err = rd_kafka_metadata(rk, 0, rkt, &md, 30000))) {
+                        fprintf(stderr, "rdkafka_consume: metadata: %s\n", rd_kafka_err2str(err));
+                        return 1;
+                }
+                rd_kafka_metadata_destroy(md);
+                rd_kafka_topic_destroy(rkt);
         }
 
         parts = rd_kafka_topic_partition_list_new((int)partitions);
@@ -152,12 +197,12 @@ int main(int argc, char **argv) {
                 last = now;
         }
 
-        printf("{\"consumer\":\"librdkafka\",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
-               ",\"checksum\":%" PRIu64 ",\"t_first_record_ms\":%.3f,\"wall_ms\":%.3f}\n",
-               records, bytes, checksum, first < 0 ? 0.0 : first, last - start);
-        fflush(stdout);
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
+        printf("{\"consumer\":\"librdkafka\",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
+               ",\"checksum\":%" PRIu64 ",\"t_first_record_ms\":%.3f,\"wall_ms\":%.3f"
+               ",\"peak_rss_kib\":%ld}\n",
+               records, bytes, checksum, first < 0 ? 0.0 : first, last - start, peak_rss_kib());
         free(ends);
         free(next);
         free(list);

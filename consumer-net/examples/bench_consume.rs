@@ -72,6 +72,19 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
+/// This process's peak RSS (VmHWM) in KiB, or -1. Unlike the rusage a parent collects,
+/// it excludes what the process held before exec (a forked Python parent's pages).
+fn peak_rss_kib() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(-1)
+}
+
 /// One record's contribution to the checksum (must match `record_sum` in rdkafka_consume.c).
 fn record_sum(partition: i32, offset: i64, value: &[u8]) -> u64 {
     let middle = value.get(value.len() / 2).copied().unwrap_or(0);
@@ -98,6 +111,11 @@ fn run(args: Args) -> Result<String, Box<dyn std::error::Error>> {
                 .collect::<Result<_, _>>()?
         }
     };
+    // BENCH_COLD unset: learn the topic's leaders before the clock starts (as
+    // rdkafka_consume.c does), so the clock measures fetching, not the cold start.
+    if std::env::var_os("BENCH_COLD").is_none() {
+        consumer.partitions_for(&args.topic, Duration::from_secs(30))?;
+    }
     // Next offset to read per partition, known once its first record arrives.
     let mut next: HashMap<i32, i64> = HashMap::new();
     let mut remaining = ends.iter().filter(|&&e| e > 0).count();
@@ -158,9 +176,10 @@ fn run(args: Args) -> Result<String, Box<dyn std::error::Error>> {
     consumer.close();
     Ok(format!(
         "{{\"consumer\":\"ours\",\"records\":{records},\"bytes\":{bytes},\"checksum\":{checksum},\
-         \"t_first_record_ms\":{:.3},\"wall_ms\":{:.3}}}",
+         \"t_first_record_ms\":{:.3},\"wall_ms\":{:.3},\"peak_rss_kib\":{}}}",
         first.unwrap_or_default().as_secs_f64() * 1e3,
-        wall.as_secs_f64() * 1e3
+        wall.as_secs_f64() * 1e3,
+        peak_rss_kib()
     ))
 }
 
