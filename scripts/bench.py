@@ -139,6 +139,11 @@ def run_scenario(args, size, parts, codec, log_dir):
     result = {"scenario": name, "value_size": size, "partitions": parts, "codec": codec,
               "produced": n, "runs": {"ours": [], "librdkafka": []}, "errors": []}
     try:
+        # librdkafka 2.0.2's mock answers ListOffsets v4/v5 with 4 bytes more per partition
+        # than the schema has (measured: 26+4 bytes each), so a multi-partition answer
+        # misparses after its first partition and our consumer never starts the rest of
+        # that broker's partitions. v3 has no such problem; both consumers then use it.
+        cluster.cmd("apiversion 2 0 3")
         cluster.cmd(f"create_topic {topic} {parts} 1")
         prod = subprocess.run(
             [str(BIN / "rdkafka_produce"), cluster.bootstrap, topic, str(parts), str(n), str(size), codec],
@@ -253,7 +258,8 @@ def markdown(report):
         f"{env['date']} · {env['machine']} · {env['cpus']} CPUs · librdkafka {env['librdkafka']} · "
         f"git {env['git']} · load before: {env['load_before']} · after: {env['load_after']}",
         "",
-        f"librdkafka mock cluster, {report['config']['brokers']} brokers; records produced by librdkafka "
+        f"librdkafka mock cluster, {report['config']['brokers']} brokers (ListOffsets capped at v3: the "
+        "2.0.2 mock's v4+ answers are malformed); records produced by librdkafka "
         "(linger.ms=5, default batching); medians of "
         f"{report['config']['runs']} alternating runs per consumer. Both consumers use default "
         "configurations (fetch.max.bytes 50 MiB; ours: check.crcs=true (Java default), librdkafka: "
