@@ -149,6 +149,10 @@ def run_scenario(args, size, parts, codec, log_dir):
         # that broker's partitions. v3 has no such problem; both consumers then use it.
         cluster.cmd("apiversion 2 0 3")
         cluster.cmd(f"create_topic {topic} {parts} 1")
+        # The mock picks leaders at random; spread them round-robin instead, so every run
+        # of a scenario sees the same placement (partition p on broker p % brokers + 1).
+        for p in range(parts):
+            cluster.cmd(f"partition_leader {topic} {p} {p % args.brokers + 1}")
         prod = subprocess.run(
             [str(BIN / "rdkafka_produce"), cluster.bootstrap, topic, str(parts), str(n), str(size), codec],
             capture_output=True, text=True, timeout=300)
@@ -271,7 +275,8 @@ def markdown(report):
         f"{env['date']} · {env['machine']} · {env['cpus']} CPUs · librdkafka {env['librdkafka']} · "
         f"git {env['git']} · load before: {env['load_before']} · after: {env['load_after']}",
         "",
-        f"librdkafka mock cluster, {report['config']['brokers']} brokers (ListOffsets capped at v3: the "
+        f"librdkafka mock cluster, {report['config']['brokers']} brokers, partition p led by broker "
+        "p % brokers + 1 (ListOffsets capped at v3: the "
         "2.0.2 mock's v4+ answers are malformed); records produced by librdkafka "
         "(linger.ms=5, default batching); medians of "
         f"{report['config']['runs']} alternating runs per consumer. Both consumers use default "
