@@ -34,12 +34,19 @@ fn stall_limit() -> Duration {
     Duration::from_secs_f64(secs)
 }
 
-struct Args {
-    bootstrap: String,
-    topic: String,
-    partitions: i32,
-    ends: Option<Vec<i64>>,
-    passes: u32,
+/// What to read (public, with `run`, for tests/tests/bench_harness.rs, which includes this
+/// file as a module).
+pub struct Args {
+    /// `bootstrap.servers`.
+    pub bootstrap: String,
+    /// The topic.
+    pub topic: String,
+    /// Partitions 0..partitions are read.
+    pub partitions: i32,
+    /// Each partition's end offset; looked up when None.
+    pub ends: Option<Vec<i64>>,
+    /// How many times the range is read.
+    pub passes: u32,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -107,7 +114,8 @@ fn record_sum(partition: i32, offset: i64, value: &[u8]) -> u64 {
         .wrapping_add(u64::from(middle))
 }
 
-fn run(args: Args) -> Result<String, Box<dyn std::error::Error>> {
+/// Reads as `args` says and returns the JSON result line.
+pub fn run(args: Args) -> Result<String, Box<dyn std::error::Error>> {
     let mut consumer = KafkaConsumer::from_properties([
         ("bootstrap.servers", args.bootstrap.as_str()),
         ("client.id", "bench-consume"),
