@@ -15,7 +15,8 @@
 //!
 //! Environment: `BENCH_COLD` starts the clock on a cold consumer (by default the topic's
 //! metadata is fetched first); `BENCH_STALL_S` bounds the wait for a record;
-//! `BENCH_TRACE` prints each non-empty poll; `BENCH_LOG=debug` prints the library's log.
+//! `BENCH_TRACE` prints each non-empty poll; `BENCH_LOG=debug` prints the library's log;
+//! `BENCH_PROPS=k=v,...` adds consumer properties (experiments only).
 //! The checksum is the same function as in bench/rdkafka_consume.c, so both programs can be
 //! checked to have read identical data.
 
@@ -116,10 +117,19 @@ fn record_sum(partition: i32, offset: i64, value: &[u8]) -> u64 {
 
 /// Reads as `args` says and returns the JSON result line.
 pub fn run(args: Args) -> Result<String, Box<dyn std::error::Error>> {
-    let mut consumer = KafkaConsumer::from_properties([
-        ("bootstrap.servers", args.bootstrap.as_str()),
-        ("client.id", "bench-consume"),
-    ])?;
+    let mut props = vec![
+        ("bootstrap.servers".to_owned(), args.bootstrap.clone()),
+        ("client.id".to_owned(), "bench-consume".to_owned()),
+    ];
+    // BENCH_PROPS="k=v,k=v": extra properties, for experiments only (the benchmark itself
+    // runs with the defaults).
+    if let Ok(extra) = std::env::var("BENCH_PROPS") {
+        for kv in extra.split(',').filter(|kv| !kv.is_empty()) {
+            let (k, v) = kv.split_once('=').ok_or("BENCH_PROPS: expected k=v")?;
+            props.push((k.to_owned(), v.to_owned()));
+        }
+    }
+    let mut consumer = KafkaConsumer::from_properties(props)?;
     let tps: Vec<TopicPartition> = (0..args.partitions)
         .map(|p| TopicPartition::new(args.topic.clone(), p))
         .collect();
