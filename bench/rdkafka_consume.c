@@ -1,0 +1,246 @@
+/*
+ * rdkafka_consume.c - librdkafka's side of the consumer benchmark (scripts/bench.py);
+ * the same contract as consumer-net/examples/bench_consume.rs.
+ *
+ * Usage: rdkafka_consume <bootstrap> <topic> <partitions> <end0>,<end1>,... [<passes>]
+ *
+ * With <passes> > 1 it seeks every partition back to the beginning after each complete
+ * pass and reads the range again (the mock cluster holds only ~5 MiB per partition):
+ * records, bytes, checksum and total_ms cover all passes, wall_ms and pass_* the first.
+ *
+ * Assigns every partition at RD_KAFKA_OFFSET_BEGINNING, polls with
+ * rd_kafka_consumer_poll until each partition has delivered the record before its end
+ * offset, and prints one JSON line:
+ *   {"consumer":"librdkafka","records":..,"bytes":..,"checksum":..,
+ *    "t_first_record_ms":..,"wall_ms":..}
+ * Times run from just before rd_kafka_assign. librdkafka runs with its default
+ * configuration except group.id (rd_kafka_assign requires one) and
+ * enable.auto.commit=false (the Rust side has no group, so commits nothing either).
+ */
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+/* Gives up when nothing arrives for this long (a broken run, not a slow one);
+ * BENCH_STALL_S overrides the default of 30 s. */
+static double stall_ms(void) {
+        const char *s = getenv("BENCH_STALL_S");
+        double secs   = s ? strtod(s, NULL) : 0;
+        return (secs > 0 ? secs : 30.0) * 1e3;
+}
+
+static double now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* This process's peak RSS (VmHWM) in KiB, or -1. Unlike the rusage a parent collects,
+ * it excludes what the process held before exec (a forked Python parent's pages). */
+static long peak_rss_kib(void) {
+        char line[256];
+        long kib = -1;
+        FILE *f  = fopen("/proc/self/status", "r");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (!strncmp(line, "VmHWM:", 6))
+                        kib = strtol(line + 6, NULL, 10);
+        fclose(f);
+        return kib;
+}
+
+/* One record's contribution to the checksum (must match record_sum in bench_consume.rs). */
+static uint64_t record_sum(int32_t partition, int64_t offset, const unsigned char *value,
+                           size_t len) {
+        uint64_t middle = len ? value[len / 2] : 0;
+        return ((((uint64_t)(int64_t)partition * 1000003ULL) ^ (uint64_t)offset) * 31ULL) +
+               (uint64_t)len + middle;
+}
+
+int main(int argc, char **argv) {
+        char errstr[512];
+        rd_kafka_conf_t *conf;
+        rd_kafka_t *rk;
+        rd_kafka_topic_partition_list_t *parts;
+        rd_kafka_resp_err_t err;
+        long partitions, p, remaining = 0, unfinished_at_start, passes, pass = 1;
+        int64_t *ends, *next;
+        uint64_t records = 0, bytes = 0, checksum = 0;
+        double start, first = -1, last, idle_since, stall = stall_ms(), pass_wall = -1;
+        uint64_t pass_records = 0, pass_bytes = 0;
+        char *list, *tok, *save = NULL;
+
+        if (argc != 5 && argc != 6) {
+                fprintf(stderr,
+                        "usage: %s <bootstrap> <topic> <partitions> <end0>,<end1>,... "
+                        "[<passes>]\n",
+                        argv[0]);
+                return 2;
+        }
+        passes = argc == 6 ? strtol(argv[5], NULL, 10) : 1;
+        partitions = strtol(argv[3], NULL, 10);
+        if (partitions < 1) {
+                fprintf(stderr, "rdkafka_consume: bad partition count\n");
+                return 2;
+        }
+        ends = calloc((size_t)partitions, sizeof(*ends));
+        next = calloc((size_t)partitions, sizeof(*next));
+        list = strdup(argv[4]);
+        if (!ends || !next || !list)
+                return 1;
+        for (p = 0, tok = strtok_r(list, ",", &save); tok;
+             tok = strtok_r(NULL, ",", &save), p++) {
+                if (p >= partitions)
+                        break;
+                ends[p] = strtoll(tok, NULL, 10);
+        }
+        if (p != partitions || tok) {
+                fprintf(stderr, "rdkafka_consume: need %ld end offsets\n", partitions);
+                return 2;
+        }
+        for (p = 0; p < partitions; p++) {
+                next[p] = -1;
+                if (ends[p] > 0)
+                        remaining++;
+        }
+        unfinished_at_start = remaining;
+
+        conf = rd_kafka_conf_new();
+        if (rd_kafka_conf_set(conf, "bootstrap.servers", argv[1], errstr, sizeof(errstr)) ||
+            rd_kafka_conf_set(conf, "client.id", "bench-rdkafka", errstr, sizeof(errstr)) ||
+            /* rd_kafka_assign needs a group.id, though nothing uses the group: offsets
+             * are explicit and auto-commit is off (the Rust side has no group at all). */
+            rd_kafka_conf_set(conf, "group.id", "bench-rdkafka", errstr, sizeof(errstr)) ||
+            rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr))) {
+                fprintf(stderr, "rdkafka_consume: %s\n", errstr);
+                return 2;
+        }
+        /* BENCH_RDKAFKA_CONF="k=v,k=v": extra properties, for experiments only (the
+         * benchmark itself runs with the defaults above). */
+        if (getenv("BENCH_RDKAFKA_CONF")) {
+                char *extra = strdup(getenv("BENCH_RDKAFKA_CONF")), *kv, *s2 = NULL;
+                for (kv = strtok_r(extra, ",", &s2); kv; kv = strtok_r(NULL, ",", &s2)) {
+                        char *eq = strchr(kv, '=');
+                        if (!eq)
+                                continue;
+                        *eq = '\0';
+                        if (rd_kafka_conf_set(conf, kv, eq + 1, errstr, sizeof(errstr))) {
+                                fprintf(stderr, "rdkafka_consume: %s\n", errstr);
+                                return 2;
+                        }
+                }
+                free(extra);
+        }
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+        if (!rk) {
+                fprintf(stderr, "rdkafka_consume: %s\n", errstr);
+                return 1;
+        }
+
+        /* BENCH_COLD unset: learn the topic's leaders before the clock starts, as the Rust
+         * side does, so the clock measures fetching rather than the cold-start path (on a
+         * cold start librdkafka's offset query waits for its retry timer, ~500 ms). */
+        if (!getenv("BENCH_COLD")) {
+                const struct rd_kafka_metadata *md;
+                rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, argv[2], NULL);
+                if ((err = rd_kafka_metadata(rk, 0, rkt, &md, 30000))) {
+                        fprintf(stderr, "rdkafka_consume: metadata: %s\n", rd_kafka_err2str(err));
+                        return 1;
+                }
+                rd_kafka_metadata_destroy(md);
+                rd_kafka_topic_destroy(rkt);
+        }
+
+        parts = rd_kafka_topic_partition_list_new((int)partitions);
+        for (p = 0; p < partitions; p++)
+                rd_kafka_topic_partition_list_add(parts, argv[2], (int32_t)p)->offset =
+                    RD_KAFKA_OFFSET_BEGINNING;
+
+        start = now_ms();
+        last = idle_since = start;
+        if ((err = rd_kafka_assign(rk, parts))) {
+                fprintf(stderr, "rdkafka_consume: assign: %s\n", rd_kafka_err2str(err));
+                return 1;
+        }
+
+        while (remaining > 0) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+                double now;
+                if (!m) {
+                        if (now_ms() - idle_since > stall) {
+                                fprintf(stderr,
+                                        "rdkafka_consume: stalled with %ld partitions "
+                                        "unfinished\n",
+                                        remaining);
+                                return 1;
+                        }
+                        continue;
+                }
+                if (m->err) {
+                        fprintf(stderr, "rdkafka_consume: %s\n", rd_kafka_message_errstr(m));
+                        return 1;
+                }
+                now = now_ms();
+                idle_since = now;
+                if (first < 0)
+                        first = now - start;
+                records++;
+                bytes += m->len + m->key_len;
+                checksum += record_sum(m->partition, m->offset, m->payload, m->len);
+                if (m->partition >= 0 && m->partition < partitions) {
+                        int64_t was = next[m->partition];
+                        int64_t end = ends[m->partition];
+                        next[m->partition] = m->offset + 1;
+                        if (was < end && m->offset + 1 >= end)
+                                remaining--;
+                }
+                rd_kafka_message_destroy(m);
+                last = now;
+                if (remaining == 0 && pass == 1) {
+                        pass_records = records;
+                        pass_bytes   = bytes;
+                        pass_wall    = now - start;
+                }
+                if (remaining == 0 && pass < passes) {
+                        /* Read the same range again. */
+                        rd_kafka_error_t *error;
+                        pass++;
+                        for (p = 0; p < parts->cnt; p++)
+                                parts->elems[p].offset = RD_KAFKA_OFFSET_BEGINNING;
+                        if ((error = rd_kafka_seek_partitions(rk, parts, 30000))) {
+                                fprintf(stderr, "rdkafka_consume: seek: %s\n",
+                                        rd_kafka_error_string(error));
+                                return 1;
+                        }
+                        for (p = 0; p < partitions; p++)
+                                next[p] = -1;
+                        remaining = unfinished_at_start;
+                }
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        if (pass_wall < 0) {
+                pass_records = records;
+                pass_bytes   = bytes;
+                pass_wall    = last - start;
+        }
+        printf("{\"consumer\":\"librdkafka\",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
+               ",\"checksum\":%" PRIu64 ",\"pass_records\":%" PRIu64 ",\"pass_bytes\":%" PRIu64
+               ",\"passes\":%ld,\"t_first_record_ms\":%.3f,\"wall_ms\":%.3f,\"total_ms\":%.3f"
+               ",\"peak_rss_kib\":%ld}\n",
+               records, bytes, checksum, pass_records, pass_bytes, pass, first < 0 ? 0.0 : first,
+               pass_wall, last - start, peak_rss_kib());
+        free(ends);
+        free(next);
+        free(list);
+        return 0;
+}

@@ -1,0 +1,286 @@
+//! Benchmark consumer (scripts/bench.py runs it side by side with bench/rdkafka_consume.c):
+//! assigns every partition of a topic, starts at the beginning, reads until each partition's
+//! position reaches its end offset, and prints one JSON line with what it read and how long
+//! it took. Default consumer configuration: no property is set beyond `bootstrap.servers`
+//! and `client.id`.
+//!
+//! ```text
+//! bench_consume <bootstrap> <topic> <partitions> [<end offset of partition 0>,<of 1>,... [<passes>]]
+//! ```
+//!
+//! Without the end offsets it looks them up with `end_offsets` before starting the clock.
+//! With `passes` > 1 it seeks back to the beginning after each complete pass and reads the
+//! range again (the mock cluster holds only ~5 MiB per partition): `records`, `bytes`,
+//! `checksum` and `total_ms` cover all passes, `wall_ms` and `pass_*` the first one.
+//!
+//! Environment: `BENCH_COLD` starts the clock on a cold consumer (by default the topic's
+//! metadata is fetched first); `BENCH_STALL_S` bounds the wait for a record;
+//! `BENCH_TRACE` prints each non-empty poll; `BENCH_LOG=debug` prints the library's log;
+//! `BENCH_PROPS=k=v,...` adds consumer properties (experiments only).
+//! The checksum is the same function as in bench/rdkafka_consume.c, so both programs can be
+//! checked to have read identical data.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use consumer_net::{KafkaConsumer, TopicPartition};
+
+/// Gives up when nothing arrives for this long (a broken run, not a slow one);
+/// `BENCH_STALL_S` overrides it.
+fn stall_limit() -> Duration {
+    let secs = std::env::var("BENCH_STALL_S")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(30.0);
+    Duration::from_secs_f64(secs)
+}
+
+/// What to read (public, with `run`, for tests/tests/bench_harness.rs, which includes this
+/// file as a module).
+pub struct Args {
+    /// `bootstrap.servers`.
+    pub bootstrap: String,
+    /// The topic.
+    pub topic: String,
+    /// Partitions 0..partitions are read.
+    pub partitions: i32,
+    /// Each partition's end offset; looked up when None.
+    pub ends: Option<Vec<i64>>,
+    /// How many times the range is read.
+    pub passes: u32,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let usage =
+        "usage: bench_consume <bootstrap> <topic> <partitions> [<end0>,<end1>,... [<passes>]]";
+    let mut args = std::env::args().skip(1);
+    let bootstrap = args.next().ok_or(usage)?;
+    let topic = args.next().ok_or(usage)?;
+    let partitions = args
+        .next()
+        .ok_or(usage)?
+        .parse::<i32>()
+        .map_err(|e| format!("partitions: {e}"))?;
+    let ends = match args.next() {
+        None => None,
+        Some(list) => {
+            let ends = list
+                .split(',')
+                .map(|s| {
+                    s.parse::<i64>()
+                        .map_err(|e| format!("end offset {s:?}: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if ends.len() != partitions as usize {
+                return Err(format!(
+                    "{} end offsets for {partitions} partitions",
+                    ends.len()
+                ));
+            }
+            Some(ends)
+        }
+    };
+    let passes = match args.next() {
+        None => 1,
+        Some(n) => n.parse::<u32>().map_err(|e| format!("passes: {e}"))?.max(1),
+    };
+    Ok(Args {
+        bootstrap,
+        topic,
+        partitions,
+        ends,
+        passes,
+    })
+}
+
+/// This process's peak RSS (VmHWM) in KiB, or -1. Unlike the rusage a parent collects,
+/// it excludes what the process held before exec (a forked Python parent's pages).
+fn peak_rss_kib() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(-1)
+}
+
+/// One record's contribution to the checksum (must match `record_sum` in rdkafka_consume.c).
+fn record_sum(partition: i32, offset: i64, value: &[u8]) -> u64 {
+    let middle = value.get(value.len() / 2).copied().unwrap_or(0);
+    ((partition as u64).wrapping_mul(1_000_003) ^ offset as u64)
+        .wrapping_mul(31)
+        .wrapping_add(value.len() as u64)
+        .wrapping_add(u64::from(middle))
+}
+
+/// Reads as `args` says and returns the JSON result line.
+pub fn run(args: Args) -> Result<String, Box<dyn std::error::Error>> {
+    let mut props = vec![
+        ("bootstrap.servers".to_owned(), args.bootstrap.clone()),
+        ("client.id".to_owned(), "bench-consume".to_owned()),
+    ];
+    // BENCH_PROPS="k=v,k=v": extra properties, for experiments only (the benchmark itself
+    // runs with the defaults).
+    if let Ok(extra) = std::env::var("BENCH_PROPS") {
+        for kv in extra.split(',').filter(|kv| !kv.is_empty()) {
+            let (k, v) = kv.split_once('=').ok_or("BENCH_PROPS: expected k=v")?;
+            props.push((k.to_owned(), v.to_owned()));
+        }
+    }
+    let mut consumer = KafkaConsumer::from_properties(props)?;
+    let tps: Vec<TopicPartition> = (0..args.partitions)
+        .map(|p| TopicPartition::new(args.topic.clone(), p))
+        .collect();
+    let ends: Vec<i64> = match args.ends {
+        Some(ends) => ends,
+        None => {
+            let found = consumer.end_offsets(&tps, Duration::from_secs(30))?;
+            tps.iter()
+                .map(|tp| found.get(tp).copied().ok_or("no end offset"))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    // BENCH_COLD unset: learn the topic's leaders before the clock starts (as
+    // rdkafka_consume.c does), so the clock measures fetching, not the cold start.
+    if std::env::var_os("BENCH_COLD").is_none() {
+        consumer.partitions_for(&args.topic, Duration::from_secs(30))?;
+    }
+    // Next offset to read per partition, known once its first record arrives.
+    // (A plain vector indexed by partition, like the C side's array: the bench loop should
+    // cost next to nothing.)
+    let mut next: Vec<i64> = vec![-1; ends.len()];
+    let unfinished_at_start = ends.iter().filter(|&&e| e > 0).count();
+    let mut remaining = unfinished_at_start;
+    let mut pass = 1;
+    // (records, bytes, wall time) of the first pass.
+    let mut first_pass = None;
+
+    let start = Instant::now();
+    consumer.assign(tps.iter().cloned())?;
+    consumer.seek_to_beginning(&tps)?;
+
+    let (mut records, mut bytes, mut checksum) = (0u64, 0u64, 0u64);
+    let mut first: Option<Duration> = None;
+    let mut last = start;
+    let mut idle_since = Instant::now();
+    let stall = stall_limit();
+    // BENCH_TRACE=1: one stderr line per poll that returned records (when, how many, from
+    // which partitions), to see where the wall time goes.
+    let trace = std::env::var_os("BENCH_TRACE").is_some();
+    while remaining > 0 {
+        let batch = consumer.poll(Duration::from_millis(100))?;
+
+        if batch.is_empty() {
+            if idle_since.elapsed() > stall {
+                let unfinished: Vec<String> = (0..args.partitions)
+                    .filter_map(|p| {
+                        let end = ends.get(p as usize).copied().unwrap_or(0);
+                        let at = next.get(p as usize).copied().unwrap_or(-1);
+                        (end > 0 && at < end).then(|| format!("{p}: at {at} of {end}"))
+                    })
+                    .collect();
+                return Err(format!("stalled; unfinished: {}", unfinished.join(", ")).into());
+            }
+            continue;
+        }
+        let now = Instant::now();
+        idle_since = now;
+        first.get_or_insert(now - start);
+        if trace {
+            let mut parts: Vec<i32> = batch.iter().map(|r| r.partition).collect();
+            parts.dedup();
+            eprintln!(
+                "{:10.3} ms: {} records from partitions {parts:?}",
+                (now - start).as_secs_f64() * 1e3,
+                batch.len()
+            );
+        }
+        for r in &batch {
+            let value = r.value.as_deref().unwrap_or(&[]);
+            records += 1;
+            bytes += (value.len() + r.key.as_ref().map_or(0, |k| k.len())) as u64;
+            checksum = checksum.wrapping_add(record_sum(r.partition, r.offset, value));
+            let end = ends.get(r.partition as usize).copied().unwrap_or(0);
+            let was = match next.get_mut(r.partition as usize) {
+                Some(n) => std::mem::replace(n, r.offset + 1),
+                None => continue,
+            };
+            if was < end && r.offset + 1 >= end {
+                remaining -= 1;
+            }
+        }
+        last = now;
+        if remaining == 0 && pass == 1 {
+            first_pass = Some((records, bytes, now - start));
+        }
+        if remaining == 0 && pass < args.passes {
+            // Read the same range again: more data than the mock cluster can hold.
+            pass += 1;
+            consumer.seek_to_beginning(&tps)?;
+            next.fill(-1);
+            remaining = unfinished_at_start;
+        }
+    }
+    let total = last - start;
+    let (pass_records, pass_bytes, wall) = first_pass.unwrap_or((records, bytes, total));
+    consumer.close();
+    Ok(format!(
+        "{{\"consumer\":\"ours\",\"records\":{records},\"bytes\":{bytes},\"checksum\":{checksum},\
+         \"pass_records\":{pass_records},\"pass_bytes\":{pass_bytes},\"passes\":{pass},\
+         \"t_first_record_ms\":{:.3},\"wall_ms\":{:.3},\"total_ms\":{:.3},\"peak_rss_kib\":{}}}",
+        first.unwrap_or_default().as_secs_f64() * 1e3,
+        wall.as_secs_f64() * 1e3,
+        total.as_secs_f64() * 1e3,
+        peak_rss_kib()
+    ))
+}
+
+/// BENCH_LOG=debug (or info, trace…): the library's log lines on stderr, with a timestamp.
+struct StderrLogger(Instant);
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        eprintln!(
+            "{:10.3} ms {} {}: {}",
+            self.0.elapsed().as_secs_f64() * 1e3,
+            record.level(),
+            record.target(),
+            record.args()
+        );
+    }
+    fn flush(&self) {}
+}
+
+fn main() -> ExitCode {
+    if let Some(level) = std::env::var("BENCH_LOG")
+        .ok()
+        .and_then(|l| l.parse::<log::LevelFilter>().ok())
+    {
+        let logger = Box::leak(Box::new(StderrLogger(Instant::now())));
+        if log::set_logger(logger).is_ok() {
+            log::set_max_level(level);
+        }
+    }
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bench_consume: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench_consume: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
