@@ -17,6 +17,10 @@ const READ_CHUNK: usize = 64 * 1024;
 /// larger ones are left to the allocator, so an idle connection holds little memory.
 const MAX_PARKED: usize = 16 * 1024 * 1024;
 
+/// How many buffers are parked: with pipelined fetches, up to three large frames of one
+/// connection can be alive at once (one being drained, one buffered, one arriving).
+const PARKED_BUFFERS: usize = 2;
+
 /// Reassembles frames from partial reads.
 ///
 /// `buf[..filled]` holds received bytes; `buf[filled..]` is zeroed spare room that reads
@@ -26,18 +30,18 @@ const MAX_PARKED: usize = 16 * 1024 * 1024;
 ///
 /// A frame lives as long as the records sliced from it, so a large new frame usually
 /// cannot grow into the buffer of the one before. Rather than allocating (and page
-/// faulting) fresh memory for every large frame, the previous buffer is parked and taken
-/// back once everything split off it has been dropped: two buffers alternate while the
-/// caller consumes one frame and the next one arrives.
+/// faulting) fresh memory for every large frame, previous buffers are parked and taken
+/// back once everything split off them has been dropped: a few buffers take turns while
+/// the caller consumes one frame and the next ones arrive.
 pub(crate) struct FrameDecoder {
     buf: BytesMut,
     filled: usize,
     max_frame: usize,
     /// The size of `buf`'s allocation (its `capacity` counts only from where it starts).
     buf_size: usize,
-    /// A previous buffer and its allocation size, reused once no frame refers to it.
-    parked: Option<(BytesMut, usize)>,
-    /// Buffers allocated for large frames because none could be reused.
+    /// Previous buffers and their allocation sizes, reused once no frame refers to them.
+    parked: Vec<(BytesMut, usize)>,
+    /// Buffers allocated for large frames (over a read chunk) because none could be reused.
     #[cfg(test)]
     fresh_buffers: usize,
 }
@@ -60,7 +64,7 @@ impl FrameDecoder {
             filled: 0,
             max_frame,
             buf_size: 0,
-            parked: None,
+            parked: Vec::new(),
             #[cfg(test)]
             fresh_buffers: 0,
         }
@@ -136,36 +140,54 @@ impl FrameDecoder {
     }
 
     /// Moves the partial frame into a buffer with room for `want` bytes: this one if every
-    /// frame split off it is gone, else the parked one if that is free, else a new one.
+    /// frame split off it is gone, else a parked one that is free, else a new one.
     fn switch_buffer(&mut self, want: usize) {
         self.buf.truncate(self.filled);
         if self.buf.try_reclaim(want - self.filled) {
             return;
         }
-        let parked_is_free = self
+        let free = self
             .parked
-            .as_mut()
-            .is_some_and(|(p, _)| p.is_empty() && p.try_reclaim(want));
-        let (next, size) = match self.parked.take() {
-            Some(free) if parked_is_free => free,
-            still_used => {
-                self.parked = still_used;
+            .iter_mut()
+            .position(|(p, _)| p.is_empty() && p.try_reclaim(want));
+        let (next, size) = match free {
+            Some(i) => self.parked.swap_remove(i),
+            None => {
+                // Sizes rounded up to a power of two, so that a parked buffer fits the
+                // next frames of about the same size.
+                let size = if want > READ_CHUNK {
+                    want.checked_next_power_of_two().unwrap_or(want)
+                } else {
+                    want
+                };
                 #[cfg(test)]
-                {
+                if size > READ_CHUNK {
                     self.fresh_buffers += 1;
                 }
-                (BytesMut::with_capacity(want), want)
+                (BytesMut::with_capacity(size), size)
             }
         };
         let mut old = std::mem::replace(&mut self.buf, next);
         let old_size = std::mem::replace(&mut self.buf_size, size);
         self.buf.extend_from_slice(&old);
         old.clear();
-        // Of two buffers still in use, park the larger (on a tie the parked one, whose
-        // frames are older and so are dropped first).
-        let parked_size = self.parked.as_ref().map_or(0, |(_, s)| *s);
-        if old_size > parked_size && old_size <= MAX_PARKED {
-            self.parked = Some((old, old_size));
+        self.park(old, old_size);
+    }
+
+    /// Keeps `old` for reuse if it is worth it: parked buffers are the largest seen, up to
+    /// [`MAX_PARKED`] bytes and [`PARKED_BUFFERS`] of them.
+    fn park(&mut self, old: BytesMut, size: usize) {
+        if size <= READ_CHUNK || size > MAX_PARKED {
+            return;
+        }
+        if self.parked.len() < PARKED_BUFFERS {
+            self.parked.push((old, size));
+            return;
+        }
+        if let Some(smallest) = self.parked.iter_mut().min_by_key(|(_, s)| *s) {
+            if smallest.1 < size {
+                *smallest = (old, size);
+            }
         }
     }
 }
@@ -293,6 +315,39 @@ mod tests {
         }
         assert!(
             dec.fresh_buffers <= 3,
+            "{} buffers allocated",
+            dec.fresh_buffers
+        );
+    }
+
+    #[test]
+    fn buffers_are_reused_for_frames_of_varying_sizes() {
+        let sizes: Vec<usize> = (0..30).map(|i| 400_000 + (i * 77_777) % 300_000).collect();
+        let stream: Vec<u8> = sizes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &n)| framed(&vec![i as u8; n]))
+            .collect();
+        let mut src = Trickle {
+            data: stream,
+            pos: 0,
+            step: 64 * 1024,
+        };
+        let mut dec = FrameDecoder::new(1 << 20);
+        // Two frames alive at a time: one drained, one buffered behind it.
+        let mut alive = std::collections::VecDeque::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            let frame = next(&mut dec, &mut src);
+            assert_eq!(frame.len(), n);
+            assert!(frame.iter().all(|&b| b == i as u8));
+            alive.push_back(frame);
+            if alive.len() > 2 {
+                alive.pop_front();
+            }
+        }
+        // Without reuse every frame would take a new buffer (30).
+        assert!(
+            dec.fresh_buffers <= 6,
             "{} buffers allocated",
             dec.fresh_buffers
         );
