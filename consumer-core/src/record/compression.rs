@@ -35,14 +35,12 @@ pub fn decompress(
         #[cfg(feature = "snappy")]
         Compression::Snappy => snappy::decompress(input, limit),
         #[cfg(feature = "lz4")]
-        Compression::Lz4 => read_bounded(
-            codec,
-            lz4_flex::frame::FrameDecoder::new(input),
-            input.len(),
-            limit,
-        ),
+        Compression::Lz4 => lz4_bounded(input, limit),
         #[cfg(feature = "zstd")]
         Compression::Zstd => {
+            if let Some(out) = zstd_single_shot(input, limit) {
+                return Ok(out);
+            }
             let mut decoder =
                 zstd::stream::read::Decoder::with_buffer(input).map_err(|e| failed(codec, e))?;
             decoder
@@ -73,8 +71,13 @@ pub fn compress(codec: Compression, input: &[u8]) -> Result<Vec<u8>, RecordError
         Compression::Snappy => snappy::compress_xerial(input),
         #[cfg(feature = "lz4")]
         Compression::Lz4 => {
+            use lz4_flex::frame::{BlockMode, BlockSize, FrameInfo};
             use std::io::Write;
-            let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            // Java's KafkaLZ4BlockOutputStream: independent 64 KiB blocks.
+            let info = FrameInfo::new()
+                .block_size(BlockSize::Max64KB)
+                .block_mode(BlockMode::Independent);
+            let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
             enc.write_all(input).map_err(|e| failed(codec, e))?;
             enc.finish().map_err(|e| failed(codec, e))
         }
@@ -120,6 +123,47 @@ fn read_bounded(
         return Err(RecordErrorKind::DecompressedTooLarge { codec, limit });
     }
     Ok(out)
+}
+
+/// Decompresses an lz4 frame by taking each decoded block straight from the decoder's
+/// buffer: unlike `read_to_end` through `take`, nothing is zeroed before being overwritten.
+#[cfg(feature = "lz4")]
+fn lz4_bounded(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordErrorKind> {
+    use std::io::BufRead;
+    const CODEC: Compression = Compression::Lz4;
+    let mut decoder = lz4_flex::frame::FrameDecoder::new(input);
+    let mut out = Vec::with_capacity(input.len().saturating_mul(4).min(limit));
+    loop {
+        let block = match decoder.fill_buf() {
+            Ok(block) => block,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(failed(CODEC, e)),
+        };
+        if block.is_empty() {
+            return Ok(out);
+        }
+        if block.len() > limit.saturating_sub(out.len()) {
+            return Err(RecordErrorKind::DecompressedTooLarge {
+                codec: CODEC,
+                limit,
+            });
+        }
+        out.extend_from_slice(block);
+        let n = block.len();
+        decoder.consume(n);
+    }
+}
+
+/// A zstd frame that announces its size (librdkafka's and this crate's producers do) is
+/// decompressed in one call straight into a buffer of exactly that size: no window copy,
+/// no zeroing. `None` when the size is unknown, over `limit`, or the input holds more than
+/// that one frame; the streaming decoder then takes over (and reports any error).
+#[cfg(feature = "zstd")]
+fn zstd_single_shot(input: &[u8], limit: usize) -> Option<Vec<u8>> {
+    let size = zstd::zstd_safe::get_frame_content_size(input).ok()??;
+    let size = usize::try_from(size).ok().filter(|&n| n <= limit)?;
+    let out = zstd::bulk::decompress(input, size).ok()?;
+    (out.len() == size).then_some(out)
 }
 
 /// The largest zstd window accepted: enough for the limit, never below 8 MiB (what the
@@ -273,6 +317,56 @@ mod tests {
                     limit: data.len() - 1
                 }
             );
+        }
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_without_a_size_or_in_several_frames_takes_the_streaming_path() {
+        use std::io::Write;
+        let data = sample();
+        let (a, b) = data.split_at(data.len() / 3);
+        let sized = |part: &[u8]| zstd::bulk::compress(part, 3).unwrap();
+        // One frame announcing its size (librdkafka, this crate): one shot, bounded.
+        let one = sized(&data);
+        assert_eq!(zstd_single_shot(&one, data.len()), Some(data.clone()));
+        assert_eq!(zstd_single_shot(&one, data.len() - 1), None);
+        // Streamed frames (Java's zstd-jni) do not announce their size.
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        enc.write_all(&data).unwrap();
+        let streamed = enc.finish().unwrap();
+        assert_eq!(zstd_single_shot(&streamed, 1 << 20), None);
+        assert_eq!(
+            decompress(Compression::Zstd, &streamed, 1 << 20).unwrap(),
+            data
+        );
+        // Two sized frames: the first one's size is too small for both.
+        let mut two = sized(a);
+        two.extend(sized(b));
+        assert_eq!(zstd_single_shot(&two, 1 << 20), None);
+        assert_eq!(decompress(Compression::Zstd, &two, 1 << 20).unwrap(), data);
+    }
+
+    #[cfg(feature = "lz4")]
+    #[test]
+    fn lz4_accepts_linked_and_large_blocks() {
+        use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+        use std::io::Write;
+        let data = sample();
+        // librdkafka's default frames: linked blocks; other producers pick bigger blocks.
+        for (mode, size) in [
+            (BlockMode::Linked, BlockSize::Max64KB),
+            (BlockMode::Independent, BlockSize::Max4MB),
+        ] {
+            let info = FrameInfo::new().block_mode(mode).block_size(size);
+            let mut enc = FrameEncoder::with_frame_info(info, Vec::new());
+            enc.write_all(&data).unwrap();
+            let packed = enc.finish().unwrap();
+            assert_eq!(
+                decompress(Compression::Lz4, &packed, data.len()).unwrap(),
+                data
+            );
+            assert!(decompress(Compression::Lz4, &packed, data.len() - 1).is_err());
         }
     }
 
