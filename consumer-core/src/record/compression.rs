@@ -132,7 +132,8 @@ fn lz4_bounded(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordErrorKind> {
     use std::io::BufRead;
     const CODEC: Compression = Compression::Lz4;
     let mut decoder = lz4_flex::frame::FrameDecoder::new(input);
-    let mut out = Vec::with_capacity(input.len().saturating_mul(4).min(limit));
+    let guess = lz4_size_bound(input).unwrap_or(input.len().saturating_mul(4));
+    let mut out = Vec::with_capacity(guess.min(limit));
     loop {
         let block = match decoder.fill_buf() {
             Ok(block) => block,
@@ -151,6 +152,50 @@ fn lz4_bounded(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordErrorKind> {
         out.extend_from_slice(block);
         let n = block.len();
         decoder.consume(n);
+    }
+}
+
+/// An upper bound of the size of the first lz4 frame in `input`, from its header and
+/// block sizes alone (Kafka's producers do not write the content size): sizing the output
+/// once saves copying it on every doubling. Only a capacity hint; `None` if unsure.
+#[cfg(feature = "lz4")]
+fn lz4_size_bound(input: &[u8]) -> Option<usize> {
+    const MAGIC: u32 = 0x184D_2204;
+    let le32 = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(
+            input.get(at..at.checked_add(4)?)?.try_into().ok()?,
+        ))
+    };
+    if le32(0)? != MAGIC {
+        return None;
+    }
+    let flags = *input.get(4)?;
+    let block_max = match (*input.get(5)? >> 4) & 0x7 {
+        4 => 64 << 10,
+        5 => 256 << 10,
+        6 => 1 << 20,
+        7 => 4 << 20,
+        _ => return None,
+    };
+    if flags & 0x08 != 0 {
+        // The content size is in the header: exact.
+        let raw = input.get(6..14)?;
+        return usize::try_from(u64::from_le_bytes(raw.try_into().ok()?)).ok();
+    }
+    let block_checksum = if flags & 0x10 != 0 { 4 } else { 0 };
+    let dict_id = if flags & 0x01 != 0 { 4 } else { 0 };
+    // Magic, flags, block descriptor, optional dictionary id, header checksum.
+    let mut pos: usize = 4 + 2 + dict_id + 1;
+    let mut bound: usize = 0;
+    loop {
+        let size = le32(pos)?;
+        if size == 0 {
+            return Some(bound);
+        }
+        let len = (size & 0x7FFF_FFFF) as usize;
+        let stored = size & 0x8000_0000 != 0;
+        bound = bound.saturating_add(if stored { len } else { block_max });
+        pos = pos.checked_add(4 + len + block_checksum)?;
     }
 }
 
@@ -345,6 +390,38 @@ mod tests {
         two.extend(sized(b));
         assert_eq!(zstd_single_shot(&two, 1 << 20), None);
         assert_eq!(decompress(Compression::Zstd, &two, 1 << 20).unwrap(), data);
+    }
+
+    #[cfg(feature = "lz4")]
+    #[test]
+    fn lz4_size_bound_covers_the_content() {
+        use lz4_flex::frame::{BlockSize, FrameEncoder, FrameInfo};
+        use std::io::Write;
+        let data = sample();
+        for (size, block_max, checksums, content_size) in [
+            (BlockSize::Max64KB, 64 << 10, false, false),
+            (BlockSize::Max256KB, 256 << 10, true, false),
+            (BlockSize::Max64KB, 64 << 10, false, true),
+        ] {
+            let mut info = FrameInfo::new().block_size(size).block_checksums(checksums);
+            if content_size {
+                info = info.content_size(Some(data.len() as u64));
+            }
+            let mut enc = FrameEncoder::with_frame_info(info, Vec::new());
+            enc.write_all(&data).unwrap();
+            let packed = enc.finish().unwrap();
+            let bound = lz4_size_bound(&packed).unwrap();
+            assert!(bound >= data.len(), "{size:?}: {bound}");
+            assert!(bound <= data.len() + block_max, "{size:?}: {bound}");
+            if content_size {
+                assert_eq!(bound, data.len());
+            }
+            // Cut anywhere, the hint is absent or some number: never a panic.
+            for cut in 0..packed.len().min(40) {
+                let _ = lz4_size_bound(&packed[..cut]);
+            }
+        }
+        assert_eq!(lz4_size_bound(b"not lz4 at all"), None);
     }
 
     #[cfg(feature = "lz4")]
