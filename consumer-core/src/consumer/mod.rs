@@ -37,6 +37,10 @@ use crate::topic_partition::{FetchPosition, TopicPartition};
 
 pub use nodes::{NodeId, Transmit};
 
+/// The most records `poll_records` allocates room for up front (a huge `max.poll.records`
+/// must not allocate a huge vector for a handful of records).
+const MAX_PREALLOCATED_RECORDS: usize = 4096;
+
 /// What an in-flight request was for.
 #[derive(Debug)]
 enum InFlight {
@@ -505,7 +509,12 @@ impl Consumer {
         if let Some(err) = self.group.as_ref().and_then(|g| g.fatal_for_caller()) {
             return Err(err);
         }
-        let mut out = Vec::new();
+        // Sized once: growing by doubling would copy the records several times per call.
+        let mut out = if self.fetcher.has_buffered(&self.subs) {
+            Vec::with_capacity(max.min(MAX_PREALLOCATED_RECORDS))
+        } else {
+            Vec::new()
+        };
         if let Err(err) = self.fetcher.drain(max, &mut self.subs, &mut out) {
             if let (ConsumerError::CorruptRecord { tp, offset, .. }, Some(now)) =
                 (&err, self.last_now)

@@ -35,14 +35,12 @@ pub fn decompress(
         #[cfg(feature = "snappy")]
         Compression::Snappy => snappy::decompress(input, limit),
         #[cfg(feature = "lz4")]
-        Compression::Lz4 => read_bounded(
-            codec,
-            lz4_flex::frame::FrameDecoder::new(input),
-            input.len(),
-            limit,
-        ),
+        Compression::Lz4 => lz4_bounded(input, limit),
         #[cfg(feature = "zstd")]
         Compression::Zstd => {
+            if let Some(out) = zstd_single_shot(input, limit) {
+                return Ok(out);
+            }
             let mut decoder =
                 zstd::stream::read::Decoder::with_buffer(input).map_err(|e| failed(codec, e))?;
             decoder
@@ -73,8 +71,13 @@ pub fn compress(codec: Compression, input: &[u8]) -> Result<Vec<u8>, RecordError
         Compression::Snappy => snappy::compress_xerial(input),
         #[cfg(feature = "lz4")]
         Compression::Lz4 => {
+            use lz4_flex::frame::{BlockMode, BlockSize, FrameInfo};
             use std::io::Write;
-            let mut enc = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            // Java's KafkaLZ4BlockOutputStream: independent 64 KiB blocks.
+            let info = FrameInfo::new()
+                .block_size(BlockSize::Max64KB)
+                .block_mode(BlockMode::Independent);
+            let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
             enc.write_all(input).map_err(|e| failed(codec, e))?;
             enc.finish().map_err(|e| failed(codec, e))
         }
@@ -120,6 +123,92 @@ fn read_bounded(
         return Err(RecordErrorKind::DecompressedTooLarge { codec, limit });
     }
     Ok(out)
+}
+
+/// Decompresses an lz4 frame by taking each decoded block straight from the decoder's
+/// buffer: unlike `read_to_end` through `take`, nothing is zeroed before being overwritten.
+#[cfg(feature = "lz4")]
+fn lz4_bounded(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordErrorKind> {
+    use std::io::BufRead;
+    const CODEC: Compression = Compression::Lz4;
+    let mut decoder = lz4_flex::frame::FrameDecoder::new(input);
+    let guess = lz4_size_bound(input).unwrap_or(input.len().saturating_mul(4));
+    let mut out = Vec::with_capacity(guess.min(limit));
+    loop {
+        let block = match decoder.fill_buf() {
+            Ok(block) => block,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(failed(CODEC, e)),
+        };
+        if block.is_empty() {
+            return Ok(out);
+        }
+        if block.len() > limit.saturating_sub(out.len()) {
+            return Err(RecordErrorKind::DecompressedTooLarge {
+                codec: CODEC,
+                limit,
+            });
+        }
+        out.extend_from_slice(block);
+        let n = block.len();
+        decoder.consume(n);
+    }
+}
+
+/// An upper bound of the size of the first lz4 frame in `input`, from its header and
+/// block sizes alone (Kafka's producers do not write the content size): sizing the output
+/// once saves copying it on every doubling. Only a capacity hint; `None` if unsure.
+#[cfg(feature = "lz4")]
+fn lz4_size_bound(input: &[u8]) -> Option<usize> {
+    const MAGIC: u32 = 0x184D_2204;
+    let le32 = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(
+            input.get(at..at.checked_add(4)?)?.try_into().ok()?,
+        ))
+    };
+    if le32(0)? != MAGIC {
+        return None;
+    }
+    let flags = *input.get(4)?;
+    let block_max = match (*input.get(5)? >> 4) & 0x7 {
+        4 => 64 << 10,
+        5 => 256 << 10,
+        6 => 1 << 20,
+        7 => 4 << 20,
+        _ => return None,
+    };
+    if flags & 0x08 != 0 {
+        // The content size is in the header: exact.
+        let raw = input.get(6..14)?;
+        return usize::try_from(u64::from_le_bytes(raw.try_into().ok()?)).ok();
+    }
+    let block_checksum = if flags & 0x10 != 0 { 4 } else { 0 };
+    let dict_id = if flags & 0x01 != 0 { 4 } else { 0 };
+    // Magic, flags, block descriptor, optional dictionary id, header checksum.
+    let mut pos: usize = 4 + 2 + dict_id + 1;
+    let mut bound: usize = 0;
+    loop {
+        let size = le32(pos)?;
+        if size == 0 {
+            return Some(bound);
+        }
+        let len = (size & 0x7FFF_FFFF) as usize;
+        let stored = size & 0x8000_0000 != 0;
+        bound = bound.saturating_add(if stored { len } else { block_max });
+        pos = pos.checked_add(4 + len + block_checksum)?;
+    }
+}
+
+/// A zstd frame that announces its size (librdkafka's and this crate's producers do) is
+/// decompressed in one call straight into a buffer of exactly that size: no window copy,
+/// no zeroing. `None` when the size is unknown, over `limit`, or the input holds more than
+/// that one frame; the streaming decoder then takes over (and reports any error).
+#[cfg(feature = "zstd")]
+fn zstd_single_shot(input: &[u8], limit: usize) -> Option<Vec<u8>> {
+    let size = zstd::zstd_safe::get_frame_content_size(input).ok()??;
+    let size = usize::try_from(size).ok().filter(|&n| n <= limit)?;
+    let out = zstd::bulk::decompress(input, size).ok()?;
+    (out.len() == size).then_some(out)
 }
 
 /// The largest zstd window accepted: enough for the limit, never below 8 MiB (what the
@@ -273,6 +362,88 @@ mod tests {
                     limit: data.len() - 1
                 }
             );
+        }
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_without_a_size_or_in_several_frames_takes_the_streaming_path() {
+        use std::io::Write;
+        let data = sample();
+        let (a, b) = data.split_at(data.len() / 3);
+        let sized = |part: &[u8]| zstd::bulk::compress(part, 3).unwrap();
+        // One frame announcing its size (librdkafka, this crate): one shot, bounded.
+        let one = sized(&data);
+        assert_eq!(zstd_single_shot(&one, data.len()), Some(data.clone()));
+        assert_eq!(zstd_single_shot(&one, data.len() - 1), None);
+        // Streamed frames (Java's zstd-jni) do not announce their size.
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        enc.write_all(&data).unwrap();
+        let streamed = enc.finish().unwrap();
+        assert_eq!(zstd_single_shot(&streamed, 1 << 20), None);
+        assert_eq!(
+            decompress(Compression::Zstd, &streamed, 1 << 20).unwrap(),
+            data
+        );
+        // Two sized frames: the first one's size is too small for both.
+        let mut two = sized(a);
+        two.extend(sized(b));
+        assert_eq!(zstd_single_shot(&two, 1 << 20), None);
+        assert_eq!(decompress(Compression::Zstd, &two, 1 << 20).unwrap(), data);
+    }
+
+    #[cfg(feature = "lz4")]
+    #[test]
+    fn lz4_size_bound_covers_the_content() {
+        use lz4_flex::frame::{BlockSize, FrameEncoder, FrameInfo};
+        use std::io::Write;
+        let data = sample();
+        for (size, block_max, checksums, content_size) in [
+            (BlockSize::Max64KB, 64 << 10, false, false),
+            (BlockSize::Max256KB, 256 << 10, true, false),
+            (BlockSize::Max64KB, 64 << 10, false, true),
+        ] {
+            let mut info = FrameInfo::new().block_size(size).block_checksums(checksums);
+            if content_size {
+                info = info.content_size(Some(data.len() as u64));
+            }
+            let mut enc = FrameEncoder::with_frame_info(info, Vec::new());
+            enc.write_all(&data).unwrap();
+            let packed = enc.finish().unwrap();
+            let bound = lz4_size_bound(&packed).unwrap();
+            assert!(bound >= data.len(), "{size:?}: {bound}");
+            assert!(bound <= data.len() + block_max, "{size:?}: {bound}");
+            if content_size {
+                assert_eq!(bound, data.len());
+            }
+            // Cut anywhere, the hint is absent or some number: never a panic.
+            for cut in 0..packed.len().min(40) {
+                let _ = lz4_size_bound(&packed[..cut]);
+            }
+        }
+        assert_eq!(lz4_size_bound(b"not lz4 at all"), None);
+    }
+
+    #[cfg(feature = "lz4")]
+    #[test]
+    fn lz4_accepts_linked_and_large_blocks() {
+        use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+        use std::io::Write;
+        let data = sample();
+        // librdkafka's default frames: linked blocks; other producers pick bigger blocks.
+        for (mode, size) in [
+            (BlockMode::Linked, BlockSize::Max64KB),
+            (BlockMode::Independent, BlockSize::Max4MB),
+        ] {
+            let info = FrameInfo::new().block_mode(mode).block_size(size);
+            let mut enc = FrameEncoder::with_frame_info(info, Vec::new());
+            enc.write_all(&data).unwrap();
+            let packed = enc.finish().unwrap();
+            assert_eq!(
+                decompress(Compression::Lz4, &packed, data.len()).unwrap(),
+                data
+            );
+            assert!(decompress(Compression::Lz4, &packed, data.len() - 1).is_err());
         }
     }
 

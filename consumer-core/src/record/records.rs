@@ -212,14 +212,19 @@ impl Iterator for Records {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        match self.next_raw()? {
-            Err(e) => Some(Err(e)),
-            Ok(Raw::Legacy(record)) => Some(Ok(record)),
-            Ok(Raw::V2(raw)) => match &self.inner {
-                Inner::V2(v2) => Some(Ok(v2.owned(raw))),
-                _ => None,
+        // The magic-2 case builds the record straight from the positions, without going
+        // through `Raw` (which is as big as a legacy `Record` and would be copied around).
+        let result = match &mut self.inner {
+            Inner::V2(v2) => match v2.next_record() {
+                Ok(Some(raw)) => return Some(Ok(v2.owned(raw))),
+                Ok(None) => None,
+                Err(e) => Some(Err(v2.ctx.source.error(v2.ctx.base_offset, e.into()))),
             },
-        }
+            Inner::Legacy { records, .. } => return records.next().map(Ok),
+            Inner::Done => return None,
+        };
+        self.inner = Inner::Done;
+        result
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -278,12 +283,51 @@ impl V2Records {
             return Ok(None);
         }
         self.remaining -= 1;
-        let record = self.parse()?;
-        Ok(Some(record))
+        match self.parse_fast() {
+            Some(record) => Ok(Some(record)),
+            None => self.parse().map(Some),
+        }
+    }
+
+    /// [`parse`](Self::parse) without error details: the same checks, but any failure is
+    /// just `None` (the caller then runs `parse` to say what is wrong). Building no error
+    /// values keeps this loop small; it is most of the cost of consuming a record.
+    #[inline(always)]
+    fn parse_fast(&mut self) -> Option<RawRecord> {
+        let all: &[u8] = &self.data;
+        let mut p = self.pos;
+        let len = usize::try_from(varint(all, &mut p, "").ok()?).ok()?;
+        let end = p.checked_add(len)?;
+        let rec = all.get(..end)?;
+        // Attributes: one byte, unused by magic 2.
+        p = p.checked_add(1).filter(|&q| q <= end)?;
+        let timestamp_delta = varlong(rec, &mut p, "").ok()?;
+        let offset_delta = varint(rec, &mut p, "").ok()?;
+        let key = field_bounds(rec, &mut p, "").ok()?;
+        let value = field_bounds(rec, &mut p, "").ok()?;
+        let header_count = varint(rec, &mut p, "").ok()?;
+        let headers_start = p;
+        let header_count = if header_count == 0 {
+            0
+        } else {
+            validate_headers(rec, &mut p, header_count).ok()?
+        };
+        if p != end {
+            return None;
+        }
+        self.pos = end;
+        Some(RawRecord {
+            offset_delta,
+            timestamp_delta,
+            key,
+            value,
+            headers: (header_count, (headers_start, end)),
+        })
     }
 
     /// Reads and validates the record at `pos`, advancing past it.
-    #[inline]
+    #[cold]
+    #[inline(never)]
     fn parse(&mut self) -> Result<RawRecord, DecodeError> {
         let all: &[u8] = &self.data;
         let mut p = self.pos;
