@@ -140,6 +140,13 @@ impl Fetcher {
         metadata: &mut Metadata,
         mut ready: impl FnMut(NodeId) -> Option<i16>,
     ) -> Vec<(FetchRequest, FetchContext)> {
+        // The common case while data flows: every broker already has a fetch in flight,
+        // so nothing can be sent (and no partition needs looking at).
+        if !self.in_flight.is_empty()
+            && metadata.broker_ids().all(|id| self.in_flight.contains(&id))
+        {
+            return Vec::new();
+        }
         let mut per_node: Vec<NodeFetch> = Vec::new();
         // Nodes leading a partition left out only because its buffered data is not
         // drained yet: it will want a fetch soon.

@@ -130,6 +130,11 @@ impl Metadata {
         }
     }
 
+    /// The ids of the known brokers (not the bootstrap addresses).
+    pub fn broker_ids(&self) -> impl Iterator<Item = i32> + '_ {
+        self.brokers.keys().copied()
+    }
+
     /// A node by id (bootstrap nodes included).
     pub fn node(&self, id: i32) -> Option<&Node> {
         self.brokers

@@ -175,12 +175,13 @@ impl KafkaConsumer {
                 let now = Instant::now();
                 self.flush(now);
                 self.net.poll(Some(Duration::ZERO), now)?;
-                self.complete_io(Instant::now());
                 // Answers that just came in make room for prefetches: send them too.
-                let now = Instant::now();
-                if self.flush(now) {
-                    self.net.poll(Some(Duration::ZERO), now)?;
-                    self.complete_io(Instant::now());
+                if self.complete_io(Instant::now()) {
+                    let now = Instant::now();
+                    if self.flush(now) {
+                        self.net.poll(Some(Duration::ZERO), now)?;
+                        self.complete_io(Instant::now());
+                    }
                 }
                 return Ok(records);
             }
@@ -361,8 +362,11 @@ impl KafkaConsumer {
     }
 
     /// Feeds finished network items to the core; its events wait for the next dispatch.
-    fn complete_io(&mut self, now: Instant) {
+    /// True if there were any.
+    fn complete_io(&mut self, now: Instant) -> bool {
+        let mut any = false;
         while let Some(c) = self.net.poll_completion() {
+            any = true;
             match c {
                 Completion::Response {
                     node,
@@ -380,6 +384,7 @@ impl KafkaConsumer {
             }
         }
         self.core.handle_timeout(now);
+        any
     }
 
     /// One round: send, wait for IO until the earliest deadline, feed the results.
