@@ -205,7 +205,8 @@ fn lz4_size_bound(input: &[u8]) -> Option<usize> {
 /// zeroing, no regrowth. Single-shot decoding needs no window buffer, so a frame declaring
 /// a huge window allocates nothing beyond the bound, which is at most `limit`.
 /// `None` when the bound is unknown or over `limit`: the streaming decoder, which enforces
-/// the limit while reading, then takes over (and reports any error).
+/// the limit while reading, then takes over (and reports any error). A one-shot failure
+/// (the headers parsed, so the data is corrupt) is returned as is, not decoded twice.
 #[cfg(feature = "zstd")]
 fn zstd_single_shot(input: &[u8], limit: usize) -> Option<Result<Vec<u8>, RecordErrorKind>> {
     const CODEC: Compression = Compression::Zstd;
