@@ -42,6 +42,8 @@ struct Case {
     per_partition: usize,
     per_batch: usize,
     codec: Compression,
+    /// zstd frames streamed without their content size, as librdkafka writes them.
+    unsized_zstd: bool,
 }
 
 const CASES: &[Case] = &[
@@ -51,6 +53,7 @@ const CASES: &[Case] = &[
         per_partition: 5_000,
         per_batch: 500,
         codec: Compression::None,
+        unsized_zstd: false,
     },
     Case {
         name: "1KiB",
@@ -58,6 +61,7 @@ const CASES: &[Case] = &[
         per_partition: 1_000,
         per_batch: 100,
         codec: Compression::None,
+        unsized_zstd: false,
     },
     Case {
         name: "100B_lz4",
@@ -65,6 +69,7 @@ const CASES: &[Case] = &[
         per_partition: 5_000,
         per_batch: 500,
         codec: Compression::Lz4,
+        unsized_zstd: false,
     },
     Case {
         name: "100B_zstd",
@@ -72,6 +77,15 @@ const CASES: &[Case] = &[
         per_partition: 5_000,
         per_batch: 500,
         codec: Compression::Zstd,
+        unsized_zstd: false,
+    },
+    Case {
+        name: "1KiB_zstd",
+        value_len: 1024,
+        per_partition: 1_000,
+        per_batch: 100,
+        codec: Compression::Zstd,
+        unsized_zstd: true,
     },
 ];
 
@@ -102,10 +116,20 @@ impl Case {
                     }
                 })
                 .collect();
+            let start = buf.len();
+            let codec = if self.unsized_zstd {
+                Compression::None
+            } else {
+                self.codec
+            };
             BatchBuilder::new(first as i64)
-                .with_compression(self.codec)
+                .with_compression(codec)
                 .encode(&records, &mut buf)
                 .expect("encode batch");
+            if self.unsized_zstd {
+                let batch = zstd_without_size(&buf.split_off(start));
+                buf.extend_from_slice(&batch);
+            }
         }
         buf.freeze()
     }
@@ -133,6 +157,24 @@ impl Case {
         };
         encode::<FetchRequest>(0, version, &resp)
     }
+}
+
+/// Recompresses an uncompressed v2 batch's records with the streaming zstd encoder, whose
+/// frames carry no content size, and fixes up length, attributes and CRC.
+fn zstd_without_size(batch: &[u8]) -> Vec<u8> {
+    use consumer_core::record::V2_HEADER_SIZE;
+    use std::io::Write;
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).expect("zstd encoder");
+    enc.include_contentsize(false).expect("no content size");
+    enc.write_all(&batch[V2_HEADER_SIZE..]).expect("compress");
+    let mut out = batch[..V2_HEADER_SIZE].to_vec();
+    out.extend(enc.finish().expect("compress"));
+    let batch_len = (out.len() - 12) as u32;
+    out[8..12].copy_from_slice(&batch_len.to_be_bytes());
+    out[22] = (out[22] & !0x07) | Compression::Zstd.id();
+    let crc = crc32c::crc32c(&out[21..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    out
 }
 
 /// Encodes an answer and strips the size prefix, as the network layer does.

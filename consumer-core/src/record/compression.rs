@@ -39,7 +39,7 @@ pub fn decompress(
         #[cfg(feature = "zstd")]
         Compression::Zstd => {
             if let Some(out) = zstd_single_shot(input, limit) {
-                return Ok(out);
+                return out;
             }
             let mut decoder =
                 zstd::stream::read::Decoder::with_buffer(input).map_err(|e| failed(codec, e))?;
@@ -199,16 +199,36 @@ fn lz4_size_bound(input: &[u8]) -> Option<usize> {
     }
 }
 
-/// A zstd frame that announces its size (librdkafka's and this crate's producers do) is
-/// decompressed in one call straight into a buffer of exactly that size: no window copy,
-/// no zeroing. `None` when the size is unknown, over `limit`, or the input holds more than
-/// that one frame; the streaming decoder then takes over (and reports any error).
+/// zstd frames are decompressed in one call into a buffer sized once from their headers
+/// (`ZSTD_decompressBound`): the exact size when every frame announces it, else at most
+/// 128 KiB per block (librdkafka streams without announcing a size). No window copy, no
+/// zeroing, no regrowth. Single-shot decoding needs no window buffer, so a frame declaring
+/// a huge window allocates nothing beyond the bound, which is at most `limit`.
+/// `None` when the bound is unknown or over `limit`: the streaming decoder, which enforces
+/// the limit while reading, then takes over (and reports any error). A one-shot failure
+/// (the headers parsed, so the data is corrupt) is returned as is, not decoded twice.
 #[cfg(feature = "zstd")]
-fn zstd_single_shot(input: &[u8], limit: usize) -> Option<Vec<u8>> {
-    let size = zstd::zstd_safe::get_frame_content_size(input).ok()??;
-    let size = usize::try_from(size).ok().filter(|&n| n <= limit)?;
-    let out = zstd::bulk::decompress(input, size).ok()?;
-    (out.len() == size).then_some(out)
+fn zstd_single_shot(input: &[u8], limit: usize) -> Option<Result<Vec<u8>, RecordErrorKind>> {
+    const CODEC: Compression = Compression::Zstd;
+    if input.is_empty() {
+        // No frame at all: zstd calls that empty content, the streaming decoder (as before)
+        // an incomplete frame.
+        return None;
+    }
+    let bound = zstd::zstd_safe::decompress_bound(input).ok()?;
+    let bound = usize::try_from(bound).ok().filter(|&n| n <= limit)?;
+    let mut out = Vec::with_capacity(bound);
+    let written = zstd::bulk::Decompressor::new()
+        .and_then(|mut d| d.decompress_to_buffer(input, &mut out))
+        .map_err(|e| failed(CODEC, e));
+    Some(written.map(|_| {
+        // Records keep the whole buffer alive: give back a bound that overshot (small
+        // blocks each count as 128 KiB). glibc shrinks in place, copying nothing.
+        if out.capacity() - out.len() > out.len() / 4 {
+            out.shrink_to_fit();
+        }
+        out
+    }))
 }
 
 /// The largest zstd window accepted: enough for the limit, never below 8 MiB (what the
@@ -365,31 +385,130 @@ mod tests {
         }
     }
 
+    /// zstd frames as the streaming encoder writes them (librdkafka, Java's zstd-jni):
+    /// no content size in the header.
+    #[cfg(feature = "zstd")]
+    fn zstd_unsized(data: &[u8], checksum: bool) -> Vec<u8> {
+        use std::io::Write;
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        enc.include_contentsize(false).unwrap();
+        enc.include_checksum(checksum).unwrap();
+        enc.write_all(data).unwrap();
+        let packed = enc.finish().unwrap();
+        assert!(matches!(
+            zstd::zstd_safe::get_frame_content_size(&packed),
+            Ok(None)
+        ));
+        packed
+    }
+
     #[cfg(feature = "zstd")]
     #[test]
-    fn zstd_without_a_size_or_in_several_frames_takes_the_streaming_path() {
-        use std::io::Write;
+    fn zstd_frames_with_or_without_a_size_decode_in_one_shot() {
         let data = sample();
         let (a, b) = data.split_at(data.len() / 3);
         let sized = |part: &[u8]| zstd::bulk::compress(part, 3).unwrap();
-        // One frame announcing its size (librdkafka, this crate): one shot, bounded.
+        let one_shot = |input: &[u8], limit| zstd_single_shot(input, limit).map(Result::unwrap);
+        // One frame announcing its size: an exact bound.
         let one = sized(&data);
-        assert_eq!(zstd_single_shot(&one, data.len()), Some(data.clone()));
-        assert_eq!(zstd_single_shot(&one, data.len() - 1), None);
-        // Streamed frames (Java's zstd-jni) do not announce their size.
-        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
-        enc.write_all(&data).unwrap();
-        let streamed = enc.finish().unwrap();
-        assert_eq!(zstd_single_shot(&streamed, 1 << 20), None);
+        assert_eq!(one_shot(&one, data.len()), Some(data.clone()));
+        assert_eq!(one_shot(&one, data.len() - 1), None);
+        // Streamed frames: the bound counts 128 KiB per block.
+        let streamed = zstd_unsized(&data, false);
+        assert_eq!(one_shot(&streamed, 1 << 20), Some(data.clone()));
         assert_eq!(
             decompress(Compression::Zstd, &streamed, 1 << 20).unwrap(),
             data
         );
-        // Two sized frames: the first one's size is too small for both.
+        // Several frames, sized or not: the bound is their sum.
         let mut two = sized(a);
         two.extend(sized(b));
-        assert_eq!(zstd_single_shot(&two, 1 << 20), None);
-        assert_eq!(decompress(Compression::Zstd, &two, 1 << 20).unwrap(), data);
+        assert_eq!(one_shot(&two, 1 << 20), Some(data.clone()));
+        let mut mixed = zstd_unsized(a, true);
+        mixed.extend(sized(b));
+        mixed.extend(zstd_unsized(b"", false));
+        assert_eq!(one_shot(&mixed, 1 << 20), Some(data.clone()));
+        assert_eq!(
+            decompress(Compression::Zstd, &mixed, 1 << 20).unwrap(),
+            data
+        );
+        // A small unsized batch keeps no 128 KiB buffer alive.
+        let small = one_shot(&zstd_unsized(&data[..1000], false), 1 << 20).unwrap();
+        assert_eq!(small, &data[..1000]);
+        assert!(small.capacity() < 2000, "{}", small.capacity());
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_bound_over_the_limit_takes_the_streaming_path() {
+        // One block of 100 000 bytes: the bound is 128 KiB, the content fits the limit.
+        let data = &sample()[..100_000];
+        let packed = zstd_unsized(data, false);
+        assert!(zstd_single_shot(&packed, data.len()).is_none());
+        assert_eq!(
+            decompress(Compression::Zstd, &packed, data.len()).unwrap(),
+            data
+        );
+        // A bomb without a size: refused while streaming, never fully inflated.
+        let bomb = zstd_unsized(&vec![0u8; 4 << 20], false);
+        assert!(bomb.len() < 1000, "{}", bomb.len());
+        let limit = (1 << 20) + 7;
+        assert!(zstd_single_shot(&bomb, limit).is_none());
+        assert_eq!(
+            decompress(Compression::Zstd, &bomb, limit),
+            Err(RecordErrorKind::DecompressedTooLarge {
+                codec: Compression::Zstd,
+                limit
+            })
+        );
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_one_shot_ignores_a_huge_declared_window() {
+        let data = &sample()[..50_000];
+        let mut packed = zstd_unsized(data, true);
+        // Not a single-segment frame, so a window descriptor follows the frame header
+        // descriptor: claim a 1 GiB window (exponent 20).
+        assert_eq!(packed[4] & 0x20, 0, "single segment");
+        packed[5] = 20 << 3;
+        // With a bound over the limit, the streaming decoder refuses such a window...
+        let refused = decompress(Compression::Zstd, &packed, 100_000).unwrap_err();
+        assert!(refused.to_string().contains("too much memory"), "{refused}");
+        // ...while one shot needs none: the output buffer is all it allocates.
+        let out = decompress(Compression::Zstd, &packed, 1 << 20).unwrap();
+        assert_eq!(out, data);
+        assert!(out.capacity() <= 128 << 10);
+    }
+
+    #[cfg(feature = "zstd")]
+    #[test]
+    fn zstd_corrupt_frames_are_typed_errors() {
+        let data = sample();
+        let good = zstd_unsized(&data, true);
+        // Headers intact (a bound exists), checksum wrong: the one-shot path reports it.
+        let mut bad_sum = good.clone();
+        *bad_sum.last_mut().unwrap() ^= 0xff;
+        assert!(matches!(
+            zstd_single_shot(&bad_sum, 1 << 20),
+            Some(Err(RecordErrorKind::Decompression { .. }))
+        ));
+        // Empty, cut short, or garbage after the frame: no bound, the streaming path reports it.
+        for bad in [
+            &[][..],
+            &good[..good.len() - 10],
+            &[&good[..], b"trailing"].concat(),
+        ] {
+            assert!(zstd_single_shot(bad, 1 << 20).is_none());
+            assert!(matches!(
+                decompress(Compression::Zstd, bad, 1 << 20),
+                Err(RecordErrorKind::Decompression { .. })
+            ));
+        }
+        assert!(matches!(
+            decompress(Compression::Zstd, &bad_sum, 1 << 20),
+            Err(RecordErrorKind::Decompression { .. })
+        ));
     }
 
     #[cfg(feature = "lz4")]
