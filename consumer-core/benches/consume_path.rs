@@ -9,6 +9,8 @@
 //! `CONSUME_PATH_PROFILE=<case>[:<iterations>]` runs one case in a plain loop instead of
 //! criterion, for `valgrind --tool=callgrind` (see docs/performance-profile.md).
 
+mod support;
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -25,9 +27,10 @@ use consumer_core::codec::messages::{
 use consumer_core::codec::{encode_response_frame, ApiKey, Request};
 use consumer_core::config::ConsumerConfig;
 use consumer_core::consumer::{Consumer, NodeId, Transmit};
-use consumer_core::record::{BatchBuilder, Compression, Record, TimestampType};
+use consumer_core::record::{BatchBuilder, Compression, Record};
 use consumer_core::topic_partition::TopicPartition;
 use criterion::{BenchmarkId, Criterion, Throughput};
+use support::bench_record;
 
 const TOPIC: &str = "bench";
 const TOPIC_ID: [u8; 16] = [7; 16];
@@ -97,24 +100,10 @@ impl Case {
     /// One partition's `records` bytes: batches of semi-random values with 10-byte keys.
     fn partition_records(&self) -> Bytes {
         let mut buf = BytesMut::new();
-        let mut value = vec![0u8; self.value_len];
         for first in (0..self.per_partition).step_by(self.per_batch) {
             let n = self.per_batch.min(self.per_partition - first);
             let records: Vec<Record> = (first..first + n)
-                .map(|i| {
-                    let offset = i as i64;
-                    for (j, b) in value.iter_mut().enumerate() {
-                        *b = (offset as u8).wrapping_mul(31).wrapping_add(j as u8 / 4);
-                    }
-                    Record {
-                        offset,
-                        timestamp: 1_700_000_000_000 + offset,
-                        timestamp_type: TimestampType::CreateTime,
-                        key: Some(Bytes::from(format!("key-{offset:06}"))),
-                        value: Some(Bytes::copy_from_slice(&value)),
-                        headers: Vec::new(),
-                    }
-                })
+                .map(|i| bench_record(i as i64, self.value_len))
                 .collect();
             let start = buf.len();
             let codec = if self.unsized_zstd {

@@ -4,13 +4,16 @@
 //! (about 115 KiB each), as one partition's `records` bytes. `uncompressed` yields owned
 //! `Record`s (what a consumer hands out); `uncompressed_view` borrowed `RecordView`s.
 
+mod support;
+
 use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
 use consumer_core::record::{
-    BatchBuilder, Compression, DecodeOptions, Record, RecordBatches, RecordSource, TimestampType,
+    BatchBuilder, Compression, DecodeOptions, Record, RecordBatches, RecordSource,
 };
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use support::bench_record;
 
 const RECORDS: usize = 100_000;
 const PER_BATCH: usize = 1_000;
@@ -19,25 +22,10 @@ const VALUE_LEN: usize = 100;
 /// Encodes the whole partition with `codec`.
 fn fetch_buffer(codec: Compression) -> Bytes {
     let mut buf = BytesMut::new();
-    let mut value = vec![0u8; VALUE_LEN];
     for batch in 0..RECORDS / PER_BATCH {
         let base = (batch * PER_BATCH) as i64;
         let records: Vec<Record> = (0..PER_BATCH)
-            .map(|i| {
-                let offset = base + i as i64;
-                // Semi-random values, so compressed variants do real work.
-                for (j, b) in value.iter_mut().enumerate() {
-                    *b = (offset as u8).wrapping_mul(31).wrapping_add(j as u8 / 4);
-                }
-                Record {
-                    offset,
-                    timestamp: 1_700_000_000_000 + offset,
-                    timestamp_type: TimestampType::CreateTime,
-                    key: Some(Bytes::from(format!("key-{offset:06}"))),
-                    value: Some(Bytes::copy_from_slice(&value)),
-                    headers: Vec::new(),
-                }
-            })
+            .map(|i| bench_record(base + i as i64, VALUE_LEN))
             .collect();
         BatchBuilder {
             producer_id: 4242,

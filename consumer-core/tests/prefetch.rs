@@ -8,12 +8,26 @@ use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::config::AutoOffsetReset;
+use consumer_core::consumer::Consumer;
 use support::{tp, TestCluster};
 
 fn one_partition(records: usize, per_batch: usize) -> TestCluster {
     let mut cluster = TestCluster::builder().brokers(1).topic("t", 1).build();
     cluster.fill(&tp("t", 0), records, per_batch);
     cluster
+}
+
+/// A consumer from the earliest offset whose fetches each answer one batch per partition
+/// (max.partition.fetch.bytes of 1: the first batch always goes out, KIP-74), handing out
+/// `max_poll` records per poll.
+fn one_batch_per_fetch(cluster: &TestCluster, max_poll: usize) -> Consumer {
+    cluster.consumer(
+        cluster
+            .config()
+            .auto_offset_reset(AutoOffsetReset::Earliest)
+            .max_partition_fetch_bytes(1)
+            .max_poll_records(max_poll),
+    )
 }
 
 /// The offsets of `tp` asked in each Fetch, in order.
@@ -62,14 +76,7 @@ fn the_next_fetch_leaves_before_the_buffered_data_is_drained() {
 fn at_most_one_prefetch_per_partition() {
     let mut cluster = one_partition(40, 10);
     let p = tp("t", 0);
-    let mut consumer = cluster.consumer(
-        cluster
-            .config()
-            .auto_offset_reset(AutoOffsetReset::Earliest)
-            // Every fetch answers one batch of ten.
-            .max_partition_fetch_bytes(1)
-            .max_poll_records(1),
-    );
+    let mut consumer = one_batch_per_fetch(&cluster, 1);
     cluster.drain = false;
     consumer.assign([p.clone()]).unwrap();
     cluster.run_for(&mut consumer, Duration::from_secs(3));
@@ -113,13 +120,7 @@ fn no_prefetch_once_fetch_max_bytes_is_buffered() {
 fn a_seek_drops_the_prefetched_answer() {
     let mut cluster = one_partition(10, 5);
     let p = tp("t", 0);
-    let mut consumer = cluster.consumer(
-        cluster
-            .config()
-            .auto_offset_reset(AutoOffsetReset::Earliest)
-            .max_partition_fetch_bytes(1)
-            .max_poll_records(2),
-    );
+    let mut consumer = one_batch_per_fetch(&cluster, 2);
     consumer.assign([p.clone()]).unwrap();
     cluster.drive(&mut consumer, |_, c| c.received.len() == 2, 100);
     // The answer of the prefetch (offsets 5-9) is held back; seek back to 1 meanwhile.
@@ -141,13 +142,7 @@ fn a_seek_drops_the_prefetched_answer() {
 fn pausing_keeps_buffered_and_prefetched_data_in_order() {
     let mut cluster = one_partition(20, 5);
     let p = tp("t", 0);
-    let mut consumer = cluster.consumer(
-        cluster
-            .config()
-            .auto_offset_reset(AutoOffsetReset::Earliest)
-            .max_partition_fetch_bytes(1)
-            .max_poll_records(2),
-    );
+    let mut consumer = one_batch_per_fetch(&cluster, 2);
     consumer.assign([p.clone()]).unwrap();
     cluster.drive(&mut consumer, |_, c| c.received.len() == 2, 100);
     cluster.drain = false;
@@ -168,13 +163,7 @@ fn a_caught_up_partition_does_not_hold_up_a_busy_one_on_the_same_broker() {
     let mut cluster = TestCluster::builder().brokers(1).topic("t", 2).build();
     let (p0, p1) = (tp("t", 0), tp("t", 1));
     cluster.fill(&p0, 40, 5);
-    let mut consumer = cluster.consumer(
-        cluster
-            .config()
-            .auto_offset_reset(AutoOffsetReset::Earliest)
-            .max_partition_fetch_bytes(1)
-            .max_poll_records(1),
-    );
+    let mut consumer = one_batch_per_fetch(&cluster, 1);
     consumer.assign([p0.clone(), p1.clone()]).unwrap();
     cluster.drive(&mut consumer, |_, c| c.received.len() == 40, 1_000);
     // Each long poll of p1 alone would cost fetch.max.wait.ms (500 ms); none happened.
