@@ -49,16 +49,14 @@ use indexmap::IndexMap;
 use log::{debug, info};
 
 use crate::codec::messages::fetch::{
-    FetchPartition, FetchTopic, ForgottenTopic, FINAL_SESSION_EPOCH, INITIAL_SESSION_EPOCH,
-    INVALID_SESSION_ID,
+    FetchPartition, FetchTopic, ForgottenTopic, FINAL_SESSION_EPOCH, FIRST_TOPIC_ID_VERSION,
+    INITIAL_SESSION_EPOCH, INVALID_SESSION_ID,
 };
 use crate::error_code::ErrorCode;
 use crate::topic_partition::TopicPartition;
 
 /// The first Fetch version with sessions (session id, epoch, forgotten topics).
 pub const FIRST_SESSION_VERSION: i16 = 7;
-/// The first Fetch version that names topics by id (sessions are then keyed by id).
-const FIRST_TOPIC_ID_VERSION: i16 = 13;
 
 /// What a fetch request says about one partition; a session remembers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

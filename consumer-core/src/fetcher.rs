@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
+use crate::codec::messages::fetch::FIRST_TOPIC_ID_VERSION;
 use crate::codec::messages::{FetchRequest, FetchResponse};
 use crate::config::{AutoOffsetReset, ConsumerConfig};
 use crate::consumer::nodes::NodeId;
@@ -28,9 +29,6 @@ use crate::record::{
 };
 use crate::subscription::{OffsetResetStrategy, SubscriptionState};
 use crate::topic_partition::{FetchPosition, TopicPartition};
-
-/// The first Fetch version that names topics by id.
-const FIRST_TOPIC_ID_VERSION: i16 = 13;
 
 /// What was asked of one node, to interpret its answer.
 #[derive(Debug, Clone)]
@@ -94,31 +92,23 @@ impl Fetcher {
         Self::default()
     }
 
-    /// True if a fetch to `node` is in flight.
-    pub fn is_in_flight(&self, node: NodeId) -> bool {
-        self.in_flight.contains(&node)
-    }
-
     /// True if records are buffered for a partition that is not paused.
     pub fn has_buffered(&self, subs: &SubscriptionState) -> bool {
-        self.completed.iter().any(|c| !subs.is_paused(&c.tp))
-            || self.parked.iter().any(|c| !subs.is_paused(&c.tp))
+        self.all_buffered().any(|c| !subs.is_paused(&c.tp))
+    }
+
+    /// Every completed fetch held, paused partitions' included.
+    fn all_buffered(&self) -> impl Iterator<Item = &CompletedFetch> {
+        self.completed.iter().chain(self.parked.iter())
     }
 
     fn buffered<'a>(&'a self, tp: &'a TopicPartition) -> impl Iterator<Item = &'a CompletedFetch> {
-        self.completed
-            .iter()
-            .chain(self.parked.iter())
-            .filter(move |c| &c.tp == tp)
+        self.all_buffered().filter(move |c| &c.tp == tp)
     }
 
     /// Bytes of record data buffered for all partitions.
     fn buffered_bytes(&self) -> usize {
-        self.completed
-            .iter()
-            .chain(self.parked.iter())
-            .map(|c| c.bytes)
-            .sum()
+        self.all_buffered().map(|c| c.bytes).sum()
     }
 
     /// Where the next fetch of `tp` starts: its position when nothing is buffered for it,
@@ -126,7 +116,7 @@ impl Fetcher {
     fn next_fetch_offset(&self, tp: &TopicPartition, position: i64) -> Option<i64> {
         match self.buffered(tp).max_by_key(|c| c.start) {
             None => Some(position),
-            Some(newest) => newest.end.filter(|&end| end > newest.start),
+            Some(newest) => newest.prefetch_offset(),
         }
     }
 
@@ -168,9 +158,12 @@ impl Fetcher {
             if self.in_flight.contains(&node) {
                 continue;
             }
-            let prefetch = match self.buffered(tp).count() {
-                0 => Some(position.offset),
-                1 if room_to_prefetch => self.next_fetch_offset(tp, position.offset),
+            // Nothing buffered: fetch from the position; one answer buffered: prefetch from
+            // its end; two: wait for the caller.
+            let mut buffered = self.buffered(tp);
+            let prefetch = match (buffered.next(), buffered.next()) {
+                (None, _) => Some(position.offset),
+                (Some(only), None) if room_to_prefetch => only.prefetch_offset(),
                 _ => None,
             };
             let Some(offset) = prefetch else {
@@ -493,6 +486,11 @@ impl Fetcher {
 }
 
 impl CompletedFetch {
+    /// Where a fetch following this data starts, if known.
+    fn prefetch_offset(&self) -> Option<i64> {
+        self.end.filter(|&end| end > self.start)
+    }
+
     /// Moves up to `max` records into `out`. Ok(true) when this fetch is used up.
     fn take(
         &mut self,

@@ -433,7 +433,7 @@ impl Iterator for RecordBatches {
 impl std::iter::FusedIterator for RecordBatches {}
 
 /// A big-endian integer at `at`, if the bytes are there.
-fn be_i64(b: &[u8], at: usize) -> Option<i64> {
+pub(crate) fn be_i64(b: &[u8], at: usize) -> Option<i64> {
     let raw = b.get(at..at.checked_add(8)?)?;
     Some(i64::from_be_bytes(raw.try_into().ok()?))
 }

@@ -2,7 +2,7 @@
 //! CRCs or decoding records: cheap enough to do for every fetched partition, so the next
 //! fetch can be sent before the data is drained.
 
-use super::batch::{be_i32, LOG_OVERHEAD, MAGIC_OFFSET};
+use super::batch::{be_i32, be_i64, LOG_OVERHEAD, MAGIC_OFFSET};
 
 /// Where `lastOffsetDelta` sits in a magic-2 batch (after base offset, length, partition
 /// leader epoch, magic, CRC and attributes).
@@ -16,7 +16,7 @@ pub fn scan_next_offset(records: &[u8]) -> Option<i64> {
     let mut rest = records;
     let mut next = None;
     while !rest.is_empty() {
-        let base = i64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+        let base = be_i64(rest, 0)?;
         let size = usize::try_from(be_i32(rest, 8)?).ok()?;
         let total = LOG_OVERHEAD.checked_add(size)?;
         let Some(entry) = rest.get(..total) else {

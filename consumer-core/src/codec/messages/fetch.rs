@@ -17,6 +17,8 @@ pub const INVALID_SESSION_ID: i32 = 0;
 pub const INITIAL_SESSION_EPOCH: i32 = 0;
 /// The session epoch of a sessionless fetch, or of one that closes its session.
 pub const FINAL_SESSION_EPOCH: i32 = -1;
+/// The first version that names topics by id instead of by name.
+pub const FIRST_TOPIC_ID_VERSION: i16 = 13;
 
 /// The state of a follower replica (v15+, tagged; consumers leave it at default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,14 +370,26 @@ impl Encode for FetchRequest {
             buf.put_i32(self.session_epoch);
         }
         buf.put_array(flex, &self.topics, |b, t| {
-            put_topic(b, flex, version >= 13, &t.topic, &t.topic_id)?;
+            put_topic(
+                b,
+                flex,
+                version >= FIRST_TOPIC_ID_VERSION,
+                &t.topic,
+                &t.topic_id,
+            )?;
             b.put_array(flex, &t.partitions, |b, p| p.write(b, version, flex))?;
             b.put_empty_tagged_fields(flex);
             Ok(())
         })?;
         if version >= 7 {
             buf.put_array(flex, &self.forgotten_topics_data, |b, t| {
-                put_topic(b, flex, version >= 13, &t.topic, &t.topic_id)?;
+                put_topic(
+                    b,
+                    flex,
+                    version >= FIRST_TOPIC_ID_VERSION,
+                    &t.topic,
+                    &t.topic_id,
+                )?;
                 b.put_array(flex, &t.partitions, |b, p| {
                     b.put_i32(*p);
                     Ok(())
@@ -422,7 +436,7 @@ impl Decode for FetchRequest {
             req.session_epoch = r.i32()?;
         }
         req.topics = r.array(flex, |r| {
-            let (topic, topic_id) = read_topic(r, flex, version >= 13)?;
+            let (topic, topic_id) = read_topic(r, flex, version >= FIRST_TOPIC_ID_VERSION)?;
             let partitions = r.array(flex, |r| FetchPartition::read(r, version, flex))?;
             r.skip_tagged_fields(flex)?;
             Ok(FetchTopic {
@@ -433,7 +447,7 @@ impl Decode for FetchRequest {
         })?;
         if version >= 7 {
             req.forgotten_topics_data = r.array(flex, |r| {
-                let (topic, topic_id) = read_topic(r, flex, version >= 13)?;
+                let (topic, topic_id) = read_topic(r, flex, version >= FIRST_TOPIC_ID_VERSION)?;
                 let partitions = r.array(flex, Reader::i32)?;
                 r.skip_tagged_fields(flex)?;
                 Ok(ForgottenTopic {
@@ -576,7 +590,13 @@ impl Encode for FetchResponse {
             buf.put_i32(self.session_id);
         }
         buf.put_array(flex, &self.responses, |b, t| {
-            put_topic(b, flex, version >= 13, &t.topic, &t.topic_id)?;
+            put_topic(
+                b,
+                flex,
+                version >= FIRST_TOPIC_ID_VERSION,
+                &t.topic,
+                &t.topic_id,
+            )?;
             b.put_array(flex, &t.partitions, |b, p| p.write(b, version, flex))?;
             b.put_empty_tagged_fields(flex);
             Ok(())
@@ -611,7 +631,7 @@ impl Decode for FetchResponse {
             resp.session_id = r.i32()?;
         }
         resp.responses = r.array(flex, |r| {
-            let (topic, topic_id) = read_topic(r, flex, version >= 13)?;
+            let (topic, topic_id) = read_topic(r, flex, version >= FIRST_TOPIC_ID_VERSION)?;
             let partitions = r.array(flex, |r| PartitionData::read(r, version, flex))?;
             r.skip_tagged_fields(flex)?;
             Ok(FetchableTopicResponse {
