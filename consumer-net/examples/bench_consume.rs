@@ -20,6 +20,9 @@
 //! The checksum is the same function as in bench/rdkafka_consume.c, so both programs can be
 //! checked to have read identical data.
 
+#[path = "consume/logger.rs"]
+mod logger;
+
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -254,35 +257,9 @@ pub fn run(args: Args) -> Result<String, Box<dyn std::error::Error>> {
     ))
 }
 
-/// BENCH_LOG=debug (or info, trace…): the library's log lines on stderr, with a timestamp.
-struct StderrLogger(Instant);
-
-impl log::Log for StderrLogger {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record) {
-        eprintln!(
-            "{:10.3} ms {} {}: {}",
-            self.0.elapsed().as_secs_f64() * 1e3,
-            record.level(),
-            record.target(),
-            record.args()
-        );
-    }
-    fn flush(&self) {}
-}
-
 fn main() -> ExitCode {
-    if let Some(level) = std::env::var("BENCH_LOG")
-        .ok()
-        .and_then(|l| l.parse::<log::LevelFilter>().ok())
-    {
-        let logger = Box::leak(Box::new(StderrLogger(Instant::now())));
-        if log::set_logger(logger).is_ok() {
-            log::set_max_level(level);
-        }
-    }
+    // BENCH_LOG=debug (or info, trace…): the library's log lines on stderr.
+    logger::init_from_env("BENCH_LOG");
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

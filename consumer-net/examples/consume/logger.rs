@@ -1,5 +1,6 @@
-//! A minimal stderr logger for the library's `log` output, enabled with
-//! `CONSUME_LOG=error|warn|info|debug|trace`.
+//! A minimal stderr logger for the library's `log` output, with milliseconds since start,
+//! enabled by an environment variable naming a level (`error|warn|info|debug|trace`).
+//! Shared by the `consume` and `bench_consume` examples.
 
 use std::time::Instant;
 
@@ -27,9 +28,9 @@ impl Log for Stderr {
     fn flush(&self) {}
 }
 
-/// Installs the logger when `CONSUME_LOG` names a level.
-pub fn init_from_env() {
-    let Some(level) = std::env::var("CONSUME_LOG")
+/// Installs the logger when the environment variable `var` names a level.
+pub fn init_from_env(var: &str) {
+    let Some(level) = std::env::var(var)
         .ok()
         .and_then(|v| v.parse::<LevelFilter>().ok())
     else {

@@ -40,7 +40,7 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(30);
 const SUMMARY_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
-    logger::init_from_env();
+    logger::init_from_env("CONSUME_LOG");
     match args::parse(std::env::args().skip(1)) {
         Ok(Command::Help) => {
             print!("{USAGE}");
