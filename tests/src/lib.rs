@@ -51,7 +51,7 @@ pub use group_member::{
 };
 pub use library::{
     init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for, poll_until,
-    sample_records, summary, Expected, ExpectedRecord, WAIT,
+    produce_read_back, sample_records, summary, Expected, ExpectedRecord, WAIT,
 };
 pub use malicious::{fake_records, FakeCluster, Fault};
 pub use mock_cluster::{launcher_binary, CoordinatorType, MockCluster};

@@ -13,11 +13,32 @@ use consumer_core::record::TimestampType;
 use consumer_core::topic_partition::TopicPartition;
 use consumer_net::KafkaConsumer;
 
+use crate::consumer::consume_kcat;
 use crate::mock_cluster::MockCluster;
-use crate::record::{ConsumedRecord, Produced, Record};
+use crate::producer::produce_kcat_with;
+use crate::record::{Compression, ConsumedRecord, Produced, Record};
 
 /// A generous bound for any wait on the library (consuming, lookups).
 pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Produces `records` (uncompressed) to `topic` of `cluster` with kcat, passing the extra
+/// librdkafka properties `config`, and returns `so_far` plus them, with the timestamps
+/// the producer chose read back by kcat (which also checks offsets, keys and values).
+pub fn produce_read_back(
+    cluster: &MockCluster,
+    topic: &str,
+    so_far: &Expected,
+    records: &[Record],
+    config: &[(&str, &str)],
+) -> Expected {
+    let bs = cluster.bootstrap();
+    let produced =
+        produce_kcat_with(&bs, topic, records, Compression::None, config).expect("produce");
+    let mut all = so_far.clone();
+    all.add(&produced);
+    all.timestamps_from(&consume_kcat(&bs, topic, WAIT).expect("kcat read-back"));
+    all
+}
 
 /// Starts a mock cluster with `brokers` brokers for the library to consume
 /// from (panics with the harness's message if it cannot start).

@@ -10,19 +10,14 @@ use consumer_core::event::ConsumerError;
 use consumer_net::{KafkaConsumer, KafkaError, TopicPartition};
 use integration_tests::{
     consume_kcat, init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for,
-    poll_until, produce_kcat, produce_kcat_with, sample_records, Compression, Expected,
-    MockCluster, Record, WAIT,
+    poll_until, produce_kcat, produce_kcat_with, produce_read_back, sample_records, Compression,
+    Expected, MockCluster, Record, WAIT,
 };
 
 /// Produces `records` with kcat and returns everything the topic holds now
 /// (`so_far` plus these), timestamps taken from kcat's read-back.
 fn produce(cluster: &MockCluster, topic: &str, so_far: &Expected, records: &[Record]) -> Expected {
-    let bs = cluster.bootstrap();
-    let produced = produce_kcat(&bs, topic, records, Compression::None).expect("produce");
-    let mut all = so_far.clone();
-    all.add(&produced);
-    all.timestamps_from(&consume_kcat(&bs, topic, WAIT).expect("kcat read-back"));
-    all
+    produce_read_back(cluster, topic, so_far, records, &[])
 }
 
 fn assert_quiet(consumer: &mut KafkaConsumer, what: &str) {

@@ -4,27 +4,15 @@
 use std::time::Duration;
 
 use integration_tests::{
-    consume_kcat, error_code, init_logging, library_consumer, mock_cluster, partitions, poll_for,
-    poll_until, produce_kcat_with, sample_records, Compression, Expected, MockCluster, Record,
-    WAIT,
+    error_code, init_logging, library_consumer, mock_cluster, partitions, poll_for, poll_until,
+    produce_read_back, sample_records, Expected, MockCluster, Record, WAIT,
 };
 
 /// Produces in small batches, so that consuming a partition takes many fetches
 /// (the mock answers each fetch with one batch).
 fn produce(cluster: &MockCluster, topic: &str, so_far: &Expected, records: &[Record]) -> Expected {
-    let bs = cluster.bootstrap();
-    let produced = produce_kcat_with(
-        &bs,
-        topic,
-        records,
-        Compression::None,
-        &[("batch.num.messages", "25"), ("linger.ms", "1")],
-    )
-    .expect("produce");
-    let mut all = so_far.clone();
-    all.add(&produced);
-    all.timestamps_from(&consume_kcat(&bs, topic, WAIT).expect("kcat read-back"));
-    all
+    let small_batches = [("batch.num.messages", "25"), ("linger.ms", "1")];
+    produce_read_back(cluster, topic, so_far, records, &small_batches)
 }
 
 fn set_leaders(cluster: &MockCluster, topic: &str, leaders: [i32; 3]) {

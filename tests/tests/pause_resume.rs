@@ -5,17 +5,12 @@
 use std::time::Duration;
 
 use integration_tests::{
-    consume_kcat, init_logging, library_consumer, mock_cluster, partitions, poll_for, poll_until,
-    produce_kcat, sample_records, Compression, Expected, MockCluster, Record, WAIT,
+    init_logging, library_consumer, mock_cluster, partitions, poll_for, poll_until,
+    produce_read_back, sample_records, Expected, MockCluster, Record, WAIT,
 };
 
 fn produce(cluster: &MockCluster, topic: &str, so_far: &Expected, records: &[Record]) -> Expected {
-    let bs = cluster.bootstrap();
-    let produced = produce_kcat(&bs, topic, records, Compression::None).expect("produce");
-    let mut all = so_far.clone();
-    all.add(&produced);
-    all.timestamps_from(&consume_kcat(&bs, topic, WAIT).expect("kcat read-back"));
-    all
+    produce_read_back(cluster, topic, so_far, records, &[])
 }
 
 fn count_of(got: &[consumer_net::ConsumerRecord], p: i32) -> usize {
