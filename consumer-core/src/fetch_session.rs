@@ -222,11 +222,6 @@ impl FetchSessionHandler {
         self.epoch
     }
 
-    /// The partitions the broker holds in the session (as last sent).
-    pub fn session_partitions(&self) -> impl Iterator<Item = (&TopicPartition, &PartitionFetch)> {
-        self.partitions.iter()
-    }
-
     /// Decides the next request to this broker at Fetch `version`, for the `wanted`
     /// partitions (in priority order) with their fetch data.
     ///
