@@ -16,11 +16,13 @@ pub fn scan_next_offset(records: &[u8]) -> Option<i64> {
     let mut rest = records;
     let mut next = None;
     while !rest.is_empty() {
-        let base = be_i64(rest, 0)?;
-        let size = usize::try_from(be_i32(rest, 8)?).ok()?;
-        let total = LOG_OVERHEAD.checked_add(size)?;
+        // A partial batch at the end (the broker cuts at the size limits), even one cut
+        // inside its offset and length: stop there.
+        let (Some(base), Some(size)) = (be_i64(rest, 0), be_i32(rest, 8)) else {
+            break;
+        };
+        let total = LOG_OVERHEAD.checked_add(usize::try_from(size).ok()?)?;
         let Some(entry) = rest.get(..total) else {
-            // A partial batch at the end (the broker cuts at the size limits): stop here.
             break;
         };
         if entry.get(MAGIC_OFFSET) != Some(&2) {
@@ -69,10 +71,13 @@ mod tests {
         let all = buf.freeze();
         assert_eq!(scan_next_offset(&all), Some(18));
         assert_eq!(scan_next_offset(&all), decoded_end(all.clone()));
-        // A cut in the second batch leaves the first one's end.
-        let cut = all.slice(..all.len() - 7);
-        assert_eq!(scan_next_offset(&cut), Some(15));
-        assert_eq!(scan_next_offset(&cut), decoded_end(cut.clone()));
+        // A cut in the second batch leaves the first one's end, wherever the cut falls.
+        let first = batch(10, 5).len();
+        for cut_at in [all.len() - 7, first + 20, first + 10, first + 3] {
+            let cut = all.slice(..cut_at);
+            assert_eq!(scan_next_offset(&cut), Some(15), "cut at {cut_at}");
+            assert_eq!(scan_next_offset(&cut), decoded_end(cut.clone()));
+        }
     }
 
     #[test]
