@@ -43,6 +43,20 @@ fn offset(o: i64) -> OffsetAndMetadata {
 }
 
 /// The result of the caller's commit `id`, once completed.
+/// A group member without auto-commit that has joined and received all 20 records.
+fn member_with_all_records(cluster: &mut TestCluster) -> Consumer {
+    let mut consumer = cluster.consumer(
+        cluster
+            .config()
+            .group_id(GROUP)
+            .enable_auto_commit(false)
+            .auto_offset_reset(AutoOffsetReset::Earliest),
+    );
+    consumer.subscribe(["orders".to_owned()]).unwrap();
+    cluster.drive(&mut consumer, |_, c| c.received.len() == 20, 300);
+    consumer
+}
+
 fn commit_result(cluster: &TestCluster, id: RequestId) -> Option<Result<(), ConsumerError>> {
     cluster.events.iter().find_map(|e| match e {
         Event::CommitCompleted { id: i, result, .. } if *i == id => Some(result.clone()),
@@ -158,15 +172,7 @@ fn auto_commit_runs_before_the_eager_revocation() {
 #[test]
 fn commit_completes_and_is_stored() {
     let mut cluster = cluster();
-    let mut consumer = cluster.consumer(
-        cluster
-            .config()
-            .group_id(GROUP)
-            .enable_auto_commit(false)
-            .auto_offset_reset(AutoOffsetReset::Earliest),
-    );
-    consumer.subscribe(["orders".to_owned()]).unwrap();
-    cluster.drive(&mut consumer, |_, c| c.received.len() == 20, 300);
+    let mut consumer = member_with_all_records(&mut cluster);
     assert_eq!(cluster.count(ApiKey::OffsetCommit), 0, "no auto-commit");
 
     let offsets = consumer.consumed_offsets();
@@ -247,15 +253,7 @@ fn commit_fails_after_the_group_rebalanced_without_the_member() {
 #[test]
 fn commit_queued_during_a_rebalance_fails_instead_of_going_out_in_the_next_generation() {
     let mut cluster = cluster();
-    let mut consumer = cluster.consumer(
-        cluster
-            .config()
-            .group_id(GROUP)
-            .enable_auto_commit(false)
-            .auto_offset_reset(AutoOffsetReset::Earliest),
-    );
-    consumer.subscribe(["orders".to_owned()]).unwrap();
-    cluster.drive(&mut consumer, |_, c| c.received.len() == 20, 300);
+    let mut consumer = member_with_all_records(&mut cluster);
     cluster.inject_error(ApiKey::Heartbeat, ErrorCode::RebalanceInProgress);
     cluster.hold_next(ApiKey::JoinGroup);
     cluster.drive(&mut consumer, |_, c| c.held() == 1, 100);
@@ -290,15 +288,7 @@ fn retriable_commit_errors_are_retried_until_the_commit_lands() {
         ErrorCode::RequestTimedOut,
     ] {
         let mut cluster = cluster();
-        let mut consumer = cluster.consumer(
-            cluster
-                .config()
-                .group_id(GROUP)
-                .enable_auto_commit(false)
-                .auto_offset_reset(AutoOffsetReset::Earliest),
-        );
-        consumer.subscribe(["orders".to_owned()]).unwrap();
-        cluster.drive(&mut consumer, |_, c| c.received.len() == 20, 300);
+        let mut consumer = member_with_all_records(&mut cluster);
         cluster.inject_error(ApiKey::OffsetCommit, code);
         let id = consumer.commit(consumer.consumed_offsets()).unwrap();
         cluster.drive(&mut consumer, |_, c| commit_result(c, id).is_some(), 200);
@@ -318,15 +308,7 @@ fn retriable_commit_errors_are_retried_until_the_commit_lands() {
 #[test]
 fn non_retriable_commit_error_is_reported() {
     let mut cluster = cluster();
-    let mut consumer = cluster.consumer(
-        cluster
-            .config()
-            .group_id(GROUP)
-            .enable_auto_commit(false)
-            .auto_offset_reset(AutoOffsetReset::Earliest),
-    );
-    consumer.subscribe(["orders".to_owned()]).unwrap();
-    cluster.drive(&mut consumer, |_, c| c.received.len() == 20, 300);
+    let mut consumer = member_with_all_records(&mut cluster);
     cluster.inject_error(ApiKey::OffsetCommit, ErrorCode::OffsetMetadataTooLarge);
     let id = consumer.commit(consumer.consumed_offsets()).unwrap();
     cluster.drive(&mut consumer, |_, c| commit_result(c, id).is_some(), 100);
@@ -344,15 +326,7 @@ fn non_retriable_commit_error_is_reported() {
 #[test]
 fn committed_returns_offsets_and_metadata() {
     let mut cluster = cluster();
-    let mut consumer = cluster.consumer(
-        cluster
-            .config()
-            .group_id(GROUP)
-            .enable_auto_commit(false)
-            .auto_offset_reset(AutoOffsetReset::Earliest),
-    );
-    consumer.subscribe(["orders".to_owned()]).unwrap();
-    cluster.drive(&mut consumer, |_, c| c.received.len() == 20, 300);
+    let mut consumer = member_with_all_records(&mut cluster);
     let with_meta = OffsetAndMetadata {
         offset: 7,
         leader_epoch: Some(0),
