@@ -4,7 +4,7 @@
 //! announces before allocating, so a small batch that inflates to gigabytes is an error,
 //! never an out-of-memory abort.
 
-#[cfg(any(feature = "gzip", feature = "lz4", feature = "zstd"))]
+#[cfg(any(feature = "gzip", feature = "zstd"))]
 use std::io::Read;
 
 use super::{Compression, RecordErrorKind};
@@ -35,7 +35,7 @@ pub fn decompress(
         #[cfg(feature = "snappy")]
         Compression::Snappy => snappy::decompress(input, limit),
         #[cfg(feature = "lz4")]
-        Compression::Lz4 => lz4_bounded(input, limit),
+        Compression::Lz4 => super::lz4_frame::decompress(input, limit),
         #[cfg(feature = "zstd")]
         Compression::Zstd => {
             if let Some(out) = zstd_single_shot(input, limit) {
@@ -105,7 +105,7 @@ fn failed(codec: Compression, e: impl std::fmt::Display) -> RecordErrorKind {
 }
 
 /// Reads all of `reader`, but never more than `limit + 1` bytes.
-#[cfg(any(feature = "gzip", feature = "lz4", feature = "zstd"))]
+#[cfg(any(feature = "gzip", feature = "zstd"))]
 fn read_bounded(
     codec: Compression,
     reader: impl Read,
@@ -123,80 +123,6 @@ fn read_bounded(
         return Err(RecordErrorKind::DecompressedTooLarge { codec, limit });
     }
     Ok(out)
-}
-
-/// Decompresses an lz4 frame by taking each decoded block straight from the decoder's
-/// buffer: unlike `read_to_end` through `take`, nothing is zeroed before being overwritten.
-#[cfg(feature = "lz4")]
-fn lz4_bounded(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordErrorKind> {
-    use std::io::BufRead;
-    const CODEC: Compression = Compression::Lz4;
-    let mut decoder = lz4_flex::frame::FrameDecoder::new(input);
-    let guess = lz4_size_bound(input).unwrap_or(input.len().saturating_mul(4));
-    let mut out = Vec::with_capacity(guess.min(limit));
-    loop {
-        let block = match decoder.fill_buf() {
-            Ok(block) => block,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(failed(CODEC, e)),
-        };
-        if block.is_empty() {
-            return Ok(out);
-        }
-        if block.len() > limit.saturating_sub(out.len()) {
-            return Err(RecordErrorKind::DecompressedTooLarge {
-                codec: CODEC,
-                limit,
-            });
-        }
-        out.extend_from_slice(block);
-        let n = block.len();
-        decoder.consume(n);
-    }
-}
-
-/// An upper bound of the size of the first lz4 frame in `input`, from its header and
-/// block sizes alone (Kafka's producers do not write the content size): sizing the output
-/// once saves copying it on every doubling. Only a capacity hint; `None` if unsure.
-#[cfg(feature = "lz4")]
-fn lz4_size_bound(input: &[u8]) -> Option<usize> {
-    const MAGIC: u32 = 0x184D_2204;
-    let le32 = |at: usize| -> Option<u32> {
-        Some(u32::from_le_bytes(
-            input.get(at..at.checked_add(4)?)?.try_into().ok()?,
-        ))
-    };
-    if le32(0)? != MAGIC {
-        return None;
-    }
-    let flags = *input.get(4)?;
-    let block_max = match (*input.get(5)? >> 4) & 0x7 {
-        4 => 64 << 10,
-        5 => 256 << 10,
-        6 => 1 << 20,
-        7 => 4 << 20,
-        _ => return None,
-    };
-    if flags & 0x08 != 0 {
-        // The content size is in the header: exact.
-        let raw = input.get(6..14)?;
-        return usize::try_from(u64::from_le_bytes(raw.try_into().ok()?)).ok();
-    }
-    let block_checksum = if flags & 0x10 != 0 { 4 } else { 0 };
-    let dict_id = if flags & 0x01 != 0 { 4 } else { 0 };
-    // Magic, flags, block descriptor, optional dictionary id, header checksum.
-    let mut pos: usize = 4 + 2 + dict_id + 1;
-    let mut bound: usize = 0;
-    loop {
-        let size = le32(pos)?;
-        if size == 0 {
-            return Some(bound);
-        }
-        let len = (size & 0x7FFF_FFFF) as usize;
-        let stored = size & 0x8000_0000 != 0;
-        bound = bound.saturating_add(if stored { len } else { block_max });
-        pos = pos.checked_add(4 + len + block_checksum)?;
-    }
 }
 
 /// zstd frames are decompressed in one call into a buffer sized once from their headers
@@ -218,8 +144,7 @@ fn zstd_single_shot(input: &[u8], limit: usize) -> Option<Result<Vec<u8>, Record
     let bound = zstd::zstd_safe::decompress_bound(input).ok()?;
     let bound = usize::try_from(bound).ok().filter(|&n| n <= limit)?;
     let mut out = Vec::with_capacity(bound);
-    let written = zstd::bulk::Decompressor::new()
-        .and_then(|mut d| d.decompress_to_buffer(input, &mut out))
+    let written = with_zstd_context(|d| d.decompress_to_buffer(input, &mut out))
         .map_err(|e| failed(CODEC, e));
     Some(written.map(|_| {
         // Records keep the whole buffer alive: give back a bound that overshot (small
@@ -229,6 +154,31 @@ fn zstd_single_shot(input: &[u8], limit: usize) -> Option<Result<Vec<u8>, Record
         }
         out
     }))
+}
+
+/// Runs `f` with this thread's zstd decompression context, made on first use: creating
+/// one per batch cost about 2% of the CPU of consuming small zstd batches. A context keeps
+/// no data between frames, only its tables and buffers.
+#[cfg(feature = "zstd")]
+fn with_zstd_context<T>(
+    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    use std::cell::RefCell;
+    thread_local! {
+        static CONTEXT: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { RefCell::new(None) };
+    }
+    CONTEXT.with(|cell| {
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            // Not reached (nothing here calls back in), but never a panic.
+            return f(&mut zstd::bulk::Decompressor::new()?);
+        };
+        let context = match slot.as_mut() {
+            Some(context) => context,
+            None => slot.insert(zstd::bulk::Decompressor::new()?),
+        };
+        f(context)
+    })
 }
 
 /// The largest zstd window accepted: enough for the limit, never below 8 MiB (what the
@@ -509,61 +459,6 @@ mod tests {
             decompress(Compression::Zstd, &bad_sum, 1 << 20),
             Err(RecordErrorKind::Decompression { .. })
         ));
-    }
-
-    #[cfg(feature = "lz4")]
-    #[test]
-    fn lz4_size_bound_covers_the_content() {
-        use lz4_flex::frame::{BlockSize, FrameEncoder, FrameInfo};
-        use std::io::Write;
-        let data = sample();
-        for (size, block_max, checksums, content_size) in [
-            (BlockSize::Max64KB, 64 << 10, false, false),
-            (BlockSize::Max256KB, 256 << 10, true, false),
-            (BlockSize::Max64KB, 64 << 10, false, true),
-        ] {
-            let mut info = FrameInfo::new().block_size(size).block_checksums(checksums);
-            if content_size {
-                info = info.content_size(Some(data.len() as u64));
-            }
-            let mut enc = FrameEncoder::with_frame_info(info, Vec::new());
-            enc.write_all(&data).unwrap();
-            let packed = enc.finish().unwrap();
-            let bound = lz4_size_bound(&packed).unwrap();
-            assert!(bound >= data.len(), "{size:?}: {bound}");
-            assert!(bound <= data.len() + block_max, "{size:?}: {bound}");
-            if content_size {
-                assert_eq!(bound, data.len());
-            }
-            // Cut anywhere, the hint is absent or some number: never a panic.
-            for cut in 0..packed.len().min(40) {
-                let _ = lz4_size_bound(&packed[..cut]);
-            }
-        }
-        assert_eq!(lz4_size_bound(b"not lz4 at all"), None);
-    }
-
-    #[cfg(feature = "lz4")]
-    #[test]
-    fn lz4_accepts_linked_and_large_blocks() {
-        use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
-        use std::io::Write;
-        let data = sample();
-        // librdkafka's default frames: linked blocks; other producers pick bigger blocks.
-        for (mode, size) in [
-            (BlockMode::Linked, BlockSize::Max64KB),
-            (BlockMode::Independent, BlockSize::Max4MB),
-        ] {
-            let info = FrameInfo::new().block_mode(mode).block_size(size);
-            let mut enc = FrameEncoder::with_frame_info(info, Vec::new());
-            enc.write_all(&data).unwrap();
-            let packed = enc.finish().unwrap();
-            assert_eq!(
-                decompress(Compression::Lz4, &packed, data.len()).unwrap(),
-                data
-            );
-            assert!(decompress(Compression::Lz4, &packed, data.len() - 1).is_err());
-        }
     }
 
     #[cfg(feature = "snappy")]

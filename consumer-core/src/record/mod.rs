@@ -25,6 +25,8 @@ pub mod compression;
 mod control;
 mod error;
 mod legacy;
+#[cfg(feature = "lz4")]
+mod lz4_frame;
 mod options;
 mod records;
 mod scan;
