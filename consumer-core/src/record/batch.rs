@@ -266,7 +266,7 @@ impl RecordBatch {
             let out = decompress(self.compression, data, self.max_decompressed_bytes)
                 .map_err(|k| self.error(k))?;
             check_count(self.header.record_count, out.len()).map_err(|k| self.error(k))?;
-            Bytes::from(out)
+            super::buffer_pool::share(out)
         };
         let ctx = V2Context {
             source: self.source.clone(),

@@ -143,13 +143,14 @@ fn zstd_single_shot(input: &[u8], limit: usize) -> Option<Result<Vec<u8>, Record
     }
     let bound = zstd::zstd_safe::decompress_bound(input).ok()?;
     let bound = usize::try_from(bound).ok().filter(|&n| n <= limit)?;
-    let mut out = Vec::with_capacity(bound);
+    let mut out = super::buffer_pool::take(bound);
     let written = with_zstd_context(|d| d.decompress_to_buffer(input, &mut out))
         .map_err(|e| failed(CODEC, e));
     Some(written.map(|_| {
         // Records keep the whole buffer alive: give back a bound that overshot (small
-        // blocks each count as 128 KiB). glibc shrinks in place, copying nothing.
-        if out.capacity() - out.len() > out.len() / 4 {
+        // blocks each count as 128 KiB). glibc shrinks in place, copying nothing. An
+        // output big enough to be pooled keeps its size, to be reused for the next batches.
+        if !super::buffer_pool::pooled(out.len()) && out.capacity() - out.len() > out.len() / 4 {
             out.shrink_to_fit();
         }
         out

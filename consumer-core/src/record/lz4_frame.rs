@@ -23,7 +23,7 @@ const WINDOW: usize = 64 * 1024;
 pub(super) fn decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordErrorKind> {
     let guess = size_bound(input).unwrap_or(input.len().saturating_mul(4));
     let mut out = Output {
-        buf: Vec::with_capacity(guess.min(limit)),
+        buf: super::buffer_pool::take(guess.min(limit)),
         written: 0,
         limit,
     };

@@ -20,6 +20,7 @@
 
 mod attributes;
 mod batch;
+mod buffer_pool;
 mod builder;
 pub mod compression;
 mod control;
