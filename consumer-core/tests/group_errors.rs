@@ -264,24 +264,24 @@ fn find_coordinator_errors_are_retried() {
     }
 }
 
-#[test]
-fn join_group_errors_recover() {
-    // (error, whether the coordinator is looked up again, whether the member id is reset)
-    let cases = [
-        (ErrorCode::CoordinatorLoadInProgress, false, false),
-        (ErrorCode::RebalanceInProgress, false, false),
-        (ErrorCode::NotCoordinator, true, false),
-        (ErrorCode::CoordinatorNotAvailable, true, false),
-        (ErrorCode::UnknownMemberId, false, true),
-    ];
+/// For each assignor and each case (error, whether the coordinator is looked up again,
+/// whether the member id is reset): a stable member whose rebalance (REBALANCE_IN_PROGRESS
+/// on a heartbeat) has `api` refused once with that error. It recovers in a later
+/// generation, looking the coordinator up and resetting its id as the case says; on a reset,
+/// whatever it still owned is lost, not revoked (eager range has given up everything by
+/// then). `check(cluster, what, the member id from before)` adds the API's own checks.
+fn rebalance_refused_once(
+    api: ApiKey,
+    cases: &[(ErrorCode, bool, bool)],
+    check: impl Fn(&TestCluster, &str, &str),
+) {
     for assignor in ["range", "cooperative-sticky"] {
-        for (code, lookup, reset) in cases {
+        for &(code, lookup, reset) in cases {
             let what = format!("{assignor} {code}");
             let (mut cluster, mut consumer) = stable_member(assignor);
             let id = member_id(&consumer);
-            // A rebalance starts; the rejoin is refused once.
             cluster.inject_error(ApiKey::Heartbeat, ErrorCode::RebalanceInProgress);
-            cluster.inject_error(ApiKey::JoinGroup, code);
+            cluster.inject_error(api, code);
             cluster.drive(
                 &mut consumer,
                 |c, _| generation(c) >= 2 && is_stable(c),
@@ -289,58 +289,7 @@ fn join_group_errors_recover() {
             );
             recovers(&mut cluster, &mut consumer);
 
-            let joins = cluster.requests_of(ApiKey::JoinGroup);
-            assert!(joins.len() >= 4, "{what}: {joins:?}");
-            assert_eq!(joins[2].member_id, id, "{what}: the refused rejoin");
-            assert_eq!(
-                cluster.count(ApiKey::FindCoordinator),
-                if lookup { 2 } else { 1 },
-                "{what}"
-            );
-            assert_eq!(member_id(&consumer) != id, reset, "{what}");
-            let events = story(&cluster.events);
-            if reset {
-                // Whatever it still owned is lost, not revoked.
-                let lost = if assignor == "range" { 0 } else { 1 };
-                assert_eq!(
-                    events.iter().filter(|e| e.starts_with("lost")).count(),
-                    lost,
-                    "{what}: {events:?}"
-                );
-            } else {
-                assert!(
-                    !events.iter().any(|e| e.starts_with("lost")),
-                    "{what}: {events:?}"
-                );
-            }
-        }
-    }
-}
-
-#[test]
-fn sync_group_errors_recover() {
-    let cases = [
-        (ErrorCode::RebalanceInProgress, false, false),
-        (ErrorCode::NotCoordinator, true, false),
-        (ErrorCode::CoordinatorNotAvailable, true, false),
-        (ErrorCode::UnknownMemberId, false, true),
-        (ErrorCode::IllegalGeneration, false, true),
-    ];
-    for assignor in ["range", "cooperative-sticky"] {
-        for (code, lookup, reset) in cases {
-            let what = format!("{assignor} {code}");
-            let (mut cluster, mut consumer) = stable_member(assignor);
-            let id = member_id(&consumer);
-            cluster.inject_error(ApiKey::Heartbeat, ErrorCode::RebalanceInProgress);
-            cluster.inject_error(ApiKey::SyncGroup, code);
-            cluster.drive(
-                &mut consumer,
-                |c, _| generation(c) >= 2 && is_stable(c),
-                1000,
-            );
-            recovers(&mut cluster, &mut consumer);
-
-            assert!(cluster.count(ApiKey::SyncGroup) >= 3, "{what}");
+            check(&cluster, &what, &id);
             assert_eq!(
                 cluster.count(ApiKey::FindCoordinator),
                 if lookup { 2 } else { 1 },
@@ -353,6 +302,36 @@ fn sync_group_errors_recover() {
             assert_eq!(lost, want_lost, "{what}: {events:?}");
         }
     }
+}
+
+#[test]
+fn join_group_errors_recover() {
+    let cases = [
+        (ErrorCode::CoordinatorLoadInProgress, false, false),
+        (ErrorCode::RebalanceInProgress, false, false),
+        (ErrorCode::NotCoordinator, true, false),
+        (ErrorCode::CoordinatorNotAvailable, true, false),
+        (ErrorCode::UnknownMemberId, false, true),
+    ];
+    rebalance_refused_once(ApiKey::JoinGroup, &cases, |cluster, what, id| {
+        let joins = cluster.requests_of(ApiKey::JoinGroup);
+        assert!(joins.len() >= 4, "{what}: {joins:?}");
+        assert_eq!(joins[2].member_id, id, "{what}: the refused rejoin");
+    });
+}
+
+#[test]
+fn sync_group_errors_recover() {
+    let cases = [
+        (ErrorCode::RebalanceInProgress, false, false),
+        (ErrorCode::NotCoordinator, true, false),
+        (ErrorCode::CoordinatorNotAvailable, true, false),
+        (ErrorCode::UnknownMemberId, false, true),
+        (ErrorCode::IllegalGeneration, false, true),
+    ];
+    rebalance_refused_once(ApiKey::SyncGroup, &cases, |cluster, what, _| {
+        assert!(cluster.count(ApiKey::SyncGroup) >= 3, "{what}");
+    });
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use consumer_net::KafkaConsumer;
 use integration_tests::{
     consume_kcat, init_logging, library_consumer, mock_cluster, partitions, poll_for, poll_until,
     produce_kcat_with, sample_records, Compression, Expected, MockCluster, Record, WAIT,
@@ -32,7 +33,14 @@ fn read_back(cluster: &MockCluster, expected: &mut Expected, topic: &str) {
     expected.timestamps_from(&read);
 }
 
-fn start(brokers: usize, topic: &str) -> (MockCluster, Expected) {
+/// 1200 sample records over the 3 partitions of `topic`, partition p led by broker
+/// p % `brokers` + 1; and a consumer from the earliest offset, 20 records a poll,
+/// reconnecting quickly (plus the properties `extra`), assigned every partition.
+fn start(
+    brokers: usize,
+    topic: &str,
+    extra: &[(&str, &str)],
+) -> (MockCluster, Expected, KafkaConsumer) {
     let cluster = mock_cluster(brokers);
     cluster.create_topic(topic, 3, 3).expect("create topic");
     for p in 0..3 {
@@ -45,23 +53,22 @@ fn start(brokers: usize, topic: &str) -> (MockCluster, Expected) {
         &Expected::new(topic),
         &sample_records(1200, 3, "r"),
     );
-    (cluster, all)
+    let mut props = vec![
+        ("auto.offset.reset", "earliest"),
+        ("max.poll.records", "20"),
+        ("reconnect.backoff.max.ms", "500"),
+    ];
+    props.extend_from_slice(extra);
+    let mut c = library_consumer(&cluster.bootstrap(), &props);
+    c.assign(partitions(topic, 3)).expect("assign");
+    (cluster, all, c)
 }
 
 #[test]
 fn consumption_resumes_after_the_leader_restarts() {
     init_logging();
     let topic = "restart-one";
-    let (cluster, first) = start(3, topic);
-    let mut c = library_consumer(
-        &cluster.bootstrap(),
-        &[
-            ("auto.offset.reset", "earliest"),
-            ("max.poll.records", "20"),
-            ("reconnect.backoff.max.ms", "500"),
-        ],
-    );
-    c.assign(partitions(topic, 3)).expect("assign");
+    let (cluster, first, mut c) = start(3, topic, &[]);
     let mut got = Vec::new();
     poll_until(&mut c, &mut got, WAIT, "a quarter of the records", |g| {
         g.len() >= first.len() / 4
@@ -110,16 +117,7 @@ fn consumption_resumes_after_the_leader_restarts() {
 fn consumption_resumes_after_every_broker_restarts() {
     init_logging();
     let topic = "restart-all";
-    let (cluster, all) = start(2, topic);
-    let mut c = library_consumer(
-        &cluster.bootstrap(),
-        &[
-            ("auto.offset.reset", "earliest"),
-            ("max.poll.records", "20"),
-            ("reconnect.backoff.max.ms", "500"),
-        ],
-    );
-    c.assign(partitions(topic, 3)).expect("assign");
+    let (cluster, all, mut c) = start(2, topic, &[]);
     let mut got = Vec::new();
     poll_until(&mut c, &mut got, WAIT, "a third of the records", |g| {
         g.len() >= all.len() / 3
@@ -147,17 +145,7 @@ fn consumption_resumes_after_every_broker_restarts() {
 fn a_broker_slower_than_the_request_timeout_is_retried() {
     init_logging();
     let topic = "restart-slow";
-    let (cluster, all) = start(3, topic);
-    let mut c = library_consumer(
-        &cluster.bootstrap(),
-        &[
-            ("auto.offset.reset", "earliest"),
-            ("max.poll.records", "20"),
-            ("request.timeout.ms", "1500"),
-            ("reconnect.backoff.max.ms", "500"),
-        ],
-    );
-    c.assign(partitions(topic, 3)).expect("assign");
+    let (cluster, all, mut c) = start(3, topic, &[("request.timeout.ms", "1500")]);
     let mut got = Vec::new();
     poll_until(&mut c, &mut got, WAIT, "a quarter of the records", |g| {
         g.len() >= all.len() / 4

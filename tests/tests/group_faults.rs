@@ -73,6 +73,16 @@ impl Scenario {
         })
     }
 
+    /// Member "a", alone in the group and committing every 50 records, once it has
+    /// consumed everything produced so far (`what` names that wait); and a handle on its
+    /// log, which the checks read while `a` itself is borrowed to stop it.
+    fn lone_member(&self, what: &str) -> (LibraryMember, MemberLog) {
+        let a = self.member("a", CommitPolicy::Manual { every: 50 });
+        let log = a.log().clone();
+        self.wait_consumed(&[&log], what);
+        (a, log)
+    }
+
     /// Waits until everything produced so far was consumed by someone.
     fn wait_consumed(&self, logs: &[&MemberLog], what: &str) -> GroupHistory {
         wait_for_history(logs, WAIT, what, |h| h.covers(&self.expected, PARTITIONS))
@@ -121,6 +131,15 @@ impl Scenario {
             &h,
             logs,
         );
+        h
+    }
+
+    /// The end of a test: stops `last` (the members before it are stopped already),
+    /// then the final checks and no unexpected member errors.
+    fn finish(&self, last: &mut LibraryMember, what: &str, logs: &[&MemberLog]) -> GroupHistory {
+        last.stop(Duration::from_secs(30));
+        let h = self.check(what, logs);
+        assert_no_errors(logs);
         h
     }
 }
@@ -244,10 +263,8 @@ fn errors_while_joining() {
             &no_delay(&[REBALANCE_IN_PROGRESS, NOT_COORDINATOR]),
         )
         .expect("inject");
-    let mut a = s.member("a", CommitPolicy::Manual { every: 50 });
-    let log = a.log().clone();
+    let (mut a, log) = s.lone_member("every record after the failed joins");
     let lr = [&log];
-    s.wait_consumed(&lr, "every record after the failed joins");
     for api in [JOIN_GROUP, SYNC_GROUP] {
         assert_eq!(
             s.cluster.broker_error_count(1, api).expect("count"),
@@ -255,19 +272,15 @@ fn errors_while_joining() {
             "API {api}"
         );
     }
-    a.stop(Duration::from_secs(30));
-    s.check("errors while joining", &lr);
-    assert_no_errors(&lr);
+    s.finish(&mut a, "errors while joining", &lr);
 }
 
 #[test]
 fn heartbeat_errors_mid_stream() {
     init_logging();
     let mut s = Scenario::start("heartbeat", 1);
-    let mut a = s.member("a", CommitPolicy::Manual { every: 50 });
-    let log = a.log().clone();
+    let (mut a, log) = s.lone_member("the first wave");
     let lr = [&log];
-    s.wait_consumed(&lr, "the first wave");
 
     // The coordinator is unreachable for a moment: rediscovered, no rebalance.
     let t = integration_tests::now_us();
@@ -298,19 +311,15 @@ fn heartbeat_errors_mid_stream() {
     assert!(rebalances_after(a.log(), t) > 0, "{}", a.log().describe());
     s.produce(200);
     s.wait_consumed(&lr, "records after the rejoin");
-    a.stop(Duration::from_secs(30));
-    s.check("heartbeat errors", &lr);
-    assert_no_errors(&lr);
+    s.finish(&mut a, "heartbeat errors", &lr);
 }
 
 #[test]
 fn commit_errors_mid_stream() {
     init_logging();
     let mut s = Scenario::start("commit", 1);
-    let mut a = s.member("a", CommitPolicy::Manual { every: 50 });
-    let log = a.log().clone();
+    let (mut a, log) = s.lone_member("the first wave");
     let lr = [&log];
-    s.wait_consumed(&lr, "the first wave");
 
     // Retriable errors: commit_sync retries (after finding the coordinator
     // again where needed) and succeeds.
@@ -367,8 +376,7 @@ fn commit_errors_mid_stream() {
         s.produce(60);
         s.wait_consumed(&lr, "more records");
     }
-    a.stop(Duration::from_secs(30));
-    let h = s.check("commit errors", &lr);
+    let h = s.finish(&mut a, "commit errors", &lr);
     // Everything was committed in the end (the close commits in the revocation listener).
     let last: std::collections::BTreeMap<i32, i64> =
         h.commits.iter().map(|(_, _, p, o)| (*p, *o)).collect();
@@ -379,17 +387,13 @@ fn commit_errors_mid_stream() {
             "partition {p}"
         );
     }
-    assert_no_errors(&lr);
 }
 
 #[test]
 fn offset_fetch_errors_on_takeover() {
     init_logging();
     let mut s = Scenario::start("fetch", 1);
-    let mut a = s.member("a", CommitPolicy::Manual { every: 50 });
-    let log = a.log().clone();
-    let lr = [&log];
-    s.wait_consumed(&lr, "the first wave");
+    let (mut a, _) = s.lone_member("the first wave");
     a.stop(Duration::from_secs(30));
     s.produce(200);
 
@@ -416,15 +420,13 @@ fn offset_fetch_errors_on_takeover() {
             .expect("count"),
         0
     );
-    b.stop(Duration::from_secs(30));
-    let h = s.check("offset fetch errors", &lr);
+    let h = s.finish(&mut b, "offset fetch errors", &lr);
     assert_eq!(
         h.duplicates(),
         0,
         "b read records a had committed\n{}",
         h.describe()
     );
-    assert_no_errors(&lr);
 }
 
 #[test]
@@ -465,7 +467,5 @@ fn leave_errors_on_close() {
         |h| h.settled(PARTITIONS, &["a"]),
     );
     s.wait_consumed(&lr, "the second wave");
-    a.stop(Duration::from_secs(30));
-    s.check("leave errors", &lr);
-    assert_no_errors(&lr);
+    s.finish(&mut a, "leave errors", &lr);
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use consumer_net::KafkaConsumer;
 use integration_tests::{
     error_code, init_logging, library_consumer, mock_cluster, partitions, poll_for, poll_until,
     produce_read_back, sample_records, Expected, MockCluster, Record, WAIT,
@@ -23,20 +24,19 @@ fn set_leaders(cluster: &MockCluster, topic: &str, leaders: [i32; 3]) {
     }
 }
 
-#[test]
-fn every_record_arrives_once_while_leaders_move() {
-    init_logging();
+/// A 3-broker cluster where brokers 1, 2 and 3 lead the 3 partitions of `topic`, which
+/// holds `n` sample records tagged `tag`, and a library consumer assigned all of them
+/// from the start. At most 20 records a poll, so that the leaders can move mid-stream.
+fn start(topic: &str, n: usize, tag: &str) -> (MockCluster, Expected, KafkaConsumer) {
     let cluster = mock_cluster(3);
-    let topic = "leader-move";
     cluster.create_topic(topic, 3, 3).expect("create topic");
     set_leaders(&cluster, topic, [1, 2, 3]);
-    let first = produce(
+    let all = produce(
         &cluster,
         topic,
         &Expected::new(topic),
-        &sample_records(1200, 3, "m"),
+        &sample_records(n, 3, tag),
     );
-
     let mut c = library_consumer(
         &cluster.bootstrap(),
         &[
@@ -45,6 +45,14 @@ fn every_record_arrives_once_while_leaders_move() {
         ],
     );
     c.assign(partitions(topic, 3)).expect("assign");
+    (cluster, all, c)
+}
+
+#[test]
+fn every_record_arrives_once_while_leaders_move() {
+    init_logging();
+    let topic = "leader-move";
+    let (cluster, first, mut c) = start(topic, 1200, "m");
     let mut got = Vec::new();
     let n = first.len();
 
@@ -82,25 +90,8 @@ fn every_record_arrives_once_while_leaders_move() {
 #[test]
 fn consumption_resumes_after_a_partition_was_leaderless() {
     init_logging();
-    let cluster = mock_cluster(3);
     let topic = "leader-none";
-    cluster.create_topic(topic, 3, 3).expect("create topic");
-    set_leaders(&cluster, topic, [1, 2, 3]);
-    let all = produce(
-        &cluster,
-        topic,
-        &Expected::new(topic),
-        &sample_records(600, 3, "x"),
-    );
-
-    let mut c = library_consumer(
-        &cluster.bootstrap(),
-        &[
-            ("auto.offset.reset", "earliest"),
-            ("max.poll.records", "20"),
-        ],
-    );
-    c.assign(partitions(topic, 3)).expect("assign");
+    let (cluster, all, mut c) = start(topic, 600, "x");
     let mut got = Vec::new();
     poll_until(&mut c, &mut got, WAIT, "some of partition 2", |g| {
         g.iter().any(|r| r.partition == 2)
@@ -123,25 +114,8 @@ fn consumption_resumes_after_a_partition_was_leaderless() {
 #[test]
 fn leader_moves_while_metadata_reports_a_topic_error() {
     init_logging();
-    let cluster = mock_cluster(3);
     let topic = "leader-move-topic-error";
-    cluster.create_topic(topic, 3, 3).expect("create topic");
-    set_leaders(&cluster, topic, [1, 2, 3]);
-    let all = produce(
-        &cluster,
-        topic,
-        &Expected::new(topic),
-        &sample_records(900, 3, "t"),
-    );
-
-    let mut c = library_consumer(
-        &cluster.bootstrap(),
-        &[
-            ("auto.offset.reset", "earliest"),
-            ("max.poll.records", "20"),
-        ],
-    );
-    c.assign(partitions(topic, 3)).expect("assign");
+    let (cluster, all, mut c) = start(topic, 900, "t");
     let mut got = Vec::new();
     poll_until(&mut c, &mut got, WAIT, "a third of the records", |g| {
         g.len() >= all.len() / 3

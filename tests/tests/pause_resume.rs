@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use consumer_net::{KafkaConsumer, TopicPartition};
 use integration_tests::{
     init_logging, library_consumer, mock_cluster, partitions, poll_for, poll_until,
     produce_read_back, sample_records, Expected, MockCluster, Record, WAIT,
@@ -17,27 +18,45 @@ fn count_of(got: &[consumer_net::ConsumerRecord], p: i32) -> usize {
     got.iter().filter(|r| r.partition == p).count()
 }
 
-#[test]
-fn paused_partition_delivers_nothing_until_resumed() {
-    init_logging();
-    let cluster = mock_cluster(2);
-    let topic = "pause-before-fetch";
-    cluster.create_topic(topic, 3, 2).expect("create topic");
-    let first = produce(
+/// `n` sample records tagged `tag` over `partition_count` partitions of `topic`, on
+/// `brokers` brokers (each with a replica); and a consumer from the earliest offset,
+/// `max_poll_records` a poll, assigned every partition (the returned list) but not yet
+/// polled. Dropping the cluster stops the brokers: keep it until the end.
+fn start(
+    brokers: usize,
+    topic: &str,
+    partition_count: i32,
+    n: usize,
+    tag: &str,
+    max_poll_records: &str,
+) -> (MockCluster, Expected, Vec<TopicPartition>, KafkaConsumer) {
+    let cluster = mock_cluster(brokers);
+    cluster
+        .create_topic(topic, partition_count, brokers as i32)
+        .expect("create topic");
+    let all = produce(
         &cluster,
         topic,
         &Expected::new(topic),
-        &sample_records(900, 3, "a"),
+        &sample_records(n, partition_count, tag),
     );
-    let tps = partitions(topic, 3);
+    let tps = partitions(topic, partition_count);
     let mut c = library_consumer(
         &cluster.bootstrap(),
         &[
             ("auto.offset.reset", "earliest"),
-            ("max.poll.records", "50"),
+            ("max.poll.records", max_poll_records),
         ],
     );
     c.assign(tps.clone()).expect("assign");
+    (cluster, all, tps, c)
+}
+
+#[test]
+fn paused_partition_delivers_nothing_until_resumed() {
+    init_logging();
+    let topic = "pause-before-fetch";
+    let (cluster, first, tps, mut c) = start(2, topic, 3, 900, "a", "50");
     c.pause(&tps[1..2]).expect("pause");
     assert_eq!(c.paused(), vec![tps[1].clone()]);
 
@@ -72,25 +91,8 @@ fn paused_partition_delivers_nothing_until_resumed() {
 #[test]
 fn pause_holds_back_records_already_fetched() {
     init_logging();
-    let cluster = mock_cluster(1);
-    let topic = "pause-buffered";
-    cluster.create_topic(topic, 2, 1).expect("create topic");
-    let all = produce(
-        &cluster,
-        topic,
-        &Expected::new(topic),
-        &sample_records(1000, 2, "c"),
-    );
-    let tps = partitions(topic, 2);
     // Ten records per poll: a fetch brings far more, so the rest is buffered.
-    let mut c = library_consumer(
-        &cluster.bootstrap(),
-        &[
-            ("auto.offset.reset", "earliest"),
-            ("max.poll.records", "10"),
-        ],
-    );
-    c.assign(tps.clone()).expect("assign");
+    let (_cluster, all, tps, mut c) = start(1, "pause-buffered", 2, 1000, "c", "10");
     let mut got = Vec::new();
     poll_until(&mut c, &mut got, WAIT, "some of partition 0", |g| {
         count_of(g, 0) > 0
@@ -126,24 +128,7 @@ fn pause_holds_back_records_already_fetched() {
 #[test]
 fn seek_while_paused_takes_effect_on_resume() {
     init_logging();
-    let cluster = mock_cluster(1);
-    let topic = "pause-seek";
-    cluster.create_topic(topic, 2, 1).expect("create topic");
-    let all = produce(
-        &cluster,
-        topic,
-        &Expected::new(topic),
-        &sample_records(600, 2, "s"),
-    );
-    let tps = partitions(topic, 2);
-    let mut c = library_consumer(
-        &cluster.bootstrap(),
-        &[
-            ("auto.offset.reset", "earliest"),
-            ("max.poll.records", "10"),
-        ],
-    );
-    c.assign(tps.clone()).expect("assign");
+    let (_cluster, all, tps, mut c) = start(1, "pause-seek", 2, 600, "s", "10");
     let mut before = Vec::new();
     poll_until(&mut c, &mut before, WAIT, "some of partition 0", |g| {
         count_of(g, 0) > 0
