@@ -42,7 +42,6 @@ fn offset(o: i64) -> OffsetAndMetadata {
     }
 }
 
-/// The result of the caller's commit `id`, once completed.
 /// A group member without auto-commit that has joined and received all 20 records.
 fn member_with_all_records(cluster: &mut TestCluster) -> Consumer {
     let mut consumer = cluster.consumer(
@@ -57,6 +56,7 @@ fn member_with_all_records(cluster: &mut TestCluster) -> Consumer {
     consumer
 }
 
+/// The result of the caller's commit `id`, once completed.
 fn commit_result(cluster: &TestCluster, id: RequestId) -> Option<Result<(), ConsumerError>> {
     cluster.events.iter().find_map(|e| match e {
         Event::CommitCompleted { id: i, result, .. } if *i == id => Some(result.clone()),
