@@ -1,10 +1,12 @@
 //! Version negotiation: a broker that does not know our ApiVersions version says so
 //! (error 35, version-0 body) and gets a retry at a version it knows; each API is then
-//! spoken at the highest version both sides know, per broker; a broker that shares no
+//! spoken at the highest version both sides know, per broker; further connections start
+//! at the ApiVersions version the last broker answered; a broker that shares no
 //! version of a needed API is reported as `UnsupportedVersion`, naming the API.
 
 mod support;
 
+use consumer_core::codec::messages::fetch::FIRST_TOPIC_ID_VERSION;
 use consumer_core::codec::{ApiKey, VersionError, VersionRange};
 use consumer_core::config::AutoOffsetReset;
 use consumer_core::event::ConsumerError;
@@ -37,7 +39,8 @@ fn an_old_broker_gets_apiversions_again_at_a_version_it_knows() {
 
     let newest = ApiKey::ApiVersions.versions().max;
     assert_eq!(api_versions_asked(&cluster, -1), vec![newest, 2]);
-    assert_eq!(api_versions_asked(&cluster, 1), vec![newest, 2]);
+    // The next connection to the same cluster starts at the version that worked.
+    assert_eq!(api_versions_asked(&cluster, 1), vec![2]);
     assert!(cluster.errors.is_empty(), "{:?}", cluster.errors);
 }
 
@@ -97,6 +100,37 @@ fn each_broker_is_spoken_to_at_its_own_versions() {
         .collect();
     assert!(lookup_versions.contains(&(1, ApiKey::ListOffsets.versions().max)));
     assert!(lookup_versions.contains(&(2, 5)));
+    // The old broker refused the newest ApiVersions the modern ones answered, once.
+    let newest = ApiKey::ApiVersions.versions().max;
+    assert_eq!(api_versions_asked(&cluster, 2), vec![newest, 2]);
+}
+
+#[test]
+fn a_modern_broker_behind_an_old_one_still_gets_its_newest_versions() {
+    let mut cluster = TestCluster::builder().brokers(2).topic("t", 2).build();
+    cluster.brokers.get_mut(&1).unwrap().profile = Profile::mock_cluster();
+    cluster.fill(&tp("t", 0), 3, 3); // led by broker 1 (old, also the bootstrap)
+    cluster.fill(&tp("t", 1), 3, 3); // led by broker 2 (modern)
+    let mut consumer = cluster.consumer(
+        cluster
+            .config()
+            .auto_offset_reset(AutoOffsetReset::Earliest),
+    );
+    consumer.assign([tp("t", 0), tp("t", 1)]).unwrap();
+    cluster.drive(&mut consumer, |_, c| c.received.len() == 6, 100);
+
+    // Broker 2 is asked the ApiVersions version the old one answered (no refusal), and
+    // its answer still lists its own ranges: its Fetch is above the old broker's 11, the
+    // newest without topic ids (the metadata came from the old broker, which has none).
+    let newest = ApiKey::ApiVersions.versions().max;
+    assert_eq!(api_versions_asked(&cluster, -1), vec![newest, 2]);
+    assert_eq!(api_versions_asked(&cluster, 2), vec![2]);
+    assert!(cluster
+        .requests_of(ApiKey::Fetch)
+        .iter()
+        .filter(|r| r.broker == 2)
+        .all(|r| r.version == FIRST_TOPIC_ID_VERSION - 1));
+    assert!(cluster.errors.is_empty(), "{:?}", cluster.errors);
 }
 
 #[test]

@@ -74,10 +74,10 @@ struct NodeEntry {
 }
 
 impl NodeEntry {
-    fn new() -> Self {
+    fn new(api_versions_version: i16) -> Self {
         Self {
             versions: VersionState::Unknown,
-            api_versions_version: ApiKey::ApiVersions.versions().max,
+            api_versions_version,
             in_flight: 0,
             failed_at: None,
         }
@@ -92,6 +92,11 @@ pub struct Nodes {
     outbox: VecDeque<Transmit>,
     next_correlation_id: i32,
     failure_backoff: Duration,
+    /// The ApiVersions version a new connection starts with: the newest both sides know,
+    /// as learnt from the last broker that answered. Brokers of one cluster mostly run one
+    /// release, so a cluster that does not know our newest version costs one refused
+    /// attempt, not one per connection (a round trip before the first fetch).
+    api_versions_start: i16,
 }
 
 impl Nodes {
@@ -103,11 +108,15 @@ impl Nodes {
             outbox: VecDeque::new(),
             next_correlation_id: 1,
             failure_backoff,
+            api_versions_start: ApiKey::ApiVersions.versions().max,
         }
     }
 
     fn entry(&mut self, node: NodeId) -> &mut NodeEntry {
-        self.nodes.entry(node).or_insert_with(NodeEntry::new)
+        let start = self.api_versions_start;
+        self.nodes
+            .entry(node)
+            .or_insert_with(|| NodeEntry::new(start))
     }
 
     /// The versions negotiated with `node`, if ready.
@@ -278,7 +287,9 @@ impl Nodes {
         for api in [ApiKey::Metadata, ApiKey::Fetch] {
             versions.pick(api)?;
         }
+        let start = versions.pick(ApiKey::ApiVersions).unwrap_or(version);
         e.versions = VersionState::Ready(versions);
+        self.api_versions_start = start;
         Ok(())
     }
 }
