@@ -242,6 +242,18 @@ impl Fetcher {
         out
     }
 
+    /// Forgets every fetch session, returning the nodes whose brokers hold one, with its
+    /// id, in node order: the caller closes them (a final Fetch with epoch -1).
+    pub fn close_sessions(&mut self) -> Vec<(NodeId, i32)> {
+        let mut open: Vec<(NodeId, i32)> = self
+            .sessions
+            .iter_mut()
+            .filter_map(|(node, s)| s.close().map(|id| (*node, id)))
+            .collect();
+        open.sort_unstable();
+        open
+    }
+
     /// The fetch to `node` failed without an answer (disconnect, timeout).
     pub fn fetch_failed(&mut self, node: NodeId, metadata: &mut Metadata) {
         self.in_flight.remove(&node);

@@ -342,3 +342,56 @@ fn prefetching_in_a_session_delivers_every_record_once() {
     }
     assert!(cluster.errors.is_empty(), "{:?}", cluster.errors);
 }
+
+#[test]
+fn closing_ends_the_session_the_broker_holds_and_stops_fetching() {
+    let (mut cluster, mut consumer) = cluster(Profile::modern(), SessionMode::Kafka);
+    until_idle(&mut cluster, &mut consumer);
+    assert_eq!(cluster.fetch_sessions.open(), 1);
+    let id = cluster.fetch_sessions.log[0].answered_id;
+    let fetches = cluster.fetch_sessions.log.len();
+
+    consumer.close_fetch_sessions();
+    assert!(consumer.has_pending_session_closes());
+    cluster.drive(&mut consumer, |c, _| !c.has_pending_session_closes(), 50);
+    // Well past fetch.max.wait: nothing else is fetched.
+    cluster.run_for(&mut consumer, Duration::from_secs(3));
+
+    assert_eq!(cluster.fetch_sessions.open(), 0, "the broker dropped it");
+    let log = &cluster.fetch_sessions.log;
+    assert_eq!(
+        log.len(),
+        fetches + 1,
+        "one final fetch, then none: {log:#?}"
+    );
+    let last = &log[fetches];
+    assert_eq!((last.session_id, last.epoch), (id, -1));
+    assert!(last.sent.is_empty() && last.forgotten.is_empty());
+    assert!(cluster.errors.is_empty(), "{:?}", cluster.errors);
+}
+
+#[test]
+fn closing_sends_nothing_to_brokers_that_keep_no_session() {
+    for mode in [SessionMode::Off, SessionMode::Echo] {
+        let (mut cluster, mut consumer) = cluster(Profile::modern(), mode);
+        cluster.drive(&mut consumer, |_, c| c.received.len() == 4, 200);
+        let fetches = cluster.fetch_sessions.log.len();
+        // An echoing broker answers the id the request names: always 0 here, as no
+        // session was ever given.
+        assert!(cluster
+            .fetch_sessions
+            .log
+            .iter()
+            .all(|s| s.answered_id == 0));
+
+        consumer.close_fetch_sessions();
+        assert!(!consumer.has_pending_session_closes(), "{mode:?}");
+        cluster.run_for(&mut consumer, Duration::from_secs(3));
+        assert_eq!(
+            cluster.fetch_sessions.log.len(),
+            fetches,
+            "{mode:?}: fetched after closing"
+        );
+        assert!(cluster.fetch_sessions.log.iter().all(|s| s.epoch != -1));
+    }
+}

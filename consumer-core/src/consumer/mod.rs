@@ -12,6 +12,7 @@
 
 mod group;
 pub mod nodes;
+mod sessions;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -78,6 +79,11 @@ enum InFlight {
         version: i16,
         ctx: OffsetFetchContext,
     },
+    /// A final Fetch closing a fetch session.
+    CloseSession {
+        version: i16,
+        session_id: i32,
+    },
 }
 
 /// The consumer state machine: manual assignment, or group membership with `group.id`.
@@ -97,6 +103,8 @@ pub struct Consumer {
     query_topics: IndexSet<String>,
     last_now: Option<Instant>,
     closed: bool,
+    /// Set when the fetch sessions are closed: no fetch is sent any more.
+    fetching_stopped: bool,
 }
 
 impl Consumer {
@@ -126,6 +134,7 @@ impl Consumer {
             query_topics: IndexSet::new(),
             last_now: None,
             closed: false,
+            fetching_stopped: false,
         })
     }
 
@@ -359,6 +368,10 @@ impl Consumer {
                     }
                 }
             }
+            InFlight::CloseSession {
+                version,
+                session_id,
+            } => self.session_closed(sent_to, version, session_id, frame),
             InFlight::Fetch(ctx) => match decode_response_frame::<FetchRequest>(frame, ctx.version)
             {
                 Ok((_, resp)) => {
@@ -433,7 +446,7 @@ impl Consumer {
                 continue;
             };
             match what {
-                InFlight::ApiVersions { .. } => {}
+                InFlight::ApiVersions { .. } | InFlight::CloseSession { .. } => {}
                 w @ (InFlight::FindCoordinator { .. }
                 | InFlight::Join { .. }
                 | InFlight::Sync { .. }
@@ -569,6 +582,12 @@ impl Consumer {
             }
         }
 
+        if self.fetching_stopped {
+            for id in wanted {
+                self.connect(id);
+            }
+            return;
+        }
         self.fetcher.expire_backoffs(now, &self.subs);
         let nodes = &self.nodes;
         let mut version_errors = Vec::new();

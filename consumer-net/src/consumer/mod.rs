@@ -25,6 +25,9 @@ use crate::network::{Completion, NetConfig, NetworkClient, WakeHandle};
 pub use error::KafkaError;
 pub use group::{CommitCallback, RebalanceListener};
 
+/// How long `close` waits for brokers to answer the closing of fetch sessions.
+const SESSION_CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 /// Interrupts a blocking call of a [`KafkaConsumer`] from another thread (Java's
 /// `wakeup`): the call returns [`KafkaError::Wakeup`].
 pub type WakeupHandle = WakeHandle;
@@ -305,7 +308,8 @@ impl KafkaConsumer {
 
     /// Closes the consumer. A group member commits what it consumed (with auto-commit),
     /// calls the listener's `on_partitions_revoked`, and leaves the group, waiting at most
-    /// `request.timeout.ms` (capped at 30 s) for that; then connections are closed.
+    /// `request.timeout.ms` (capped at 30 s) for that. Fetch sessions the brokers hold are
+    /// closed (waiting at most 5 s for the answers); then connections are closed.
     pub fn close(&mut self) {
         if self.closed {
             return;
@@ -326,6 +330,14 @@ impl KafkaConsumer {
                 if self.run_once(deadline).is_err() {
                     break;
                 }
+            }
+        }
+        // A courtesy to the brokers (their sessions would expire anyway): bounded tighter.
+        self.core.close_fetch_sessions();
+        let deadline = Instant::now() + self.core.config().request_timeout.min(SESSION_CLOSE_WAIT);
+        while self.core.has_pending_session_closes() && Instant::now() < deadline {
+            if self.run_once(deadline).is_err() {
+                break;
             }
         }
         self.closed = true;

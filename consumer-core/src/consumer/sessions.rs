@@ -1,0 +1,68 @@
+//! Closing the incremental fetch sessions (KIP-227) brokers hold for this consumer.
+
+use log::debug;
+
+use super::{Consumer, InFlight};
+use crate::codec::messages::fetch::FINAL_SESSION_EPOCH;
+use crate::codec::messages::FetchRequest;
+use crate::codec::{decode_response_frame, ApiKey};
+use crate::consumer::NodeId;
+use crate::error_code::ErrorCode;
+
+impl Consumer {
+    /// Stops fetching and closes every fetch session a broker holds for this consumer: a
+    /// Fetch naming the session with epoch -1 and no partition, as the Java consumer sends
+    /// on close, so that the session does not wait in the broker's cache until it expires.
+    /// [`has_pending_session_closes`](Self::has_pending_session_closes) tells when the
+    /// answers are in. Brokers that gave no session (id 0) get nothing.
+    pub fn close_fetch_sessions(&mut self) {
+        self.fetching_stopped = true;
+        for (node, session_id) in self.fetcher.close_sessions() {
+            // A session exists only at Fetch v7+, negotiated with this node already.
+            let Some(Ok(version)) = self.nodes.pick(node, ApiKey::Fetch) else {
+                continue;
+            };
+            debug!("node {node}: closing fetch session {session_id}");
+            let req = FetchRequest {
+                max_wait_ms: 0,
+                min_bytes: 0,
+                max_bytes: self.config.fetch_max_bytes,
+                isolation_level: self.config.isolation_level.wire_value(),
+                session_id,
+                session_epoch: FINAL_SESSION_EPOCH,
+                rack_id: self.config.client_rack.clone(),
+                ..FetchRequest::default()
+            };
+            self.send(node, version, &req, |version| InFlight::CloseSession {
+                version,
+                session_id,
+            });
+        }
+    }
+
+    /// True while a session close sent by
+    /// [`close_fetch_sessions`](Self::close_fetch_sessions) awaits its answer.
+    pub fn has_pending_session_closes(&self) -> bool {
+        self.in_flight
+            .values()
+            .any(|(_, w)| matches!(w, InFlight::CloseSession { .. }))
+    }
+
+    /// The answer to a session close: only logged (the session is gone either way; an
+    /// expired one is answered with an error).
+    pub(super) fn session_closed(
+        &self,
+        node: NodeId,
+        version: i16,
+        session_id: i32,
+        frame: bytes::Bytes,
+    ) {
+        match decode_response_frame::<FetchRequest>(frame, version) {
+            Ok((_, resp)) => debug!(
+                "node {node}: fetch session {session_id} closed ({})",
+                ErrorCode::from_i16(resp.error_code)
+            ),
+            Err(e) => debug!("node {node}: answer to closing fetch session {session_id}: {e}"),
+        }
+    }
+}
