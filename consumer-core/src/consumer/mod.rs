@@ -582,12 +582,20 @@ impl Consumer {
             }
         }
 
-        if self.fetching_stopped {
-            for id in wanted {
-                self.connect(id);
-            }
-            return;
+        // After the fetch sessions were closed, no fetch is sent any more.
+        if !self.fetching_stopped {
+            self.prepare_fetches(now, &mut wanted);
         }
+
+        wanted.sort_unstable();
+        wanted.dedup();
+        for id in wanted {
+            self.connect(id);
+        }
+    }
+
+    /// Queues the fetches the fetcher wants now; nodes not ready for them go to `wanted`.
+    fn prepare_fetches(&mut self, now: Instant, wanted: &mut Vec<NodeId>) {
         self.fetcher.expire_backoffs(now, &self.subs);
         let nodes = &self.nodes;
         let mut version_errors = Vec::new();
@@ -614,12 +622,6 @@ impl Consumer {
             let node = ctx.node;
             let version = ctx.version;
             self.send(node, version, &req, |_| InFlight::Fetch(ctx));
-        }
-
-        wanted.sort_unstable();
-        wanted.dedup();
-        for id in wanted {
-            self.connect(id);
         }
     }
 
