@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
-use crate::codec::messages::fetch::FIRST_TOPIC_ID_VERSION;
+use crate::codec::messages::fetch::{FINAL_SESSION_EPOCH, FIRST_TOPIC_ID_VERSION};
 use crate::codec::messages::{FetchRequest, FetchResponse};
 use crate::config::{AutoOffsetReset, ConsumerConfig};
 use crate::consumer::nodes::NodeId;
@@ -225,16 +225,9 @@ impl Fetcher {
                 topic_ids: fetch.topic_names(),
             };
             let request = FetchRequest {
-                max_wait_ms: duration_ms(config.fetch_max_wait),
-                min_bytes: config.fetch_min_bytes,
-                max_bytes: config.fetch_max_bytes,
-                isolation_level: config.isolation_level.wire_value(),
-                session_id: fetch.session_id,
-                session_epoch: fetch.session_epoch,
                 topics: fetch.topics(),
                 forgotten_topics_data: fetch.forgotten_topics(),
-                rack_id: config.client_rack.clone(),
-                ..FetchRequest::default()
+                ..fetch_request(config, fetch.session_id, fetch.session_epoch)
             };
             self.in_flight.insert(node);
             out.push((request, ctx));
@@ -242,16 +235,26 @@ impl Fetcher {
         out
     }
 
-    /// Forgets every fetch session, returning the nodes whose brokers hold one, with its
-    /// id, in node order: the caller closes them (a final Fetch with epoch -1).
-    pub fn close_sessions(&mut self) -> Vec<(NodeId, i32)> {
+    /// Forgets every fetch session. Returns, in node order, the nodes whose brokers hold
+    /// one, with its id and the request that closes it: a Fetch naming the session with
+    /// epoch -1 and no partition, answered at once.
+    pub fn close_sessions(&mut self, config: &ConsumerConfig) -> Vec<(NodeId, i32, FetchRequest)> {
         let mut open: Vec<(NodeId, i32)> = self
             .sessions
             .iter_mut()
             .filter_map(|(node, s)| s.close().map(|id| (*node, id)))
             .collect();
         open.sort_unstable();
-        open
+        open.into_iter()
+            .map(|(node, id)| {
+                let request = FetchRequest {
+                    max_wait_ms: 0,
+                    min_bytes: 0,
+                    ..fetch_request(config, id, FINAL_SESSION_EPOCH)
+                };
+                (node, id, request)
+            })
+            .collect()
     }
 
     /// The fetch to `node` failed without an answer (disconnect, timeout).
@@ -573,6 +576,21 @@ impl CompletedFetch {
                 }
             }
         }
+    }
+}
+
+/// A Fetch with this consumer's settings for the session `session_id` at `session_epoch`,
+/// naming no partition yet.
+fn fetch_request(config: &ConsumerConfig, session_id: i32, session_epoch: i32) -> FetchRequest {
+    FetchRequest {
+        max_wait_ms: duration_ms(config.fetch_max_wait),
+        min_bytes: config.fetch_min_bytes,
+        max_bytes: config.fetch_max_bytes,
+        isolation_level: config.isolation_level.wire_value(),
+        session_id,
+        session_epoch,
+        rack_id: config.client_rack.clone(),
+        ..FetchRequest::default()
     }
 }
 

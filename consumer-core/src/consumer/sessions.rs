@@ -3,7 +3,6 @@
 use log::debug;
 
 use super::{Consumer, InFlight};
-use crate::codec::messages::fetch::FINAL_SESSION_EPOCH;
 use crate::codec::messages::FetchRequest;
 use crate::codec::{decode_response_frame, ApiKey};
 use crate::consumer::NodeId;
@@ -17,22 +16,12 @@ impl Consumer {
     /// answers are in. Brokers that gave no session (id 0) get nothing.
     pub fn close_fetch_sessions(&mut self) {
         self.fetching_stopped = true;
-        for (node, session_id) in self.fetcher.close_sessions() {
+        for (node, session_id, req) in self.fetcher.close_sessions(&self.config) {
             // A session exists only at Fetch v7+, negotiated with this node already.
             let Some(Ok(version)) = self.nodes.pick(node, ApiKey::Fetch) else {
                 continue;
             };
             debug!("node {node}: closing fetch session {session_id}");
-            let req = FetchRequest {
-                max_wait_ms: 0,
-                min_bytes: 0,
-                max_bytes: self.config.fetch_max_bytes,
-                isolation_level: self.config.isolation_level.wire_value(),
-                session_id,
-                session_epoch: FINAL_SESSION_EPOCH,
-                rack_id: self.config.client_rack.clone(),
-                ..FetchRequest::default()
-            };
             self.send(node, version, &req, |version| InFlight::CloseSession {
                 version,
                 session_id,
