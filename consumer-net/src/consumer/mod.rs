@@ -25,7 +25,10 @@ use crate::network::{Completion, NetConfig, NetworkClient, WakeHandle};
 pub use error::KafkaError;
 pub use group::{CommitCallback, RebalanceListener};
 
-/// How long `close` waits for brokers to answer the closing of fetch sessions.
+/// The longest `close` waits for the group's commit and LeaveGroup (else request.timeout.ms).
+const GROUP_LEAVE_WAIT: Duration = Duration::from_secs(30);
+
+/// The longest `close` waits for brokers to answer the closing of fetch sessions.
 const SESSION_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// Interrupts a blocking call of a [`KafkaConsumer`] from another thread (Java's
@@ -320,29 +323,25 @@ impl KafkaConsumer {
             // No listener call after this point.
             self.group.listener = None;
             self.core.leave_group(Instant::now());
-            let deadline = Instant::now()
-                + self
-                    .core
-                    .config()
-                    .request_timeout
-                    .min(Duration::from_secs(30));
-            while self.core.has_pending_group_requests() && Instant::now() < deadline {
-                if self.run_once(deadline).is_err() {
-                    break;
-                }
-            }
+            self.run_while(GROUP_LEAVE_WAIT, Consumer::has_pending_group_requests);
         }
         // A courtesy to the brokers (their sessions would expire anyway): bounded tighter.
         self.core.close_fetch_sessions();
-        let deadline = Instant::now() + self.core.config().request_timeout.min(SESSION_CLOSE_WAIT);
-        while self.core.has_pending_session_closes() && Instant::now() < deadline {
+        self.run_while(SESSION_CLOSE_WAIT, Consumer::has_pending_session_closes);
+        self.closed = true;
+        self.core.close();
+        self.net.close();
+    }
+
+    /// Drives the network while `pending` holds, for at most `request.timeout.ms` capped
+    /// at `cap`, or until the network fails.
+    fn run_while(&mut self, cap: Duration, pending: impl Fn(&Consumer) -> bool) {
+        let deadline = Instant::now() + self.core.config().request_timeout.min(cap);
+        while pending(&self.core) && Instant::now() < deadline {
             if self.run_once(deadline).is_err() {
                 break;
             }
         }
-        self.closed = true;
-        self.core.close();
-        self.net.close();
     }
 
     /// Hands the core's requests to the network; true if there were any.
