@@ -118,12 +118,9 @@ fn frame(input: &mut Input<'_>, out: &mut Output) -> Result<(), RecordErrorKind>
     let linked = flags & 0x20 == 0;
     let block_checksums = flags & 0x10 != 0;
     let content_checksum = flags & 0x04 != 0;
-    let block_max: usize = match block_descriptor >> 4 {
-        4 => 64 << 10,
-        5 => 256 << 10,
-        6 => 1 << 20,
-        7 => 4 << 20,
-        n => return Err(invalid(format!("unknown block size id {n}"))),
+    let Some(block_max) = block_max(block_descriptor) else {
+        let id = block_descriptor >> 4;
+        return Err(invalid(format!("unknown block size id {id}")));
     };
     let content_size = if flags & 0x08 != 0 {
         let mut b = [0; 8];
@@ -201,6 +198,18 @@ fn frame(input: &mut Input<'_>, out: &mut Output) -> Result<(), RecordErrorKind>
     Ok(())
 }
 
+/// The largest decoded block the frame's block descriptor allows (its block size id,
+/// bits 4-6); None for ids the format does not define.
+fn block_max(block_descriptor: u8) -> Option<usize> {
+    match (block_descriptor >> 4) & 0x7 {
+        4 => Some(64 << 10),
+        5 => Some(256 << 10),
+        6 => Some(1 << 20),
+        7 => Some(4 << 20),
+        _ => None,
+    }
+}
+
 /// An upper bound of the decoded size of the first frame in `input`, from its header and
 /// block sizes alone (Kafka's producers do not write the content size): sizing the output
 /// once saves copying it on every doubling. Only a capacity hint; `None` if unsure.
@@ -214,13 +223,7 @@ fn size_bound(input: &[u8]) -> Option<usize> {
         return None;
     }
     let flags = *input.get(4)?;
-    let block_max = match (*input.get(5)? >> 4) & 0x7 {
-        4 => 64 << 10,
-        5 => 256 << 10,
-        6 => 1 << 20,
-        7 => 4 << 20,
-        _ => return None,
-    };
+    let block_max = block_max(*input.get(5)?)?;
     if flags & 0x08 != 0 {
         // The content size is in the header: exact.
         let raw = input.get(6..14)?;
