@@ -58,6 +58,24 @@ fn until_idle(cluster: &mut TestCluster, consumer: &mut Consumer) {
     );
 }
 
+/// Runs until a fetch after the first `since` forgets a partition; that fetch.
+fn until_forgetting(
+    cluster: &mut TestCluster,
+    consumer: &mut Consumer,
+    since: usize,
+) -> SessionSeen {
+    cluster.drive(
+        consumer,
+        |_, c| {
+            c.fetch_sessions.log[since..]
+                .iter()
+                .any(|s| !s.forgotten.is_empty())
+        },
+        100,
+    );
+    cluster.fetch_sessions.log.last().unwrap().clone()
+}
+
 fn opens_then_goes_incremental(profile: Profile) {
     let (mut cluster, mut consumer) = cluster(profile, SessionMode::Kafka);
     until_idle(&mut cluster, &mut consumer);
@@ -146,16 +164,7 @@ fn paused_and_unassigned_partitions_are_forgotten_and_resumed_ones_sent_again() 
 
     let mark = cluster.fetch_sessions.log.len();
     consumer.pause(std::slice::from_ref(&p1)).unwrap();
-    cluster.drive(
-        &mut consumer,
-        |_, c| {
-            c.fetch_sessions.log[mark..]
-                .iter()
-                .any(|s| !s.forgotten.is_empty())
-        },
-        100,
-    );
-    let forgot = cluster.fetch_sessions.log.last().unwrap().clone();
+    let forgot = until_forgetting(&mut cluster, &mut consumer, mark);
     assert_eq!(forgot.forgotten, vec![p1.clone()]);
     assert!(forgot.sent.is_empty() && forgot.epoch > 0, "{forgot:#?}");
     assert!(forgot.fetched.iter().all(|(p, _)| *p != p1), "{forgot:#?}");
@@ -178,16 +187,7 @@ fn paused_and_unassigned_partitions_are_forgotten_and_resumed_ones_sent_again() 
 
     let mark = cluster.fetch_sessions.log.len();
     consumer.assign([p0.clone(), p1.clone()]).unwrap();
-    cluster.drive(
-        &mut consumer,
-        |_, c| {
-            c.fetch_sessions.log[mark..]
-                .iter()
-                .any(|s| !s.forgotten.is_empty())
-        },
-        100,
-    );
-    let forgot = cluster.fetch_sessions.log.last().unwrap();
+    let forgot = until_forgetting(&mut cluster, &mut consumer, mark);
     assert_eq!(forgot.forgotten, vec![p2]);
     assert!(forgot.epoch > 0);
     assert!(cluster.errors.is_empty(), "{:?}", cluster.errors);
