@@ -512,7 +512,7 @@ impl CompletedFetch {
         max: usize,
         out: &mut Vec<ConsumerRecord>,
     ) -> Result<bool, crate::record::RecordError> {
-        let mut taken = 0;
+        let limit = out.len().saturating_add(max);
         loop {
             if self.current.is_none() {
                 match self.batches.next() {
@@ -537,42 +537,32 @@ impl CompletedFetch {
                 continue;
             };
             let epoch = batch.partition_leader_epoch();
-            loop {
-                if taken == max {
-                    return Ok(false);
+            let before = out.len();
+            let (topic, partition) = (&self.topic, self.tp.partition);
+            let done = records.drain_into(&mut self.next_offset, out, limit, |r| ConsumerRecord {
+                topic: topic.clone(),
+                partition,
+                offset: r.offset,
+                timestamp: r.timestamp,
+                timestamp_type: r.timestamp_type,
+                leader_epoch: epoch,
+                key: r.key,
+                value: r.value,
+                headers: r.headers,
+            });
+            if out.len() > before && epoch.is_some() {
+                self.last_epoch = epoch;
+            }
+            match done {
+                Ok(true) => {
+                    // Offsets compacted away at the end of a batch are skipped too.
+                    self.next_offset = self.next_offset.max(batch.next_offset());
+                    self.current = None;
                 }
-                match records.next() {
-                    None => {
-                        // Offsets compacted away at the end of a batch are skipped too.
-                        self.next_offset = self.next_offset.max(batch.next_offset());
-                        self.current = None;
-                        break;
-                    }
-                    Some(Err(e)) => {
-                        self.current = None;
-                        return Err(e);
-                    }
-                    Some(Ok(r)) => {
-                        if r.offset < self.next_offset {
-                            continue;
-                        }
-                        self.next_offset = r.offset + 1;
-                        if epoch.is_some() {
-                            self.last_epoch = epoch;
-                        }
-                        out.push(ConsumerRecord {
-                            topic: self.topic.clone(),
-                            partition: self.tp.partition,
-                            offset: r.offset,
-                            timestamp: r.timestamp,
-                            timestamp_type: r.timestamp_type,
-                            leader_epoch: epoch,
-                            key: r.key,
-                            value: r.value,
-                            headers: r.headers,
-                        });
-                        taken += 1;
-                    }
+                Ok(false) => return Ok(false),
+                Err(e) => {
+                    self.current = None;
+                    return Err(e);
                 }
             }
         }

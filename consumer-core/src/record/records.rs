@@ -184,6 +184,59 @@ impl Records {
         }
     }
 
+    /// Moves the records at or after `*next_offset` into `out`, each turned into a `T` by
+    /// `make`, until `out` holds `limit` items; `*next_offset` ends past the last one
+    /// moved. Ok(true) once the batch is used up.
+    ///
+    /// The same records as [`next`](Iterator::next) gives, but each is built straight in
+    /// `out`: going through `next` copies every record twice more, a tenth of the cost of
+    /// consuming small records.
+    #[inline]
+    pub fn drain_into<T>(
+        &mut self,
+        next_offset: &mut i64,
+        out: &mut Vec<T>,
+        limit: usize,
+        mut make: impl FnMut(Record) -> T,
+    ) -> Result<bool, RecordError> {
+        let Inner::V2(v2) = &mut self.inner else {
+            while out.len() < limit {
+                match self.next() {
+                    None => return Ok(true),
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(r)) if r.offset < *next_offset => {}
+                    Some(Ok(r)) => {
+                        *next_offset = r.offset + 1;
+                        out.push(make(r));
+                    }
+                }
+            }
+            return Ok(false);
+        };
+        while out.len() < limit {
+            match v2.next_record() {
+                Ok(Some(raw)) => {
+                    let (offset, _, _) = v2.offset_and_time(&raw);
+                    if offset < *next_offset {
+                        continue;
+                    }
+                    *next_offset = offset + 1;
+                    out.push(make(v2.owned(raw)));
+                }
+                Ok(None) => {
+                    self.inner = Inner::Done;
+                    return Ok(true);
+                }
+                Err(e) => {
+                    let e = v2.ctx.source.error(v2.ctx.base_offset, e.into());
+                    self.inner = Inner::Done;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Advances past the next record, returning where its fields are.
     #[inline]
     fn next_raw(&mut self) -> Option<Result<Raw, RecordError>> {

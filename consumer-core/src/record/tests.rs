@@ -52,6 +52,44 @@ fn views_as_records(batch: &RecordBatch) -> Vec<Record> {
     out
 }
 
+/// Reads a batch through `drain_into`, `chunk` records per call, from offset `from`;
+/// returns the records and the offset it ends at.
+fn drained(
+    batch: &RecordBatch,
+    from: i64,
+    chunk: usize,
+) -> Result<(Vec<Record>, i64), RecordError> {
+    let mut records = batch.records()?;
+    let (mut out, mut next) = (Vec::new(), from);
+    loop {
+        let limit = out.len() + chunk;
+        let done = records.drain_into(&mut next, &mut out, limit, |r| r)?;
+        assert!(out.len() <= limit, "more than the limit");
+        if done {
+            return Ok((out, next));
+        }
+        assert_eq!(out.len(), limit, "stopped short of the limit");
+    }
+}
+
+/// What a consumer at `from` is handed from `records`: each record past the last one
+/// handed out (a repeated or lower offset is skipped), and the offset it ends at.
+fn handed_out(records: &[Record], from: i64) -> (Vec<Record>, i64) {
+    let mut next = from;
+    let kept = records
+        .iter()
+        .filter(|r| {
+            let keep = r.offset >= next;
+            if keep {
+                next = r.offset + 1;
+            }
+            keep
+        })
+        .cloned()
+        .collect();
+    (kept, next)
+}
+
 fn rec(offset: i64, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> Record {
     Record {
         offset,
@@ -329,6 +367,18 @@ fn record_error(raw: Vec<u8>) -> RecordError {
     }
     assert_eq!(view_err.as_ref(), Some(&err));
     assert!(records.next().is_none());
+    // Draining hands out the records before the bad one, then the same error.
+    let good = batch.records().unwrap().take_while(Result::is_ok).count();
+    let (mut records, mut next, mut out) = (batch.records().unwrap(), i64::MIN, Vec::new());
+    assert_eq!(
+        records.drain_into(&mut next, &mut out, usize::MAX, |r| r),
+        Err(err.clone())
+    );
+    assert_eq!(out.len(), good);
+    assert_eq!(
+        records.drain_into(&mut next, &mut out, usize::MAX, |r| r),
+        Ok(true)
+    );
     err
 }
 
@@ -768,6 +818,8 @@ proptest! {
     #[test]
     fn v2_batches_round_trip(
         batches_in in proptest::collection::vec((records(true), codec(), any::<bool>(), 0i64..1000, -1i32..10), 1..4),
+        chunk in 1usize..8,
+        skip in 0usize..6,
     ) {
         let mut buf = BytesMut::new();
         let mut expected = Vec::new();
@@ -794,6 +846,10 @@ proptest! {
         for ((batch, got), (builder, want)) in all.iter().zip(&expected) {
             prop_assert_eq!(got, want);
             prop_assert_eq!(&views_as_records(batch), want);
+            // Draining in chunks from an offset gives the records at or after it.
+            let from = want.get(skip).map_or(0, |r| r.offset);
+            let got = drained(batch, from, chunk).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(got, handed_out(want, from));
             prop_assert_eq!(batch.compression(), builder.compression);
             prop_assert_eq!(batch.is_transactional(), builder.transactional);
             prop_assert_eq!(batch.producer_id(), builder.producer_id);
@@ -826,6 +882,13 @@ proptest! {
         prop_assert_eq!(&got, &recs);
         let viewed: Vec<Record> = all.iter().flat_map(|(b, _)| views_as_records(b)).collect();
         prop_assert_eq!(&viewed, &recs);
+        let (mut drained_all, mut next) = (Vec::new(), i64::MIN);
+        for (batch, _) in &all {
+            let (mut got, after) = drained(batch, next, 3).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            drained_all.append(&mut got);
+            next = after;
+        }
+        prop_assert_eq!((drained_all, next), handed_out(&recs, i64::MIN));
         for (batch, _) in &all {
             prop_assert_eq!(batch.magic(), magic);
             prop_assert_eq!(batch.compression(), codec);
