@@ -387,7 +387,7 @@ impl RecordBatches {
         }
         if self.options.verify_crc {
             let stored = be_u32(&entry, V2_CRC_START - 4).unwrap_or(0);
-            let computed = crc32c::crc32c(entry.get(V2_CRC_START..).unwrap_or_default());
+            let computed = super::crc32c(entry.get(V2_CRC_START..).unwrap_or_default());
             if stored != computed {
                 return Err(RecordErrorKind::CrcMismatch { stored, computed });
             }

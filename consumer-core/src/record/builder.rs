@@ -170,7 +170,7 @@ impl BatchBuilder {
         buf.put_i32(self.base_sequence);
         buf.put_i32(len_i32(records.len(), "record count")?);
         buf.put_slice(&body);
-        let crc = crc32c::crc32c(&buf[start + V2_CRC_START..]);
+        let crc = super::crc32c(&buf[start + V2_CRC_START..]);
         buf[start + V2_CRC_START - 4..start + V2_CRC_START].copy_from_slice(&crc.to_be_bytes());
         Ok(())
     }
