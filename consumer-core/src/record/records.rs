@@ -186,7 +186,9 @@ impl Records {
 
     /// Moves the records at or after `*next_offset` into `out`, each turned into a `T` by
     /// `make`, until `out` holds `limit` items; `*next_offset` ends past the last one
-    /// moved. Ok(true) once the batch is used up.
+    /// moved. Ok(true) once the batch is used up. Offsets wrap like
+    /// [`RecordBatch::next_offset`](super::RecordBatch::next_offset): a broker's bad offsets
+    /// never make this panic.
     ///
     /// The same records as [`next`](Iterator::next) gives, but each is built straight in
     /// `out`: going through `next` copies every record twice more, a tenth of the cost of
@@ -206,7 +208,7 @@ impl Records {
                     Some(Err(e)) => return Err(e),
                     Some(Ok(r)) if r.offset < *next_offset => {}
                     Some(Ok(r)) => {
-                        *next_offset = r.offset + 1;
+                        *next_offset = r.offset.wrapping_add(1);
                         out.push(make(r));
                     }
                 }
@@ -220,7 +222,7 @@ impl Records {
                     if offset < *next_offset {
                         continue;
                     }
-                    *next_offset = offset + 1;
+                    *next_offset = offset.wrapping_add(1);
                     out.push(make(v2.owned(raw)));
                 }
                 Ok(None) => {

@@ -161,6 +161,22 @@ proptest! {
 }
 
 #[test]
+fn draining_the_last_offsets_wraps_instead_of_panicking() {
+    // A broker's batch ending at i64::MAX: the position after it wraps, as the batch's
+    // own next_offset does, rather than overflowing.
+    let buf = sample_batch(i64::MAX - 1, 2);
+    let batch = batches(&buf, &DecodeOptions::default())
+        .next()
+        .unwrap()
+        .unwrap();
+    let (records, next) = drained(&batch, i64::MIN, 10).unwrap();
+    let offsets: Vec<i64> = records.iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, [i64::MAX - 1, i64::MAX]);
+    assert_eq!(next, batch.next_offset());
+    assert_eq!(next, i64::MIN);
+}
+
+#[test]
 fn crc_algorithms_are_the_standard_ones() {
     // The published check values of CRC-32C (Castagnoli) and CRC-32 (IEEE).
     assert_eq!(crc32c(b"123456789"), 0xe306_9283);
