@@ -44,14 +44,7 @@ fn offset(o: i64) -> OffsetAndMetadata {
 
 /// A group member without auto-commit that has joined and received all 20 records.
 fn member_with_all_records(cluster: &mut TestCluster) -> Consumer {
-    let mut consumer = cluster.consumer(
-        cluster
-            .config()
-            .group_id(GROUP)
-            .enable_auto_commit(false)
-            .auto_offset_reset(AutoOffsetReset::Earliest),
-    );
-    consumer.subscribe(["orders".to_owned()]).unwrap();
+    let mut consumer = cluster.manual_commit_member(GROUP, "orders");
     cluster.drive(&mut consumer, |_, c| c.received.len() == 20, 300);
     consumer
 }

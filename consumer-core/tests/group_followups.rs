@@ -38,14 +38,7 @@ fn stable(c: &Consumer) -> bool {
 /// A single member that has read both partitions and commits only when asked.
 fn reader_of_everything() -> (TestCluster, Consumer) {
     let mut cluster = cluster(2);
-    let mut consumer = cluster.consumer(
-        cluster
-            .config()
-            .group_id(GROUP)
-            .enable_auto_commit(false)
-            .auto_offset_reset(AutoOffsetReset::Earliest),
-    );
-    consumer.subscribe(["orders".to_owned()]).unwrap();
+    let mut consumer = cluster.manual_commit_member(GROUP, "orders");
     cluster.drive(
         &mut consumer,
         |c, cl| stable(c) && cl.received.len() == 20,

@@ -596,6 +596,19 @@ impl TestCluster {
         Consumer::new(config.build().expect("valid config")).expect("consumer")
     }
 
+    /// A member of `group` subscribed to `topic` that reads from the earliest offset and
+    /// commits only when asked (auto-commit off).
+    pub fn manual_commit_member(&self, group: &str, topic: &str) -> Consumer {
+        let mut consumer = self.consumer(
+            self.config()
+                .group_id(group)
+                .enable_auto_commit(false)
+                .auto_offset_reset(consumer_core::config::AutoOffsetReset::Earliest),
+        );
+        consumer.subscribe([topic.to_owned()]).expect("subscribe");
+        consumer
+    }
+
     // ---- the clock ----
 
     /// The simulated now.
