@@ -33,6 +33,15 @@ pub(super) fn pooled(capacity: usize) -> bool {
 /// An empty buffer with room for at least `capacity` bytes: a pooled one that nothing
 /// refers to any more if there is one, else a new one.
 pub(super) fn take(capacity: usize) -> Vec<u8> {
+    let mut buffer = take_used(capacity);
+    buffer.clear();
+    buffer
+}
+
+/// Like [`take`], but a reused buffer keeps its old contents (the bytes of an earlier
+/// batch) as initialised room: a decoder that writes into a `&mut [u8]` then needs no
+/// zeroing of what it is about to overwrite. The caller must truncate to what it wrote.
+pub(super) fn take_used(capacity: usize) -> Vec<u8> {
     if pooled(capacity) {
         let reused = POOL.with(|pool| {
             let mut pool = pool.try_borrow_mut().ok()?;
@@ -40,9 +49,7 @@ pub(super) fn take(capacity: usize) -> Vec<u8> {
                 .iter()
                 .position(|(b, cap)| *cap >= capacity && b.is_unique())?;
             let (bytes, _) = pool.swap_remove(i);
-            let mut buffer = bytes.try_into_mut().ok()?;
-            buffer.clear();
-            Some(Vec::from(buffer))
+            Some(Vec::from(bytes.try_into_mut().ok()?))
         });
         if let Some(buffer) = reused.filter(|b| b.capacity() >= capacity) {
             return buffer;
@@ -99,6 +106,23 @@ mod tests {
         drop(share(third));
         let bigger = take(300_000);
         assert_ne!(bigger.as_ptr(), address);
+    }
+
+    #[test]
+    fn a_used_buffer_keeps_its_old_bytes_as_room() {
+        let mut first = take_used(100_000);
+        assert!(first.is_empty(), "a new buffer has nothing in it");
+        first.extend_from_slice(&[9; 80_000]);
+        let address = first.as_ptr();
+        drop(share(first));
+        let again = take_used(100_000);
+        assert_eq!(again.as_ptr(), address);
+        assert_eq!(again, vec![9; 80_000]);
+        drop(share(again));
+        // `take` hands the same memory out empty.
+        let cleared = take(100_000);
+        assert_eq!(cleared.as_ptr(), address);
+        assert!(cleared.is_empty());
     }
 
     #[test]

@@ -23,7 +23,7 @@ const WINDOW: usize = 64 * 1024;
 pub(super) fn decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordErrorKind> {
     let guess = size_bound(input).unwrap_or(input.len().saturating_mul(4));
     let mut out = Output {
-        buf: super::buffer_pool::take(guess.min(limit)),
+        buf: super::buffer_pool::take_used(guess.min(limit)),
         written: 0,
         limit,
     };
@@ -35,9 +35,10 @@ pub(super) fn decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordEr
     Ok(out.buf)
 }
 
-/// The output: `buf[..written]` is decoded data, `buf[written..]` zeroed room left over
-/// from a block that decoded to less than its maximum (safe code decodes into initialised
-/// memory only, and this way each byte is zeroed once).
+/// The output: `buf[..written]` is decoded data, `buf[written..]` initialised room (safe
+/// code decodes into initialised memory only): the old bytes of a reused pooled buffer,
+/// which the decoder overwrites and never reads, or zeroes where the buffer had to grow,
+/// each byte zeroed at most once. Only `buf[..written]` is ever handed out.
 struct Output {
     buf: Vec<u8>,
     written: usize,
@@ -45,7 +46,7 @@ struct Output {
 }
 
 impl Output {
-    /// Zeroed room for up to `max` more bytes, less if the limit is nearer; the `bool`
+    /// Initialised room for up to `max` more bytes, less if the limit is nearer; the `bool`
     /// says whether the limit cut it.
     fn room(&mut self, max: usize) -> (usize, bool) {
         let left = self.limit.saturating_sub(self.written);
@@ -322,6 +323,29 @@ mod tests {
                 ),
                 "{info:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_reused_output_decodes_over_the_old_bytes_exactly() {
+        // A pooled output comes back still holding the previous batch (not zeroed): decoding
+        // over those bytes must give what decoding into fresh memory gives.
+        let old = vec![0xEE; 300_000];
+        let data = sample(300_000);
+        for info in infos() {
+            let first = decompress(&encode(&old, info.clone()), old.len()).unwrap();
+            let address = first.as_ptr();
+            drop(super::super::buffer_pool::share(first));
+            let frame = encode(&data, info.clone());
+            let got = decompress(&frame, data.len()).unwrap();
+            assert_eq!(
+                got.as_ptr(),
+                address,
+                "the pooled output is reused: {info:?}"
+            );
+            assert_eq!(got, data, "{info:?}");
+            assert_eq!(got, reference(&frame).unwrap(), "{info:?}");
+            drop(super::super::buffer_pool::share(got));
         }
     }
 
