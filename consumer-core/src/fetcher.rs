@@ -236,9 +236,9 @@ impl Fetcher {
     }
 
     /// Forgets every fetch session. Returns, in node order, the nodes whose brokers hold
-    /// one, with its id and the request that closes it: a Fetch naming the session with
-    /// epoch -1 and no partition, answered at once.
-    pub fn close_sessions(&mut self, config: &ConsumerConfig) -> Vec<(NodeId, i32, FetchRequest)> {
+    /// one, with the request that closes it: a Fetch naming the session (its
+    /// `session_id`) with epoch -1 and no partition, answered at once.
+    pub fn close_sessions(&mut self, config: &ConsumerConfig) -> Vec<(NodeId, FetchRequest)> {
         let mut open: Vec<(NodeId, i32)> = self
             .sessions
             .iter_mut()
@@ -252,7 +252,7 @@ impl Fetcher {
                     min_bytes: 0,
                     ..fetch_request(config, id, FINAL_SESSION_EPOCH)
                 };
-                (node, id, request)
+                (node, request)
             })
             .collect()
     }

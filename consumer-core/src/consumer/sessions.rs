@@ -16,7 +16,8 @@ impl Consumer {
     /// answers are in. Brokers that gave no session (id 0) get nothing.
     pub fn close_fetch_sessions(&mut self) {
         self.fetching_stopped = true;
-        for (node, session_id, req) in self.fetcher.close_sessions(&self.config) {
+        for (node, req) in self.fetcher.close_sessions(&self.config) {
+            let session_id = req.session_id;
             // A session exists only at Fetch v7+, negotiated with this node already.
             let Some(Ok(version)) = self.nodes.pick(node, ApiKey::Fetch) else {
                 continue;
