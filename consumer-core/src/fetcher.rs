@@ -20,6 +20,7 @@ use crate::codec::messages::fetch::{FINAL_SESSION_EPOCH, FIRST_TOPIC_ID_VERSION}
 use crate::codec::messages::{FetchRequest, FetchResponse};
 use crate::config::{AutoOffsetReset, ConsumerConfig};
 use crate::consumer::nodes::NodeId;
+use crate::consumer::RequestFailure;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, ConsumerRecord};
 use crate::fetch_session::{is_session_error, FetchSessionHandler, PartitionFetch};
@@ -257,28 +258,35 @@ impl Fetcher {
             .collect()
     }
 
-    /// The fetch to `node` failed without an answer (disconnect, timeout).
-    pub fn fetch_failed(&mut self, node: NodeId, metadata: &mut Metadata) {
-        self.in_flight.remove(&node);
+    /// The fetch to `node` ended without an answer: its session starts over, and the
+    /// leader may have moved, so metadata is looked at again before fetching from it.
+    fn fetch_failed(&mut self, node: NodeId, failure: &RequestFailure, metadata: &mut Metadata) {
+        debug!("fetch from node {node} failed: {failure}");
         if let Some(session) = self.sessions.get_mut(&node) {
             session.handle_error();
         }
-        // The leader may have moved; look again before fetching from it.
         metadata.request_update();
     }
 
-    /// Applies an answer: buffers records, records watermarks, and handles per-partition
-    /// errors as the Java consumer does. Errors for the caller are returned.
+    /// Applies the outcome of a fetch: buffers records, records watermarks, and handles
+    /// per-partition errors as the Java consumer does. Errors for the caller are returned.
     pub fn handle_response(
         &mut self,
         now: Instant,
         ctx: FetchContext,
-        resp: FetchResponse,
+        resp: Result<FetchResponse, RequestFailure>,
         config: &ConsumerConfig,
         subs: &mut SubscriptionState,
         metadata: &mut Metadata,
     ) -> Vec<ConsumerError> {
         self.in_flight.remove(&ctx.node);
+        let resp = match resp {
+            Ok(resp) => resp,
+            Err(failure) => {
+                self.fetch_failed(ctx.node, &failure, metadata);
+                return Vec::new();
+            }
+        };
         if let Some(session) = self.sessions.get_mut(&ctx.node) {
             session.handle_response(resp.session_id, resp.error_code);
         }

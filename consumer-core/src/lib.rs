@@ -40,7 +40,7 @@
 //! assert_eq!(transmit.address, "127.0.0.1:9092");
 //! // 2. Write `transmit.frame` to that node; feed answers back with
 //! //    `consumer.handle_response(node, correlation_id, frame, now)`, lost connections with
-//! //    `handle_disconnect`, and wake up at `consumer.poll_timeout()`.
+//! //    `handle_disconnect(node, now)`, and wake up at `consumer.poll_timeout()`.
 //! // 3. Drain records: `consumer.poll_records(max)`, and events: `consumer.poll_event()`.
 //! assert!(consumer.poll_records(500).expect("no error yet").is_empty());
 //! ```

@@ -11,6 +11,7 @@ use crate::codec::messages::list_offsets::{ListOffsetsPartition, ListOffsetsTopi
 use crate::codec::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use crate::config::ConsumerConfig;
 use crate::consumer::nodes::NodeId;
+use crate::consumer::RequestFailure;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, Event, QueryId};
 use crate::metadata::Metadata;
@@ -220,16 +221,24 @@ impl OffsetLookups {
         out
     }
 
-    /// Applies an answer.
+    /// Applies the outcome of a lookup; one without an answer is retried after `backoff`.
     pub fn handle_response(
         &mut self,
         ctx: OffsetsContext,
-        resp: ListOffsetsResponse,
+        resp: Result<ListOffsetsResponse, RequestFailure>,
         now: Instant,
         backoff: Duration,
         subs: &mut SubscriptionState,
         metadata: &mut Metadata,
     ) -> Vec<ConsumerError> {
+        let resp = match resp {
+            Ok(resp) => resp,
+            Err(failure) => {
+                log::debug!("offset lookup on node {} failed: {failure}", ctx.node);
+                self.handle_failure(ctx, now, backoff, subs);
+                return Vec::new();
+            }
+        };
         let mut errors = Vec::new();
         let mut answered: HashMap<TopicPartition, (ErrorCode, Option<OffsetAndTimestamp>)> =
             HashMap::new();
@@ -328,7 +337,7 @@ impl OffsetLookups {
     }
 
     /// The request got no answer: retry its partitions after `backoff`.
-    pub fn handle_failure(
+    fn handle_failure(
         &mut self,
         ctx: OffsetsContext,
         now: Instant,

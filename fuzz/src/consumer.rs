@@ -248,14 +248,8 @@ impl Harness {
             9 => {
                 if let Some(i) = self.pick(u)? {
                     let node = self.outstanding[i].node;
-                    let failed: Vec<i32> = self
-                        .outstanding
-                        .iter()
-                        .filter(|t| t.node == node)
-                        .map(|t| t.correlation_id)
-                        .collect();
                     self.outstanding.retain(|t| t.node != node);
-                    self.consumer.handle_disconnect(node, &failed, self.now);
+                    self.consumer.handle_disconnect(node, self.now);
                 }
             }
             10 | 11 => {

@@ -4,15 +4,18 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use log::{debug, warn};
+use log::debug;
 
-use super::{Consumer, InFlight, NodeId};
+use super::requests::{decode, Outcome, Owner};
+use super::{Consumer, NodeId};
 use crate::codec::messages::{
     FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
     OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
 };
-use crate::codec::{decode_response_frame, ApiKey};
-use crate::coordinator::{GroupCoordinator, GroupCtx, GroupRequest, GroupRequestKind};
+use crate::codec::ApiKey;
+use crate::coordinator::{
+    CommitContext, GroupCoordinator, GroupCtx, GroupRequest, GroupRequestKind, OffsetFetchContext,
+};
 use crate::event::{Event, RequestId, StateError};
 use crate::metadata::Node;
 use crate::subscription::SubscriptionKind;
@@ -209,9 +212,8 @@ impl Consumer {
     /// True while group requests that must finish before closing (commits, leave) are
     /// in flight or queued.
     pub fn has_pending_group_requests(&self) -> bool {
-        self.in_flight
-            .values()
-            .any(|(_, w)| matches!(w, InFlight::Commit { .. } | InFlight::Leave { .. }))
+        self.requests
+            .any(|owner| matches!(owner, Owner::Group(GroupCall::Commit(_) | GroupCall::Leave)))
             || self
                 .group
                 .as_ref()
@@ -234,16 +236,16 @@ impl Consumer {
             let ready = candidates
                 .iter()
                 .filter(|n| self.nodes.is_ready(n.id))
-                .min_by_key(|n| self.nodes.in_flight(n.id))
+                .min_by_key(|n| self.requests.in_flight(n.id))
                 .cloned();
-            let connecting = candidates.iter().any(|n| self.nodes.in_flight(n.id) > 0);
+            let connecting = candidates.iter().any(|n| self.requests.in_flight(n.id) > 0);
             if ready.is_none() && !connecting {
                 // No broker connection is up (e.g. only the bootstrap and the old coordinator
                 // were ever used): open one, the lookup goes out once it is ready.
                 let next = candidates
                     .iter()
                     .filter(|n| !self.nodes.is_backing_off(n.id, now))
-                    .min_by_key(|n| self.nodes.in_flight(n.id))
+                    .min_by_key(|n| self.requests.in_flight(n.id))
                     .cloned();
                 if let Some(n) = next {
                     self.ensure_ready(&n);
@@ -253,9 +255,8 @@ impl Consumer {
                 if let Some(Ok(version)) = self.nodes.pick(node.id, ApiKey::FindCoordinator) {
                     let req = self.group.as_mut().map(|g| g.lookup_request());
                     if let Some(req) = req {
-                        self.send_to(&node, version, &req, None, |v| InFlight::FindCoordinator {
-                            version: v,
-                        });
+                        let owner = Owner::Group(GroupCall::FindCoordinator);
+                        self.send_to(&node, version, &req, None, owner, now);
                     }
                 }
             } else {
@@ -268,7 +269,7 @@ impl Consumer {
                     .filter(|n| {
                         !self.metadata_only_bootstrap(n.id) && !self.nodes.is_backing_off(n.id, now)
                     })
-                    .min_by_key(|n| self.nodes.in_flight(n.id))
+                    .min_by_key(|n| self.requests.in_flight(n.id))
                     .cloned();
                 if let Some(n) = next {
                     self.ensure_ready(&n);
@@ -298,62 +299,67 @@ impl Consumer {
         id < 0 && self.metadata.update_count() > 0
     }
 
+    /// Sends a request of the group member to its coordinator. One that cannot go (no
+    /// coordinator, or its connection is not ready) ends at once, and the member is told.
     pub(super) fn send_group(&mut self, now: Instant, r: GroupRequest) {
-        let _ = now;
-        let coordinator = self.group.as_ref().and_then(|g| g.coordinator().cloned());
-        let Some(node) = coordinator else {
-            // Without a coordinator the request cannot go; the group retries it.
-            debug!("no coordinator for a group request; dropped for now");
-            return;
-        };
-        if !self.nodes.is_ready(node.id) {
-            return;
-        }
         // Topic ids are not tracked for group offsets: OffsetCommit/OffsetFetch stay below
         // v10, which names topics by id.
-        let (api, cap) = match &r {
-            GroupRequest::FindCoordinator(_) => (ApiKey::FindCoordinator, None),
-            GroupRequest::Join(..) => (ApiKey::JoinGroup, None),
-            GroupRequest::Sync(_) => (ApiKey::SyncGroup, None),
-            GroupRequest::Heartbeat(_) => (ApiKey::Heartbeat, None),
-            GroupRequest::Leave(_) => (ApiKey::LeaveGroup, None),
-            GroupRequest::Commit(..) => (ApiKey::OffsetCommit, Some(9)),
-            GroupRequest::FetchOffsets(..) => (ApiKey::OffsetFetch, Some(9)),
+        let (api, cap, call) = match &r {
+            GroupRequest::FindCoordinator(_) => {
+                (ApiKey::FindCoordinator, None, GroupCall::FindCoordinator)
+            }
+            GroupRequest::Join(..) => (ApiKey::JoinGroup, None, GroupCall::Join),
+            GroupRequest::Sync(_) => (ApiKey::SyncGroup, None, GroupCall::Sync),
+            GroupRequest::Heartbeat(_) => (ApiKey::Heartbeat, None, GroupCall::Heartbeat),
+            GroupRequest::Leave(_) => (ApiKey::LeaveGroup, None, GroupCall::Leave),
+            GroupRequest::Commit(_, ctx) => (
+                ApiKey::OffsetCommit,
+                Some(9),
+                GroupCall::Commit(ctx.clone()),
+            ),
+            GroupRequest::FetchOffsets(_, ctx) => (
+                ApiKey::OffsetFetch,
+                Some(9),
+                GroupCall::OffsetFetch(ctx.clone()),
+            ),
         };
+        let coordinator = self.group.as_ref().and_then(|g| g.coordinator().cloned());
+        let Some(node) = coordinator else {
+            let owner = Owner::Group(call);
+            return self.not_sent_api(api, -1, owner, "no coordinator is known", now);
+        };
+        if !self.nodes.is_ready(node.id) {
+            let owner = Owner::Group(call);
+            return self.not_sent_api(api, node.id, owner, "the coordinator is not ready", now);
+        }
         let Some(v) = self.version_for(node.id, api) else {
-            return;
+            let owner = Owner::Group(call);
+            return self.not_sent_api(api, node.id, owner, "no usable version", now);
         };
         let v = cap.map_or(v, |c: i16| v.min(c));
+        let owner = Owner::Group(call);
         match r {
-            GroupRequest::FindCoordinator(req) => self.send_to(&node, v, &req, None, |v| {
-                InFlight::FindCoordinator { version: v }
-            }),
-            GroupRequest::Join(req, timeout) => self.send_to(&node, v, &req, Some(timeout), |v| {
-                InFlight::Join { version: v }
-            }),
-            GroupRequest::Sync(req) => {
-                self.send_to(&node, v, &req, None, |v| InFlight::Sync { version: v })
+            GroupRequest::FindCoordinator(req) => self.send_to(&node, v, &req, None, owner, now),
+            GroupRequest::Join(req, timeout) => {
+                self.send_to(&node, v, &req, Some(timeout), owner, now)
             }
-            GroupRequest::Heartbeat(req) => {
-                self.send_to(&node, v, &req, None, |v| InFlight::Heartbeat { version: v })
-            }
-            GroupRequest::Leave(req) => {
-                self.send_to(&node, v, &req, None, |v| InFlight::Leave { version: v })
-            }
-            GroupRequest::Commit(req, ctx) => self.send_to(&node, v, &req, None, |v| {
-                InFlight::Commit { version: v, ctx }
-            }),
-            GroupRequest::FetchOffsets(req, ctx) => self.send_to(&node, v, &req, None, |v| {
-                InFlight::OffsetFetch { version: v, ctx }
-            }),
+            GroupRequest::Sync(req) => self.send_to(&node, v, &req, None, owner, now),
+            GroupRequest::Heartbeat(req) => self.send_to(&node, v, &req, None, owner, now),
+            GroupRequest::Leave(req) => self.send_to(&node, v, &req, None, owner, now),
+            GroupRequest::Commit(req, _) => self.send_to(&node, v, &req, None, owner, now),
+            GroupRequest::FetchOffsets(req, _) => self.send_to(&node, v, &req, None, owner, now),
         }
     }
 
-    pub(super) fn handle_group_response(
+    /// Hands the outcome of a group request to the member: the answer, or the reason
+    /// there is none (every failure of a coordinator request marks the coordinator dead,
+    /// as in Java; a failed lookup is retried after a backoff).
+    pub(super) fn finish_group(
         &mut self,
         node: NodeId,
-        what: InFlight,
-        frame: Bytes,
+        version: i16,
+        call: GroupCall,
+        frame: Outcome<Bytes>,
         now: Instant,
     ) {
         let backoff = self.config.retry_backoff;
@@ -361,56 +367,31 @@ impl Consumer {
             return;
         };
         let mut follow_up = None;
-        match what {
-            InFlight::FindCoordinator { version } => {
-                match decode_response_frame::<FindCoordinatorRequest>(frame, version) {
-                    Ok((_, r)) => g.handle_lookup(r, now),
-                    Err(e) => {
-                        warn!("malformed FindCoordinator answer from node {node}: {e}");
-                        g.lookup_failed(now);
-                    }
+        match call {
+            GroupCall::FindCoordinator => {
+                match decode::<FindCoordinatorRequest>(node, version, frame) {
+                    Ok(r) => g.handle_lookup(r, now),
+                    Err(_) => g.lookup_failed(now),
                 }
             }
-            InFlight::Join { version } => {
-                match decode_response_frame::<JoinGroupRequest>(frame, version) {
-                    Ok((_, r)) => follow_up = g.handle_join(r, now, &mut ctx),
-                    Err(e) => {
-                        warn!("malformed JoinGroup answer from node {node}: {e}");
-                        g.request_failed(GroupRequestKind::Join, now, &mut ctx);
-                    }
-                }
-            }
-            InFlight::Sync { version } => {
-                match decode_response_frame::<SyncGroupRequest>(frame, version) {
-                    Ok((_, r)) => g.handle_sync(r, now, &mut ctx),
-                    Err(e) => {
-                        warn!("malformed SyncGroup answer from node {node}: {e}");
-                        g.request_failed(GroupRequestKind::Sync, now, &mut ctx);
-                    }
-                }
-            }
-            InFlight::Heartbeat { version } => {
-                match decode_response_frame::<HeartbeatRequest>(frame, version) {
-                    Ok((_, r)) => g.handle_heartbeat(r, now, &mut ctx),
-                    Err(e) => {
-                        warn!("malformed Heartbeat answer from node {node}: {e}");
-                        g.request_failed(GroupRequestKind::Heartbeat, now, &mut ctx);
-                    }
-                }
-            }
-            InFlight::Leave { version } => {
-                match decode_response_frame::<LeaveGroupRequest>(frame, version) {
-                    Ok((_, r)) => debug!("left the group: error code {}", r.error_code),
-                    Err(e) => warn!("malformed LeaveGroup answer from node {node}: {e}"),
-                }
-            }
-            InFlight::Commit {
-                version,
-                ctx: commit,
-            } => {
-                let resp = decode_response_frame::<OffsetCommitRequest>(frame, version)
-                    .map(|r| r.1)
-                    .map_err(|e| warn!("malformed OffsetCommit answer from node {node}: {e}"));
+            GroupCall::Join => match decode::<JoinGroupRequest>(node, version, frame) {
+                Ok(r) => follow_up = g.handle_join(r, now, &mut ctx),
+                Err(_) => g.request_failed(GroupRequestKind::Join, now, &mut ctx),
+            },
+            GroupCall::Sync => match decode::<SyncGroupRequest>(node, version, frame) {
+                Ok(r) => g.handle_sync(r, now, &mut ctx),
+                Err(_) => g.request_failed(GroupRequestKind::Sync, now, &mut ctx),
+            },
+            GroupCall::Heartbeat => match decode::<HeartbeatRequest>(node, version, frame) {
+                Ok(r) => g.handle_heartbeat(r, now, &mut ctx),
+                Err(_) => g.request_failed(GroupRequestKind::Heartbeat, now, &mut ctx),
+            },
+            GroupCall::Leave => match decode::<LeaveGroupRequest>(node, version, frame) {
+                Ok(r) => debug!("left the group: error code {}", r.error_code),
+                Err(e) => debug!("LeaveGroup: {e}"),
+            },
+            GroupCall::Commit(commit) => {
+                let resp = decode::<OffsetCommitRequest>(node, version, frame);
                 let outcome = g
                     .commits
                     .handle_commit(commit, resp, now, backoff, ctx.events);
@@ -424,52 +405,37 @@ impl Consumer {
                     g.commit_fenced(generation, &mut ctx);
                 }
             }
-            InFlight::OffsetFetch {
-                version,
-                ctx: fetch,
-            } => {
-                let resp = decode_response_frame::<OffsetFetchRequest>(frame, version)
-                    .map(|r| r.1)
-                    .map_err(|e| warn!("malformed OffsetFetch answer from node {node}: {e}"));
+            GroupCall::OffsetFetch(fetch) => {
+                let resp = decode::<OffsetFetchRequest>(node, version, frame);
                 if g.commits
                     .handle_fetch(fetch, resp, now, backoff, ctx.subs, ctx.events)
                 {
                     g.coordinator_dead(now);
                 }
             }
-            _ => {}
         }
         self.fetcher.retain_assigned(&self.subs);
         if let Some(r) = follow_up {
             self.send_group(now, r);
         }
     }
+}
 
-    pub(super) fn group_request_failed(&mut self, what: InFlight, now: Instant) {
-        let backoff = self.config.retry_backoff;
-        let Some((g, mut ctx)) = self.group_ctx() else {
-            return;
-        };
-        match what {
-            InFlight::FindCoordinator { .. } => g.lookup_failed(now),
-            InFlight::Join { .. } => g.request_failed(GroupRequestKind::Join, now, &mut ctx),
-            InFlight::Sync { .. } => g.request_failed(GroupRequestKind::Sync, now, &mut ctx),
-            InFlight::Heartbeat { .. } => {
-                g.request_failed(GroupRequestKind::Heartbeat, now, &mut ctx)
-            }
-            InFlight::Leave { .. } => {}
-            InFlight::Commit { ctx: commit, .. } => {
-                let _ = g
-                    .commits
-                    .handle_commit(commit, Err(()), now, backoff, ctx.events);
-                g.coordinator_dead(now);
-            }
-            InFlight::OffsetFetch { ctx: fetch, .. } => {
-                g.commits
-                    .handle_fetch(fetch, Err(()), now, backoff, ctx.subs, ctx.events);
-                g.coordinator_dead(now);
-            }
-            _ => {}
-        }
-    }
+/// Which group request a coordinator answer belongs to, with what reading it needs.
+#[derive(Debug)]
+pub(crate) enum GroupCall {
+    /// FindCoordinator.
+    FindCoordinator,
+    /// JoinGroup.
+    Join,
+    /// SyncGroup.
+    Sync,
+    /// Heartbeat.
+    Heartbeat,
+    /// LeaveGroup.
+    Leave,
+    /// OffsetCommit, with what it carried.
+    Commit(CommitContext),
+    /// OffsetFetch, with what it asked.
+    OffsetFetch(OffsetFetchContext),
 }

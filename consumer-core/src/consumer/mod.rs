@@ -10,11 +10,13 @@
 //!
 //! Nothing here reads a clock or touches a socket: every input carries `now`.
 
+mod dispatch;
 mod group;
 pub mod nodes;
+mod requests;
 mod sessions;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,69 +24,26 @@ use indexmap::IndexSet;
 use log::{debug, warn};
 
 use crate::codec::messages::metadata::MetadataRequestTopic;
-use crate::codec::messages::{
-    ApiVersionsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, MetadataResponse,
-};
-use crate::codec::{decode_response_frame, ApiKey, DecodeError, Request};
+use crate::codec::messages::{ListOffsetsRequest, MetadataRequest, MetadataResponse};
+use crate::codec::{ApiKey, Request};
 use crate::config::{ConfigError, ConsumerConfig};
-use crate::coordinator::{CommitContext, GroupCoordinator, OffsetFetchContext};
+use crate::coordinator::GroupCoordinator;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, ConsumerRecord, Event, QueryId, StateError};
-use crate::fetcher::{FetchContext, Fetcher};
+use crate::fetcher::Fetcher;
 use crate::metadata::{Metadata, Node, PartitionLeader, TopicInfo};
-use crate::offsets::{OffsetLookups, OffsetsContext};
+use crate::offsets::OffsetLookups;
 use crate::subscription::{OffsetResetStrategy, SubscriptionKind, SubscriptionState};
 use crate::topic_partition::{FetchPosition, TopicPartition};
 
 pub use nodes::{NodeId, Transmit};
+pub use requests::{RequestCounts, RequestFailure};
+
+use requests::{InFlight, Owner, Requests};
 
 /// The most records `poll_records` allocates room for up front (a huge `max.poll.records`
 /// must not allocate a huge vector for a handful of records).
 const MAX_PREALLOCATED_RECORDS: usize = 4096;
-
-/// What an in-flight request was for.
-#[derive(Debug)]
-enum InFlight {
-    ApiVersions {
-        version: i16,
-    },
-    Metadata {
-        version: i16,
-    },
-    Fetch(FetchContext),
-    ListOffsets {
-        version: i16,
-        ctx: OffsetsContext,
-    },
-    FindCoordinator {
-        version: i16,
-    },
-    Join {
-        version: i16,
-    },
-    Sync {
-        version: i16,
-    },
-    Heartbeat {
-        version: i16,
-    },
-    Leave {
-        version: i16,
-    },
-    Commit {
-        version: i16,
-        ctx: CommitContext,
-    },
-    OffsetFetch {
-        version: i16,
-        ctx: OffsetFetchContext,
-    },
-    /// A final Fetch closing a fetch session.
-    CloseSession {
-        version: i16,
-        session_id: i32,
-    },
-}
 
 /// The consumer state machine: manual assignment, or group membership with `group.id`.
 #[derive(Debug)]
@@ -98,7 +57,7 @@ pub struct Consumer {
     fetcher: Fetcher,
     offsets: OffsetLookups,
     nodes: nodes::Nodes,
-    in_flight: HashMap<i32, (NodeId, InFlight)>,
+    requests: Requests,
     errors: VecDeque<ConsumerError>,
     query_topics: IndexSet<String>,
     last_now: Option<Instant>,
@@ -129,7 +88,7 @@ impl Consumer {
             fetcher: Fetcher::new(),
             offsets: OffsetLookups::new(),
             nodes,
-            in_flight: HashMap::new(),
+            requests: Requests::default(),
             errors: VecDeque::new(),
             query_topics: IndexSet::new(),
             last_now: None,
@@ -180,6 +139,13 @@ impl Consumer {
             .filter(|(_, s)| s.paused)
             .map(|(tp, _)| tp.clone())
             .collect()
+    }
+
+    /// How many requests were recorded, ended and are pending: every request the core
+    /// emits ends exactly once (answered, failed or cancelled), so `recorded` is always
+    /// `ended + pending`.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.requests.counts()
     }
 
     /// True if records are buffered and ready to drain.
@@ -314,9 +280,17 @@ impl Consumer {
         self.offsets.cancel(query);
     }
 
-    /// Stops all activity; later calls send nothing.
+    /// Stops all activity; later calls send nothing. Requests still pending end,
+    /// cancelled, and their owners are told (a waiting commit completes with an error).
     pub fn close(&mut self) {
         self.closed = true;
+        self.nodes.clear_outbox();
+        let Some(now) = self.last_now else {
+            return;
+        };
+        for (_, request) in self.requests.take_all() {
+            self.finish(request, Err(RequestFailure::Cancelled), now);
+        }
     }
 
     fn refresh_interest(&mut self) {
@@ -337,130 +311,31 @@ impl Consumer {
         now: Instant,
     ) {
         self.last_now = Some(now);
-        let Some((sent_to, what)) = self.in_flight.remove(&correlation_id) else {
+        let Some(request) = self.requests.take(correlation_id) else {
             debug!("answer {correlation_id} from node {node} matches no request; dropped");
             return;
         };
-        if sent_to != node {
-            warn!("answer {correlation_id} came from node {node}, was sent to {sent_to}");
+        if request.node != node {
+            warn!(
+                "answer {correlation_id} ({}) came from node {node}, was sent to {}",
+                request.api, request.node
+            );
         }
-        self.nodes.completed(sent_to);
-        match what {
-            InFlight::FindCoordinator { .. }
-            | InFlight::Join { .. }
-            | InFlight::Sync { .. }
-            | InFlight::Heartbeat { .. }
-            | InFlight::Leave { .. }
-            | InFlight::Commit { .. }
-            | InFlight::OffsetFetch { .. } => self.handle_group_response(sent_to, what, frame, now),
-            InFlight::ApiVersions { version } => {
-                let resp = decode_response_frame::<ApiVersionsRequest>(frame, version).map(|r| r.1);
-                if let Err(e) = self.nodes.handle_api_versions(sent_to, version, resp) {
-                    self.errors.push_back(e.into());
-                }
-            }
-            InFlight::Metadata { version } => {
-                match decode_response_frame::<MetadataRequest>(frame, version) {
-                    Ok((_, resp)) => self.apply_metadata(resp, now),
-                    Err(e) => {
-                        self.malformed(sent_to, e);
-                        self.metadata.update_failed(now);
-                    }
-                }
-            }
-            InFlight::CloseSession {
-                version,
-                session_id,
-            } => self.session_closed(sent_to, version, session_id, frame),
-            InFlight::Fetch(ctx) => match decode_response_frame::<FetchRequest>(frame, ctx.version)
-            {
-                Ok((_, resp)) => {
-                    let errs = self.fetcher.handle_response(
-                        now,
-                        ctx,
-                        resp,
-                        &self.config,
-                        &mut self.subs,
-                        &mut self.metadata,
-                    );
-                    self.errors.extend(errs);
-                }
-                Err(e) => {
-                    self.malformed(sent_to, e);
-                    self.fetcher.fetch_failed(ctx.node, &mut self.metadata);
-                }
-            },
-            InFlight::ListOffsets { version, ctx } => {
-                match decode_response_frame::<ListOffsetsRequest>(frame, version) {
-                    Ok((_, resp)) => {
-                        let errs = self.offsets.handle_response(
-                            ctx,
-                            resp,
-                            now,
-                            self.config.retry_backoff,
-                            &mut self.subs,
-                            &mut self.metadata,
-                        );
-                        self.errors.extend(errs);
-                    }
-                    Err(e) => {
-                        self.malformed(sent_to, e);
-                        self.offsets.handle_failure(
-                            ctx,
-                            now,
-                            self.config.retry_backoff,
-                            &mut self.subs,
-                        );
-                    }
-                }
-            }
-        }
+        self.finish(request, Ok(frame), now);
     }
 
-    fn malformed(&mut self, node: NodeId, err: DecodeError) {
-        warn!("malformed answer from node {node}: {err}");
-    }
-
-    /// The connection to `node` was lost; `failed` are the correlation ids that will never
-    /// be answered.
-    pub fn handle_disconnect(&mut self, node: NodeId, failed: &[i32], now: Instant) {
+    /// The connection to `node` was lost (or could not be made, or a request on it timed
+    /// out): every request sent to it ends without an answer.
+    pub fn handle_disconnect(&mut self, node: NodeId, now: Instant) {
         self.last_now = Some(now);
         if let Some(g) = self.group.as_mut() {
             if g.coordinator().is_some_and(|c| c.id == node) {
                 g.coordinator_dead(now);
             }
         }
-        let mut lost: Vec<i32> = failed.to_vec();
-        lost.extend(self.nodes.disconnected(node, now));
-        // Anything else still recorded for that node is lost too.
-        lost.extend(
-            self.in_flight
-                .iter()
-                .filter(|(_, (n, _))| *n == node)
-                .map(|(c, _)| *c),
-        );
-        lost.sort_unstable();
-        lost.dedup();
-        for corr in lost {
-            let Some((_, what)) = self.in_flight.remove(&corr) else {
-                continue;
-            };
-            match what {
-                InFlight::ApiVersions { .. } | InFlight::CloseSession { .. } => {}
-                w @ (InFlight::FindCoordinator { .. }
-                | InFlight::Join { .. }
-                | InFlight::Sync { .. }
-                | InFlight::Heartbeat { .. }
-                | InFlight::Leave { .. }
-                | InFlight::Commit { .. }
-                | InFlight::OffsetFetch { .. }) => self.group_request_failed(w, now),
-                InFlight::Metadata { .. } => self.metadata.update_failed(now),
-                InFlight::Fetch(ctx) => self.fetcher.fetch_failed(ctx.node, &mut self.metadata),
-                InFlight::ListOffsets { ctx, .. } => {
-                    self.offsets
-                        .handle_failure(ctx, now, self.config.retry_backoff, &mut self.subs)
-                }
-            }
+        self.nodes.disconnected(node, now);
+        for (_, request) in self.requests.take_node(node) {
+            self.finish(request, Err(RequestFailure::Disconnected), now);
         }
     }
 
@@ -544,10 +419,6 @@ impl Consumer {
 
     // ---- internals ----
 
-    fn record(&mut self, corr: i32, node: NodeId, what: InFlight) {
-        self.in_flight.insert(corr, (node, what));
-    }
-
     fn prepare(&mut self, now: Instant) {
         self.prepare_metadata(now);
         self.prepare_group(now);
@@ -570,15 +441,10 @@ impl Consumer {
         );
         for (req, ctx) in lookups {
             let node = ctx.node;
+            let owner = Owner::Offsets(ctx);
             match self.version_for(node, ApiKey::ListOffsets) {
-                Some(version) => self.send(node, version, &req, |v| InFlight::ListOffsets {
-                    version: v,
-                    ctx,
-                }),
-                None => {
-                    self.offsets
-                        .handle_failure(ctx, now, self.config.retry_backoff, &mut self.subs)
-                }
+                Some(version) => self.send(node, version, &req, owner, now),
+                None => self.not_sent::<ListOffsetsRequest>(node, owner, "no usable version", now),
             }
         }
 
@@ -621,7 +487,7 @@ impl Consumer {
         for (req, ctx) in fetches {
             let node = ctx.node;
             let version = ctx.version;
-            self.send(node, version, &req, |_| InFlight::Fetch(ctx));
+            self.send(node, version, &req, Owner::Fetcher(ctx), now);
         }
     }
 
@@ -641,7 +507,16 @@ impl Consumer {
                 correlation_id,
                 version,
             } => {
-                self.record(correlation_id, node.id, InFlight::ApiVersions { version });
+                let request = InFlight {
+                    node: node.id,
+                    api: ApiKey::ApiVersions,
+                    version,
+                    owner: Owner::Negotiation,
+                };
+                if let Some(old) = self.requests.record(correlation_id, request) {
+                    let now = self.last_now;
+                    self.end_replaced(old, now);
+                }
                 false
             }
         }
@@ -657,34 +532,75 @@ impl Consumer {
         }
     }
 
+    /// Queues `req` for the known node `node_id`, recorded with its owner.
     fn send<R: Request>(
         &mut self,
         node_id: NodeId,
         version: i16,
         req: &R,
-        what: impl FnOnce(i16) -> InFlight,
+        owner: Owner,
+        now: Instant,
     ) {
-        let Some(node) = self.metadata.node(node_id).cloned() else {
-            warn!(
-                "node {node_id} vanished before a {} could be sent",
-                R::API_KEY
-            );
-            return;
-        };
-        self.send_to(&node, version, req, None, what);
+        match self.metadata.node(node_id).cloned() {
+            Some(node) => self.send_to(&node, version, req, None, owner, now),
+            None => self.not_sent::<R>(node_id, owner, "its node vanished", now),
+        }
     }
 
+    /// Queues `req` for `node` (with a timeout of its own, if given), recorded with its
+    /// owner; one that cannot be encoded ends at once, not sent.
     fn send_to<R: Request>(
         &mut self,
         node: &Node,
         version: i16,
         req: &R,
         timeout: Option<Duration>,
-        what: impl FnOnce(i16) -> InFlight,
+        owner: Owner,
+        now: Instant,
     ) {
+        if self.closed {
+            return self.not_sent::<R>(node.id, owner, "the consumer is closed", now);
+        }
         match self.nodes.queue_with_timeout(node, version, req, timeout) {
-            Ok(corr) => self.record(corr, node.id, what(version)),
-            Err(e) => warn!("cannot encode {} v{version}: {e}", R::API_KEY),
+            Ok(corr) => {
+                let request = InFlight {
+                    node: node.id,
+                    api: R::API_KEY,
+                    version,
+                    owner,
+                };
+                if let Some(old) = self.requests.record(corr, request) {
+                    self.end_replaced(old, Some(now));
+                }
+            }
+            Err(e) => {
+                warn!("cannot encode {} v{version}: {e}", R::API_KEY);
+                self.not_sent::<R>(node.id, owner, "it cannot be encoded", now);
+            }
+        }
+    }
+
+    /// A request its owner wanted that never left: the owner is told at once.
+    fn not_sent<R: Request>(&mut self, node: NodeId, owner: Owner, why: &str, now: Instant) {
+        self.not_sent_api(R::API_KEY, node, owner, why, now);
+    }
+
+    /// Like [`not_sent`](Self::not_sent), for a request of `api`.
+    fn not_sent_api(&mut self, api: ApiKey, node: NodeId, owner: Owner, why: &str, now: Instant) {
+        debug!("{api} to node {node} not sent: {why}");
+        let request = InFlight {
+            node,
+            api,
+            version: -1,
+            owner,
+        };
+        self.finish(request, Err(RequestFailure::NotSent(why.to_owned())), now);
+    }
+
+    /// A pending request whose correlation id was reused (after 2^31 requests) ends.
+    fn end_replaced(&mut self, old: InFlight, now: Option<Instant>) {
+        if let Some(now) = now.or(self.last_now) {
+            self.finish(old, Err(RequestFailure::Cancelled), now);
         }
     }
 
@@ -697,13 +613,13 @@ impl Consumer {
         let ready = candidates
             .iter()
             .filter(|n| self.nodes.is_ready(n.id))
-            .min_by_key(|n| self.nodes.in_flight(n.id))
+            .min_by_key(|n| self.requests.in_flight(n.id))
             .cloned();
         let Some(node) = ready else {
             let next = candidates
                 .iter()
                 .filter(|n| !self.nodes.is_backing_off(n.id, now))
-                .min_by_key(|n| self.nodes.in_flight(n.id))
+                .min_by_key(|n| self.requests.in_flight(n.id))
                 .or_else(|| candidates.first())
                 .cloned();
             if let Some(n) = next {
@@ -733,9 +649,7 @@ impl Consumer {
             allow_auto_topic_creation: self.config.allow_auto_create_topics,
             ..MetadataRequest::default()
         };
-        self.send(node.id, version, &req, |v| InFlight::Metadata {
-            version: v,
-        });
+        self.send(node.id, version, &req, Owner::Metadata, now);
         self.metadata.update_sent();
     }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use log::{debug, warn};
 
+use super::requests::RequestFailure;
 use crate::codec::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::codec::{
     encode_request_frame, ApiKey, BrokerVersions, EncodeError, Request, VersionError,
@@ -69,7 +70,6 @@ struct NodeEntry {
     versions: VersionState,
     /// The ApiVersions version to try next (lowered when the broker says it is too new).
     api_versions_version: i16,
-    in_flight: usize,
     failed_at: Option<Instant>,
 }
 
@@ -78,7 +78,6 @@ impl NodeEntry {
         Self {
             versions: VersionState::Unknown,
             api_versions_version,
-            in_flight: 0,
             failed_at: None,
         }
     }
@@ -130,11 +129,6 @@ impl Nodes {
     /// True if requests may be encoded for `node`.
     pub fn is_ready(&self, node: NodeId) -> bool {
         self.versions(node).is_some()
-    }
-
-    /// Requests in flight to `node`.
-    pub fn in_flight(&self, node: NodeId) -> usize {
-        self.nodes.get(&node).map_or(0, |e| e.in_flight)
     }
 
     /// True if `node` failed within the backoff period.
@@ -199,7 +193,6 @@ impl Nodes {
         let correlation_id = self.next_correlation_id;
         let frame = encode_request_frame(correlation_id, Some(&self.client_id), version, body)?;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1).max(1);
-        self.entry(node.id).in_flight += 1;
         self.outbox.push_back(Transmit {
             node: node.id,
             address: node.address(),
@@ -217,34 +210,23 @@ impl Nodes {
         self.outbox.pop_front()
     }
 
+    /// Drops every queued transmit (the consumer closed; their requests end with it).
+    pub fn clear_outbox(&mut self) {
+        self.outbox.clear();
+    }
+
     /// True if transmits are waiting.
     pub fn has_transmits(&self) -> bool {
         !self.outbox.is_empty()
     }
 
-    /// A request to `node` completed (answered or failed).
-    pub fn completed(&mut self, node: NodeId) {
-        let e = self.entry(node);
-        e.in_flight = e.in_flight.saturating_sub(1);
-    }
-
     /// The connection to `node` was lost: forget its versions, back off from it, and drop
-    /// transmits still queued for it (the caller fails their requests).
-    pub fn disconnected(&mut self, node: NodeId, now: Instant) -> Vec<i32> {
+    /// transmits still queued for it (their requests end with the connection).
+    pub fn disconnected(&mut self, node: NodeId, now: Instant) {
         let e = self.entry(node);
         e.versions = VersionState::Unknown;
-        e.in_flight = 0;
         e.failed_at = Some(now);
-        let mut dropped = Vec::new();
-        self.outbox.retain(|t| {
-            if t.node == node {
-                dropped.push(t.correlation_id);
-                false
-            } else {
-                true
-            }
-        });
-        dropped
+        self.outbox.retain(|t| t.node != node);
     }
 
     /// Applies an ApiVersions answer from `node`.
@@ -254,16 +236,23 @@ impl Nodes {
         &mut self,
         node: NodeId,
         version: i16,
-        resp: Result<ApiVersionsResponse, crate::codec::DecodeError>,
+        resp: Result<ApiVersionsResponse, RequestFailure>,
     ) -> Result<(), VersionError> {
         let e = self.entry(node);
         let resp = match resp {
             Ok(r) => r,
-            Err(err) => {
+            Err(RequestFailure::Malformed(err)) => {
                 // Some brokers answer a too-new ApiVersions in an older layout: go down one.
                 debug!("node {node}: ApiVersions v{version} undecodable ({err}); retrying lower");
                 e.versions = VersionState::Unknown;
                 e.api_versions_version = (version - 1).max(0);
+                return Ok(());
+            }
+            Err(failure) => {
+                // The connection is gone (its versions were forgotten with it): a new
+                // one negotiates again.
+                debug!("node {node}: ApiVersions: {failure}");
+                e.versions = VersionState::Unknown;
                 return Ok(());
             }
         };

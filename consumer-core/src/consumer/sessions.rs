@@ -2,9 +2,9 @@
 
 use log::debug;
 
-use super::{Consumer, InFlight};
-use crate::codec::messages::FetchRequest;
-use crate::codec::{decode_response_frame, ApiKey};
+use super::requests::{Outcome, Owner};
+use super::Consumer;
+use crate::codec::ApiKey;
 use crate::consumer::NodeId;
 use crate::error_code::ErrorCode;
 
@@ -23,36 +23,33 @@ impl Consumer {
                 continue;
             };
             debug!("node {node}: closing fetch session {session_id}");
-            self.send(node, version, &req, |version| InFlight::CloseSession {
-                version,
-                session_id,
-            });
+            let now = self.last_now;
+            if let Some(now) = now {
+                self.send(node, version, &req, Owner::SessionClose { session_id }, now);
+            }
         }
     }
 
     /// True while a session close sent by
     /// [`close_fetch_sessions`](Self::close_fetch_sessions) awaits its answer.
     pub fn has_pending_session_closes(&self) -> bool {
-        self.in_flight
-            .values()
-            .any(|(_, w)| matches!(w, InFlight::CloseSession { .. }))
+        self.requests
+            .any(|owner| matches!(owner, Owner::SessionClose { .. }))
     }
 
     /// The answer to a session close: only logged (the session is gone either way; an
     /// expired one is answered with an error).
     pub(super) fn session_closed(
-        &self,
         node: NodeId,
-        version: i16,
         session_id: i32,
-        frame: bytes::Bytes,
+        resp: Outcome<crate::codec::messages::FetchResponse>,
     ) {
-        match decode_response_frame::<FetchRequest>(frame, version) {
-            Ok((_, resp)) => debug!(
+        match resp {
+            Ok(resp) => debug!(
                 "node {node}: fetch session {session_id} closed ({})",
                 ErrorCode::from_i16(resp.error_code)
             ),
-            Err(e) => debug!("node {node}: answer to closing fetch session {session_id}: {e}"),
+            Err(e) => debug!("node {node}: closing fetch session {session_id}: {e}"),
         }
     }
 }

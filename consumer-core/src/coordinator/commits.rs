@@ -16,6 +16,7 @@ use crate::codec::messages::offset_fetch::{OffsetFetchRequestGroup, OffsetFetchR
 use crate::codec::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
 };
+use crate::consumer::RequestFailure;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, Event, RequestId};
 use crate::subscription::SubscriptionState;
@@ -470,7 +471,7 @@ impl Commits {
     pub fn handle_commit(
         &mut self,
         ctx: CommitContext,
-        resp: Result<OffsetCommitResponse, ()>,
+        resp: Result<OffsetCommitResponse, RequestFailure>,
         now: Instant,
         backoff: Duration,
         events: &mut VecDeque<Event>,
@@ -491,7 +492,7 @@ impl Commits {
                     }
                 }
             }
-            Err(()) => worst = ErrorCode::RequestTimedOut,
+            Err(_) => worst = ErrorCode::RequestTimedOut,
         }
         let coordinator_gone = worst.needs_coordinator_lookup() || resp.is_err();
         let retriable = worst.is_retriable() || worst.needs_coordinator_lookup() || resp.is_err();
@@ -591,7 +592,7 @@ impl Commits {
     pub fn handle_fetch(
         &mut self,
         ctx: OffsetFetchContext,
-        resp: Result<OffsetFetchResponse, ()>,
+        resp: Result<OffsetFetchResponse, RequestFailure>,
         now: Instant,
         backoff: Duration,
         subs: &mut SubscriptionState,
@@ -608,7 +609,7 @@ impl Commits {
         };
         let resp = match resp {
             Ok(r) => r,
-            Err(()) => {
+            Err(_) => {
                 retry(self);
                 return true;
             }

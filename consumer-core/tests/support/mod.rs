@@ -980,7 +980,7 @@ impl TestCluster {
             self.disconnects.push((node, failed.clone()));
         }
         self.lost_connections.push((client, node));
-        consumer.handle_disconnect(node, &failed, now);
+        consumer.handle_disconnect(node, now);
     }
 
     /// Attempts the connection `node`'s queued requests wait for, if its backoff is over.

@@ -389,8 +389,8 @@ impl KafkaConsumer {
                     failed,
                     reason,
                 } => {
-                    debug!("node {node} disconnected: {reason}");
-                    self.core.handle_disconnect(node, &failed, now);
+                    debug!("node {node} disconnected ({reason}); {failed:?} failed with it");
+                    self.core.handle_disconnect(node, now);
                 }
             }
         }

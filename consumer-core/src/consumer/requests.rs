@@ -1,0 +1,235 @@
+//! The life of a request.
+//!
+//! Every request the core emits is recorded here once, with its [`Owner`]: the subsystem
+//! that asked for it, with what that subsystem needs to read the answer. Every recorded
+//! request ends exactly once, by [`Requests::take`] or [`Requests::take_node`], and the
+//! [`Consumer`](super::Consumer) hands its outcome to the owner: the answer, or a
+//! [`RequestFailure`] (the connection was lost, the answer was malformed, it could not
+//! be sent, or the consumer closed). There is no other way out of this table, so no
+//! owner waits for an answer that will never come.
+//!
+//! Request timeouts and reconnect backoff belong to the network layer, as in Kafka's
+//! `NetworkClient`: a request that times out closes its connection there, and the core
+//! hears of it as a lost connection.
+
+use std::collections::HashMap;
+
+use thiserror::Error;
+
+use super::group::GroupCall;
+use super::NodeId;
+use crate::codec::{decode_response_frame, ApiKey, DecodeError, Request};
+use crate::fetcher::FetchContext;
+use crate::offsets::OffsetsContext;
+
+/// Who is waiting for a request's outcome, with what it needs to read the answer.
+#[derive(Debug)]
+pub(crate) enum Owner {
+    /// ApiVersions: a node's version negotiation.
+    Negotiation,
+    /// A metadata refresh.
+    Metadata,
+    /// Offset lookups (resets and the caller's queries).
+    Offsets(OffsetsContext),
+    /// A fetch.
+    Fetcher(FetchContext),
+    /// The final Fetch closing the fetch session `session_id`.
+    SessionClose {
+        /// The session closed.
+        session_id: i32,
+    },
+    /// The group member: coordinator lookup, membership and offsets.
+    Group(GroupCall),
+}
+
+/// Why a request ended without an answer its owner can use.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RequestFailure {
+    /// The connection closed (or could not be made, or a request on it timed out) before
+    /// the answer came.
+    #[error("the connection to the broker was lost")]
+    Disconnected,
+    /// The answer could not be decoded.
+    #[error("malformed answer: {0}")]
+    Malformed(DecodeError),
+    /// The request could not be sent (its node vanished, no version both sides speak).
+    #[error("not sent: {0}")]
+    NotSent(String),
+    /// The consumer closed before the answer came.
+    #[error("cancelled: the consumer closed")]
+    Cancelled,
+}
+
+/// How a request ended, as the owner sees it: the decoded answer or why there is none.
+pub(crate) type Outcome<T> = Result<T, RequestFailure>;
+
+/// One recorded request.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    /// The node it went to.
+    pub node: NodeId,
+    /// Its API.
+    pub api: ApiKey,
+    /// Its version.
+    pub version: i16,
+    /// Who waits for it.
+    pub owner: Owner,
+}
+
+/// Decodes `frame` (without its size prefix) as the answer to a `version` request of
+/// `R`'s API sent to `node`; a failure is passed through.
+pub(crate) fn decode<R: Request>(
+    node: NodeId,
+    version: i16,
+    frame: Outcome<bytes::Bytes>,
+) -> Outcome<R::Response> {
+    decode_response_frame::<R>(frame?, version)
+        .map(|(_, body)| body)
+        .map_err(|e| {
+            log::warn!("malformed {} answer from node {node}: {e}", R::API_KEY);
+            RequestFailure::Malformed(e)
+        })
+}
+
+/// Requests recorded and not ended yet, by correlation id.
+#[derive(Debug, Default)]
+pub(crate) struct Requests {
+    pending: HashMap<i32, InFlight>,
+    per_node: HashMap<NodeId, usize>,
+    recorded: u64,
+    ended: u64,
+}
+
+/// How many requests were recorded and ended so far, and how many are pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// Requests recorded since the consumer was created.
+    pub recorded: u64,
+    /// Requests ended (answered or failed) and handed to their owner.
+    pub ended: u64,
+    /// Requests recorded and not ended yet.
+    pub pending: u64,
+}
+
+impl Requests {
+    /// Records a request sent (or queued) with `correlation_id`. Correlation ids wrap
+    /// after 2^31 requests: a request still pending under the same id is ended and
+    /// returned, for its owner to be told.
+    #[must_use]
+    pub fn record(&mut self, correlation_id: i32, request: InFlight) -> Option<InFlight> {
+        *self.per_node.entry(request.node).or_default() += 1;
+        self.recorded += 1;
+        let old = self.pending.insert(correlation_id, request)?;
+        self.ended += 1;
+        self.dec(old.node);
+        Some(old)
+    }
+
+    /// Ends the request `correlation_id`, if it is pending.
+    pub fn take(&mut self, correlation_id: i32) -> Option<InFlight> {
+        let r = self.pending.remove(&correlation_id)?;
+        self.ended += 1;
+        self.dec(r.node);
+        Some(r)
+    }
+
+    /// Ends every pending request to `node`, in correlation id order.
+    pub fn take_node(&mut self, node: NodeId) -> Vec<(i32, InFlight)> {
+        let mut ids: Vec<i32> = self
+            .pending
+            .iter()
+            .filter(|(_, r)| r.node == node)
+            .map(|(c, _)| *c)
+            .collect();
+        ids.sort_unstable();
+        ids.into_iter()
+            .filter_map(|c| self.take(c).map(|r| (c, r)))
+            .collect()
+    }
+
+    /// Ends every pending request, in correlation id order.
+    pub fn take_all(&mut self) -> Vec<(i32, InFlight)> {
+        let mut ids: Vec<i32> = self.pending.keys().copied().collect();
+        ids.sort_unstable();
+        ids.into_iter()
+            .filter_map(|c| self.take(c).map(|r| (c, r)))
+            .collect()
+    }
+
+    fn dec(&mut self, node: NodeId) {
+        if let Some(n) = self.per_node.get_mut(&node) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_node.remove(&node);
+            }
+        }
+    }
+
+    /// Requests pending with `node`.
+    pub fn in_flight(&self, node: NodeId) -> usize {
+        self.per_node.get(&node).copied().unwrap_or(0)
+    }
+
+    /// True if a pending request matches `f`.
+    pub fn any(&self, f: impl Fn(&Owner) -> bool) -> bool {
+        self.pending.values().any(|r| f(&r.owner))
+    }
+
+    /// The counts so far.
+    pub fn counts(&self) -> RequestCounts {
+        RequestCounts {
+            recorded: self.recorded,
+            ended: self.ended,
+            pending: self.pending.len() as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(node: NodeId) -> InFlight {
+        InFlight {
+            node,
+            api: ApiKey::Metadata,
+            version: 0,
+            owner: Owner::Metadata,
+        }
+    }
+
+    #[test]
+    fn each_request_ends_once() {
+        let mut r = Requests::default();
+        assert!(r.record(1, req(1)).is_none());
+        assert!(r.record(2, req(2)).is_none());
+        assert!(r.record(3, req(1)).is_none());
+        assert_eq!(r.in_flight(1), 2);
+        assert!(r.take(2).is_some());
+        assert!(r.take(2).is_none(), "a second end of the same request");
+        let ended: Vec<i32> = r.take_node(1).into_iter().map(|(c, _)| c).collect();
+        assert_eq!(ended, vec![1, 3]);
+        assert_eq!(r.in_flight(1), 0);
+        assert_eq!(
+            r.counts(),
+            RequestCounts {
+                recorded: 3,
+                ended: 3,
+                pending: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_reused_id_ends_the_old_request() {
+        let mut r = Requests::default();
+        assert!(r.record(7, req(1)).is_none());
+        let old = r.record(7, req(2)).expect("the old request is handed back");
+        assert_eq!(old.node, 1);
+        assert_eq!(r.in_flight(1), 0);
+        assert_eq!(r.in_flight(2), 1);
+        let c = r.counts();
+        assert_eq!((c.recorded, c.ended, c.pending), (2, 1, 1));
+    }
+}
