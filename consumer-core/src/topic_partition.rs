@@ -48,7 +48,7 @@ impl FetchPosition {
 }
 
 /// An offset with its optional leader epoch and metadata, as committed or looked up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OffsetAndMetadata {
     /// The offset.
     pub offset: i64,
@@ -56,6 +56,22 @@ pub struct OffsetAndMetadata {
     pub leader_epoch: Option<i32>,
     /// Free-form metadata stored with a commit.
     pub metadata: String,
+}
+
+impl OffsetAndMetadata {
+    /// `offset` (the next offset to consume), with no leader epoch and no metadata.
+    pub fn new(offset: i64) -> Self {
+        Self {
+            offset,
+            ..Self::default()
+        }
+    }
+
+    /// The same offset with `metadata` stored beside it.
+    pub fn with_metadata(mut self, metadata: impl Into<String>) -> Self {
+        self.metadata = metadata.into();
+        self
+    }
 }
 
 /// An offset found by timestamp.

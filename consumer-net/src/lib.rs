@@ -3,9 +3,11 @@
 #![deny(missing_docs)]
 
 pub mod network;
-pub use network::{Completion, NetConfig, NetError, NetworkClient, NodeId, WakeHandle};
+pub use network::{Completion, NetConfig, NetError, NetworkClient, NodeId, WakeupHandle};
 pub mod consumer;
-pub use consumer::{CommitCallback, KafkaConsumer, KafkaError, RebalanceListener, WakeupHandle};
-pub use consumer_core::config::ConsumerConfig;
-pub use consumer_core::event::ConsumerRecord;
-pub use consumer_core::topic_partition::TopicPartition;
+pub use consumer::{
+    CommitCallback, KafkaConsumer, KafkaError, RebalanceListener, DEFAULT_CLOSE_TIMEOUT,
+};
+pub use consumer_core::config::{AutoOffsetReset, ConfigError, ConsumerConfig};
+pub use consumer_core::event::{ConsumerError, ConsumerRecord, Event, StateError};
+pub use consumer_core::topic_partition::{OffsetAndMetadata, OffsetAndTimestamp, TopicPartition};

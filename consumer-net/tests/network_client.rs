@@ -607,6 +607,6 @@ fn handles_can_cross_threads() {
     fn assert_send<T: Send>() {}
     fn assert_shared<T: Send + Sync + Clone>() {}
     assert_send::<NetworkClient>();
-    assert_shared::<consumer_net::network::WakeHandle>();
+    assert_shared::<consumer_net::network::WakeupHandle>();
     assert_send::<Completion>();
 }

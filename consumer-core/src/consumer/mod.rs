@@ -10,6 +10,7 @@
 //!
 //! Nothing here reads a clock or touches a socket: every input carries `now`.
 
+mod close;
 mod dispatch;
 mod group;
 pub mod nodes;
@@ -36,9 +37,11 @@ use crate::offsets::OffsetLookups;
 use crate::subscription::{OffsetResetStrategy, SubscriptionKind, SubscriptionState};
 use crate::topic_partition::{FetchPosition, TopicPartition};
 
+pub use close::SESSION_CLOSE_WAIT;
 pub use nodes::{NodeId, Transmit};
 pub use requests::{RequestCounts, RequestFailure};
 
+use close::Closing;
 use requests::{InFlight, Owner, Requests};
 
 /// The most records `poll_records` allocates room for up front (a huge `max.poll.records`
@@ -62,6 +65,8 @@ pub struct Consumer {
     query_topics: IndexSet<String>,
     last_now: Option<Instant>,
     closed: bool,
+    /// The close sequence.
+    closing: Closing,
     /// Set when the fetch sessions are closed: no fetch is sent any more.
     fetching_stopped: bool,
 }
@@ -93,6 +98,7 @@ impl Consumer {
             query_topics: IndexSet::new(),
             last_now: None,
             closed: false,
+            closing: Closing::Open,
             fetching_stopped: false,
         })
     }
@@ -284,6 +290,7 @@ impl Consumer {
     /// cancelled, and their owners are told (a waiting commit completes with an error).
     pub fn close(&mut self) {
         self.closed = true;
+        self.closing = Closing::Closed;
         self.nodes.clear_outbox();
         let Some(now) = self.last_now else {
             return;
@@ -342,6 +349,7 @@ impl Consumer {
     /// Time has passed; timers that expired take effect at the next `poll_transmit`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = Some(now);
+        self.advance_close(now);
     }
 
     // ---- outputs ----
@@ -349,6 +357,7 @@ impl Consumer {
     /// The next request to send, if any.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         self.last_now = Some(now);
+        self.advance_close(now);
         if self.closed {
             return None;
         }
@@ -365,6 +374,7 @@ impl Consumer {
             self.subs.next_reset_attempt(),
             self.offsets.next_retry(),
             self.fetcher.next_timeout(),
+            self.close_deadline(),
         ];
         // Each group deadline on its own, so that a past one does not hide a future one.
         let group = self

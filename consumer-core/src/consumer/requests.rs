@@ -87,7 +87,7 @@ pub(crate) fn decode<R: Request>(
     decode_response_frame::<R>(frame?, version)
         .map(|(_, body)| body)
         .map_err(|e| {
-            log::warn!("malformed {} answer from node {node}: {e}", R::API_KEY);
+            log::warn!("malformed answer from node {node} ({}): {e}", R::API_KEY);
             RequestFailure::Malformed(e)
         })
 }

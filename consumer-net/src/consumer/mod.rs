@@ -20,20 +20,15 @@ use consumer_core::event::{ConsumerError, ConsumerRecord, QueryId};
 use consumer_core::topic_partition::{OffsetAndTimestamp, TopicPartition};
 use log::debug;
 
-use crate::network::{Completion, NetConfig, NetworkClient, WakeHandle};
+pub use crate::network::WakeupHandle;
+use crate::network::{Completion, NetConfig, NetworkClient};
 
 pub use error::KafkaError;
 pub use group::{CommitCallback, RebalanceListener};
 
-/// The longest `close` waits for the group's commit and LeaveGroup (else request.timeout.ms).
-const GROUP_LEAVE_WAIT: Duration = Duration::from_secs(30);
-
-/// The longest `close` waits for brokers to answer the closing of fetch sessions.
-const SESSION_CLOSE_WAIT: Duration = Duration::from_secs(5);
-
-/// Interrupts a blocking call of a [`KafkaConsumer`] from another thread (Java's
-/// `wakeup`): the call returns [`KafkaError::Wakeup`].
-pub type WakeupHandle = WakeHandle;
+/// How long `close` waits for its sequence (commit, revocation, LeaveGroup, session
+/// closes) at most: Java's default close timeout.
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A Kafka consumer that blocks in its calls, with no thread of its own.
 #[derive(Debug)]
@@ -309,39 +304,41 @@ impl KafkaConsumer {
         }
     }
 
-    /// Closes the consumer. A group member commits what it consumed (with auto-commit),
-    /// calls the listener's `on_partitions_revoked`, and leaves the group, waiting at most
-    /// `request.timeout.ms` (capped at 30 s) for that. Fetch sessions the brokers hold are
-    /// closed (waiting at most 5 s for the answers); then connections are closed.
+    /// Closes the consumer, waiting at most 30 s (Java's default); see
+    /// [`close_timeout`](Self::close_timeout).
     pub fn close(&mut self) {
+        self.close_timeout(DEFAULT_CLOSE_TIMEOUT);
+    }
+
+    /// Closes the consumer within `timeout`. A group member commits what it consumed
+    /// (with auto-commit), calls the listener's `on_partitions_revoked` (which may
+    /// commit), and leaves the group; fetch sessions the brokers hold are closed (for at
+    /// most 5 s); then connections are closed. The sequence runs in the core
+    /// (`Consumer::begin_close`): this only drives it. Steps not done by the deadline
+    /// are skipped; a wakeup ends the wait at once.
+    pub fn close_timeout(&mut self, timeout: Duration) {
         if self.closed {
             return;
         }
-        if self.core.group().is_some() {
-            self.commit_before_leaving();
-            self.revoke_before_leaving();
-            // No listener call after this point.
-            self.group.listener = None;
-            self.core.leave_group(Instant::now());
-            self.run_while(GROUP_LEAVE_WAIT, Consumer::has_pending_group_requests);
-        }
-        // A courtesy to the brokers (their sessions would expire anyway): bounded tighter.
-        self.core.close_fetch_sessions();
-        self.run_while(SESSION_CLOSE_WAIT, Consumer::has_pending_session_closes);
-        self.closed = true;
-        self.core.close();
-        self.net.close();
-    }
-
-    /// Drives the network while `pending` holds, for at most `request.timeout.ms` capped
-    /// at `cap`, or until the network fails.
-    fn run_while(&mut self, cap: Duration, pending: impl Fn(&Consumer) -> bool) {
-        let deadline = Instant::now() + self.core.config().request_timeout.min(cap);
-        while pending(&self.core) && Instant::now() < deadline {
-            if self.run_once(deadline).is_err() {
+        let now = Instant::now();
+        let deadline = now + timeout;
+        self.core.begin_close(now, timeout);
+        loop {
+            self.dispatch_events();
+            if self.core.is_closed() || Instant::now() >= deadline {
+                break;
+            }
+            if let Err(e) = self.run_once(deadline) {
+                debug!("close: {e}; closing at once");
                 break;
             }
         }
+        self.closed = true;
+        self.core.close();
+        // Commits and lookups cancelled by the close complete (their callbacks run).
+        self.dispatch_events();
+        self.group.listener = None;
+        self.net.close();
     }
 
     /// Hands the core's requests to the network; true if there were any.

@@ -14,7 +14,7 @@ use mio::{Events, Poll, Token, Waker};
 use super::backoff::Reconnect;
 use super::connection::{Connection, ReadStatus};
 use super::queue::RequestQueue;
-use super::{Completion, NetConfig, NetError, NodeId, WakeHandle};
+use super::{Completion, NetConfig, NetError, NodeId, WakeupHandle};
 
 const WAKER_TOKEN: Token = Token(0);
 const EVENTS_CAPACITY: usize = 256;
@@ -62,7 +62,7 @@ pub struct NetworkClient {
     tokens: HashMap<Token, NodeId>,
     next_token: usize,
     completions: VecDeque<Completion>,
-    wake: WakeHandle,
+    wake: WakeupHandle,
     woken: bool,
 }
 
@@ -86,7 +86,7 @@ impl NetworkClient {
             tokens: HashMap::new(),
             next_token: WAKER_TOKEN.0 + 1,
             completions: VecDeque::new(),
-            wake: WakeHandle::new(waker),
+            wake: WakeupHandle::new(waker),
             woken: false,
         })
     }
@@ -197,11 +197,11 @@ impl NetworkClient {
     }
 
     /// A handle that interrupts a blocked [`poll`](Self::poll) from any thread.
-    pub fn waker(&self) -> WakeHandle {
+    pub fn waker(&self) -> WakeupHandle {
         self.wake.clone()
     }
 
-    /// Whether the last [`poll`](Self::poll) consumed a [`WakeHandle::wake`].
+    /// Whether the last [`poll`](Self::poll) consumed a [`WakeupHandle::wake`].
     pub fn was_woken(&self) -> bool {
         self.woken
     }

@@ -21,7 +21,6 @@ pub use client::NetworkClient;
 pub use completion::Completion;
 pub use config::NetConfig;
 pub use error::NetError;
-pub use waker::WakeHandle;
+pub use waker::WakeupHandle;
 
-/// Broker node id; the consumer uses negative ids for bootstrap addresses.
-pub type NodeId = i32;
+pub use consumer_core::consumer::NodeId;

@@ -13,15 +13,17 @@ struct Shared {
     woken: AtomicBool,
 }
 
-/// Wakes a [`NetworkClient`](super::NetworkClient) blocked in `poll` from any thread.
+/// Wakes a [`NetworkClient`](super::NetworkClient) blocked in `poll` from any thread,
+/// and so interrupts a blocking call of a `KafkaConsumer` (Java's `wakeup`): that call
+/// returns `KafkaError::Wakeup`.
 #[derive(Debug, Clone)]
-pub struct WakeHandle {
+pub struct WakeupHandle {
     shared: Arc<Shared>,
 }
 
-impl WakeHandle {
+impl WakeupHandle {
     pub(crate) fn new(waker: mio::Waker) -> Self {
-        WakeHandle {
+        WakeupHandle {
             shared: Arc::new(Shared {
                 waker,
                 woken: AtomicBool::new(false),
