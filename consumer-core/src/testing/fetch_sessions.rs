@@ -116,6 +116,10 @@ impl FetchSessions {
     /// Applies `req` to its session: the request to serve (every partition of the
     /// session) and what the answer must say; or the error answer. `topic_name` names a
     /// topic id (for [`SessionSeen`]).
+    ///
+    /// Panics on what no client may send: a partition twice in one request, or both sent
+    /// and forgotten; in [`SessionMode::Kafka`], forgetting a partition in a full fetch or
+    /// one its session does not hold.
     pub(crate) fn receive(
         &mut self,
         broker: i32,
@@ -157,6 +161,11 @@ impl FetchSessions {
                 })
             })
             .collect();
+        let distinct: BTreeSet<&Key> = sent.iter().map(|(k, _)| k).collect();
+        assert_eq!(distinct.len(), sent.len(), "a partition sent twice");
+        if let Some(k) = forgotten.iter().find(|k| distinct.contains(k)) {
+            panic!("{} both sent and forgotten", name(k));
+        }
         let mut seen = SessionSeen {
             broker,
             session_id: req.session_id,
@@ -281,7 +290,11 @@ impl FetchSessions {
             session.partitions.insert(k.clone(), p.clone());
         }
         for k in forgotten {
-            session.partitions.remove(k);
+            assert!(
+                session.partitions.remove(k).is_some(),
+                "{k:?} forgotten but not in session {}",
+                req.session_id
+            );
         }
         session.epoch = if session.epoch == i32::MAX {
             1
