@@ -90,6 +90,9 @@ impl TestCluster {
         self.requests.iter().filter(|r| r.api == api).count()
     }
 
+    // ---- answering ----
+
+    /// A broker handles one request on an open connection.
     pub(super) fn process(
         &mut self,
         client: usize,

@@ -122,6 +122,8 @@ impl TestCluster {
         consumer
     }
 
+    // ---- what the consumer returned ----
+
     /// Received records of `tp`, as (offset, key, value) strings.
     pub fn received_of(&self, tp: &TopicPartition) -> Vec<(i64, String, String)> {
         self.received

@@ -38,6 +38,8 @@ pub(super) struct Rule {
 }
 
 impl TestCluster {
+    // ---- brokers going down ----
+
     /// Refuses (or accepts again) connections to `broker`; going down cuts its connections.
     pub fn set_down(&mut self, consumer: &mut Consumer, broker: i32, down: bool) {
         self.brokers.get_mut(&broker).expect("broker").down = down;

@@ -276,7 +276,6 @@ impl TestCluster {
         }
     }
 
-    /// A broker handles one request on an open connection.
     /// Closes connections whose oldest unanswered request is older than its timeout.
     pub(super) fn expire_requests(&mut self, client: usize, consumer: &mut Consumer) -> bool {
         let now = self.now();
