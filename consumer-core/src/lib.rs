@@ -59,4 +59,6 @@ pub mod metadata;
 pub mod offsets;
 pub mod record;
 pub mod subscription;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod topic_partition;

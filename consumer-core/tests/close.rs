@@ -6,14 +6,12 @@
 //! * With every broker down, closing ends at its deadline, not later, and every request
 //!   still pending ends (cancelled) with the close.
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::config::AutoOffsetReset;
 use consumer_core::event::Event;
-use support::{tp, SessionMode, TestCluster};
+use consumer_core::testing::{tp, SessionMode, TestCluster};
 
 const GROUP: &str = "closers";
 

@@ -1,13 +1,11 @@
 //! Lost connections: requests in flight fail, the consumer reconnects (negotiating
 //! versions again, ApiVersions first) and re-sends the fetch from the same position.
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::config::AutoOffsetReset;
-use support::{tp, Action, Profile, TestCluster};
+use consumer_core::testing::{tp, Action, Profile, TestCluster};
 
 fn cluster_with(profile: Profile) -> (TestCluster, consumer_core::consumer::Consumer) {
     let mut cluster = TestCluster::builder()

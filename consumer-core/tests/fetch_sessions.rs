@@ -4,15 +4,13 @@
 //! errors and lost connections bring back a full fetch; brokers without sessions get full
 //! fetches throughout.
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::config::AutoOffsetReset;
 use consumer_core::consumer::Consumer;
+use consumer_core::testing::{tp, Profile, SessionMode, SessionSeen, TestCluster};
 use consumer_core::topic_partition::TopicPartition;
-use support::{tp, Profile, SessionMode, SessionSeen, TestCluster};
 
 fn parts() -> [TopicPartition; 3] {
     [tp("t", 0), tp("t", 1), tp("t", 2)]

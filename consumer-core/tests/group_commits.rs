@@ -7,8 +7,6 @@
 //!   without this member it fails with `CommitFailed`; retriable errors are retried.
 //! * `committed()` answers with `CommittedFetched`.
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
@@ -17,8 +15,8 @@ use consumer_core::consumer::Consumer;
 use consumer_core::coordinator::MemberState;
 use consumer_core::error_code::ErrorCode;
 use consumer_core::event::{ConsumerError, Event, RequestId};
+use consumer_core::testing::{tp, TestCluster};
 use consumer_core::topic_partition::{OffsetAndMetadata, TopicPartition};
-use support::{tp, TestCluster};
 
 const GROUP: &str = "billing";
 

@@ -9,8 +9,6 @@
 //! * Errors on FindCoordinator, JoinGroup, SyncGroup, Heartbeat, OffsetCommit, OffsetFetch
 //!   and LeaveGroup.
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
@@ -18,7 +16,7 @@ use consumer_core::config::AutoOffsetReset;
 use consumer_core::consumer::Consumer;
 use consumer_core::coordinator::MemberState;
 use consumer_core::error_code::ErrorCode;
-use support::{story, tp, Action, Profile, TestCluster};
+use consumer_core::testing::{story, tp, Action, Profile, TestCluster};
 
 const GROUP: &str = "billing";
 

@@ -8,8 +8,6 @@
 //!   without one follow `auto.offset.reset`.
 //! * The leader rejoins when a subscribed topic gains partitions, so they get an owner.
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
@@ -18,7 +16,7 @@ use consumer_core::consumer::Consumer;
 use consumer_core::coordinator::MemberState;
 use consumer_core::error_code::ErrorCode;
 use consumer_core::event::{ConsumerError, Event, RequestId};
-use support::{tp, Member, TestCluster};
+use consumer_core::testing::{tp, Member, TestCluster};
 
 const GROUP: &str = "billing";
 
@@ -124,7 +122,7 @@ fn a_commit_refused_because_the_group_moved_on_makes_the_member_rejoin() {
             "{code}"
         );
         assert_eq!(consumer.assignment().len(), 2, "{code}");
-        let story = support::story(&cluster.events);
+        let story = consumer_core::testing::story(&cluster.events);
         if code == ErrorCode::RebalanceInProgress {
             // Still a member: it gives its partitions up and rejoins under its id.
             assert_eq!(rejoin.member_id, member_id, "{code}");

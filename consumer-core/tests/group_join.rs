@@ -4,15 +4,13 @@
 //! partition from the group's committed offset, and falls back to `auto.offset.reset`
 //! where nothing was committed.
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::config::AutoOffsetReset;
 use consumer_core::coordinator::MemberState;
 use consumer_core::event::{ConsumerError, Event};
-use support::{tp, GroupState, Profile, TestCluster};
+use consumer_core::testing::{tp, GroupState, Profile, TestCluster};
 
 const GROUP: &str = "billing";
 

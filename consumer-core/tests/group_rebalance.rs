@@ -4,14 +4,12 @@
 //! partition is ever assigned to two members at once, and with auto-commit no record is
 //! handed out twice across a handover.
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::config::AutoOffsetReset;
 use consumer_core::event::Event;
-use support::{tp, GroupState, Member, TestCluster};
+use consumer_core::testing::{tp, GroupState, Member, TestCluster};
 
 const GROUP: &str = "billing";
 const PARTITIONS: i32 = 4;
@@ -38,7 +36,7 @@ fn member(cluster: &mut TestCluster, name: &str, assignor: &str) -> Member {
 }
 
 fn story(m: &Member) -> Vec<String> {
-    support::story(&m.events)
+    consumer_core::testing::story(&m.events)
 }
 
 fn partitions(m: &Member) -> Vec<i32> {

@@ -7,15 +7,13 @@
 //!   fenced (FENCED_INSTANCE_ID), which is fatal: `poll_records` fails with
 //!   `ConsumerError::Group` and the member stops talking to the group.
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::config::{AutoOffsetReset, ConsumerConfigBuilder};
 use consumer_core::error_code::ErrorCode;
 use consumer_core::event::{ConsumerError, Event};
-use support::{story, tp, Profile, TestCluster};
+use consumer_core::testing::{story, tp, Profile, TestCluster};
 
 const GROUP: &str = "billing";
 

@@ -10,15 +10,13 @@
 //! * A JoinGroup waits for the whole rebalance (up to the rebalance timeout), longer than
 //!   `request.timeout.ms`, and a member that does not rejoin in time is dropped.
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::config::AutoOffsetReset;
 use consumer_core::coordinator::MemberState;
 use consumer_core::event::{ConsumerError, Event};
-use support::{story, tp, Action, TestCluster};
+use consumer_core::testing::{story, tp, Action, TestCluster};
 
 const GROUP: &str = "billing";
 

@@ -2,12 +2,10 @@
 //! answers NOT_LEADER_OR_FOLLOWER, the consumer refreshes metadata and goes on fetching
 //! from the new leader at the same position. Nothing is lost or repeated.
 
-mod support;
-
 use consumer_core::codec::ApiKey;
 use consumer_core::config::AutoOffsetReset;
 use consumer_core::error_code::ErrorCode;
-use support::{tp, Profile, TestCluster};
+use consumer_core::testing::{tp, Profile, TestCluster};
 
 fn leader_moves_mid_fetch(profile: Profile) -> TestCluster {
     let mut cluster = TestCluster::builder()

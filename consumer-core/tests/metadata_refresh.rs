@@ -2,13 +2,11 @@
 //! and learns of changes no error told it about. A failed refresh is retried after
 //! `retry.backoff.ms`, doubling up to `retry.backoff.max.ms`.
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::config::AutoOffsetReset;
-use support::{tp, Action, TestCluster};
+use consumer_core::testing::{tp, Action, TestCluster};
 
 const MS: Duration = Duration::from_millis(1);
 

@@ -1,16 +1,14 @@
 //! Offsets the broker no longer has: reset by policy (earliest), reported to the caller
 //! (policy none), and the caller's own seeks and lookups (beginning, end, by timestamp).
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::config::AutoOffsetReset;
 use consumer_core::error_code::ErrorCode;
 use consumer_core::event::{ConsumerError, Event};
+use consumer_core::testing::{tp, Profile, TestCluster, BASE_TS};
 use consumer_core::topic_partition::OffsetAndTimestamp;
-use support::{tp, Profile, TestCluster, BASE_TS};
 
 /// Ten records consumed, the consumer waiting at offset 10; then ten more are written and
 /// retention deletes everything below 15 before the consumer gets to them.

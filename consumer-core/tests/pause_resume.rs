@@ -1,13 +1,11 @@
 //! Pausing a partition stops both its fetching and the hand-out of what is already
 //! buffered for it; resuming hands out the buffered records first, in order, then fetches on.
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::config::AutoOffsetReset;
-use support::{tp, TestCluster};
+use consumer_core::testing::{tp, TestCluster};
 
 fn two_partitions_on_one_broker() -> TestCluster {
     let mut cluster = TestCluster::builder().brokers(1).topic("orders", 2).build();

@@ -2,14 +2,12 @@
 //! asks from the end of that data, so the broker never waits for the caller; still every
 //! record once, in order, and positions only past what was handed out.
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::config::AutoOffsetReset;
 use consumer_core::consumer::Consumer;
-use support::{tp, TestCluster};
+use consumer_core::testing::{tp, TestCluster};
 
 fn one_partition(records: usize, per_batch: usize) -> TestCluster {
     let mut cluster = TestCluster::builder().brokers(1).topic("t", 1).build();

@@ -1,11 +1,9 @@
 //! A fetch answer that was on its way when the caller sought elsewhere is dropped: no
 //! record from before the seek is handed out, and the position is the seek target.
 
-mod support;
-
 use consumer_core::codec::ApiKey;
 use consumer_core::config::AutoOffsetReset;
-use support::{tp, TestCluster};
+use consumer_core::testing::{tp, TestCluster};
 
 fn ten_records() -> (TestCluster, consumer_core::consumer::Consumer) {
     let mut cluster = TestCluster::builder().brokers(1).topic("t", 1).build();

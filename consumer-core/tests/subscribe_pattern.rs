@@ -7,8 +7,6 @@
 //! * `assign` and `subscribe` do not mix (`StateError::SubscriptionMix`); group calls need
 //!   `group.id` (`StateError::NoGroupId`); a bad pattern is refused.
 
-mod support;
-
 use std::time::Duration;
 
 use consumer_core::codec::consumer_protocol::ConsumerProtocolSubscription;
@@ -17,8 +15,8 @@ use consumer_core::config::AutoOffsetReset;
 use consumer_core::consumer::Consumer;
 use consumer_core::coordinator::MemberState;
 use consumer_core::event::StateError;
+use consumer_core::testing::{tp, TestCluster};
 use consumer_core::topic_partition::{OffsetAndMetadata, TopicPartition};
-use support::{tp, TestCluster};
 
 const GROUP: &str = "billing";
 

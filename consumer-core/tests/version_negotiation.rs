@@ -4,13 +4,11 @@
 //! at the ApiVersions version the last broker answered; a broker that shares no
 //! version of a needed API is reported as `UnsupportedVersion`, naming the API.
 
-mod support;
-
 use consumer_core::codec::messages::fetch::FIRST_TOPIC_ID_VERSION;
 use consumer_core::codec::{ApiKey, VersionError, VersionRange};
 use consumer_core::config::AutoOffsetReset;
 use consumer_core::event::ConsumerError;
-use support::{tp, Profile, TestCluster};
+use consumer_core::testing::{tp, Profile, TestCluster};
 
 fn api_versions_asked(cluster: &TestCluster, node: i32) -> Vec<i16> {
     cluster

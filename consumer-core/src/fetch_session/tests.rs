@@ -1,12 +1,15 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
 use super::*;
+use crate::codec::messages::{FetchRequest, FetchResponse};
+use crate::error_code::ErrorCode;
+use crate::testing::{FetchSessions, SessionMode};
 
-const NOT_FOUND: i16 = 70;
-const BAD_EPOCH: i16 = 71;
-const TOPIC_ID_ERROR: i16 = 106;
+const NOT_FOUND: i16 = ErrorCode::FetchSessionIdNotFound.code();
+const BAD_EPOCH: i16 = ErrorCode::InvalidFetchSessionEpoch.code();
+const TOPIC_ID_ERROR: i16 = ErrorCode::FetchSessionTopicIdError.code();
 
 fn tp(topic: &str, partition: i32) -> TopicPartition {
     TopicPartition::new(topic, partition)
@@ -320,113 +323,84 @@ fn topics_group_partitions_in_wanted_order() {
 }
 
 // ---- Model check: a broker following KIP-227 ends up with exactly what was wanted. ----
+//
+// The broker is the test kit's model of KIP-227 (`crate::testing::FetchSessions`), the one
+// the scenario tests run against. It panics on what no client may send: a partition twice
+// in one request, or both sent and forgotten; forgetting in a full fetch, or forgetting a
+// partition the session does not hold.
 
-/// A partition as a broker keys it: by name below v13, by topic id from v13.
-type Key = (TopicPartition, [u8; 16]);
+/// The broker the model check talks to.
+const BROKER: i32 = 1;
 
-#[derive(Debug)]
-struct BrokerSession {
-    epoch: i32,
-    by_id: bool,
-    partitions: BTreeMap<Key, PartitionFetch>,
-}
-
-/// The broker side of KIP-227 as the Kafka broker implements it.
-#[derive(Debug)]
-struct ModelBroker {
-    gives_sessions: bool,
-    sessions: HashMap<i32, BrokerSession>,
-    next_id: i32,
-}
-
-/// The broker's answer: (session id, error code), and the partitions it serves (on success).
-type Served = Result<(i32, BTreeMap<TopicPartition, PartitionFetch>), i16>;
-
-impl ModelBroker {
-    fn key(tp: &TopicPartition, topic_id: [u8; 16], by_id: bool) -> Key {
-        (tp.clone(), if by_id { topic_id } else { [0; 16] })
-    }
-
-    fn serve(&mut self, version: i16, req: &SessionFetch) -> Served {
-        let by_id = version >= 13;
-        let sent: BTreeMap<TopicPartition, PartitionFetch> = req.to_send.iter().cloned().collect();
-        assert_eq!(sent.len(), req.to_send.len(), "a partition sent twice");
-        if version < 7 {
-            return Ok((0, sent));
+/// The Fetch request for `req`. The sent partitions are grouped by topic name and id, not
+/// by name alone as [`SessionFetch::topics`] does: the rounds give partitions of one topic
+/// different ids, which a consistent metadata view never does.
+fn wire(req: &SessionFetch) -> FetchRequest {
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for (tp, p) in &req.to_send {
+        let partition = p.to_wire(tp.partition);
+        match topics
+            .iter_mut()
+            .find(|t| t.topic == tp.topic && t.topic_id == p.topic_id)
+        {
+            Some(t) => t.partitions.push(partition),
+            None => topics.push(FetchTopic {
+                topic: tp.topic.clone(),
+                topic_id: p.topic_id,
+                partitions: vec![partition],
+            }),
         }
-        match req.session_epoch {
-            -1 | 0 => {
-                assert!(
-                    req.forgotten.is_empty(),
-                    "forgotten partitions in a full fetch"
-                );
-                if req.session_id != 0 {
-                    self.sessions.remove(&req.session_id);
-                }
-                if req.session_epoch == 0 && self.gives_sessions {
-                    self.next_id += 1;
-                    let partitions = req
-                        .to_send
-                        .iter()
-                        .map(|(tp, p)| (Self::key(tp, p.topic_id, by_id), *p))
-                        .collect();
-                    let session = BrokerSession {
-                        epoch: 1,
-                        by_id,
-                        partitions,
-                    };
-                    self.sessions.insert(self.next_id, session);
-                    Ok((self.next_id, sent))
-                } else {
-                    Ok((0, sent))
-                }
-            }
-            epoch => {
-                assert!(epoch > 0, "epoch {epoch}");
-                assert_ne!(req.session_id, 0, "an incremental fetch without a session");
-                let Some(session) = self.sessions.get_mut(&req.session_id) else {
-                    return Err(NOT_FOUND);
+    }
+    FetchRequest {
+        session_id: req.session_id,
+        session_epoch: req.session_epoch,
+        topics,
+        forgotten_topics_data: req.forgotten_topics(),
+        ..FetchRequest::default()
+    }
+}
+
+/// The topic of a topic id in [`UNIVERSE`] ("a" is re-created now and then).
+fn topic_of(id: &[u8; 16]) -> String {
+    match id[0] {
+        1 | 2 => "a",
+        9 => "b",
+        _ => "<unknown id>",
+    }
+    .to_owned()
+}
+
+/// A partition as the broker can tell it apart: with its topic id from v13, by name only
+/// below (no topic id on the wire).
+fn as_keyed(version: i16, p: &PartitionFetch) -> PartitionFetch {
+    PartitionFetch {
+        topic_id: if version >= 13 { p.topic_id } else { [0; 16] },
+        ..*p
+    }
+}
+
+/// What the broker serves: each partition of `served`, named from its topic id from v13.
+fn served_of(version: i16, served: &FetchRequest) -> Vec<(TopicPartition, PartitionFetch)> {
+    served
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let name = if version >= 13 {
+                topic_of(&t.topic_id)
+            } else {
+                t.topic.clone()
+            };
+            t.partitions.iter().map(move |p| {
+                let fetch = PartitionFetch {
+                    topic_id: t.topic_id,
+                    fetch_offset: p.fetch_offset,
+                    current_leader_epoch: p.current_leader_epoch,
+                    max_bytes: p.partition_max_bytes,
                 };
-                if session.epoch != epoch {
-                    return Err(BAD_EPOCH);
-                }
-                if session.by_id != by_id {
-                    return Err(TOPIC_ID_ERROR);
-                }
-                // Kafka applies the sent partitions first, then the forgotten ones.
-                for (tp, p) in &req.to_send {
-                    session
-                        .partitions
-                        .insert(Self::key(tp, p.topic_id, by_id), *p);
-                }
-                for (tp, id) in &req.forgotten {
-                    let key = Self::key(tp, *id, by_id);
-                    assert!(
-                        !req.to_send
-                            .iter()
-                            .any(|(t, p)| Self::key(t, p.topic_id, by_id) == key),
-                        "{tp} both sent and forgotten"
-                    );
-                    assert!(
-                        session.partitions.remove(&key).is_some(),
-                        "{tp} not in session"
-                    );
-                }
-                session.epoch = next_epoch(epoch);
-                let served = session
-                    .partitions
-                    .iter()
-                    .map(|((tp, _), p)| (tp.clone(), *p))
-                    .collect::<BTreeMap<_, _>>();
-                assert_eq!(
-                    served.len(),
-                    session.partitions.len(),
-                    "a partition held twice"
-                );
-                Ok((req.session_id, served))
-            }
-        }
-    }
+                (tp(&name, p.partition), as_keyed(version, &fetch))
+            })
+        })
+        .collect()
 }
 
 /// One fetch round.
@@ -500,40 +474,52 @@ proptest! {
         gives_sessions in any::<bool>(),
         rounds in proptest::collection::vec(round(), 1..40),
     ) {
-        let mut broker = ModelBroker { gives_sessions, sessions: HashMap::new(), next_id: 100 };
+        let mut broker = FetchSessions::default();
+        broker.mode = if gives_sessions { SessionMode::Kafka } else { SessionMode::Off };
         let mut h = FetchSessionHandler::new();
         for round in rounds {
+            let v = round.version;
             let wanted = wanted_of(&round);
-            let req = h.build(round.version, wanted.clone());
+            let req = h.build(v, wanted.clone());
             let want: BTreeMap<_, _> = wanted.iter().cloned().collect();
             let session: BTreeMap<_, _> = req.session.clone().into_iter().collect();
             prop_assert_eq!(&session, &want, "the answer may carry exactly the wanted partitions");
             if req.full {
                 prop_assert_eq!(req.to_send.len(), want.len());
+                prop_assert!(req.forgotten.is_empty(), "forgotten partitions in a full fetch");
             }
-            if round.version < 7 {
+            if v < 7 {
                 prop_assert_eq!((req.session_id, req.session_epoch), (0, -1));
             } else {
                 prop_assert!(req.session_epoch >= 0);
                 prop_assert_eq!(req.full, req.session_epoch == 0);
+                prop_assert!(req.full || req.session_id != 0, "an incremental fetch without a session");
             }
             if let Fate::Evicted = round.fate {
-                broker.sessions.clear();
+                broker.evict_all();
             }
             match round.fate {
                 Fate::LostBefore => h.handle_error(),
                 Fate::LostAfter => {
-                    let _ = broker.serve(round.version, &req);
+                    let _ = broker.receive(BROKER, v, &wire(&req), topic_of);
                     h.handle_error();
                 }
                 Fate::Failed(code) => h.handle_response(req.session_id, code),
-                Fate::Answered | Fate::Evicted => match broker.serve(round.version, &req) {
-                    Ok((id, served)) => {
+                Fate::Answered | Fate::Evicted => match broker.receive(BROKER, v, &wire(&req), topic_of) {
+                    Ok((served, answer)) => {
+                        let served = served_of(v, &served);
+                        let count = served.len();
+                        let served: BTreeMap<_, _> = served.into_iter().collect();
+                        prop_assert_eq!(served.len(), count, "a partition held twice");
+                        let want: BTreeMap<_, _> =
+                            want.iter().map(|(tp, p)| (tp.clone(), as_keyed(v, p))).collect();
                         prop_assert_eq!(&served, &want, "broker view differs from the wanted set");
+                        let id = answer.finish(FetchResponse::default()).session_id;
                         h.handle_response(id, 0);
                     }
-                    Err(code) => {
+                    Err(resp) => {
                         // Only eviction or a lost answer can break a session.
+                        let code = resp.error_code;
                         prop_assert!(code == NOT_FOUND, "unexpected error {}", code);
                         h.handle_response(0, code);
                     }

@@ -6,15 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use consumer_core::codec::messages::fetch::{FetchPartition, FetchTopic};
-use consumer_core::codec::messages::{FetchRequest, FetchResponse};
-use consumer_core::topic_partition::TopicPartition;
-
-use super::Topic;
-
-const SESSION_ID_NOT_FOUND: i16 = 70;
-const INVALID_SESSION_EPOCH: i16 = 71;
-const SESSION_TOPIC_ID_ERROR: i16 = 106;
+use crate::codec::messages::fetch::{FetchPartition, FetchTopic};
+use crate::codec::messages::{FetchRequest, FetchResponse};
+use crate::error_code::ErrorCode;
+use crate::topic_partition::TopicPartition;
 
 /// How the brokers treat fetch sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,16 +58,16 @@ struct Session {
 
 /// What the answer to one fetch must say about its session.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub(crate) struct SessionAnswer {
     session_id: i32,
     /// On an incremental fetch: the partitions sent; the others are answered only when
     /// they have records or an error.
     sent: Option<BTreeSet<Key>>,
 }
 
-impl Answer {
+impl SessionAnswer {
     /// `resp` (the answer for every fetched partition) as this session answers it.
-    pub fn finish(&self, mut resp: FetchResponse) -> FetchResponse {
+    pub(crate) fn finish(&self, mut resp: FetchResponse) -> FetchResponse {
         resp.session_id = self.session_id;
         if let Some(sent) = &self.sent {
             for t in &mut resp.responses {
@@ -119,14 +114,19 @@ impl FetchSessions {
     }
 
     /// Applies `req` to its session: the request to serve (every partition of the
-    /// session) and what the answer must say; or the error answer.
-    pub fn receive(
+    /// session) and what the answer must say; or the error answer. `topic_name` names a
+    /// topic id (for [`SessionSeen`]).
+    ///
+    /// Panics on what no client may send: a partition twice in one request, or both sent
+    /// and forgotten; in [`SessionMode::Kafka`], forgetting a partition in a full fetch or
+    /// one its session does not hold.
+    pub(crate) fn receive(
         &mut self,
         broker: i32,
         version: i16,
         req: &FetchRequest,
-        topics: &BTreeMap<String, Topic>,
-    ) -> Result<(FetchRequest, Answer), FetchResponse> {
+        topic_name: impl Fn(&[u8; 16]) -> String,
+    ) -> Result<(FetchRequest, SessionAnswer), FetchResponse> {
         let by_id = version >= 13;
         let key = |t: &FetchTopic, p: i32| -> Key {
             if by_id {
@@ -136,14 +136,7 @@ impl FetchSessions {
             }
         };
         let name = |k: &Key| -> TopicPartition {
-            let topic = if by_id {
-                topics
-                    .iter()
-                    .find(|(_, t)| t.id == k.1)
-                    .map_or_else(|| "<unknown id>".to_owned(), |(n, _)| n.clone())
-            } else {
-                k.0.clone()
-            };
+            let topic = if by_id { topic_name(&k.1) } else { k.0.clone() };
             TopicPartition::new(topic, k.2)
         };
         let sent: Vec<(Key, FetchPartition)> = req
@@ -168,6 +161,11 @@ impl FetchSessions {
                 })
             })
             .collect();
+        let distinct: BTreeSet<&Key> = sent.iter().map(|(k, _)| k).collect();
+        assert_eq!(distinct.len(), sent.len(), "a partition sent twice");
+        if let Some(k) = forgotten.iter().find(|k| distinct.contains(k)) {
+            panic!("{} both sent and forgotten", name(k));
+        }
         let mut seen = SessionSeen {
             broker,
             session_id: req.session_id,
@@ -187,21 +185,21 @@ impl FetchSessions {
         let outcome = match self.mode {
             _ if version < 7 => Ok((
                 req.clone(),
-                Answer {
+                SessionAnswer {
                     session_id: 0,
                     sent: None,
                 },
             )),
             SessionMode::Off => Ok((
                 req.clone(),
-                Answer {
+                SessionAnswer {
                     session_id: 0,
                     sent: None,
                 },
             )),
             SessionMode::Echo => Ok((
                 req.clone(),
-                Answer {
+                SessionAnswer {
                     session_id: req.session_id,
                     sent: None,
                 },
@@ -238,9 +236,9 @@ impl FetchSessions {
         req: &FetchRequest,
         sent: &[(Key, FetchPartition)],
         forgotten: &[Key],
-    ) -> Result<(FetchRequest, Answer), FetchResponse> {
-        let fail = |code: i16| FetchResponse {
-            error_code: code,
+    ) -> Result<(FetchRequest, SessionAnswer), FetchResponse> {
+        let fail = |code: ErrorCode| FetchResponse {
+            error_code: code.code(),
             ..FetchResponse::default()
         };
         if req.session_epoch <= 0 {
@@ -252,7 +250,7 @@ impl FetchSessions {
             if req.session_epoch < 0 {
                 return Ok((
                     req.clone(),
-                    Answer {
+                    SessionAnswer {
                         session_id: 0,
                         sent: None,
                     },
@@ -268,7 +266,7 @@ impl FetchSessions {
             self.sessions.insert(self.last_id, session);
             return Ok((
                 req.clone(),
-                Answer {
+                SessionAnswer {
                     session_id: self.last_id,
                     sent: None,
                 },
@@ -279,20 +277,24 @@ impl FetchSessions {
             .get_mut(&req.session_id)
             .filter(|s| s.broker == broker)
         else {
-            return Err(fail(SESSION_ID_NOT_FOUND));
+            return Err(fail(ErrorCode::FetchSessionIdNotFound));
         };
         if session.epoch != req.session_epoch {
-            return Err(fail(INVALID_SESSION_EPOCH));
+            return Err(fail(ErrorCode::InvalidFetchSessionEpoch));
         }
         if session.by_id != by_id {
-            return Err(fail(SESSION_TOPIC_ID_ERROR));
+            return Err(fail(ErrorCode::FetchSessionTopicIdError));
         }
         // As Kafka: the sent partitions are added or updated first, then forgotten ones go.
         for (k, p) in sent {
             session.partitions.insert(k.clone(), p.clone());
         }
         for k in forgotten {
-            session.partitions.remove(k);
+            assert!(
+                session.partitions.remove(k).is_some(),
+                "{k:?} forgotten but not in session {}",
+                req.session_id
+            );
         }
         session.epoch = if session.epoch == i32::MAX {
             1
@@ -318,7 +320,7 @@ impl FetchSessions {
             forgotten_topics_data: Vec::new(),
             ..req.clone()
         };
-        let answer = Answer {
+        let answer = SessionAnswer {
             session_id: req.session_id,
             sent: Some(sent.iter().map(|(k, _)| k.clone()).collect()),
         };

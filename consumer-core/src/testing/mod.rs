@@ -1,0 +1,134 @@
+//! A simulated Kafka cluster for driving the sans-IO [`Consumer`](crate::consumer::Consumer)
+//! in tests (feature `testing`).
+//!
+//! Deterministic and in memory: no sockets, threads or sleeps. The cluster plays the network
+//! and the brokers. Requests are decoded and answers encoded with the crate's own codec, so
+//! every scenario also exercises the wire format at the versions the brokers advertise. Time
+//! is simulated: when nothing can happen now, the clock jumps to the next deadline (the
+//! consumer's `poll_timeout`, a delayed answer, a long-polling fetch, a request timeout, a
+//! group's timer).
+//!
+//! Brokers behave like real ones where it matters to a consumer: answers on one connection
+//! come back in order; a fetch with nothing to return waits up to `max_wait_ms` (and ends
+//! early when data arrives); non-leaders answer NOT_LEADER_OR_FOLLOWER; offsets outside
+//! `[log start, high watermark]` are OFFSET_OUT_OF_RANGE; a too-new ApiVersions gets
+//! UNSUPPORTED_VERSION with a version-0 body. Sending a version the broker did not
+//! advertise is a client bug and panics: this is a test tool, and it panics on misuse too.
+//!
+//! What a scenario can do:
+//!
+//! * build a cluster ([`TestCluster::builder`]: brokers, a [`Profile`] of API versions,
+//!   topics), produce records ([`TestCluster::append`], [`TestCluster::fill`]), move the
+//!   high watermark, the log start, truncate, move leaders, create topics, add partitions;
+//! * inject faults ([`Action`]: an error code per API, held, dropped or delayed answers, cut
+//!   connections; [`TestCluster::set_down`]; moving a group's coordinator with
+//!   [`Groups::move_coordinator`]);
+//! * run one consumer ([`TestCluster::step`], [`TestCluster::drive`],
+//!   [`TestCluster::run_for`]) or several [`Member`]s of a group on one clock
+//!   ([`TestCluster::drive_members`], [`TestCluster::settle`]);
+//! * look at what happened: the requests the brokers saw ([`SeenRequest`]), records,
+//!   errors and events drained, the group coordinator's state and history ([`Groups`]),
+//!   the brokers' fetch sessions ([`FetchSessions`]).
+//!
+//! # Example
+//!
+//! ```
+//! use consumer_core::config::AutoOffsetReset;
+//! use consumer_core::testing::{tp, TestCluster};
+//!
+//! let mut cluster = TestCluster::builder().brokers(3).topic("events", 2).build();
+//! let events = tp("events", 1);
+//! cluster.append(&events, &[("k0", "created"), ("k1", "paid")]);
+//!
+//! let config = cluster.config().auto_offset_reset(AutoOffsetReset::Earliest);
+//! let mut consumer = cluster.consumer(config);
+//! consumer.assign([events.clone()]).expect("assign");
+//!
+//! // Runs the driver loop on the simulated clock until both records were returned.
+//! cluster.drive(&mut consumer, |_, c| c.received.len() == 2, 100);
+//! assert_eq!(
+//!     cluster.received_of(&events),
+//!     vec![
+//!         (0, "k0".to_owned(), "created".to_owned()),
+//!         (1, "k1".to_owned(), "paid".to_owned()),
+//!     ]
+//! );
+//! ```
+//!
+//! # Layout
+//!
+//! | module | what |
+//! | --- | --- |
+//! | `cluster` | [`TestCluster`], [`ClusterBuilder`], [`Profile`], brokers, topics, logs, leadership |
+//! | `broker` | answering each API with the real codec; [`SeenRequest`], [`PartitionError`] |
+//! | `network` | connections, answers in order, reconnect backoff, request timeouts, cuts |
+//! | `faults` | [`Action`]s for the next matching request, brokers going down |
+//! | `driver` | [`TestCluster::step`], `drive`, `run_for`, [`Member`]s; every call into the consumer |
+//! | `group`, `rebalance`, `group_offsets` | the broker-side group coordinator ([`Groups`]) |
+//! | `group_api` | the brokers' side of the group APIs, with injected errors |
+//! | `fetch_sessions` | the broker side of incremental fetch sessions (KIP-227) |
+
+mod broker;
+mod cluster;
+mod driver;
+mod faults;
+mod fetch_sessions;
+mod group;
+mod group_api;
+mod group_offsets;
+mod network;
+mod rebalance;
+
+use bytes::Bytes;
+
+use crate::event::Event;
+use crate::topic_partition::TopicPartition;
+
+pub use broker::{PartitionError, SeenRequest};
+pub use cluster::{Broker, ClusterBuilder, LogBatch, Partition, Profile, TestCluster, Topic};
+pub use driver::Member;
+pub use faults::Action;
+pub use fetch_sessions::{FetchSessions, SessionMode, SessionSeen};
+pub use group::{partitions_of, GenerationRecord, Group, GroupMember, GroupState, Groups};
+pub use group_offsets::Committed;
+
+/// The timestamp of offset 0 in logs filled by [`TestCluster::append`]; offset `n` has
+/// `BASE_TS + 1000 * n`.
+pub const BASE_TS: i64 = 1_700_000_000_000;
+
+/// Shorthand for a topic-partition.
+pub fn tp(topic: &str, partition: i32) -> TopicPartition {
+    TopicPartition::new(topic, partition)
+}
+
+/// Rebalance events as "assigned [0, 1]" / "revoked [..]" / "lost [..]" (partition numbers,
+/// sorted), other events left out.
+pub fn story(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let (what, parts) = match e {
+                Event::PartitionsAssigned(p) => ("assigned", p),
+                Event::PartitionsRevoked(p) => ("revoked", p),
+                Event::PartitionsLost(p) => ("lost", p),
+                _ => return None,
+            };
+            let mut nums: Vec<i32> = parts.iter().map(|tp| tp.partition).collect();
+            nums.sort();
+            Some(format!("{what} {nums:?}"))
+        })
+        .collect()
+}
+
+/// The value [`TestCluster::fill`] writes at `offset`.
+pub fn value_for(tp: &TopicPartition, offset: i64) -> String {
+    format!("{}-{}-{}", tp.topic, tp.partition, offset)
+}
+
+/// Bytes as text (`"<null>"` for none).
+pub fn text(b: &Option<Bytes>) -> String {
+    match b {
+        Some(b) => String::from_utf8_lossy(b).into_owned(),
+        None => "<null>".to_owned(),
+    }
+}
