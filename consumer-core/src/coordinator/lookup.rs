@@ -1,0 +1,124 @@
+//! Finding the group coordinator (FindCoordinator), and losing it.
+
+use std::time::Instant;
+
+use log::{debug, info};
+
+use super::{GroupCoordinator, GroupCtx, GroupRequestKind, MemberState};
+use crate::codec::messages::find_coordinator::KEY_TYPE_GROUP;
+use crate::codec::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
+use crate::error_code::ErrorCode;
+use crate::metadata::Node;
+
+impl GroupCoordinator {
+    /// True if a coordinator lookup should be sent now.
+    pub fn wants_lookup(&self, now: Instant) -> bool {
+        self.fatal.is_none()
+            && !self.left
+            && self.coordinator.is_none()
+            && !self.lookup_in_flight
+            && self.lookup_backoff_until.is_none_or(|t| now >= t)
+    }
+
+    /// The FindCoordinator request; the caller sends it to a ready node.
+    pub fn lookup_request(&mut self) -> FindCoordinatorRequest {
+        self.lookup_in_flight = true;
+        FindCoordinatorRequest {
+            key: self.group_id.clone(),
+            key_type: KEY_TYPE_GROUP,
+            coordinator_keys: vec![self.group_id.clone()],
+        }
+    }
+
+    /// A FindCoordinator answer.
+    pub fn handle_lookup(&mut self, resp: FindCoordinatorResponse, now: Instant) {
+        self.lookup_in_flight = false;
+        let Some(c) = resp.coordinator_for(&self.group_id) else {
+            self.lookup_backoff_until = Some(now + self.retry_backoff);
+            return;
+        };
+        let code = ErrorCode::from_i16(c.error_code);
+        if code != ErrorCode::None {
+            debug!("group {}: FindCoordinator: {code}", self.group_id);
+            self.lookup_backoff_until = Some(now + self.retry_backoff);
+            if matches!(code, ErrorCode::GroupAuthorizationFailed) {
+                self.set_fatal("FindCoordinator", code);
+            }
+            return;
+        }
+        if c.node_id < 0 {
+            // No error but no broker either (found by fuzzing): as unavailable, retried.
+            debug!(
+                "group {}: FindCoordinator named node {}",
+                self.group_id, c.node_id
+            );
+            self.lookup_backoff_until = Some(now + self.retry_backoff);
+            return;
+        }
+        let node = Node {
+            id: i32::MAX - c.node_id,
+            host: c.host,
+            port: c.port,
+            rack: None,
+        };
+        info!(
+            "group {}: coordinator is broker {} at {}",
+            self.group_id,
+            c.node_id,
+            node.address()
+        );
+        self.coordinator = Some(node);
+        self.lookup_backoff_until = None;
+        // As Java does: a found coordinator restarts the session timer. Without this, a
+        // member whose session ran out while the coordinator was unknown would mark the
+        // new coordinator dead at once, forever.
+        if self.last_heartbeat_ok.is_some() {
+            self.last_heartbeat_ok = Some(now);
+        }
+    }
+
+    /// The lookup got no answer.
+    pub fn lookup_failed(&mut self, now: Instant) {
+        self.lookup_in_flight = false;
+        self.lookup_backoff_until = Some(now + self.retry_backoff);
+    }
+
+    /// The coordinator is unreachable or no longer coordinates the group: forget it and
+    /// look it up again. Requests in flight to it are failed by the caller.
+    pub fn coordinator_dead(&mut self, now: Instant) {
+        if let Some(c) = self.coordinator.take() {
+            info!(
+                "group {}: coordinator {} marked dead",
+                self.group_id,
+                c.address()
+            );
+        }
+        self.lookup_backoff_until = Some(now + self.retry_backoff);
+        if self.join_in_flight || self.sync_in_flight || self.pending_leader_sync.is_some() {
+            self.join_in_flight = false;
+            self.sync_in_flight = false;
+            self.pending_leader_sync = None;
+            self.need_rejoin = true;
+            if self.state != MemberState::Stable {
+                self.state = MemberState::Unjoined;
+            }
+        }
+        self.heartbeat_in_flight = false;
+        self.commits.coordinator_dead();
+    }
+
+    /// A request to the coordinator got no answer (disconnect, timeout).
+    pub fn request_failed(&mut self, kind: GroupRequestKind, now: Instant, ctx: &mut GroupCtx<'_>) {
+        match kind {
+            GroupRequestKind::Join | GroupRequestKind::Sync => {
+                self.join_in_flight = false;
+                self.sync_in_flight = false;
+                self.need_rejoin = true;
+            }
+            GroupRequestKind::Heartbeat => self.heartbeat_in_flight = false,
+            GroupRequestKind::Leave => {}
+        }
+        let _ = ctx;
+        self.coordinator_dead(now);
+    }
+}
