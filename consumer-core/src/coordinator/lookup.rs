@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use log::{debug, info};
 
+use super::state::CoordinatorState;
 use super::{GroupCoordinator, GroupCtx, GroupRequestKind, MemberState};
 use crate::codec::messages::find_coordinator::KEY_TYPE_GROUP;
 use crate::codec::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
@@ -15,14 +16,13 @@ impl GroupCoordinator {
     pub fn wants_lookup(&self, now: Instant) -> bool {
         self.fatal.is_none()
             && !self.left
-            && self.coordinator.is_none()
-            && !self.lookup_in_flight
-            && self.lookup_backoff_until.is_none_or(|t| now >= t)
+            && matches!(self.coordinator, CoordinatorState::Unknown { retry_at }
+                if retry_at.is_none_or(|t| now >= t))
     }
 
     /// The FindCoordinator request; the caller sends it to a ready node.
     pub fn lookup_request(&mut self) -> FindCoordinatorRequest {
-        self.lookup_in_flight = true;
+        self.coordinator = CoordinatorState::Looking;
         FindCoordinatorRequest {
             key: self.group_id.clone(),
             key_type: KEY_TYPE_GROUP,
@@ -32,15 +32,14 @@ impl GroupCoordinator {
 
     /// A FindCoordinator answer.
     pub fn handle_lookup(&mut self, resp: FindCoordinatorResponse, now: Instant) {
-        self.lookup_in_flight = false;
         let Some(c) = resp.coordinator_for(&self.group_id) else {
-            self.lookup_backoff_until = Some(now + self.retry_backoff);
+            self.lookup_failed(now);
             return;
         };
         let code = ErrorCode::from_i16(c.error_code);
         if code != ErrorCode::None {
             debug!("group {}: FindCoordinator: {code}", self.group_id);
-            self.lookup_backoff_until = Some(now + self.retry_backoff);
+            self.lookup_failed(now);
             if matches!(code, ErrorCode::GroupAuthorizationFailed) {
                 self.set_fatal("FindCoordinator", code);
             }
@@ -52,7 +51,7 @@ impl GroupCoordinator {
                 "group {}: FindCoordinator named node {}",
                 self.group_id, c.node_id
             );
-            self.lookup_backoff_until = Some(now + self.retry_backoff);
+            self.lookup_failed(now);
             return;
         }
         let node = Node {
@@ -67,8 +66,7 @@ impl GroupCoordinator {
             c.node_id,
             node.address()
         );
-        self.coordinator = Some(node);
-        self.lookup_backoff_until = None;
+        self.coordinator = CoordinatorState::Known(node);
         // As Java does: a found coordinator restarts the session timer. Without this, a
         // member whose session ran out while the coordinator was unknown would mark the
         // new coordinator dead at once, forever.
@@ -79,21 +77,30 @@ impl GroupCoordinator {
 
     /// The lookup got no answer.
     pub fn lookup_failed(&mut self, now: Instant) {
-        self.lookup_in_flight = false;
-        self.lookup_backoff_until = Some(now + self.retry_backoff);
+        // One lookup at a time: with a coordinator known, this answer is a stale one.
+        if !matches!(self.coordinator, CoordinatorState::Known(_)) {
+            self.coordinator = CoordinatorState::Unknown {
+                retry_at: Some(now + self.retry_backoff),
+            };
+        }
     }
 
     /// The coordinator is unreachable or no longer coordinates the group: forget it and
     /// look it up again. Requests in flight to it are failed by the caller.
     pub fn coordinator_dead(&mut self, now: Instant) {
-        if let Some(c) = self.coordinator.take() {
+        if let CoordinatorState::Known(c) = &self.coordinator {
             info!(
                 "group {}: coordinator {} marked dead",
                 self.group_id,
                 c.address()
             );
         }
-        self.lookup_backoff_until = Some(now + self.retry_backoff);
+        // A lookup in flight finds the new coordinator; a second one would race it.
+        if !matches!(self.coordinator, CoordinatorState::Looking) {
+            self.coordinator = CoordinatorState::Unknown {
+                retry_at: Some(now + self.retry_backoff),
+            };
+        }
         if self.join_in_flight || self.sync_in_flight || self.pending_leader_sync.is_some() {
             self.join_in_flight = false;
             self.sync_in_flight = false;

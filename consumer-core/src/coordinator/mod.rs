@@ -18,6 +18,7 @@ pub mod commits;
 mod heartbeat;
 mod join;
 mod lookup;
+mod state;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -38,6 +39,7 @@ use crate::topic_partition::{OffsetAndMetadata, TopicPartition};
 
 pub use commits::{CommitContext, Commits, OffsetFetchContext};
 use join::PendingLeaderSync;
+use state::CoordinatorState;
 
 /// Where the member stands in the group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,9 +115,7 @@ pub struct GroupCoordinator {
     assignors: Vec<Box<dyn Assignor>>,
     protocol: RebalanceProtocol,
 
-    coordinator: Option<Node>,
-    lookup_in_flight: bool,
-    lookup_backoff_until: Option<Instant>,
+    coordinator: CoordinatorState,
 
     state: MemberState,
     generation: Generation,
@@ -212,9 +212,7 @@ impl GroupCoordinator {
             retry_backoff: config.retry_backoff,
             assignors,
             protocol,
-            coordinator: None,
-            lookup_in_flight: false,
-            lookup_backoff_until: None,
+            coordinator: CoordinatorState::Unknown { retry_at: None },
             state: MemberState::Unjoined,
             generation: Generation::none(),
             need_rejoin: true,
@@ -246,7 +244,7 @@ impl GroupCoordinator {
     /// The coordinator node (its id is `i32::MAX - broker id`, so it gets a connection
     /// of its own, as in the Java client).
     pub fn coordinator(&self) -> Option<&Node> {
-        self.coordinator.as_ref()
+        self.coordinator.node()
     }
 
     /// The member state.
@@ -398,7 +396,7 @@ impl GroupCoordinator {
     /// by one: a stale deadline (e.g. a commit retry waiting for the coordinator) must
     /// not hide a later one (the coordinator lookup backoff) behind a single minimum.
     pub fn deadlines(&self) -> Vec<Instant> {
-        let mut t: Vec<Option<Instant>> = vec![self.lookup_backoff_until, self.backoff_until];
+        let mut t: Vec<Option<Instant>> = vec![self.coordinator.retry_at(), self.backoff_until];
         t.extend(self.commits.deadlines());
         if self.state == MemberState::Stable && !self.heartbeat_in_flight {
             t.push(self.next_heartbeat);
@@ -417,7 +415,7 @@ impl GroupCoordinator {
     /// The requests to send to the (ready) coordinator now.
     pub fn prepare(&mut self, now: Instant, ctx: &mut GroupCtx<'_>) -> Vec<GroupRequest> {
         let mut out = Vec::new();
-        if self.fatal.is_some() || self.coordinator.is_none() || self.left {
+        if self.fatal.is_some() || self.coordinator.node().is_none() || self.left {
             return out;
         }
         let subscribed = !ctx.subs.subscribed_topics().is_empty();
