@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use log::{info, warn};
+use log::{debug, info, warn};
 
-use super::{millis, Generation, GroupCoordinator, GroupCtx, GroupRequest, MemberState};
+use super::state::{Heartbeat, Member, PendingLeaderSync, Round, Stable};
+use super::{millis, Generation, GroupCoordinator, GroupCtx, GroupRequest};
 use crate::assignor::{group_by_topic, ungroup, MemberSubscription, RebalanceProtocol};
 use crate::codec::consumer_protocol::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, LATEST_VERSION, PROTOCOL_TYPE,
@@ -19,27 +20,15 @@ use crate::error_code::ErrorCode;
 use crate::event::Event;
 use crate::topic_partition::TopicPartition;
 
-/// A JoinGroup answer that made us leader, waiting for metadata of every member's topics.
-#[derive(Debug, Clone)]
-pub(super) struct PendingLeaderSync {
-    generation: i32,
-    protocol: String,
-    members: Vec<MemberSubscription>,
-    pub(super) since: Instant,
-    /// The metadata update count when the answer came; the leader assigns on a later one.
-    metadata_seen: u64,
-}
-
 impl GroupCoordinator {
-    pub(super) fn prepare_join(
-        &mut self,
-        now: Instant,
-        ctx: &mut GroupCtx<'_>,
-    ) -> Option<GroupRequest> {
+    /// The JoinGroup to send, once what must come before it is done: a stable member
+    /// first commits what it consumed (with auto-commit) and, eager, revokes its
+    /// partitions and waits until the caller has seen that.
+    pub(super) fn prepare_join(&mut self, ctx: &mut GroupCtx<'_>) -> Option<GroupRequest> {
         // As Java's onJoinPrepare: with auto-commit, commit what was consumed before every
         // (re)join, whatever the protocol (a cooperative member may give partitions up at
         // the end of this rebalance). Only a stable member can commit.
-        if self.state == MemberState::Stable
+        if matches!(self.member, Member::Stable(_))
             && !self.owned.is_empty()
             && self.commits.auto_commit_enabled()
             && !self.commits.pre_revoke_done()
@@ -51,10 +40,9 @@ impl GroupCoordinator {
                 return None;
             }
         }
-        if self.protocol == RebalanceProtocol::Eager
-            && !self.owned.is_empty()
-            && !self.revoked_for_join
-        {
+        // Owned partitions come only with an assignment, which ends the rebalance: an
+        // eager member that still owns some has not revoked them for this join yet.
+        if self.protocol == RebalanceProtocol::Eager && !self.owned.is_empty() {
             if self.commits.has_pending_sync_commits() {
                 return None;
             }
@@ -67,7 +55,6 @@ impl GroupCoordinator {
             self.commits.remember_revoked(ctx.subs, &revoked);
             ctx.subs.assign(Vec::new());
             ctx.events.push_back(Event::PartitionsRevoked(revoked));
-            self.revoked_for_join = true;
             // The listener runs before the join goes out (next round).
             return None;
         }
@@ -102,12 +89,11 @@ impl GroupCoordinator {
                 Err(e) => warn!("cannot encode the subscription for {}: {e}", a.name()),
             }
         }
-        self.joined_topics.clone_from(&subscription_topics);
-        self.join_in_flight = true;
-        self.state = MemberState::Joining;
+        self.member = Member::Joining {
+            topics: subscription_topics,
+        };
         let reason = std::mem::take(&mut self.rejoin_reason);
         info!("group {}: joining ({reason})", self.group_id);
-        let _ = now;
         Some(GroupRequest::Join(
             JoinGroupRequest {
                 group_id: self.group_id.clone(),
@@ -123,14 +109,24 @@ impl GroupCoordinator {
         ))
     }
 
-    /// A JoinGroup answer.
+    /// A JoinGroup answer. One that comes when the member no longer waits for it (it
+    /// lost the coordinator or its generation, or left, meanwhile) is ignored: the member
+    /// has moved on, and a SyncGroup from it could only fail.
     pub fn handle_join(
         &mut self,
         resp: JoinGroupResponse,
         now: Instant,
         ctx: &mut GroupCtx<'_>,
     ) -> Option<GroupRequest> {
-        self.join_in_flight = false;
+        let Member::Joining { topics } = &mut self.member else {
+            debug!(
+                "group {}: JoinGroup answer while {}; ignored",
+                self.group_id,
+                self.member.name()
+            );
+            return None;
+        };
+        let topics = std::mem::take(topics);
         let code = ErrorCode::from_i16(resp.error_code);
         match code {
             ErrorCode::None => {
@@ -139,10 +135,11 @@ impl GroupCoordinator {
                     member_id: resp.member_id.clone(),
                     protocol: resp.protocol_name.clone(),
                 };
-                self.need_rejoin = false;
-                self.revoked_for_join = false;
                 self.commits.reset_pre_revoke();
-                self.state = MemberState::Syncing;
+                let round = Round {
+                    topics,
+                    rejoin: false,
+                };
                 info!(
                     "group {}: joined generation {} as {} (leader {}, protocol {:?})",
                     self.group_id,
@@ -185,27 +182,28 @@ impl GroupCoordinator {
                     // reach the coordinator first, which librdkafka's mock coordinator
                     // needs: it answers INVALID_REQUEST to a SyncGroup after the leader's.
                     ctx.metadata.request_update();
-                    self.pending_leader_sync = Some(PendingLeaderSync {
-                        generation: resp.generation_id,
-                        protocol: resp.protocol_name.unwrap_or_default(),
-                        members,
-                        since: now,
-                        metadata_seen: ctx.metadata.update_count(),
-                    });
+                    self.member = Member::AwaitingMetadata {
+                        pending: PendingLeaderSync {
+                            protocol: resp.protocol_name.unwrap_or_default(),
+                            members,
+                            since: now,
+                            metadata_seen: ctx.metadata.update_count(),
+                        },
+                        round,
+                    };
                     self.try_leader_sync(now, ctx)
                 } else {
-                    self.sync_in_flight = true;
-                    {
-                        self.assigned_counts.clear();
-                        Some(GroupRequest::Sync(self.sync_request(Vec::new())))
-                    }
+                    self.member = Member::Syncing {
+                        round,
+                        leader_counts: BTreeMap::new(),
+                    };
+                    Some(GroupRequest::Sync(self.sync_request(Vec::new())))
                 }
             }
             ErrorCode::MemberIdRequired => {
                 // KIP-394: join again at once with the id the coordinator gave.
                 self.generation.member_id = resp.member_id;
-                self.need_rejoin = true;
-                self.state = MemberState::Unjoined;
+                self.member = Member::Unjoined { retry_at: None };
                 None
             }
             ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
@@ -216,22 +214,21 @@ impl GroupCoordinator {
                 None
             }
             ErrorCode::CoordinatorLoadInProgress | ErrorCode::RebalanceInProgress => {
-                self.state = MemberState::Unjoined;
-                self.need_rejoin = true;
-                self.backoff_until = Some(now + self.retry_backoff);
+                self.member = Member::Unjoined {
+                    retry_at: Some(now + self.retry_backoff),
+                };
                 None
             }
             ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
-                self.state = MemberState::Unjoined;
-                self.need_rejoin = true;
+                self.member = Member::Unjoined { retry_at: None };
                 self.coordinator_dead(now);
                 None
             }
             code => {
-                self.state = MemberState::Unjoined;
                 if code.is_retriable() {
-                    self.need_rejoin = true;
-                    self.backoff_until = Some(now + self.retry_backoff);
+                    self.member = Member::Unjoined {
+                        retry_at: Some(now + self.retry_backoff),
+                    };
                 } else {
                     self.set_fatal("JoinGroup", code);
                 }
@@ -259,11 +256,9 @@ impl GroupCoordinator {
         now: Instant,
         ctx: &mut GroupCtx<'_>,
     ) -> Option<GroupRequest> {
-        let pending = self.pending_leader_sync.as_ref()?;
-        if pending.generation != self.generation.generation_id {
-            self.pending_leader_sync = None;
+        let Member::AwaitingMetadata { pending, .. } = &self.member else {
             return None;
-        }
+        };
         let mut partitions: BTreeMap<String, i32> = BTreeMap::new();
         let mut missing = ctx.metadata.update_count() <= pending.metadata_seen;
         for m in &pending.members {
@@ -285,7 +280,13 @@ impl GroupCoordinator {
             ctx.metadata.request_update();
             return None;
         }
-        let pending = self.pending_leader_sync.take()?;
+        let (pending, round) = match self.member.take() {
+            Member::AwaitingMetadata { pending, round } => (pending, round),
+            other => {
+                self.member = other;
+                return None;
+            }
+        };
         let Some(assignor) = self.assignors.iter().find(|a| a.name() == pending.protocol) else {
             warn!(
                 "group {}: the coordinator chose {}, which we do not have",
@@ -295,7 +296,6 @@ impl GroupCoordinator {
             return None;
         };
         let assignment = assignor.assign(&partitions, &pending.members);
-        self.assigned_counts = partitions.clone();
         let version = LATEST_VERSION;
         let mut out = Vec::new();
         for m in &pending.members {
@@ -320,19 +320,30 @@ impl GroupCoordinator {
             pending.members.len(),
             pending.protocol
         );
-        self.sync_in_flight = true;
+        self.member = Member::Syncing {
+            round,
+            leader_counts: partitions,
+        };
         Some(GroupRequest::Sync(self.sync_request(out)))
     }
 
-    /// A SyncGroup answer.
+    /// A SyncGroup answer; ignored unless the member waits for it (see
+    /// [`handle_join`](Self::handle_join)).
     pub fn handle_sync(&mut self, resp: SyncGroupResponse, now: Instant, ctx: &mut GroupCtx<'_>) {
-        self.sync_in_flight = false;
+        if !matches!(self.member, Member::Syncing { .. }) {
+            debug!(
+                "group {}: SyncGroup answer while {}; ignored",
+                self.group_id,
+                self.member.name()
+            );
+            return;
+        }
         let code = ErrorCode::from_i16(resp.error_code);
         match code {
             ErrorCode::None => {}
             ErrorCode::RebalanceInProgress => {
-                self.state = MemberState::Unjoined;
                 self.request_rejoin("rebalance in progress at sync");
+                self.member = Member::Unjoined { retry_at: None };
                 return;
             }
             ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration => {
@@ -341,13 +352,11 @@ impl GroupCoordinator {
                 return;
             }
             ErrorCode::NotCoordinator | ErrorCode::CoordinatorNotAvailable => {
-                self.state = MemberState::Unjoined;
-                self.need_rejoin = true;
+                self.member = Member::Unjoined { retry_at: None };
                 self.coordinator_dead(now);
                 return;
             }
             ErrorCode::GroupAuthorizationFailed | ErrorCode::FencedInstanceId => {
-                self.state = MemberState::Unjoined;
                 self.set_fatal("SyncGroup", code);
                 return;
             }
@@ -360,9 +369,9 @@ impl GroupCoordinator {
                     "group {}: SyncGroup failed: {code}; rejoining",
                     self.group_id
                 );
-                self.state = MemberState::Unjoined;
-                self.need_rejoin = true;
-                self.backoff_until = Some(now + self.retry_backoff);
+                self.member = Member::Unjoined {
+                    retry_at: Some(now + self.retry_backoff),
+                };
                 return;
             }
         }
@@ -374,8 +383,8 @@ impl GroupCoordinator {
                         "group {}: undecodable assignment: {e}; rejoining",
                         self.group_id
                     );
-                    self.state = MemberState::Unjoined;
                     self.request_rejoin("undecodable assignment");
+                    self.member = Member::Unjoined { retry_at: None };
                     return;
                 }
             };
@@ -400,6 +409,22 @@ impl GroupCoordinator {
             "group {}: generation {} assigned {:?}",
             self.group_id, self.generation.generation_id, assigned
         );
+        let (round, leader_counts) = match self.member.take() {
+            Member::Syncing {
+                round,
+                leader_counts,
+            } => (round, leader_counts),
+            other => {
+                self.member = other;
+                return;
+            }
+        };
+        self.member = Member::Stable(Stable {
+            heartbeat: Heartbeat::Due(now + self.heartbeat_interval),
+            last_heartbeat_ok: now,
+            leader_counts,
+            rejoin: round.rejoin,
+        });
         if !revoked.is_empty() {
             // Cooperative: give up only what moves, then rejoin so it can be reassigned.
             self.commits.remember_revoked(ctx.subs, &revoked);
@@ -411,13 +436,9 @@ impl GroupCoordinator {
         self.commits.assigned(&added, &revoked);
         self.owned = assigned;
         ctx.events.push_back(Event::PartitionsAssigned(added));
-        self.state = MemberState::Stable;
-        self.last_heartbeat_ok = Some(now);
-        self.next_heartbeat = Some(now + self.heartbeat_interval);
-        self.backoff_until = None;
         // A subscription change while the join was in flight was folded into it (the
         // join answer clears the rejoin request): join again with the new topics.
-        if ctx.subs.subscribed_topics() != self.joined_topics.as_slice() {
+        if ctx.subs.subscribed_topics() != round.topics.as_slice() {
             self.request_rejoin("the subscription changed during the rebalance");
         }
     }

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use log::{debug, info};
 
-use super::state::CoordinatorState;
-use super::{GroupCoordinator, GroupCtx, GroupRequestKind, MemberState};
+use super::state::{CoordinatorState, Heartbeat, Member};
+use super::{GroupCoordinator, GroupCtx, GroupRequestKind};
 use crate::codec::messages::find_coordinator::KEY_TYPE_GROUP;
 use crate::codec::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
 use crate::error_code::ErrorCode;
@@ -14,8 +14,7 @@ use crate::metadata::Node;
 impl GroupCoordinator {
     /// True if a coordinator lookup should be sent now.
     pub fn wants_lookup(&self, now: Instant) -> bool {
-        self.fatal.is_none()
-            && !self.left
+        !matches!(self.member, Member::Left { .. } | Member::Failed(_))
             && matches!(self.coordinator, CoordinatorState::Unknown { retry_at }
                 if retry_at.is_none_or(|t| now >= t))
     }
@@ -70,9 +69,7 @@ impl GroupCoordinator {
         // As Java does: a found coordinator restarts the session timer. Without this, a
         // member whose session ran out while the coordinator was unknown would mark the
         // new coordinator dead at once, forever.
-        if self.last_heartbeat_ok.is_some() {
-            self.last_heartbeat_ok = Some(now);
-        }
+        self.restart_session(now);
     }
 
     /// The lookup got no answer.
@@ -101,31 +98,35 @@ impl GroupCoordinator {
                 retry_at: Some(now + self.retry_backoff),
             };
         }
-        if self.join_in_flight || self.sync_in_flight || self.pending_leader_sync.is_some() {
-            self.join_in_flight = false;
-            self.sync_in_flight = false;
-            self.pending_leader_sync = None;
-            self.need_rejoin = true;
-            if self.state != MemberState::Stable {
-                self.state = MemberState::Unjoined;
+        match &mut self.member {
+            // The rebalance is lost with the coordinator: join afresh once it is found.
+            Member::Joining { .. } | Member::AwaitingMetadata { .. } | Member::Syncing { .. } => {
+                self.member = Member::Unjoined { retry_at: None };
             }
+            // Still a member until the session runs out: a heartbeat lost with the
+            // coordinator is sent again as soon as the next one is found.
+            Member::Stable(stable) => {
+                if stable.heartbeat == Heartbeat::InFlight {
+                    stable.heartbeat = Heartbeat::Due(now);
+                }
+            }
+            Member::Unjoined { .. } | Member::Left { .. } | Member::Failed(_) => {}
         }
-        self.heartbeat_in_flight = false;
         self.commits.coordinator_dead();
     }
 
     /// A request to the coordinator got no answer (disconnect, timeout).
-    pub fn request_failed(&mut self, kind: GroupRequestKind, now: Instant, ctx: &mut GroupCtx<'_>) {
-        match kind {
-            GroupRequestKind::Join | GroupRequestKind::Sync => {
-                self.join_in_flight = false;
-                self.sync_in_flight = false;
-                self.need_rejoin = true;
-            }
-            GroupRequestKind::Heartbeat => self.heartbeat_in_flight = false,
-            GroupRequestKind::Leave => {}
+    pub fn request_failed(
+        &mut self,
+        kind: GroupRequestKind,
+        now: Instant,
+        _ctx: &mut GroupCtx<'_>,
+    ) {
+        if matches!(kind, GroupRequestKind::Join | GroupRequestKind::Sync) {
+            // A stable member whose JoinGroup or SyncGroup was lost still has to rejoin;
+            // a rebalance in progress is ended by losing the coordinator.
+            self.member.mark_rejoin();
         }
-        let _ = ctx;
         self.coordinator_dead(now);
     }
 }

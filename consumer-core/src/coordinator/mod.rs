@@ -1,18 +1,41 @@
 //! The group coordinator state machine (the classic consumer-group protocol).
 //!
+//! What the member knows of its coordinator and where it stands in the group are two
+//! enums (in `state.rs`) whose variants carry what only that stage needs:
+//!
 //! ```text
-//!            FindCoordinator            JoinGroup                 SyncGroup
-//!  Unjoined ───────────────► (known) ───────────► Joining ───────────────► Syncing ──► Stable
-//!     ▲                                      │  MEMBER_ID_REQUIRED: rejoin at once          │
-//!     └──────────── UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION / poll interval exceeded ◄───────┘
-//!                          REBALANCE_IN_PROGRESS (heartbeat): rejoin, keep the generation
+//!  coordinator:
+//!    Unknown{retry_at} ──FindCoordinator──► Looking ──found──► Known(node)
+//!        ▲      ▲                              │                    │
+//!        │      └─── error or no answer ───────┘                    │
+//!        └──── NOT_COORDINATOR, disconnect, session timeout ────────┘
+//!
+//!  member:
+//!                JoinGroup                 leader: waits for metadata
+//!    Unjoined ───────────────► Joining ──────────────────► AwaitingMetadata
+//!    {retry_at}  subscribed,      │                                │ assigns: SyncGroup
+//!       ▲        coordinator known│ follower: SyncGroup            ▼
+//!       │                         └──────────────────────────► Syncing ────► Stable{rejoin}
+//!       │                                                                     │   │
+//!       ├── join/sync refused (MEMBER_ID_REQUIRED: at once, else: retry_at)   │   │
+//!       ├── coordinator lost during the rebalance                             │   │
+//!       └── UNKNOWN_MEMBER_ID / ILLEGAL_GENERATION, poll interval exceeded ◄──┘   │
+//!                                                                                 │
+//!          Joining ◄── JoinGroup with the same generation, once a rejoin is asked ┘
+//!                      (REBALANCE_IN_PROGRESS at heartbeat, subscription or partition
+//!                      counts changed); heartbeats go on until it is sent
+//!
+//!    leave (close, unsubscribe) ──► Left{retry_at} ── subscribed again ──► Unjoined
+//!    refused for good (authorization, fenced instance, unknown assignor) ──► Failed
 //! ```
 //!
 //! The leader runs the assignor named by the JoinGroup answer. Heartbeats go out every
 //! `heartbeat.interval.ms` while the driver calls in; there is no thread, so a caller that
 //! stays away longer than `session.timeout.ms` loses its partitions, and one that stays
 //! away longer than `max.poll.interval.ms` leaves the group proactively on its next poll.
-//! Offsets (commits and committed-offset lookups) live in [`commits`].
+//! A JoinGroup or SyncGroup answer the member no longer waits for (it lost the coordinator
+//! or its generation, or left, meanwhile) is ignored. Offsets (commits and
+//! committed-offset lookups) live in [`commits`].
 
 pub mod commits;
 mod heartbeat;
@@ -20,7 +43,7 @@ mod join;
 mod lookup;
 mod state;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
@@ -38,17 +61,17 @@ use crate::subscription::SubscriptionState;
 use crate::topic_partition::{OffsetAndMetadata, TopicPartition};
 
 pub use commits::{CommitContext, Commits, OffsetFetchContext};
-use join::PendingLeaderSync;
-use state::CoordinatorState;
+use state::{CoordinatorState, Heartbeat, Member};
 
-/// Where the member stands in the group.
+/// Where the member stands in the group, in summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberState {
-    /// Not a member (never joined, left, or reset).
+    /// Not a member (never joined, reset, left, or refused for good).
     Unjoined,
     /// JoinGroup sent, waiting for the answer.
     Joining,
-    /// SyncGroup sent (or about to be), waiting for the assignment.
+    /// SyncGroup sent (or, as leader, about to be once metadata is fresh), waiting for
+    /// the assignment.
     Syncing,
     /// Member of the current generation with an assignment.
     Stable,
@@ -116,40 +139,27 @@ pub struct GroupCoordinator {
     protocol: RebalanceProtocol,
 
     coordinator: CoordinatorState,
-
-    state: MemberState,
+    member: Member,
+    /// Kept across stages: a member rejoins with its id, and a cooperative one with its
+    /// generation.
     generation: Generation,
-    need_rejoin: bool,
+    /// The reason of the last rejoin request, sent with the next JoinGroup (for the
+    /// broker's log only).
     rejoin_reason: String,
-    join_in_flight: bool,
-    sync_in_flight: bool,
-    pending_leader_sync: Option<PendingLeaderSync>,
-    /// As leader: the partition count of each topic in the last assignment made.
-    assigned_counts: BTreeMap<String, i32>,
-    backoff_until: Option<Instant>,
-    /// Partitions handed to us by the last completed rebalance.
+    /// Partitions handed to us by the last completed rebalance. A cooperative member
+    /// keeps them while it rejoins.
     owned: Vec<TopicPartition>,
-    /// Eager protocol: the revocation before the next join is done (listener called).
-    revoked_for_join: bool,
-    /// The topics subscribed in the last JoinGroup.
-    joined_topics: Vec<String>,
-
-    heartbeat_in_flight: bool,
-    next_heartbeat: Option<Instant>,
-    last_heartbeat_ok: Option<Instant>,
     last_poll: Option<Instant>,
-    left: bool,
 
     /// Offsets: commits, auto-commit, committed-offset lookups.
     pub commits: Commits,
-    fatal: Option<ConsumerError>,
 }
 
 impl std::fmt::Debug for GroupCoordinator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GroupCoordinator")
             .field("group_id", &self.group_id)
-            .field("state", &self.state)
+            .field("member", &self.member)
             .field("generation", &self.generation)
             .field("coordinator", &self.coordinator)
             .field("owned", &self.owned)
@@ -213,24 +223,11 @@ impl GroupCoordinator {
             assignors,
             protocol,
             coordinator: CoordinatorState::Unknown { retry_at: None },
-            state: MemberState::Unjoined,
+            member: Member::Unjoined { retry_at: None },
             generation: Generation::none(),
-            need_rejoin: true,
             rejoin_reason: "initial join".to_owned(),
-            join_in_flight: false,
-            sync_in_flight: false,
-            pending_leader_sync: None,
-            assigned_counts: BTreeMap::new(),
-            backoff_until: None,
             owned: Vec::new(),
-            revoked_for_join: false,
-            joined_topics: Vec::new(),
-            heartbeat_in_flight: false,
-            next_heartbeat: None,
-            last_heartbeat_ok: None,
             last_poll: None,
-            left: false,
-            fatal: None,
         }))
     }
 
@@ -249,7 +246,7 @@ impl GroupCoordinator {
 
     /// The member state.
     pub fn state(&self) -> MemberState {
-        self.state
+        self.member.summary()
     }
 
     /// The current generation.
@@ -268,24 +265,27 @@ impl GroupCoordinator {
     }
 
     /// True while the member wants to (re)join: before the first join, after a reset, or
-    /// when a rejoin was requested.
+    /// when a rejoin was requested; never once refused for good.
     pub fn needs_rejoin(&self) -> bool {
-        self.need_rejoin || self.state == MemberState::Unjoined
+        self.member.rejoin_pending()
     }
 
     /// True once the coordinator refused the member for good.
     pub fn fatal_error(&self) -> Option<&ConsumerError> {
-        self.fatal.as_ref()
+        match &self.member {
+            Member::Failed(e) => Some(e),
+            _ => None,
+        }
     }
 
     // ---- commands ----
 
     /// Asks for a rejoin (subscription change, partition count change, …).
     pub fn request_rejoin(&mut self, reason: &str) {
-        if !self.need_rejoin {
+        if !self.member.rejoin_pending() {
             debug!("group {}: rejoin requested: {reason}", self.group_id);
         }
-        self.need_rejoin = true;
+        self.member.mark_rejoin();
         reason.clone_into(&mut self.rejoin_reason);
     }
 
@@ -320,33 +320,41 @@ impl GroupCoordinator {
     pub fn leave(&mut self, reason: &str) -> Option<LeaveGroupRequest> {
         let req = self.leave_request(reason);
         self.reset_generation();
-        self.left = true;
+        // A failed member stays failed: its error is reported until the end.
+        if let Member::Unjoined { retry_at } = self.member {
+            self.member = Member::Left { retry_at };
+        }
         req
     }
 
     /// Fresh metadata: a leader whose last assignment was made with other partition
     /// counts asks for a rebalance, so new partitions get an owner (as in Java).
     pub fn metadata_updated(&mut self, metadata: &Metadata) {
-        if self.state != MemberState::Stable || self.assigned_counts.is_empty() {
+        let Member::Stable(stable) = &mut self.member else {
+            return;
+        };
+        if stable.leader_counts.is_empty() {
             return;
         }
-        let changed = self.assigned_counts.iter().any(|(topic, count)| {
+        let changed = stable.leader_counts.iter().any(|(topic, count)| {
             metadata.topic(topic).is_some_and(|t| {
                 let now = t.partitions.keys().max().map_or(0, |m| m + 1);
                 !t.partitions.is_empty() && now != *count
             })
         });
         if changed {
-            self.assigned_counts.clear();
+            stable.leader_counts.clear();
             self.request_rejoin("the partition count of a subscribed topic changed");
         }
     }
 
     /// After `unsubscribe`: a later subscription joins afresh.
     pub fn rejoin_after_leave(&mut self) {
-        self.left = false;
         self.owned.clear();
-        self.need_rejoin = true;
+        match self.member {
+            Member::Left { retry_at } => self.member = Member::Unjoined { retry_at },
+            _ => self.member.mark_rejoin(),
+        }
     }
 
     fn leave_request(&self, reason: &str) -> Option<LeaveGroupRequest> {
@@ -367,21 +375,13 @@ impl GroupCoordinator {
     /// Queues a commit of `offsets` by the caller (see [`Commits::commit_in`]): offsets
     /// consumed in this generation are not committed in a later one.
     pub fn commit(&mut self, offsets: Vec<(TopicPartition, OffsetAndMetadata)>) -> RequestId {
-        let generation = if self.state == MemberState::Stable {
-            self.generation.generation_id
-        } else {
-            -1
-        };
+        let generation = self.stable_generation_id();
         self.commits.commit_in(offsets, generation)
     }
 
     /// Like [`commit`](Self::commit), never retried.
     pub fn commit_async(&mut self, offsets: Vec<(TopicPartition, OffsetAndMetadata)>) -> RequestId {
-        let generation = if self.state == MemberState::Stable {
-            self.generation.generation_id
-        } else {
-            -1
-        };
+        let generation = self.stable_generation_id();
         self.commits.commit_async_in(offsets, generation)
     }
 
@@ -396,16 +396,20 @@ impl GroupCoordinator {
     /// by one: a stale deadline (e.g. a commit retry waiting for the coordinator) must
     /// not hide a later one (the coordinator lookup backoff) behind a single minimum.
     pub fn deadlines(&self) -> Vec<Instant> {
-        let mut t: Vec<Option<Instant>> = vec![self.coordinator.retry_at(), self.backoff_until];
+        let mut t: Vec<Option<Instant>> = vec![self.coordinator.retry_at()];
         t.extend(self.commits.deadlines());
-        if self.state == MemberState::Stable && !self.heartbeat_in_flight {
-            t.push(self.next_heartbeat);
-        }
-        if self.state == MemberState::Stable {
-            t.push(self.last_heartbeat_ok.map(|x| x + self.session_timeout));
-        }
-        if let Some(p) = &self.pending_leader_sync {
-            t.push(Some(p.since + self.rebalance_timeout));
+        match &self.member {
+            Member::Unjoined { retry_at } | Member::Left { retry_at } => t.push(*retry_at),
+            Member::AwaitingMetadata { pending, .. } => {
+                t.push(Some(pending.since + self.rebalance_timeout));
+            }
+            Member::Stable(stable) => {
+                if let Heartbeat::Due(at) = stable.heartbeat {
+                    t.push(Some(at));
+                }
+                t.push(Some(stable.last_heartbeat_ok + self.session_timeout));
+            }
+            Member::Joining { .. } | Member::Syncing { .. } | Member::Failed(_) => {}
         }
         t.into_iter().flatten().collect()
     }
@@ -415,18 +419,14 @@ impl GroupCoordinator {
     /// The requests to send to the (ready) coordinator now.
     pub fn prepare(&mut self, now: Instant, ctx: &mut GroupCtx<'_>) -> Vec<GroupRequest> {
         let mut out = Vec::new();
-        if self.fatal.is_some() || self.coordinator.node().is_none() || self.left {
+        if matches!(self.member, Member::Left { .. } | Member::Failed(_))
+            || self.coordinator.node().is_none()
+        {
             return out;
         }
         let subscribed = !ctx.subs.subscribed_topics().is_empty();
 
-        // Session: no successful heartbeat for a whole session means the coordinator is
-        // gone (or we were thrown out); find it again.
-        if self.state == MemberState::Stable
-            && self
-                .last_heartbeat_ok
-                .is_some_and(|t| now >= t + self.session_timeout)
-        {
+        if self.session_expired(now) {
             warn!(
                 "group {}: no heartbeat answer within the session timeout",
                 self.group_id
@@ -434,20 +434,7 @@ impl GroupCoordinator {
             self.coordinator_dead(now);
             return out;
         }
-
-        // Heartbeat.
-        if self.state == MemberState::Stable
-            && !self.heartbeat_in_flight
-            && self.next_heartbeat.is_some_and(|t| now >= t)
-        {
-            self.heartbeat_in_flight = true;
-            out.push(GroupRequest::Heartbeat(HeartbeatRequest {
-                group_id: self.group_id.clone(),
-                generation_id: self.generation.generation_id,
-                member_id: self.generation.member_id.clone(),
-                group_instance_id: self.instance_id.clone(),
-            }));
-        }
+        out.extend(self.heartbeat_request(now));
 
         // A leader waiting for metadata of its members' topics.
         if let Some(req) = self.try_leader_sync(now, ctx) {
@@ -455,22 +442,16 @@ impl GroupCoordinator {
         }
 
         // Offsets: committed lookups for new partitions, commits, auto-commit.
-        let generation = if self.state == MemberState::Stable {
-            Some(&self.generation)
-        } else {
-            None
-        };
+        let generation = matches!(self.member, Member::Stable(_)).then_some(&self.generation);
         out.extend(self.commits.prepare(now, generation, ctx));
 
-        // Rejoin.
-        let rejoin = subscribed && (self.need_rejoin || self.state == MemberState::Unjoined);
-        if rejoin
-            && !self.join_in_flight
-            && !self.sync_in_flight
-            && self.pending_leader_sync.is_none()
-            && self.backoff_until.is_none_or(|t| now >= t)
-        {
-            if let Some(req) = self.prepare_join(now, ctx) {
+        let may_join = match &self.member {
+            Member::Unjoined { retry_at } => retry_at.is_none_or(|t| now >= t),
+            Member::Stable(stable) => stable.rejoin,
+            _ => false,
+        };
+        if subscribed && may_join {
+            if let Some(req) = self.prepare_join(ctx) {
                 out.push(req);
             }
         }
@@ -484,7 +465,8 @@ impl GroupCoordinator {
     /// a heartbeat answer (and in Java), its partitions are lost and it joins afresh.
     /// Otherwise a rebalance has already moved it on.
     pub fn commit_fenced(&mut self, generation: i32, ctx: &mut GroupCtx<'_>) {
-        if self.state != MemberState::Stable || self.generation.generation_id != generation {
+        if !matches!(self.member, Member::Stable(_)) || self.generation.generation_id != generation
+        {
             return;
         }
         warn!(
@@ -507,27 +489,29 @@ impl GroupCoordinator {
 
     fn reset_generation(&mut self) {
         self.generation = Generation::none();
-        self.state = MemberState::Unjoined;
-        self.need_rejoin = true;
-        self.join_in_flight = false;
-        self.sync_in_flight = false;
-        self.pending_leader_sync = None;
-        self.heartbeat_in_flight = false;
-        self.revoked_for_join = false;
+        self.member.reset();
     }
 
     fn set_fatal(&mut self, api: &'static str, code: ErrorCode) {
         warn!("group {}: {api} failed: {code}", self.group_id);
-        self.fatal = Some(ConsumerError::Group {
+        self.member = Member::Failed(ConsumerError::Group {
             api,
             group: self.group_id.clone(),
             code,
         });
     }
 
+    /// The generation id to commit in: none (-1) unless stable.
+    fn stable_generation_id(&self) -> i32 {
+        match self.member {
+            Member::Stable(_) => self.generation.generation_id,
+            _ => -1,
+        }
+    }
+
     /// Takes the fatal error to report it (it stays set: the member is done).
     pub fn fatal_for_caller(&self) -> Option<ConsumerError> {
-        self.fatal.clone()
+        self.fatal_error().cloned()
     }
 }
 
