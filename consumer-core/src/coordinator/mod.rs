@@ -42,6 +42,8 @@ mod heartbeat;
 mod join;
 mod lookup;
 mod state;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
