@@ -502,9 +502,9 @@ impl Fetcher {
         self.backoff.remove(tp);
     }
 
-    /// When the fetcher next needs to wake: the end of the first partition backoff.
-    pub fn next_timeout(&self) -> Option<Instant> {
-        self.backoff.values().map(|(_, until)| *until).min()
+    /// When each partition backoff ends.
+    pub fn backoff_ends(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.backoff.values().map(|(_, until)| *until)
     }
 }
 

@@ -61,4 +61,5 @@ pub mod record;
 pub mod subscription;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod timer;
 pub mod topic_partition;

@@ -97,14 +97,13 @@ impl OffsetLookups {
         self.queries.shift_remove(&id);
     }
 
-    /// The earliest time a backed-off query partition may be retried.
-    pub fn next_retry(&self) -> Option<Instant> {
+    /// When each backed-off query partition may be retried.
+    pub fn retry_times(&self) -> impl Iterator<Item = Instant> + '_ {
         self.queries
             .values()
             .flat_map(|q| q.pending.values())
             .filter(|p| !p.in_flight)
             .filter_map(|p| p.next_attempt)
-            .min()
     }
 
     /// Finished queries, as events.

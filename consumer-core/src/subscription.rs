@@ -261,16 +261,13 @@ impl SubscriptionState {
             .collect()
     }
 
-    /// The earliest time a backed-off reset may be retried.
-    pub fn next_reset_attempt(&self) -> Option<Instant> {
-        self.partitions
-            .values()
-            .filter_map(|s| {
-                s.reset
-                    .filter(|r| !r.in_flight)
-                    .and_then(|r| r.next_attempt)
-            })
-            .min()
+    /// When each backed-off reset may be retried.
+    pub fn reset_attempts(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.partitions.values().filter_map(|s| {
+            s.reset
+                .filter(|r| !r.in_flight)
+                .and_then(|r| r.next_attempt)
+        })
     }
 
     /// Partitions that may be fetched now.

@@ -15,6 +15,7 @@ use crate::codec::messages::{
 impl Consumer {
     /// Hands the outcome of an ended request to its owner.
     pub(super) fn finish(&mut self, request: InFlight, frame: Outcome<Bytes>, now: Instant) {
+        self.requests.ended(&request);
         let InFlight {
             node,
             version,

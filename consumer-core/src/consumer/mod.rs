@@ -16,6 +16,7 @@ mod group;
 pub mod nodes;
 mod requests;
 mod sessions;
+mod timers;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -35,6 +36,7 @@ use crate::fetcher::Fetcher;
 use crate::metadata::{Metadata, Node, PartitionLeader, TopicInfo};
 use crate::offsets::OffsetLookups;
 use crate::subscription::{OffsetResetStrategy, SubscriptionKind, SubscriptionState};
+use crate::timer::TimerTable;
 use crate::topic_partition::{FetchPosition, TopicPartition};
 
 pub use close::SESSION_CLOSE_WAIT;
@@ -67,6 +69,10 @@ pub struct Consumer {
     closed: bool,
     /// The close sequence.
     closing: Closing,
+    /// When each timer next fires.
+    timers: TimerTable,
+    /// Deadlines at or before this were left out of the last arming of the timers.
+    timers_after: Option<Instant>,
     /// Set when the fetch sessions are closed: no fetch is sent any more.
     fetching_stopped: bool,
 }
@@ -99,6 +105,8 @@ impl Consumer {
             last_now: None,
             closed: false,
             closing: Closing::Open,
+            timers: TimerTable::default(),
+            timers_after: None,
             fetching_stopped: false,
         })
     }
@@ -151,7 +159,10 @@ impl Consumer {
     /// emits ends exactly once (answered, failed or cancelled), so `recorded` is always
     /// `ended + pending`.
     pub fn request_counts(&self) -> RequestCounts {
-        self.requests.counts()
+        RequestCounts {
+            queued: self.nodes.queued() as u64,
+            ..self.requests.counts()
+        }
     }
 
     /// True if records are buffered and ready to drain.
@@ -346,9 +357,13 @@ impl Consumer {
         }
     }
 
-    /// Time has passed; timers that expired take effect at the next `poll_transmit`.
+    /// Time has passed: the timers due at `now` fire and do their work; requests that
+    /// became due wait in [`poll_transmit`](Self::poll_transmit).
     pub fn handle_timeout(&mut self, now: Instant) {
+        // Deadlines set since the last poll_timeout count too, from where it left off.
+        self.arm_timers(self.timers_after);
         self.last_now = Some(now);
+        self.fire_timers(now);
         self.advance_close(now);
     }
 
@@ -367,28 +382,17 @@ impl Consumer {
         self.nodes.pop_transmit()
     }
 
-    /// When the consumer next needs `handle_timeout`, if it has a deadline in the future.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let candidates = [
-            self.metadata.next_update(),
-            self.subs.next_reset_attempt(),
-            self.offsets.next_retry(),
-            self.fetcher.next_timeout(),
-            self.close_deadline(),
-        ];
-        // Each group deadline on its own, so that a past one does not hide a future one.
-        let group = self
-            .group
-            .as_ref()
-            .map(|g| g.deadlines())
-            .unwrap_or_default();
-        let after = self.last_now;
-        candidates
-            .into_iter()
-            .flatten()
-            .chain(group)
-            .filter(|t| after.is_none_or(|now| *t > now))
-            .min()
+    /// When the consumer next needs [`handle_timeout`](Self::handle_timeout): the
+    /// earliest of its armed [`Timer`](crate::timer::Timer)s, never one at or before the
+    /// last input (whose work the next `poll_transmit` does).
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.arm_timers(self.last_now);
+        self.timers.next_timeout()
+    }
+
+    /// The timer table as armed by the last [`poll_timeout`](Self::poll_timeout).
+    pub fn timers(&self) -> &TimerTable {
+        &self.timers
     }
 
     /// The next event, if any.
@@ -522,6 +526,7 @@ impl Consumer {
                     api: ApiKey::ApiVersions,
                     version,
                     owner: Owner::Negotiation,
+                    sent: true,
                 };
                 if let Some(old) = self.requests.record(correlation_id, request) {
                     let now = self.last_now;
@@ -578,6 +583,7 @@ impl Consumer {
                     api: R::API_KEY,
                     version,
                     owner,
+                    sent: true,
                 };
                 if let Some(old) = self.requests.record(corr, request) {
                     self.end_replaced(old, Some(now));
@@ -603,6 +609,7 @@ impl Consumer {
             api,
             version: -1,
             owner,
+            sent: false,
         };
         self.finish(request, Err(RequestFailure::NotSent(why.to_owned())), now);
     }

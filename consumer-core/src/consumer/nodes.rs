@@ -215,6 +215,11 @@ impl Nodes {
         self.outbox.clear();
     }
 
+    /// Transmits waiting for `poll_transmit`.
+    pub fn queued(&self) -> usize {
+        self.outbox.len()
+    }
+
     /// True if transmits are waiting.
     pub fn has_transmits(&self) -> bool {
         !self.outbox.is_empty()

@@ -75,6 +75,8 @@ pub(crate) struct InFlight {
     pub version: i16,
     /// Who waits for it.
     pub owner: Owner,
+    /// False for a request that was never queued (it ends at once, not sent).
+    pub sent: bool,
 }
 
 /// Decodes `frame` (without its size prefix) as the answer to a `version` request of
@@ -106,10 +108,13 @@ pub(crate) struct Requests {
 pub struct RequestCounts {
     /// Requests recorded since the consumer was created.
     pub recorded: u64,
-    /// Requests ended (answered or failed) and handed to their owner.
+    /// Requests ended (answered or failed) and handed to their owner: counted when the
+    /// owner is told, so a request taken out and never handed over shows as missing.
     pub ended: u64,
     /// Requests recorded and not ended yet.
     pub pending: u64,
+    /// Of those, the ones still waiting in the core for `poll_transmit`.
+    pub queued: u64,
 }
 
 impl Requests {
@@ -121,17 +126,22 @@ impl Requests {
         *self.per_node.entry(request.node).or_default() += 1;
         self.recorded += 1;
         let old = self.pending.insert(correlation_id, request)?;
-        self.ended += 1;
         self.dec(old.node);
         Some(old)
     }
 
-    /// Ends the request `correlation_id`, if it is pending.
+    /// Takes the pending request `correlation_id` out, to be ended (see [`ended`](Self::ended)).
     pub fn take(&mut self, correlation_id: i32) -> Option<InFlight> {
         let r = self.pending.remove(&correlation_id)?;
-        self.ended += 1;
         self.dec(r.node);
         Some(r)
+    }
+
+    /// A request taken out was handed to its owner.
+    pub fn ended(&mut self, request: &InFlight) {
+        if request.sent {
+            self.ended += 1;
+        }
     }
 
     /// Ends every pending request to `node`, in correlation id order.
@@ -182,6 +192,7 @@ impl Requests {
             recorded: self.recorded,
             ended: self.ended,
             pending: self.pending.len() as u64,
+            queued: 0,
         }
     }
 }
@@ -196,6 +207,17 @@ mod tests {
             api: ApiKey::Metadata,
             version: 0,
             owner: Owner::Metadata,
+            sent: true,
+        }
+    }
+
+    fn end(r: &mut Requests, request: Option<InFlight>) -> bool {
+        match request {
+            Some(request) => {
+                r.ended(&request);
+                true
+            }
+            None => false,
         }
     }
 
@@ -206,17 +228,25 @@ mod tests {
         assert!(r.record(2, req(2)).is_none());
         assert!(r.record(3, req(1)).is_none());
         assert_eq!(r.in_flight(1), 2);
-        assert!(r.take(2).is_some());
-        assert!(r.take(2).is_none(), "a second end of the same request");
-        let ended: Vec<i32> = r.take_node(1).into_iter().map(|(c, _)| c).collect();
-        assert_eq!(ended, vec![1, 3]);
+        let taken = r.take(2);
+        assert!(end(&mut r, taken));
+        let again = r.take(2);
+        assert!(!end(&mut r, again), "a second end of the same request");
+        let taken = r.take_node(1);
+        let ids: Vec<i32> = taken.iter().map(|(c, _)| *c).collect();
+        assert_eq!(ids, vec![1, 3]);
+        assert_eq!(r.counts().ended, 1, "taken out, not handed over yet");
+        for (_, request) in taken {
+            r.ended(&request);
+        }
         assert_eq!(r.in_flight(1), 0);
         assert_eq!(
             r.counts(),
             RequestCounts {
                 recorded: 3,
                 ended: 3,
-                pending: 0
+                pending: 0,
+                queued: 0,
             }
         );
     }
@@ -227,6 +257,7 @@ mod tests {
         assert!(r.record(7, req(1)).is_none());
         let old = r.record(7, req(2)).expect("the old request is handed back");
         assert_eq!(old.node, 1);
+        r.ended(&old);
         assert_eq!(r.in_flight(1), 0);
         assert_eq!(r.in_flight(2), 1);
         let c = r.counts();

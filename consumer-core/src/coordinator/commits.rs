@@ -20,6 +20,7 @@ use crate::consumer::RequestFailure;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, Event, RequestId};
 use crate::subscription::SubscriptionState;
+use crate::timer::Timer;
 use crate::topic_partition::{FetchPosition, OffsetAndMetadata, TopicPartition};
 
 /// Why a commit is made.
@@ -148,17 +149,12 @@ impl Commits {
         self.initializing.contains(tp)
     }
 
-    /// The next auto-commit or retry time.
-    pub fn next_timeout(&self) -> Option<Instant> {
-        [self.next_auto_commit, self.retry_at]
-            .into_iter()
-            .flatten()
-            .min()
-    }
-
-    /// The auto-commit and retry deadlines, each of which may be past.
-    pub fn deadlines(&self) -> [Option<Instant>; 2] {
-        [self.next_auto_commit, self.retry_at]
+    /// The auto-commit and retry deadlines with their timers; each may be past.
+    pub fn timers(&self) -> [(Timer, Option<Instant>); 2] {
+        [
+            (Timer::AutoCommit, self.next_auto_commit),
+            (Timer::CommitRetry, self.retry_at),
+        ]
     }
 
     /// Queues a commit of `offsets` by the caller; the answer comes as

@@ -60,6 +60,7 @@ use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, Event, RequestId};
 use crate::metadata::{Metadata, Node};
 use crate::subscription::SubscriptionState;
+use crate::timer::Timer;
 use crate::topic_partition::{OffsetAndMetadata, TopicPartition};
 
 pub use commits::{CommitContext, Commits, OffsetFetchContext};
@@ -389,31 +390,37 @@ impl GroupCoordinator {
 
     // ---- timers ----
 
-    /// The earliest deadline of the group: heartbeat, session, backoffs, auto-commit.
-    pub fn next_timeout(&self) -> Option<Instant> {
-        self.deadlines().into_iter().min()
+    /// Every pending deadline of the group, each may be past already.
+    pub fn deadlines(&self) -> Vec<Instant> {
+        self.timers().into_iter().map(|(_, at)| at).collect()
     }
 
-    /// Every pending deadline of the group. The caller drops the ones already past one
-    /// by one: a stale deadline (e.g. a commit retry waiting for the coordinator) must
-    /// not hide a later one (the coordinator lookup backoff) behind a single minimum.
-    pub fn deadlines(&self) -> Vec<Instant> {
-        let mut t: Vec<Option<Instant>> = vec![self.coordinator.retry_at()];
-        t.extend(self.commits.deadlines());
+    /// Every pending deadline of the group with the timer it arms; each may be past
+    /// already (the consumer's timer table keeps only those still ahead).
+    pub fn timers(&self) -> Vec<(Timer, Instant)> {
+        let mut t: Vec<(Timer, Option<Instant>)> =
+            vec![(Timer::CoordinatorLookup, self.coordinator.retry_at())];
+        t.extend(self.commits.timers());
         match &self.member {
-            Member::Unjoined { retry_at } | Member::Left { retry_at } => t.push(*retry_at),
+            Member::Unjoined { retry_at } | Member::Left { retry_at } => {
+                t.push((Timer::JoinBackoff, *retry_at));
+            }
             Member::AwaitingMetadata { pending, .. } => {
-                t.push(Some(pending.since + self.rebalance_timeout));
+                let at = pending.since + self.rebalance_timeout;
+                t.push((Timer::LeaderAssignment, Some(at)));
             }
             Member::Stable(stable) => {
                 if let Heartbeat::Due(at) = stable.heartbeat {
-                    t.push(Some(at));
+                    t.push((Timer::Heartbeat, Some(at)));
                 }
-                t.push(Some(stable.last_heartbeat_ok + self.session_timeout));
+                let expiry = stable.last_heartbeat_ok + self.session_timeout;
+                t.push((Timer::SessionTimeout, Some(expiry)));
             }
             Member::Joining { .. } | Member::Syncing { .. } | Member::Failed(_) => {}
         }
-        t.into_iter().flatten().collect()
+        t.into_iter()
+            .filter_map(|(timer, at)| at.map(|at| (timer, at)))
+            .collect()
     }
 
     // ---- outputs ----

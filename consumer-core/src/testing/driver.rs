@@ -198,15 +198,22 @@ impl TestCluster {
     ) -> (bool, Drained) {
         let now = self.now();
         self.groups.tick(now);
-        consumer.handle_timeout(now);
+        // As an application's poll: it enters poll (max.poll.interval is checked first),
+        // then the timers due fire.
         if polling {
             consumer.poll_started(now);
         }
+        consumer.handle_timeout(now);
         let mut progress = false;
         while let Some(t) = consumer.poll_transmit(now) {
             progress = true;
             self.receive(client, consumer, t);
         }
+        if consumer.is_closed() {
+            // As a driver closes its network client once the consumer closed.
+            self.close_client(client);
+        }
+        self.check_requests(client, consumer);
         let waiting: Vec<NodeId> = self
             .links
             .keys()
@@ -247,9 +254,29 @@ impl TestCluster {
         (progress, drained)
     }
 
+    /// The invariant of a request's life, checked at every step of every scenario: each
+    /// request the consumer still waits for is one the network holds (nothing was lost
+    /// without its owner being told), and every request recorded has ended or is pending.
+    fn check_requests(&self, client: usize, consumer: &Consumer) {
+        let counts = consumer.request_counts();
+        assert_eq!(
+            counts.recorded,
+            counts.ended + counts.pending,
+            "client {client}: {counts:?}"
+        );
+        assert_eq!(
+            counts.pending,
+            self.outstanding(client) as u64,
+            "client {client}: the consumer waits for {} requests, the network holds {}\n{}",
+            counts.pending,
+            self.outstanding(client),
+            self.summary()
+        );
+    }
+
     /// The next time something is due: the consumer's timeout, a delayed answer, the end
     /// of a long poll, a request timeout, a group's timer.
-    pub fn next_deadline(&self, consumer: &Consumer) -> Option<Instant> {
+    pub fn next_deadline(&self, consumer: &mut Consumer) -> Option<Instant> {
         [
             consumer.poll_timeout(),
             self.net_deadline(0),
@@ -337,9 +364,9 @@ impl TestCluster {
         }
     }
 
-    fn members_deadline(&self, members: &[&mut Member]) -> Option<Instant> {
+    fn members_deadline(&self, members: &mut [&mut Member]) -> Option<Instant> {
         members
-            .iter()
+            .iter_mut()
             .flat_map(|m| [m.consumer.poll_timeout(), self.net_deadline(m.client)])
             .chain([self.groups.next_deadline()])
             .flatten()
@@ -359,7 +386,7 @@ impl TestCluster {
                 return steps;
             }
             if !self.step_members(members) {
-                match self.members_deadline(members) {
+                match self.members_deadline(&mut *members) {
                     Some(t) => self.jump(t),
                     None => {
                         if until(members, self) {
@@ -394,7 +421,9 @@ impl TestCluster {
                 self.members_summary(members)
             );
             if !self.step_members(members) {
-                let t = self.members_deadline(members).map_or(end, |t| t.min(end));
+                let t = self
+                    .members_deadline(&mut *members)
+                    .map_or(end, |t| t.min(end));
                 self.jump(t);
             }
         }

@@ -212,6 +212,31 @@ impl TestCluster {
         self.conns.values().map(|c| c.pending.len()).sum()
     }
 
+    /// Closes every connection and link of `client`, dropping what they hold (the
+    /// consumer closed and cancelled those requests itself).
+    pub(super) fn close_client(&mut self, client: usize) {
+        self.conns.retain(|(c, _), _| *c != client);
+        self.links.retain(|(c, _), _| *c != client);
+    }
+
+    /// Requests of `client` the network holds: received and not answered yet, or
+    /// waiting for a connection.
+    pub fn outstanding(&self, client: usize) -> usize {
+        let sent: usize = self
+            .conns
+            .iter()
+            .filter(|((c, _), _)| *c == client)
+            .map(|(_, conn)| conn.pending.len())
+            .sum();
+        let waiting: usize = self
+            .links
+            .iter()
+            .filter(|((c, _), _)| *c == client)
+            .map(|(_, link)| link.queued.len())
+            .sum();
+        sent + waiting
+    }
+
     /// The next network event of `client`.
     pub(super) fn net_deadline(&self, client: usize) -> Option<Instant> {
         let mut next: Option<Instant> = None;

@@ -1,0 +1,56 @@
+//! The consumer's timer table: armed from each subsystem's deadlines, fired by
+//! [`Consumer::handle_timeout`]. See [`crate::timer`].
+
+use std::time::Instant;
+
+use log::trace;
+
+use super::Consumer;
+use crate::timer::Timer;
+
+impl Consumer {
+    /// Re-arms every timer from the deadlines the subsystems hold now, keeping only
+    /// those after `after` (the last input's time: earlier work is done by the next
+    /// `poll_transmit`, or waits for an event, not for time).
+    pub(super) fn arm_timers(&mut self, after: Option<Instant>) {
+        self.timers_after = after;
+        let close = self.close_deadline();
+        let t = &mut self.timers;
+        t.arm_after(Timer::MetadataRefresh, self.metadata.next_update(), after);
+        t.arm_after(Timer::ResetRetry, self.subs.reset_attempts(), after);
+        t.arm_after(Timer::LookupRetry, self.offsets.retry_times(), after);
+        t.arm_after(Timer::FetchBackoff, self.fetcher.backoff_ends(), after);
+        t.arm_after(Timer::Close, close, after);
+        let group = self.group.as_ref().map(|g| g.timers()).unwrap_or_default();
+        for timer in [
+            Timer::CoordinatorLookup,
+            Timer::JoinBackoff,
+            Timer::Heartbeat,
+            Timer::SessionTimeout,
+            Timer::LeaderAssignment,
+            Timer::CommitRetry,
+            Timer::AutoCommit,
+        ] {
+            let at = group.iter().filter(|(t, _)| *t == timer).map(|(_, at)| *at);
+            self.timers.arm_after(timer, at, after);
+        }
+    }
+
+    /// Fires the timers due at `now` and does their work: the requests that became due
+    /// (a metadata refresh, a heartbeat, a retry, an auto-commit, a rejoin) are queued
+    /// for `poll_transmit`, an expired session marks the coordinator dead, a leader that
+    /// waited long enough for metadata assigns, and the close sequence moves on.
+    pub(super) fn fire_timers(&mut self, now: Instant) {
+        let fired = self.timers.expire(now);
+        if fired.is_empty() {
+            return;
+        }
+        trace!("timers fired: {fired:?}");
+        if fired.contains(&Timer::Close) {
+            self.advance_close(now);
+        }
+        if !self.closed {
+            self.prepare(now);
+        }
+    }
+}
