@@ -61,7 +61,7 @@
 //! | --- | --- |
 //! | `cluster` | [`TestCluster`], [`ClusterBuilder`], [`Profile`], brokers, topics, logs, leadership |
 //! | `broker` | answering each API with the real codec; [`SeenRequest`], [`PartitionError`] |
-//! | `network` | connections, answers in order, reconnect backoff, request timeouts, cuts |
+//! | `network` | connections, answers in order, reconnect backoff, request timeouts, cuts; each client's [`NetEvent`]s |
 //! | `faults` | [`Action`]s for the next matching request, brokers going down |
 //! | `driver` | [`TestCluster::step`], `drive`, `run_for`, [`Member`]s; every call into the consumer |
 //! | `group`, `rebalance`, `group_offsets` | the broker-side group coordinator ([`Groups`]) |
@@ -91,6 +91,7 @@ pub use faults::Action;
 pub use fetch_sessions::{FetchSessions, SessionMode, SessionSeen};
 pub use group::{partitions_of, GenerationRecord, Group, GroupMember, GroupState, Groups};
 pub use group_offsets::Committed;
+pub use network::{DisconnectCause, NetEvent};
 
 /// The timestamp of offset 0 in logs filled by [`TestCluster::append`]; offset `n` has
 /// `BASE_TS + 1000 * n`.
