@@ -4,7 +4,7 @@
 //! The model knows no consumer: what it hands a client (an answer, a lost connection) goes
 //! to that client's outbox as a [`NetEvent`]. The driver hands a sans-IO consumer its
 //! events right after each step of the model ([`TestCluster::step`]); a
-//! `SimNetwork` hands them to whatever drives it, as a network client
+//! [`SimNetwork`](super::SimNetwork) hands them to whatever drives it, as a network client
 //! would.
 
 use std::collections::VecDeque;
@@ -148,7 +148,7 @@ impl TestCluster {
 
     /// Closes every connection of every client to `broker`; their requests fail. Clients
     /// learn of it at their next step (a [`Member`]) or poll (a
-    /// `SimNetwork`); the consumer driven with [`step`](Self::step)
+    /// [`SimNetwork`](super::SimNetwork)); the consumer driven with [`step`](Self::step)
     /// too.
     pub fn cut_all(&mut self, broker: i32) {
         let clients: Vec<usize> = self.conns.keys().map(|(c, _)| *c).collect();
