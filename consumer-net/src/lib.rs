@@ -4,6 +4,8 @@
 
 pub mod network;
 pub use network::{Completion, NetConfig, NetError, NetworkClient, NodeId, WakeupHandle};
+pub mod transport;
+pub use transport::Transport;
 pub mod consumer;
 pub use consumer::{
     CommitCallback, KafkaConsumer, KafkaError, RebalanceListener, DEFAULT_CLOSE_TIMEOUT,
