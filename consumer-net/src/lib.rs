@@ -7,6 +7,8 @@ pub use network::{Completion, NetConfig, NetError, NetworkClient, NodeId, Wakeup
 pub mod transport;
 pub use transport::Transport;
 pub mod consumer;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub use consumer::{
     CommitCallback, KafkaConsumer, KafkaError, RebalanceListener, DEFAULT_CLOSE_TIMEOUT,
 };

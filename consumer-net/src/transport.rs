@@ -14,9 +14,9 @@ use crate::network::{Completion, NetworkClient, NodeId, WakeupHandle};
 /// drives IO in [`poll`](Self::poll) (the only call that may block), takes what finished
 /// with [`poll_completion`](Self::poll_completion), and asks [`now`](Self::now) whenever
 /// it needs the time. [`NetworkClient`] (sockets, `Instant::now()`) is the transport of
-/// [`KafkaConsumer::new`](crate::KafkaConsumer::new); another transport can play a
-/// simulated cluster on a simulated clock, so a service's loop can be tested without
-/// sockets or sleeping.
+/// [`KafkaConsumer::new`](crate::KafkaConsumer::new); with the feature `testing`,
+/// `consumer_net::testing::SimTransport` plays a simulated cluster on a simulated clock,
+/// so a service's loop can be tested without sockets or sleeping.
 ///
 /// Frames cross it in the form of the Kafka wire: a request is handed over whole, with its
 /// 4-byte size prefix; a [`Completion::Response`] frame comes back without it, starting
