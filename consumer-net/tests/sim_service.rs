@@ -205,3 +205,42 @@ fn waiting_for_records_takes_simulated_time_only() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_broker_going_down_for_a_while_loses_nothing() {
+    let cluster = orders(10);
+    cluster.borrow_mut().groups.move_coordinator("billing", 3);
+    let mut consumer = billing_consumer(&cluster, "billing");
+    let mut service = Billing::default();
+    for turn in 0..200 {
+        // The partition's leader (broker 1) is down from turn 5 to 15; 10 more records
+        // are written meanwhile.
+        match turn {
+            5 => cluster.borrow_mut().set_broker_down(1, true),
+            10 => {
+                cluster.borrow_mut().fill(&tp("orders", 0), 10, 5);
+            }
+            15 => cluster.borrow_mut().set_broker_down(1, false),
+            _ => {}
+        }
+        service
+            .run_once(&mut consumer)
+            .expect("no error reaches the service");
+        if service.processed.len() >= 20 {
+            break;
+        }
+    }
+    assert_eq!(service.processed, (0..20).collect::<Vec<_>>());
+    assert_eq!(committed(&cluster), Some(20));
+    assert!(cluster.borrow().lost_connections.len() >= 2);
+}
+
+#[test]
+fn a_wakeup_ends_a_poll_at_once() {
+    let cluster = orders(0);
+    let mut consumer = billing_consumer(&cluster, "billing");
+    consumer.wakeup_handle().wake();
+    let woken = consumer.poll(Duration::from_secs(60));
+    assert!(matches!(woken, Err(KafkaError::Wakeup)), "{woken:?}");
+    assert!(cluster.borrow().elapsed() < Duration::from_secs(1));
+}
