@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use consumer_net::testing::{tp, ApiKey, ErrorCode, SharedCluster, SimTransport, TestCluster};
-use consumer_net::{AutoOffsetReset, KafkaConsumer, KafkaError};
+use consumer_net::{AutoOffsetReset, KafkaConsumer, KafkaError, Transport};
 
 /// Why the service stopped.
 #[derive(Debug)]
@@ -47,8 +47,12 @@ impl Billing {
         }
     }
 
-    /// One turn of the service's loop.
-    fn run_once(&mut self, consumer: &mut KafkaConsumer<SimTransport>) -> Result<(), ServiceError> {
+    /// One turn of the service's loop. Generic over the transport: the service runs on
+    /// `KafkaConsumer` (sockets) in production and on the simulated cluster here.
+    fn run_once<T: Transport>(
+        &mut self,
+        consumer: &mut KafkaConsumer<T>,
+    ) -> Result<(), ServiceError> {
         let records = consumer.poll(Duration::from_millis(100))?;
         for record in &records {
             if self.fails_at == Some(record.offset) {
