@@ -4,7 +4,11 @@
 
 pub mod network;
 pub use network::{Completion, NetConfig, NetError, NetworkClient, NodeId, WakeupHandle};
+pub mod transport;
+pub use transport::Transport;
 pub mod consumer;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub use consumer::{
     CommitCallback, KafkaConsumer, KafkaError, RebalanceListener, DEFAULT_CLOSE_TIMEOUT,
 };

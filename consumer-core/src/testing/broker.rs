@@ -19,13 +19,13 @@ use crate::codec::messages::{
     ListOffsetsResponse, MetadataRequest, MetadataResponse,
 };
 use crate::codec::{decode_request_frame, encode_response_frame, ApiKey, Request, RequestHeader};
-use crate::consumer::{Consumer, NodeId, Transmit};
+use crate::consumer::{NodeId, Transmit};
 use crate::error_code::ErrorCode;
 use crate::topic_partition::TopicPartition;
 
 use super::cluster::{Partition, TestCluster, Topic};
 use super::faults::Action;
-use super::network::{Gate, Pending, Reply};
+use super::network::{DisconnectCause, Gate, Pending, Reply};
 use super::tp;
 
 /// A request as a broker saw it.
@@ -93,13 +93,7 @@ impl TestCluster {
     // ---- answering ----
 
     /// A broker handles one request on an open connection.
-    pub(super) fn process(
-        &mut self,
-        client: usize,
-        consumer: &mut Consumer,
-        broker: i32,
-        t: Transmit,
-    ) {
+    pub(super) fn process(&mut self, client: usize, broker: i32, t: Transmit) {
         let now = self.now();
         let frame = t.frame.slice(4..);
         let profile = &self.brokers[&broker].profile;
@@ -233,7 +227,7 @@ impl TestCluster {
             reply,
         });
         if action == Some(Action::Cut) {
-            self.cut_endpoint(client, consumer, t.node);
+            self.cut_endpoint(client, t.node, DisconnectCause::Cut);
         }
     }
 

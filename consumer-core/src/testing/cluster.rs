@@ -1,7 +1,7 @@
 //! The cluster's state: brokers and the versions they advertise, topics, partition logs
 //! and leadership, and the builder.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use crate::record::{BatchBuilder, Record, TimestampType};
 use crate::topic_partition::TopicPartition;
 
 use super::faults::Rule;
-use super::network::{Connection, Endpoint, Link};
+use super::network::{Connection, Endpoint, Link, NetEvent};
 use super::{value_for, FetchSessions, Groups, PartitionError, SeenRequest, BASE_TS};
 
 /// The API versions a broker advertises.
@@ -239,6 +239,7 @@ impl ClusterBuilder {
             elapsed: Duration::ZERO,
             conns: BTreeMap::new(),
             links: BTreeMap::new(),
+            outbox: BTreeMap::new(),
             reconnect_backoff: Duration::from_millis(50),
             reconnect_backoff_max: Duration::from_secs(1),
             rules: Vec::new(),
@@ -274,6 +275,8 @@ pub struct TestCluster {
     pub(super) elapsed: Duration,
     pub(super) conns: BTreeMap<Endpoint, Connection>,
     pub(super) links: BTreeMap<Endpoint, Link>,
+    /// What the network handed each client and the client did not take yet.
+    pub(super) outbox: BTreeMap<usize, VecDeque<NetEvent>>,
     /// The first reconnect backoff; it doubles with each failure in a row.
     pub reconnect_backoff: Duration,
     /// The largest reconnect backoff.

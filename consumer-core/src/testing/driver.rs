@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use crate::config::{AutoOffsetReset, ConsumerConfig, ConsumerConfigBuilder};
 use crate::consumer::{Consumer, NodeId};
 use crate::coordinator::MemberState;
@@ -15,6 +13,7 @@ use crate::event::{ConsumerError, ConsumerRecord, Event};
 use crate::topic_partition::TopicPartition;
 
 use super::cluster::TestCluster;
+use super::network::NetEvent;
 use super::{text, GroupState};
 
 /// What one round drained from a consumer.
@@ -198,33 +197,26 @@ impl TestCluster {
     ) -> (bool, Drained) {
         let now = self.now();
         self.groups.tick(now);
+        // What the network did meanwhile (a `cut_all`), first.
+        let mut progress = self.hand_over(client, consumer);
         // As an application's poll: it enters poll (max.poll.interval is checked first),
         // then the timers due fire.
         if polling {
             consumer.poll_started(now);
         }
         consumer.handle_timeout(now);
-        let mut progress = false;
         while let Some(t) = consumer.poll_transmit(now) {
             progress = true;
-            self.receive(client, consumer, t);
+            self.receive(client, t);
+            self.hand_over(client, consumer);
         }
         if consumer.is_closed() {
             // As a driver closes its network client once the consumer closed.
             self.close_client(client);
         }
         self.check_requests(client, consumer);
-        let waiting: Vec<NodeId> = self
-            .links
-            .keys()
-            .filter(|(c, _)| *c == client)
-            .map(|(_, n)| *n)
-            .collect();
-        for node in waiting {
-            progress |= self.try_connect(client, consumer, node);
-        }
-        progress |= self.expire_requests(client, consumer);
-        progress |= self.deliver(client, consumer);
+        progress |= self.network_round(client);
+        self.hand_over(client, consumer);
         let mut drained = Drained::default();
         if polling {
             match consumer.poll_records(consumer.config().max_poll_records) {
@@ -521,20 +513,46 @@ impl TestCluster {
 
 // ---- the consumer's inputs from the network, and what the network asks of it ----
 
-/// Hands `consumer` the answer to request `correlation_id` on connection `node`.
-pub(super) fn hand_response(
-    consumer: &mut Consumer,
-    node: NodeId,
-    correlation_id: i32,
-    frame: Bytes,
-    now: Instant,
-) {
-    consumer.handle_response(node, correlation_id, frame, now);
-}
+impl TestCluster {
+    /// The network's work for `client` at the current time, once its requests are in:
+    /// connect where a backoff ended, expire requests, deliver due answers (to the
+    /// client's outbox). True if anything happened.
+    pub(super) fn network_round(&mut self, client: usize) -> bool {
+        let mut progress = false;
+        let waiting: Vec<NodeId> = self
+            .links
+            .keys()
+            .filter(|(c, _)| *c == client)
+            .map(|(_, n)| *n)
+            .collect();
+        for node in waiting {
+            progress |= self.try_connect(client, node);
+        }
+        progress |= self.expire_requests(client);
+        progress |= self.deliver(client);
+        progress
+    }
 
-/// Tells `consumer` its connection `node` is gone: every request on it fails.
-pub(super) fn hand_disconnect(consumer: &mut Consumer, node: NodeId, now: Instant) {
-    consumer.handle_disconnect(node, now);
+    /// Hands `consumer` what the network has for `client`: answers and lost connections,
+    /// in order. True if there was anything.
+    pub(super) fn hand_over(&mut self, client: usize, consumer: &mut Consumer) -> bool {
+        let now = self.now();
+        let Some(events) = self.outbox.get_mut(&client) else {
+            return false;
+        };
+        let any = !events.is_empty();
+        while let Some(event) = events.pop_front() {
+            match event {
+                NetEvent::Response {
+                    node,
+                    correlation_id,
+                    frame,
+                } => consumer.handle_response(node, correlation_id, frame, now),
+                NetEvent::Disconnected { node, .. } => consumer.handle_disconnect(node, now),
+            }
+        }
+        any
+    }
 }
 
 /// The node of `consumer`'s group coordinator, if it knows one.

@@ -48,6 +48,16 @@ impl TestCluster {
         }
     }
 
+    /// Like [`set_down`](Self::set_down) for every client: going down cuts every
+    /// connection to `broker`, and each client learns of it at its next step or poll (the
+    /// way to do it while consumers run over [`SimNetwork`](super::SimNetwork)s).
+    pub fn set_broker_down(&mut self, broker: i32, down: bool) {
+        self.brokers.get_mut(&broker).expect("broker").down = down;
+        if down {
+            self.cut_all(broker);
+        }
+    }
+
     // ---- scripted faults ----
 
     fn rule(

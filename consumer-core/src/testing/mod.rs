@@ -26,6 +26,10 @@
 //! * run one consumer ([`TestCluster::step`], [`TestCluster::drive`],
 //!   [`TestCluster::run_for`]) or several [`Member`]s of a group on one clock
 //!   ([`TestCluster::drive_members`], [`TestCluster::settle`]);
+//! * or let something else drive its consumer over a [`SimNetwork`], a client of a
+//!   [`SharedCluster`] shaped like a network client (consumer-net's feature `testing`
+//!   makes it a transport of the blocking `KafkaConsumer`): `poll` jumps the simulated
+//!   clock instead of sleeping;
 //! * look at what happened: the requests the brokers saw ([`SeenRequest`]), records,
 //!   errors and events drained, the group coordinator's state and history ([`Groups`]),
 //!   the brokers' fetch sessions ([`FetchSessions`]).
@@ -61,7 +65,8 @@
 //! | --- | --- |
 //! | `cluster` | [`TestCluster`], [`ClusterBuilder`], [`Profile`], brokers, topics, logs, leadership |
 //! | `broker` | answering each API with the real codec; [`SeenRequest`], [`PartitionError`] |
-//! | `network` | connections, answers in order, reconnect backoff, request timeouts, cuts |
+//! | `network` | connections, answers in order, reconnect backoff, request timeouts, cuts; each client's [`NetEvent`]s |
+//! | `sim_network` | [`SimNetwork`]: the network of one client driven from outside the kit |
 //! | `faults` | [`Action`]s for the next matching request, brokers going down |
 //! | `driver` | [`TestCluster::step`], `drive`, `run_for`, [`Member`]s; every call into the consumer |
 //! | `group`, `rebalance`, `group_offsets` | the broker-side group coordinator ([`Groups`]) |
@@ -78,6 +83,7 @@ mod group_api;
 mod group_offsets;
 mod network;
 mod rebalance;
+mod sim_network;
 
 use bytes::Bytes;
 
@@ -91,6 +97,8 @@ pub use faults::Action;
 pub use fetch_sessions::{FetchSessions, SessionMode, SessionSeen};
 pub use group::{partitions_of, GenerationRecord, Group, GroupMember, GroupState, Groups};
 pub use group_offsets::Committed;
+pub use network::{DisconnectCause, NetEvent};
+pub use sim_network::{SharedCluster, SimNetwork};
 
 /// The timestamp of offset 0 in logs filled by [`TestCluster::append`]; offset `n` has
 /// `BASE_TS + 1000 * n`.

@@ -1,5 +1,11 @@
 //! The network between the clients and the brokers: connections, answers in order per
 //! connection, reconnect backoff, request timeouts and cut connections.
+//!
+//! The model knows no consumer: what it hands a client (an answer, a lost connection) goes
+//! to that client's outbox as a [`NetEvent`]. The driver hands a sans-IO consumer its
+//! events right after each step of the model ([`TestCluster::step`]); a
+//! [`SimNetwork`](super::SimNetwork) hands them to whatever drives it, as a network client
+//! would.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -67,6 +73,47 @@ pub(super) struct Link {
 /// A connection or link of one client to one of its nodes.
 pub(super) type Endpoint = (usize, NodeId);
 
+/// What the network hands one client, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetEvent {
+    /// The answer to request `correlation_id` on connection `node`.
+    Response {
+        /// The client's node id of the connection.
+        node: NodeId,
+        /// The request answered.
+        correlation_id: i32,
+        /// The response frame without its size prefix: it starts with the correlation id.
+        frame: Bytes,
+    },
+    /// The connection `node` is gone, or could not be made: `failed` will never be answered.
+    Disconnected {
+        /// The client's node id of the connection.
+        node: NodeId,
+        /// Requests in flight and queued for the connection, in the order sent.
+        failed: Vec<i32>,
+        /// Why.
+        cause: DisconnectCause,
+    },
+}
+
+/// Why a simulated connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisconnectCause {
+    /// Cut by the test or by a fault ([`Action::Cut`](super::Action::Cut), a broker going
+    /// down): the peer closed it.
+    Cut,
+    /// Connecting to `address` was refused (the broker is down or unknown).
+    Refused {
+        /// The `host:port` tried.
+        address: String,
+    },
+    /// Request `correlation_id` was not answered within its timeout.
+    RequestTimeout {
+        /// The oldest request that expired.
+        correlation_id: i32,
+    },
+}
+
 impl TestCluster {
     /// Answers held so far.
     pub fn held(&self) -> usize {
@@ -89,15 +136,28 @@ impl TestCluster {
 
     /// Closes every connection of the consumer to `broker`; their requests fail.
     pub fn cut(&mut self, consumer: &mut Consumer, broker: i32) {
-        self.cut_client(0, consumer, broker);
+        self.cut_client(0, broker);
+        self.hand_over(0, consumer);
     }
 
     /// Closes every connection of `member` to `broker`; their requests fail.
     pub fn cut_member(&mut self, member: &mut Member, broker: i32) {
-        self.cut_client(member.client, &mut member.consumer, broker);
+        self.cut_client(member.client, broker);
+        self.hand_over(member.client, &mut member.consumer);
     }
 
-    fn cut_client(&mut self, client: usize, consumer: &mut Consumer, broker: i32) {
+    /// Closes every connection of every client to `broker`; their requests fail. Clients
+    /// learn of it at their next step (a [`Member`]) or poll (a
+    /// [`SimNetwork`](super::SimNetwork)); the consumer driven with [`step`](Self::step)
+    /// too.
+    pub fn cut_all(&mut self, broker: i32) {
+        let clients: Vec<usize> = self.conns.keys().map(|(c, _)| *c).collect();
+        for client in clients {
+            self.cut_client(client, broker);
+        }
+    }
+
+    pub(super) fn cut_client(&mut self, client: usize, broker: i32) {
         let nodes: Vec<NodeId> = self
             .conns
             .iter()
@@ -105,13 +165,14 @@ impl TestCluster {
             .map(|((_, n), _)| *n)
             .collect();
         for node in nodes {
-            self.cut_endpoint(client, consumer, node);
+            self.cut_endpoint(client, node, DisconnectCause::Cut);
         }
     }
 
     /// Closes the consumer's connection `node`; its requests fail.
     pub fn cut_node(&mut self, consumer: &mut Consumer, node: NodeId) {
-        self.cut_endpoint(0, consumer, node);
+        self.cut_endpoint(0, node, DisconnectCause::Cut);
+        self.hand_over(0, consumer);
     }
 
     /// Closes the consumer's connection to its group coordinator; true if there was one.
@@ -130,21 +191,22 @@ impl TestCluster {
             return false;
         };
         let open = self.conns.contains_key(&(client, node));
-        self.cut_endpoint(client, consumer, node);
+        self.cut_endpoint(client, node, DisconnectCause::Cut);
+        self.hand_over(client, consumer);
         open
     }
 
-    pub(super) fn cut_endpoint(&mut self, client: usize, consumer: &mut Consumer, node: NodeId) {
+    pub(super) fn cut_endpoint(&mut self, client: usize, node: NodeId, cause: DisconnectCause) {
         let Some(conn) = self.conns.remove(&(client, node)) else {
             return;
         };
         let failed: Vec<i32> = conn.pending.iter().map(|p| p.correlation_id).collect();
-        self.lost(client, consumer, node, failed);
+        self.lost(client, node, failed, cause);
     }
 
     /// The connection to `node` is gone (or could not be made): schedule the reconnect,
     /// fail `failed` and whatever waited for the connection.
-    fn lost(&mut self, client: usize, consumer: &mut Consumer, node: NodeId, mut failed: Vec<i32>) {
+    fn lost(&mut self, client: usize, node: NodeId, mut failed: Vec<i32>, cause: DisconnectCause) {
         let now = self.now();
         let base = self.reconnect_backoff;
         let max = self.reconnect_backoff_max;
@@ -159,16 +221,18 @@ impl TestCluster {
             self.disconnects.push((node, failed.clone()));
         }
         self.lost_connections.push((client, node));
-        driver::hand_disconnect(consumer, node, now);
+        self.outbox
+            .entry(client)
+            .or_default()
+            .push_back(NetEvent::Disconnected {
+                node,
+                failed,
+                cause,
+            });
     }
 
     /// Attempts the connection `node`'s queued requests wait for, if its backoff is over.
-    pub(super) fn try_connect(
-        &mut self,
-        client: usize,
-        consumer: &mut Consumer,
-        node: NodeId,
-    ) -> bool {
+    pub(super) fn try_connect(&mut self, client: usize, node: NodeId) -> bool {
         let now = self.now();
         let key = (client, node);
         let Some(link) = self.links.get_mut(&key) else {
@@ -180,8 +244,12 @@ impl TestCluster {
         let address = link.queued[0].address.clone();
         let broker = self.broker_at(&address).filter(|b| !self.brokers[b].down);
         let Some(broker) = broker else {
-            // Connection refused.
-            self.lost(client, consumer, node, Vec::new());
+            self.lost(
+                client,
+                node,
+                Vec::new(),
+                DisconnectCause::Refused { address },
+            );
             return true;
         };
         let link = self.links.get_mut(&key).expect("link");
@@ -203,7 +271,7 @@ impl TestCluster {
                 self.links.entry(key).or_default().queued.push(t);
                 continue;
             }
-            self.process(client, consumer, broker, t);
+            self.process(client, broker, t);
         }
         true
     }
@@ -217,6 +285,7 @@ impl TestCluster {
     pub(super) fn close_client(&mut self, client: usize) {
         self.conns.retain(|(c, _), _| *c != client);
         self.links.retain(|(c, _), _| *c != client);
+        self.outbox.remove(&client);
     }
 
     /// Requests of `client` the network holds: received and not answered yet, or
@@ -279,7 +348,7 @@ impl TestCluster {
             .map(|b| b.id)
     }
 
-    pub(super) fn receive(&mut self, client: usize, consumer: &mut Consumer, t: Transmit) {
+    pub(super) fn receive(&mut self, client: usize, t: Transmit) {
         let size = i32::from_be_bytes(t.frame[..4].try_into().expect("size prefix"));
         assert_eq!(size as usize, t.frame.len() - 4, "size prefix of {t:?}");
         let frame = t.frame.slice(4..);
@@ -291,35 +360,40 @@ impl TestCluster {
         match self.conns.get(&(client, t.node)) {
             Some(conn) => {
                 let broker = conn.broker;
-                self.process(client, consumer, broker, t);
+                self.process(client, broker, t);
             }
             None => {
                 let node = t.node;
                 self.links.entry((client, node)).or_default().queued.push(t);
-                self.try_connect(client, consumer, node);
+                self.try_connect(client, node);
             }
         }
     }
 
-    /// Closes connections whose oldest unanswered request is older than its timeout.
-    pub(super) fn expire_requests(&mut self, client: usize, consumer: &mut Consumer) -> bool {
+    /// Closes connections with an unanswered request older than its timeout.
+    pub(super) fn expire_requests(&mut self, client: usize) -> bool {
         let now = self.now();
-        let expired: Vec<NodeId> = self
+        let expired: Vec<(NodeId, i32)> = self
             .conns
             .iter()
-            .filter(|((c, _), conn)| {
-                *c == client && conn.pending.iter().any(|p| p.sent_at + p.timeout <= now)
+            .filter(|((c, _), _)| *c == client)
+            .filter_map(|((_, n), conn)| {
+                let p = conn.pending.iter().find(|p| p.sent_at + p.timeout <= now)?;
+                Some((*n, p.correlation_id))
             })
-            .map(|((_, n), _)| *n)
             .collect();
-        for node in &expired {
-            self.cut_endpoint(client, consumer, *node);
+        for &(node, correlation_id) in &expired {
+            self.cut_endpoint(
+                client,
+                node,
+                DisconnectCause::RequestTimeout { correlation_id },
+            );
         }
         !expired.is_empty()
     }
 
-    /// Delivers due answers, in order on each connection.
-    pub(super) fn deliver(&mut self, client: usize, consumer: &mut Consumer) -> bool {
+    /// Delivers due answers, in order on each connection, to the client's outbox.
+    pub(super) fn deliver(&mut self, client: usize) -> bool {
         let now = self.now();
         let mut progress = false;
         let nodes: Vec<NodeId> = self
@@ -369,7 +443,14 @@ impl TestCluster {
                 let conn = self.conns.get_mut(&(client, node)).expect("connection");
                 let p = conn.pending.pop_front().expect("head");
                 progress = true;
-                driver::hand_response(consumer, node, p.correlation_id, frame, now);
+                self.outbox
+                    .entry(client)
+                    .or_default()
+                    .push_back(NetEvent::Response {
+                        node,
+                        correlation_id: p.correlation_id,
+                        frame,
+                    });
             }
         }
         progress

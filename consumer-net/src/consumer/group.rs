@@ -1,25 +1,29 @@
 //! The group side of [`KafkaConsumer`]: subscriptions, the rebalance listener, commits.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use consumer_core::event::{ConsumerError, Event, RequestId};
 use consumer_core::topic_partition::{OffsetAndMetadata, TopicPartition};
 use log::{debug, warn};
 
 use super::{KafkaConsumer, KafkaError};
+use crate::network::NetworkClient;
+use crate::transport::Transport;
 
 /// Called from within `poll` (and `unsubscribe` / `close`) when the group moves
 /// partitions, at the points the Java consumer calls its `ConsumerRebalanceListener`.
 ///
 /// The consumer is passed in so a listener can commit or seek; a commit made in
-/// `on_partitions_revoked` is made before the partitions go to another member.
-pub trait RebalanceListener: Send {
+/// `on_partitions_revoked` is made before the partitions go to another member. `T` is the
+/// consumer's [`Transport`]: a listener of the usual consumer implements
+/// `RebalanceListener`, one of a consumer over another transport `RebalanceListener<T>`.
+pub trait RebalanceListener<T: Transport = NetworkClient>: Send {
     /// These partitions are taken away (eager: all, before rejoining; cooperative: only
     /// the ones moving). Commit what was processed of them here.
     fn on_partitions_revoked(
         &mut self,
-        consumer: &mut KafkaConsumer,
+        consumer: &mut KafkaConsumer<T>,
         partitions: &[TopicPartition],
     ) {
         let _ = (consumer, partitions);
@@ -28,7 +32,7 @@ pub trait RebalanceListener: Send {
     /// These partitions were given (cooperative: only the new ones; may be empty).
     fn on_partitions_assigned(
         &mut self,
-        consumer: &mut KafkaConsumer,
+        consumer: &mut KafkaConsumer<T>,
         partitions: &[TopicPartition],
     ) {
         let _ = (consumer, partitions);
@@ -36,7 +40,11 @@ pub trait RebalanceListener: Send {
 
     /// These partitions were lost: another member may own them already, so do not commit.
     /// By default this calls `on_partitions_revoked`, as in Java.
-    fn on_partitions_lost(&mut self, consumer: &mut KafkaConsumer, partitions: &[TopicPartition]) {
+    fn on_partitions_lost(
+        &mut self,
+        consumer: &mut KafkaConsumer<T>,
+        partitions: &[TopicPartition],
+    ) {
         self.on_partitions_revoked(consumer, partitions);
     }
 }
@@ -49,9 +57,8 @@ pub type CommitCallback =
 type CommittedOffsets = Vec<(TopicPartition, Option<OffsetAndMetadata>)>;
 
 /// Group state kept by the facade: the listener, waiting callbacks and answers.
-#[derive(Default)]
-pub(super) struct GroupFacade {
-    pub(super) listener: Option<Box<dyn RebalanceListener>>,
+pub(super) struct GroupFacade<T: Transport> {
+    pub(super) listener: Option<Box<dyn RebalanceListener<T>>>,
     pub(super) listener_events: std::collections::VecDeque<Event>,
     pub(super) callbacks: HashMap<RequestId, CommitCallback>,
     pub(super) commit_results: HashMap<RequestId, Result<(), ConsumerError>>,
@@ -62,7 +69,21 @@ pub(super) struct GroupFacade {
     pub(super) listener_running: bool,
 }
 
-impl std::fmt::Debug for GroupFacade {
+impl<T: Transport> Default for GroupFacade<T> {
+    fn default() -> Self {
+        Self {
+            listener: None,
+            listener_events: Default::default(),
+            callbacks: HashMap::new(),
+            commit_results: HashMap::new(),
+            committed: HashMap::new(),
+            revocation_told: false,
+            listener_running: false,
+        }
+    }
+}
+
+impl<T: Transport> std::fmt::Debug for GroupFacade<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GroupFacade")
             .field("listener", &self.listener.is_some())
@@ -71,7 +92,7 @@ impl std::fmt::Debug for GroupFacade {
     }
 }
 
-impl KafkaConsumer {
+impl<T: Transport> KafkaConsumer<T> {
     /// Subscribes to `topics` through the consumer group (`group.id` must be set). The
     /// assignment arrives during `poll`.
     pub fn subscribe<S: Into<String>>(
@@ -86,7 +107,7 @@ impl KafkaConsumer {
     pub fn subscribe_with_listener<S: Into<String>>(
         &mut self,
         topics: impl IntoIterator<Item = S>,
-        listener: Box<dyn RebalanceListener>,
+        listener: Box<dyn RebalanceListener<T>>,
     ) -> Result<(), KafkaError> {
         self.subscribe(topics)?;
         self.group.listener = Some(listener);
@@ -101,7 +122,7 @@ impl KafkaConsumer {
     }
 
     /// Sets or replaces the rebalance listener.
-    pub fn set_rebalance_listener(&mut self, listener: Box<dyn RebalanceListener>) {
+    pub fn set_rebalance_listener(&mut self, listener: Box<dyn RebalanceListener<T>>) {
         self.group.listener = Some(listener);
     }
 
@@ -114,13 +135,13 @@ impl KafkaConsumer {
         self.revoke_before_leaving();
         self.core.unsubscribe();
         self.dispatch_events();
-        let deadline = Instant::now()
+        let deadline = self.net.now()
             + self
                 .core
                 .config()
                 .request_timeout
                 .min(Duration::from_secs(5));
-        while self.core.has_pending_group_requests() && Instant::now() < deadline {
+        while self.core.has_pending_group_requests() && self.net.now() < deadline {
             self.run_once(deadline)?;
         }
         Ok(())
@@ -146,13 +167,13 @@ impl KafkaConsumer {
         if offsets.is_empty() {
             return Ok(());
         }
-        let deadline = Instant::now() + self.core.config().default_api_timeout;
+        let deadline = self.net.now() + self.core.config().default_api_timeout;
         let id = self.core.commit(offsets)?;
         loop {
             if let Some(r) = self.group.commit_results.remove(&id) {
                 return Ok(r?);
             }
-            if Instant::now() >= deadline {
+            if self.net.now() >= deadline {
                 self.core.cancel_commit(id);
                 return Err(KafkaError::Timeout("commit"));
             }
@@ -192,10 +213,10 @@ impl KafkaConsumer {
             }
         }
         // Send it now rather than at the next poll.
-        let now = Instant::now();
+        let now = self.net.now();
         self.flush(now);
         self.net.poll(Some(Duration::ZERO), now)?;
-        self.complete(Instant::now());
+        self.complete(self.net.now());
         Ok(())
     }
 
@@ -206,13 +227,13 @@ impl KafkaConsumer {
         timeout: Duration,
     ) -> Result<HashMap<TopicPartition, Option<OffsetAndMetadata>>, KafkaError> {
         self.check_open()?;
-        let deadline = Instant::now() + timeout;
+        let deadline = self.net.now() + timeout;
         let id = self.core.committed(partitions.to_vec())?;
         loop {
             if let Some(r) = self.group.committed.remove(&id) {
                 return Ok(r?.into_iter().collect());
             }
-            if Instant::now() >= deadline {
+            if self.net.now() >= deadline {
                 return Err(KafkaError::Timeout("committed offsets lookup"));
             }
             self.run_once(deadline)?;

@@ -1,7 +1,9 @@
 //! [`KafkaConsumer`]: the blocking facade a synchronous service embeds.
 //!
-//! It couples the sans-IO [`Consumer`] of consumer-core with the thread-free
-//! [`NetworkClient`]; nothing runs outside its methods. Its `poll` follows the Java
+//! It couples the sans-IO [`Consumer`] of consumer-core with a [`Transport`]: the
+//! thread-free [`NetworkClient`] by default, or a simulated cluster in tests
+//! ([`KafkaConsumer::with_transport`]). Nothing runs outside its methods, and every
+//! reading of the clock is the transport's. Its `poll` follows the Java
 //! consumer: return buffered records if any; otherwise refresh metadata and positions as
 //! needed, send fetches, and drive the network until a fetch completes or the timeout
 //! passes. Before returning records it sends the next fetches, so the broker works while
@@ -22,6 +24,7 @@ use log::debug;
 
 pub use crate::network::WakeupHandle;
 use crate::network::{Completion, NetConfig, NetworkClient};
+use crate::transport::Transport;
 
 pub use error::KafkaError;
 pub use group::{CommitCallback, RebalanceListener};
@@ -31,12 +34,15 @@ pub use group::{CommitCallback, RebalanceListener};
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A Kafka consumer that blocks in its calls, with no thread of its own.
+///
+/// `T` is its network and clock: [`NetworkClient`] (sockets) unless built with
+/// [`with_transport`](Self::with_transport).
 #[derive(Debug)]
-pub struct KafkaConsumer {
+pub struct KafkaConsumer<T: Transport = NetworkClient> {
     core: Consumer,
-    net: NetworkClient,
+    net: T,
     closed: bool,
-    group: group::GroupFacade,
+    group: group::GroupFacade<T>,
     listed: HashMap<QueryId, ListedOffsets>,
 }
 
@@ -49,14 +55,7 @@ impl KafkaConsumer {
     /// A consumer for `config`; it connects lazily.
     pub fn new(config: ConsumerConfig) -> Result<Self, KafkaError> {
         let net = NetworkClient::new(net_config(&config))?;
-        let core = Consumer::new(config)?;
-        Ok(Self {
-            core,
-            net,
-            closed: false,
-            group: group::GroupFacade::default(),
-            listed: HashMap::new(),
-        })
+        Self::with_transport(config, net)
     }
 
     /// A consumer from Java property names (`bootstrap.servers`, `fetch.min.bytes`, …).
@@ -64,6 +63,28 @@ impl KafkaConsumer {
         props: impl IntoIterator<Item = (K, V)>,
     ) -> Result<Self, KafkaError> {
         Self::new(ConsumerConfig::from_properties(props)?)
+    }
+}
+
+impl<T: Transport> KafkaConsumer<T> {
+    /// A consumer for `config` over `transport`, e.g. a simulated cluster in tests
+    /// (`consumer_net::testing::SimTransport`, feature `testing`). The transport's own
+    /// settings (request timeout, buffer sizes) are its own: [`new`](KafkaConsumer::new)
+    /// derives a [`NetworkClient`]'s from `config`.
+    pub fn with_transport(config: ConsumerConfig, transport: T) -> Result<Self, KafkaError> {
+        let core = Consumer::new(config)?;
+        Ok(Self {
+            core,
+            net: transport,
+            closed: false,
+            group: group::GroupFacade::default(),
+            listed: HashMap::new(),
+        })
+    }
+
+    /// The transport, for inspection.
+    pub fn transport(&self) -> &T {
+        &self.net
     }
 
     /// The sans-IO core, for inspection (metadata, positions, watermarks).
@@ -137,13 +158,13 @@ impl KafkaConsumer {
     /// `default.api.timeout.ms`).
     pub fn position(&mut self, tp: &TopicPartition) -> Result<i64, KafkaError> {
         self.check_open()?;
-        let deadline = Instant::now() + self.core.config().default_api_timeout;
+        let deadline = self.net.now() + self.core.config().default_api_timeout;
         loop {
             if let Some(p) = self.core.position(tp)? {
                 return Ok(p.offset);
             }
             self.core.poll_records(0)?;
-            if Instant::now() >= deadline {
+            if self.net.now() >= deadline {
                 return Err(KafkaError::Timeout("position"));
             }
             self.run_once(deadline)?;
@@ -161,9 +182,9 @@ impl KafkaConsumer {
     /// Records fetched since the last call, waiting up to `timeout` for some.
     pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>, KafkaError> {
         self.check_open()?;
-        let deadline = Instant::now() + timeout;
+        let deadline = self.net.now() + timeout;
         let max = self.core.config().max_poll_records;
-        self.core.poll_started(Instant::now());
+        self.core.poll_started(self.net.now());
         self.dispatch_events();
         loop {
             let records = self.core.poll_records(max)?;
@@ -173,21 +194,21 @@ impl KafkaConsumer {
                 // started would otherwise reach the caller before these records of the
                 // revoked partitions. The core holds its rejoin until the next call
                 // dispatches the revocation, so the caller sees records, then the revocation.
-                let now = Instant::now();
+                let now = self.net.now();
                 self.flush(now);
                 self.net.poll(Some(Duration::ZERO), now)?;
                 // Answers that just came in make room for prefetches: send them too.
-                if self.complete_io(Instant::now()) {
-                    let now = Instant::now();
+                if self.complete_io(self.net.now()) {
+                    let now = self.net.now();
                     if self.flush(now) {
                         self.net.poll(Some(Duration::ZERO), now)?;
-                        self.complete_io(Instant::now());
+                        self.complete_io(self.net.now());
                     }
                 }
                 return Ok(records);
             }
             self.run_once(deadline)?;
-            if Instant::now() >= deadline && !self.core.has_buffered_records() {
+            if self.net.now() >= deadline && !self.core.has_buffered_records() {
                 return Ok(Vec::new());
             }
         }
@@ -202,7 +223,7 @@ impl KafkaConsumer {
         timeout: Duration,
     ) -> Result<Vec<i32>, KafkaError> {
         self.check_open()?;
-        let deadline = Instant::now() + timeout;
+        let deadline = self.net.now() + timeout;
         // Only an answer applied after this call may say the topic does not exist: an
         // error remembered from before could be stale.
         let start = self.core.metadata().update_count();
@@ -225,7 +246,7 @@ impl KafkaConsumer {
                     _ => {}
                 }
             }
-            if Instant::now() >= deadline {
+            if self.net.now() >= deadline {
                 return Err(KafkaError::Timeout("partition lookup"));
             }
             self.run_once(deadline)?;
@@ -282,7 +303,7 @@ impl KafkaConsumer {
         timeout: Duration,
     ) -> Result<HashMap<TopicPartition, Option<OffsetAndTimestamp>>, KafkaError> {
         self.check_open()?;
-        let deadline = Instant::now() + timeout;
+        let deadline = self.net.now() + timeout;
         let id = self.core.list_offsets(query);
         loop {
             self.dispatch_events();
@@ -293,7 +314,7 @@ impl KafkaConsumer {
                 }
                 return Ok(out);
             }
-            if Instant::now() >= deadline {
+            if self.net.now() >= deadline {
                 self.core.cancel_query(id);
                 return Err(KafkaError::Timeout("offset lookup"));
             }
@@ -320,12 +341,12 @@ impl KafkaConsumer {
         if self.closed {
             return;
         }
-        let now = Instant::now();
+        let now = self.net.now();
         let deadline = now + timeout;
         self.core.begin_close(now, timeout);
         loop {
             self.dispatch_events();
-            if self.core.is_closed() || Instant::now() >= deadline {
+            if self.core.is_closed() || self.net.now() >= deadline {
                 break;
             }
             if let Err(e) = self.run_once(deadline) {
@@ -346,19 +367,14 @@ impl KafkaConsumer {
         let mut any = false;
         while let Some(t) = self.core.poll_transmit(now) {
             any = true;
-            match t.timeout {
-                Some(timeout) => self.net.send_with_timeout(
-                    t.node,
-                    &t.address,
-                    t.correlation_id,
-                    t.frame,
-                    timeout,
-                    now,
-                ),
-                None => self
-                    .net
-                    .send(t.node, &t.address, t.correlation_id, t.frame, now),
-            }
+            self.net.send(
+                t.node,
+                &t.address,
+                t.correlation_id,
+                t.frame,
+                t.timeout,
+                now,
+            );
         }
         any
     }
@@ -397,7 +413,7 @@ impl KafkaConsumer {
 
     /// One round: send, wait for IO until the earliest deadline, feed the results.
     fn run_once(&mut self, deadline: Instant) -> Result<(), KafkaError> {
-        let now = Instant::now();
+        let now = self.net.now();
         self.flush(now);
         let mut until = deadline;
         if let Some(t) = self.core.poll_timeout() {
@@ -406,7 +422,7 @@ impl KafkaConsumer {
         let wait = until.saturating_duration_since(now);
         self.net.poll(Some(wait), now)?;
         let woken = self.net.was_woken();
-        self.complete(Instant::now());
+        self.complete(self.net.now());
         if woken {
             return Err(KafkaError::Wakeup);
         }
@@ -414,7 +430,7 @@ impl KafkaConsumer {
     }
 }
 
-impl Drop for KafkaConsumer {
+impl<T: Transport> Drop for KafkaConsumer<T> {
     fn drop(&mut self) {
         self.close();
     }

@@ -1,0 +1,173 @@
+//! The simulated network as a transport: for a consumer driven from outside the kit (a
+//! blocking facade such as consumer-net's `KafkaConsumer`) instead of by
+//! [`TestCluster::step`]. Requests go in with [`SimNetwork::send`];
+//! [`SimNetwork::poll`] does the network's work and, when nothing is due, jumps the
+//! simulated clock to the next event; answers and lost connections come back as
+//! [`NetEvent`]s. It is the same model of the network as `step` uses: only who takes the
+//! client's outbox differs.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::codec::{ApiKey, Reader, RequestHeader};
+use crate::consumer::{NodeId, Transmit};
+
+use super::cluster::TestCluster;
+use super::network::NetEvent;
+
+/// A [`TestCluster`] shared by a test and the [`SimNetwork`]s playing its network: the
+/// test keeps one handle to produce records, inject faults and look at what the brokers
+/// saw while consumers run. Do not hold a borrow across a call into a consumer: its
+/// network borrows the cluster.
+pub type SharedCluster = Rc<RefCell<TestCluster>>;
+
+impl TestCluster {
+    /// This cluster behind a shared handle, for [`SimNetwork::new`].
+    pub fn shared(self) -> SharedCluster {
+        Rc::new(RefCell::new(self))
+    }
+}
+
+/// The network of one client of a [`SharedCluster`], shaped like a network client.
+///
+/// Frames cross it as they cross a real network client: a request is handed to
+/// [`send`](Self::send) whole, with its 4-byte size prefix (as
+/// [`Transmit::frame`](crate::consumer::Transmit::frame)); an answer comes back from
+/// [`poll_completion`](Self::poll_completion) without it, starting with the correlation id
+/// (as [`Consumer::handle_response`](crate::consumer::Consumer::handle_response) takes
+/// it).
+///
+/// Each `SimNetwork` is a client of its own ([`client`](Self::client) in
+/// [`SeenRequest::client`](super::SeenRequest::client), in fault rules and in
+/// [`TestCluster::lost_connections`]), so several consumers can share a cluster and its
+/// clock. Only the one polling makes progress: the others are applications that are not
+/// calling their consumer.
+#[derive(Debug)]
+pub struct SimNetwork {
+    cluster: SharedCluster,
+    client: usize,
+    /// Requests sent and not yet handed to the brokers (that happens in `poll`).
+    unsent: Vec<Transmit>,
+}
+
+impl SimNetwork {
+    /// A new client of `cluster`.
+    pub fn new(cluster: &SharedCluster) -> Self {
+        let client = {
+            let mut c = cluster.borrow_mut();
+            let n = c.next_client;
+            c.next_client += 1;
+            n
+        };
+        Self {
+            cluster: Rc::clone(cluster),
+            client,
+            unsent: Vec::new(),
+        }
+    }
+
+    /// Its client number.
+    pub fn client(&self) -> usize {
+        self.client
+    }
+
+    /// The cluster it plays the network of.
+    pub fn cluster(&self) -> &SharedCluster {
+        &self.cluster
+    }
+
+    /// The simulated now.
+    pub fn now(&self) -> Instant {
+        self.cluster.borrow().now()
+    }
+
+    /// Queues a request for `node` at `address` (`host:port`); the broker gets it at the
+    /// next [`poll`](Self::poll). `frame` is the whole request with its size prefix.
+    /// `timeout`: how long the answer may take (`None`: the cluster's
+    /// [`request_timeout`](TestCluster::request_timeout)).
+    ///
+    /// Panics on a frame that is not a request (a client bug).
+    pub fn send(
+        &mut self,
+        node: NodeId,
+        address: &str,
+        correlation_id: i32,
+        frame: Bytes,
+        timeout: Option<Duration>,
+    ) {
+        assert!(frame.len() >= 4, "request frame without a size prefix");
+        let header =
+            RequestHeader::decode(&mut Reader::new(frame.slice(4..))).expect("request header");
+        let api_key = ApiKey::from_i16(header.api_key).expect("known API key");
+        self.unsent.push(Transmit {
+            node,
+            address: address.to_owned(),
+            correlation_id,
+            api_key,
+            api_version: header.api_version,
+            frame,
+            timeout,
+        });
+    }
+
+    /// The network's work for this client: hand the brokers the requests sent, connect,
+    /// expire requests, deliver due answers. When that hands the client nothing, the
+    /// clock jumps to the next event of the client or of the groups (a delayed answer, the
+    /// end of a long poll, a request timeout, a reconnect backoff, a group's timer), by at
+    /// most `timeout` (`None`: no bound), and the network works again. Never sleeps.
+    pub fn poll(&mut self, timeout: Option<Duration>) {
+        let client = self.client;
+        let mut cluster = self.cluster.borrow_mut();
+        let c = &mut *cluster;
+        let start = c.now();
+        c.groups.tick(start);
+        for t in self.unsent.drain(..) {
+            c.receive(client, t);
+        }
+        c.network_round(client);
+        if c.outbox.get(&client).is_some_and(|q| !q.is_empty()) {
+            return;
+        }
+        // A deadline that passed and produced nothing would not move the clock: nudge it.
+        let next = [c.net_deadline(client), c.groups.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| t.max(start + Duration::from_millis(1)));
+        let limit = timeout.map(|t| start + t);
+        let target = match (next, limit) {
+            (Some(n), Some(l)) => n.min(l),
+            (Some(t), None) | (None, Some(t)) => t,
+            (None, None) => return,
+        };
+        if target <= start {
+            return;
+        }
+        c.advance_to(target);
+        c.groups.tick(target);
+        c.network_round(client);
+    }
+
+    /// The next answer or lost connection, in the order they happened.
+    pub fn poll_completion(&mut self) -> Option<NetEvent> {
+        self.cluster
+            .borrow_mut()
+            .outbox
+            .get_mut(&self.client)?
+            .pop_front()
+    }
+
+    /// Closes every connection of this client: what is in flight or queued is never
+    /// answered, and nothing more is handed back.
+    pub fn close(&mut self) {
+        let client = self.client;
+        let mut c = self.cluster.borrow_mut();
+        c.conns.retain(|(cl, _), _| *cl != client);
+        c.links.retain(|(cl, _), _| *cl != client);
+        c.outbox.remove(&client);
+        self.unsent.clear();
+    }
+}
