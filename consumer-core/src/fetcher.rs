@@ -85,6 +85,13 @@ pub struct Fetcher {
     backoff: HashMap<TopicPartition, (i64, Instant)>,
     /// The fetch session with each node (KIP-227).
     sessions: HashMap<NodeId, FetchSessionHandler>,
+    /// Partitions whose leader answered that it no longer leads them (or another error
+    /// that needs fresh metadata), with the metadata update count then: not fetched again
+    /// until a newer metadata answer is in. Fetching from the stale leader meanwhile
+    /// would get the same error at once, a busy loop while the refresh is slow.
+    awaiting_metadata: HashMap<TopicPartition, u64>,
+    /// The same for nodes whose whole answer was such an error.
+    nodes_awaiting_metadata: HashMap<NodeId, u64>,
 }
 
 impl Fetcher {
@@ -152,6 +159,12 @@ impl Fetcher {
             if self.backoff.contains_key(tp) {
                 continue;
             }
+            if let Some(at) = self.awaiting_metadata.get(tp) {
+                if *at == metadata.update_count() {
+                    continue;
+                }
+                self.awaiting_metadata.remove(tp);
+            }
             let Some(node) = metadata.leader_node(tp).map(|n| n.id) else {
                 need_metadata = true;
                 continue;
@@ -184,7 +197,12 @@ impl Fetcher {
             metadata.request_update();
         }
         let mut out = Vec::new();
+        let seen = metadata.update_count();
+        self.nodes_awaiting_metadata.retain(|_, at| *at == seen);
         for (node, parts, all_caught_up) in per_node {
+            if self.nodes_awaiting_metadata.contains_key(&node) {
+                continue;
+            }
             if all_caught_up && draining.contains(&node) {
                 // A long poll for caught-up partitions would hold the connection while a
                 // busy partition of this node drains: wait and fetch them all together.
@@ -300,6 +318,8 @@ impl Fetcher {
         if top != ErrorCode::None {
             warn!("fetch from node {} failed: {top}", ctx.node);
             metadata.request_update();
+            self.nodes_awaiting_metadata
+                .insert(ctx.node, metadata.update_count());
             return errors;
         }
         let decode = DecodeOptions {
@@ -388,8 +408,9 @@ impl Fetcher {
                         errors.push(ConsumerError::TopicAuthorization { topic: tp.topic });
                     }
                     code if code.needs_metadata_refresh() => {
-                        debug!("{tp}: {code}; refreshing metadata");
+                        debug!("{tp}: {code}; refreshing metadata before fetching it again");
                         metadata.request_update();
+                        self.awaiting_metadata.insert(tp, metadata.update_count());
                     }
                     ErrorCode::UnknownLeaderEpoch => {
                         // The broker is behind our metadata; try again shortly.
@@ -493,6 +514,7 @@ impl Fetcher {
         self.completed.retain(|c| subs.is_assigned(&c.tp));
         self.parked.retain(|c| subs.is_assigned(&c.tp));
         self.backoff.retain(|tp, _| subs.is_assigned(tp));
+        self.awaiting_metadata.retain(|tp, _| subs.is_assigned(tp));
     }
 
     /// Drops everything buffered for `tp` (after a seek).

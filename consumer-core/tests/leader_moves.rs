@@ -147,3 +147,38 @@ fn a_new_epoch_on_the_same_leader_fences_the_old_one_until_metadata_catches_up()
         "{codes:?}"
     );
 }
+
+/// While the metadata refresh that would name the new leader is slow, the old leader is
+/// not asked again and again: each answer would be the same refusal, at once (a busy
+/// loop found by the random fault schedules of `request_lifecycle.rs`).
+#[test]
+fn a_refused_partition_waits_for_fresh_metadata() {
+    let mut cluster = TestCluster::builder().brokers(3).topic("orders", 1).build();
+    let p0 = tp("orders", 0);
+    cluster.fill(&p0, 4, 2);
+    let mut consumer = cluster.consumer(
+        cluster
+            .config()
+            .auto_offset_reset(AutoOffsetReset::Earliest),
+    );
+    consumer.assign([p0.clone()]).unwrap();
+    cluster.drive(&mut consumer, |_, c| c.received.len() == 4, 100);
+
+    // Broker 2 takes over; the refresh that would say so is held for 2 s.
+    cluster.move_leader(&p0, 2);
+    cluster.fill(&p0, 4, 2);
+    cluster.hold_next(ApiKey::Metadata);
+    cluster.run_for(&mut consumer, std::time::Duration::from_secs(2));
+    let refused = cluster
+        .partition_errors
+        .iter()
+        .filter(|e| e.code == ErrorCode::NotLeaderOrFollower)
+        .count();
+    assert_eq!(refused, 1, "{:?}", cluster.partition_errors);
+    assert_eq!(cluster.offsets_of(&p0), (0..4).collect::<Vec<_>>());
+
+    // Once the answer comes, the new leader is fetched from where the consumer stopped.
+    cluster.release_held();
+    cluster.drive(&mut consumer, |_, c| c.received.len() == 8, 200);
+    assert_eq!(cluster.offsets_of(&p0), (0..8).collect::<Vec<_>>());
+}

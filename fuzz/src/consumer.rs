@@ -332,6 +332,18 @@ impl Harness {
         if let Some(t) = self.consumer.poll_timeout() {
             assert!(t > self.now, "poll_timeout is not after the last now");
         }
+        // The life of a request: every request recorded has ended (its owner told) or is
+        // pending, and each pending one is either still queued in the core or one this
+        // driver holds (sent, not answered or failed yet).
+        let counts = self.consumer.request_counts();
+        assert_eq!(counts.recorded, counts.ended + counts.pending, "{counts:?}");
+        if !self.consumer.is_closed() {
+            assert_eq!(
+                counts.pending,
+                counts.queued + self.outstanding.len() as u64,
+                "{counts:?}"
+            );
+        }
         assert!(
             self.outstanding.len() < MAX_OUTSTANDING,
             "{} requests outstanding",

@@ -72,6 +72,11 @@ impl Groups {
         }
         let all_joined = g.members.iter().all(|m| m.joined) && g.pending.is_empty();
         let delay_over = g.delay_until.is_none_or(|t| now >= t);
+        if delay_over {
+            // The join now waits for the members or the rebalance deadline only: a passed
+            // delay is no deadline of its own any more.
+            g.delay_until = None;
+        }
         let timed_out = g.rebalance_deadline.is_some_and(|t| now >= t);
         let ready = (all_joined && delay_over) || timed_out;
         if !ready {
