@@ -14,24 +14,26 @@ impl Consumer {
     /// `poll_transmit`, or waits for an event, not for time).
     pub(super) fn arm_timers(&mut self, after: Option<Instant>) {
         self.timers_after = after;
-        let close = self.close_deadline();
-        let t = &mut self.timers;
-        t.arm_after(Timer::MetadataRefresh, self.metadata.next_update(), after);
-        t.arm_after(Timer::ResetRetry, self.subs.reset_attempts(), after);
-        t.arm_after(Timer::LookupRetry, self.offsets.retry_times(), after);
-        t.arm_after(Timer::FetchBackoff, self.fetcher.backoff_ends(), after);
-        t.arm_after(Timer::Close, close, after);
-        let group = self.group.as_ref().map(|g| g.timers()).unwrap_or_default();
-        for timer in [
-            Timer::CoordinatorLookup,
-            Timer::JoinBackoff,
-            Timer::Heartbeat,
-            Timer::SessionTimeout,
-            Timer::LeaderAssignment,
-            Timer::CommitRetry,
-            Timer::AutoCommit,
-        ] {
-            let at = group.iter().filter(|(t, _)| *t == timer).map(|(_, at)| *at);
+        let mut deadlines: Vec<(Timer, Instant)> = Vec::new();
+        let mut add = |timer: Timer, at: &mut dyn Iterator<Item = Instant>| {
+            deadlines.extend(at.map(|at| (timer, at)));
+        };
+        add(
+            Timer::MetadataRefresh,
+            &mut self.metadata.next_update().into_iter(),
+        );
+        add(Timer::ResetRetry, &mut self.subs.reset_attempts());
+        add(Timer::LookupRetry, &mut self.offsets.retry_times());
+        add(Timer::FetchBackoff, &mut self.fetcher.backoff_ends());
+        add(Timer::Close, &mut self.close_deadline().into_iter());
+        if let Some(g) = &self.group {
+            deadlines.extend(g.timers());
+        }
+        for timer in Timer::ALL {
+            let at = deadlines
+                .iter()
+                .filter(|(t, _)| *t == timer)
+                .map(|(_, at)| *at);
             self.timers.arm_after(timer, at, after);
         }
     }
