@@ -18,10 +18,11 @@ use crate::network::{Completion, NetworkClient, NodeId, WakeupHandle};
 /// `consumer_net::testing::SimTransport` plays a simulated cluster on a simulated clock,
 /// so a service's loop can be tested without sockets or sleeping.
 ///
-/// Frames cross it in the form of the Kafka wire: a request is handed over whole, with its
-/// 4-byte size prefix; a [`Completion::Response`] frame comes back without it, starting
-/// with the correlation id. A transport pairs answers with requests per node; it does not
-/// look inside frames otherwise.
+/// Frames cross it in one form both ways: without Kafka's 4-byte size prefix, which the
+/// transport writes and reads itself. A request is handed over as header and body (as
+/// `Transmit::frame`); a [`Completion::Response`] frame comes back starting with the
+/// correlation id. A transport pairs answers with requests per node; it does not look
+/// inside frames otherwise.
 pub trait Transport {
     /// Queues request `correlation_id` for `node` at `address` (`host:port`), connecting
     /// if needed; the bytes may leave in the next [`poll`](Self::poll). `timeout`: how long

@@ -16,13 +16,20 @@ use consumer_net::network::{Completion, NetConfig, NetError, NetworkClient};
 const LIMIT: Duration = Duration::from_secs(60);
 const NODE: i32 = 1;
 
-/// A request or response frame: size prefix, correlation id, payload.
+/// A request or response frame as it crosses the client's API (without the size prefix,
+/// which the client writes and reads): correlation id, payload.
 fn frame(correlation_id: i32, payload: &[u8]) -> Bytes {
-    let mut v = Vec::with_capacity(8 + payload.len());
-    v.extend_from_slice(&((4 + payload.len()) as i32).to_be_bytes());
+    let mut v = Vec::with_capacity(4 + payload.len());
     v.extend_from_slice(&correlation_id.to_be_bytes());
     v.extend_from_slice(payload);
     Bytes::from(v)
+}
+
+/// `frame` as a broker writes it: size prefix, then the frame.
+fn wire(frame: &[u8]) -> Vec<u8> {
+    let mut v = (frame.len() as i32).to_be_bytes().to_vec();
+    v.extend_from_slice(frame);
+    v
 }
 
 /// Reads one frame body; `None` at a clean end of stream.
@@ -154,7 +161,7 @@ fn request_response_round_trip() {
     let got = poll_until(&mut client, until_count(1));
     let (correlation_id, body) = response(&got[0]);
     assert_eq!(correlation_id, 7);
-    assert_eq!(&body[..], &frame(7, b"hello")[4..]);
+    assert_eq!(&body[..], &frame(7, b"hello")[..]);
     assert!(client.is_connected(NODE));
     assert_eq!(client.in_flight(NODE), 0);
     assert!(!client.has_unsent(NODE));
@@ -204,8 +211,8 @@ fn responses_trickling_in_byte_by_byte_are_reassembled() {
     client.send(NODE, &addr, 1, frame(1, &payload), Instant::now());
     client.send(NODE, &addr, 2, frame(2, b"second"), Instant::now());
     let got = poll_until(&mut client, until_count(2));
-    assert_eq!(response(&got[0]), (1, &frame(1, &payload).slice(4..)));
-    assert_eq!(response(&got[1]), (2, &frame(2, b"second").slice(4..)));
+    assert_eq!(response(&got[0]), (1, &frame(1, &payload)));
+    assert_eq!(response(&got[1]), (2, &frame(2, b"second")));
     client.close();
     server.join().unwrap();
 }
@@ -429,7 +436,7 @@ fn response_without_correlation_id_is_rejected() {
 
 #[test]
 fn wrong_correlation_id_is_a_protocol_error() {
-    let reason = protocol_error_for(frame(6, b"").to_vec(), NetConfig::default());
+    let reason = protocol_error_for(wire(&frame(6, b"")), NetConfig::default());
     assert!(
         matches!(
             reason,

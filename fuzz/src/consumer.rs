@@ -469,7 +469,7 @@ impl Harness {
 fn respond(u: &mut Unstructured, t: &Transmit) -> Res<Option<Bytes>> {
     let corr = t.correlation_id;
     let v = t.api_version;
-    let req = t.frame.slice(4.min(t.frame.len())..);
+    let req = t.frame.clone();
     let frame = match t.api_key {
         ApiKey::ApiVersions => {
             let mut api_keys = Vec::new();

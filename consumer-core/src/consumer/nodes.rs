@@ -35,7 +35,8 @@ pub struct Transmit {
     pub api_key: ApiKey,
     /// Its version.
     pub api_version: i16,
-    /// Size prefix, header and body.
+    /// Header and body, without the size prefix (the network layer writes it), as
+    /// response frames come back without theirs.
     pub frame: Bytes,
     /// How long the answer may take, when it differs from `request.timeout.ms`
     /// (JoinGroup waits for the whole rebalance).
@@ -191,7 +192,9 @@ impl Nodes {
         timeout: Option<std::time::Duration>,
     ) -> Result<i32, EncodeError> {
         let correlation_id = self.next_correlation_id;
-        let frame = encode_request_frame(correlation_id, Some(&self.client_id), version, body)?;
+        // Frames cross to the network without their size prefix, both ways.
+        let frame =
+            encode_request_frame(correlation_id, Some(&self.client_id), version, body)?.slice(4..);
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1).max(1);
         self.outbox.push_back(Transmit {
             node: node.id,

@@ -95,7 +95,7 @@ impl TestCluster {
     /// A broker handles one request on an open connection.
     pub(super) fn process(&mut self, client: usize, broker: i32, t: Transmit) {
         let now = self.now();
-        let frame = t.frame.slice(4..);
+        let frame = t.frame.clone();
         let profile = &self.brokers[&broker].profile;
         let advertised = profile.range(t.api_key);
         let api_versions_probe = t.api_key == ApiKey::ApiVersions;

@@ -33,12 +33,11 @@ impl TestCluster {
 
 /// The network of one client of a [`SharedCluster`], shaped like a network client.
 ///
-/// Frames cross it as they cross a real network client: a request is handed to
-/// [`send`](Self::send) whole, with its 4-byte size prefix (as
-/// [`Transmit::frame`](crate::consumer::Transmit::frame)); an answer comes back from
-/// [`poll_completion`](Self::poll_completion) without it, starting with the correlation id
-/// (as [`Consumer::handle_response`](crate::consumer::Consumer::handle_response) takes
-/// it).
+/// Frames cross it as they cross a real network client, in one form both ways: without
+/// their 4-byte size prefix. A request is handed to [`send`](Self::send) as header and
+/// body (as [`Transmit::frame`](crate::consumer::Transmit::frame)); an answer comes back
+/// from [`poll_completion`](Self::poll_completion) starting with the correlation id (as
+/// [`Consumer::handle_response`](crate::consumer::Consumer::handle_response) takes it).
 ///
 /// Each `SimNetwork` is a client of its own ([`client`](Self::client) in
 /// [`SeenRequest::client`](super::SeenRequest::client), in fault rules and in
@@ -85,7 +84,7 @@ impl SimNetwork {
     }
 
     /// Queues a request for `node` at `address` (`host:port`); the broker gets it at the
-    /// next [`poll`](Self::poll). `frame` is the whole request with its size prefix.
+    /// next [`poll`](Self::poll). `frame` is the request's header and body (no size prefix).
     /// `timeout`: how long the answer may take (`None`: the cluster's
     /// [`request_timeout`](TestCluster::request_timeout)).
     ///
@@ -98,9 +97,8 @@ impl SimNetwork {
         frame: Bytes,
         timeout: Option<Duration>,
     ) {
-        assert!(frame.len() >= 4, "request frame without a size prefix");
         let header =
-            RequestHeader::decode(&mut Reader::new(frame.slice(4..))).expect("request header");
+            RequestHeader::decode(&mut Reader::new(frame.clone())).expect("request header");
         let api_key = ApiKey::from_i16(header.api_key).expect("known API key");
         self.unsent.push(Transmit {
             node,

@@ -96,8 +96,9 @@ impl NetworkClient {
         &self.config
     }
 
-    /// Queues a request frame (already framed: 4-byte size + header + body) for `node`
-    /// at `address` ("host:port"), with the configured request timeout.
+    /// Queues a request frame (header and body, without the size prefix, which is
+    /// written before it) for `node` at `address` ("host:port"), with the configured
+    /// request timeout. Responses come back the same way, without their size prefix.
     ///
     /// Opens the connection lazily (non-blocking connect) unless one exists or the
     /// reconnect backoff is running; the bytes are written by [`poll`](Self::poll).

@@ -13,8 +13,18 @@ struct Request {
     correlation_id: i32,
     /// `None`: never times out.
     deadline: Option<Instant>,
-    /// Emptied once fully written: only the correlation id is needed after that.
+    /// The size prefix written before the frame (Kafka's 4-byte big-endian length).
+    size: [u8; 4],
+    /// Header and body. Emptied once fully written: only the correlation id is needed
+    /// after that.
     frame: Bytes,
+}
+
+impl Request {
+    /// Bytes on the wire: the size prefix and the frame.
+    fn wire_len(&self) -> usize {
+        self.size.len() + self.frame.len()
+    }
 }
 
 /// Requests of one node in send order.
@@ -31,11 +41,14 @@ pub(crate) struct RequestQueue {
 }
 
 impl RequestQueue {
-    /// Appends a framed request.
+    /// Appends a request frame (header and body); its size prefix is written before it.
+    /// A frame cannot be larger than `i32::MAX` bytes (the caller checks).
     pub(crate) fn push(&mut self, correlation_id: i32, deadline: Option<Instant>, frame: Bytes) {
+        let size = i32::try_from(frame.len()).unwrap_or(i32::MAX).to_be_bytes();
         self.requests.push_back(Request {
             correlation_id,
             deadline,
+            size,
             frame,
         });
     }
@@ -65,14 +78,24 @@ impl RequestQueue {
             .min_by_key(|(d, _)| *d)
     }
 
-    /// Fills `out` with the unsent bytes, in order; returns how many slices were used.
+    /// Fills `out` with the unsent bytes (each request's size prefix, then its frame), in
+    /// order; returns how many slices were used.
     pub(crate) fn unsent_slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
         let mut used = 0;
         for (i, req) in self.requests.iter().skip(self.sent).enumerate() {
-            let Some(slot) = out.get_mut(used) else { break };
             let skip = if i == 0 { self.write_pos } else { 0 };
-            let bytes = req.frame.get(skip..).unwrap_or_default();
-            if !bytes.is_empty() {
+            let prefix = req.size.get(skip..).unwrap_or_default();
+            let frame = req
+                .frame
+                .get(skip.saturating_sub(req.size.len())..)
+                .unwrap_or_default();
+            for bytes in [prefix, frame] {
+                if bytes.is_empty() {
+                    continue;
+                }
+                let Some(slot) = out.get_mut(used) else {
+                    return used;
+                };
                 *slot = IoSlice::new(bytes);
                 used += 1;
             }
@@ -83,7 +106,7 @@ impl RequestQueue {
     /// Records that `written` more bytes of the unsent frames went out.
     pub(crate) fn advance(&mut self, mut written: usize) {
         while let Some(req) = self.requests.get_mut(self.sent) {
-            let left = req.frame.len().saturating_sub(self.write_pos);
+            let left = req.wire_len().saturating_sub(self.write_pos);
             if written < left {
                 self.write_pos += written;
                 return;
@@ -139,16 +162,31 @@ mod tests {
         slots[..n].iter().flat_map(|s| s.to_vec()).collect()
     }
 
+    /// `frame` on the wire: its 4-byte size, then the frame.
+    fn wire(frame: &[u8]) -> Vec<u8> {
+        let mut v = (frame.len() as i32).to_be_bytes().to_vec();
+        v.extend_from_slice(frame);
+        v
+    }
+
     #[test]
     fn partial_writes_advance_across_frames() {
         let mut q = queue_of(&[b"abc", b"", b"defg", b"h"]);
-        assert_eq!(unsent(&q), b"abcdefgh");
+        let all: Vec<u8> = [&b"abc"[..], b"", b"defg", b"h"]
+            .iter()
+            .flat_map(|f| wire(f))
+            .collect();
+        assert_eq!(unsent(&q), all);
+        // Into the first size prefix.
         q.advance(2);
-        assert_eq!((q.in_flight(), unsent(&q)), (0, b"cdefgh".to_vec()));
-        q.advance(1);
-        // The empty frame counts as written together with the frame before it.
-        assert_eq!((q.in_flight(), unsent(&q)), (2, b"defgh".to_vec()));
+        assert_eq!((q.in_flight(), unsent(&q)), (0, all[2..].to_vec()));
+        // The rest of the prefix and of the first frame.
         q.advance(5);
+        assert_eq!((q.in_flight(), unsent(&q)), (1, all[7..].to_vec()));
+        // The empty frame's prefix and two bytes of the next prefix.
+        q.advance(6);
+        assert_eq!((q.in_flight(), unsent(&q)), (2, all[13..].to_vec()));
+        q.advance(all.len() - 13);
         assert_eq!(q.in_flight(), 4);
         assert!(!q.has_unsent());
     }
@@ -160,7 +198,7 @@ mod tests {
             q.complete(0),
             Err(NetError::UnsolicitedResponse { correlation_id: 0 })
         ));
-        q.advance(2);
+        q.advance(10);
         assert!(matches!(
             q.complete(1),
             Err(NetError::UnexpectedCorrelationId {
@@ -199,7 +237,11 @@ mod tests {
     #[test]
     fn slices_are_bounded_by_the_output() {
         let q = queue_of(&[b"a", b"b", b"c"]);
-        let mut slots = [IoSlice::new(&[]); 2];
-        assert_eq!(q.unsent_slices(&mut slots), 2);
+        let mut slots = [IoSlice::new(&[]); 3];
+        assert_eq!(q.unsent_slices(&mut slots), 3);
+        let written: Vec<u8> = slots.iter().flat_map(|s| s.to_vec()).collect();
+        let mut expected = wire(b"a");
+        expected.extend(&wire(b"b")[..4]);
+        assert_eq!(written, expected);
     }
 }
