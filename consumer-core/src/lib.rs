@@ -18,14 +18,12 @@
 //! ```
 //!
 //! # Driving the core
-//! Time is an argument: every input carries `now`, and [`consumer::Consumer::poll_timeout`]
+//! Time is an argument: every input carries `now`, and [`Consumer::poll_timeout`]
 //! says when the core next needs to be woken. A driver loop looks like this:
 //!
 //! ```
 //! use std::time::Instant;
-//! use consumer_core::config::ConsumerConfig;
-//! use consumer_core::consumer::Consumer;
-//! use consumer_core::topic_partition::TopicPartition;
+//! use consumer_core::{Consumer, ConsumerConfig, TopicPartition};
 //!
 //! let config = ConsumerConfig::builder()
 //!     .bootstrap_servers(["127.0.0.1:9092"])
@@ -63,3 +61,18 @@ pub mod subscription;
 pub mod testing;
 pub mod timer;
 pub mod topic_partition;
+
+pub use assignor::RebalanceProtocol;
+pub use config::{
+    AutoOffsetReset, ConfigError, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel,
+    KNOWN_PROPERTIES,
+};
+pub use consumer::{Consumer, NodeId, RequestCounts, RequestFailure, Transmit};
+pub use coordinator::{Generation, GroupCoordinator, MemberState};
+pub use error_code::{ErrorCode, ErrorKind};
+pub use event::{ConsumerError, ConsumerRecord, Event, QueryId, RequestId, StateError};
+pub use metadata::{Metadata, Node, PartitionLeader, TopicInfo};
+pub use record::{Header, RecordError, RecordErrorKind, TimestampType};
+pub use subscription::{PartitionState, SubscriptionKind, SubscriptionState};
+pub use timer::{Timer, TimerTable};
+pub use topic_partition::{FetchPosition, OffsetAndMetadata, OffsetAndTimestamp, TopicPartition};

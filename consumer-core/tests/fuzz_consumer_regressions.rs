@@ -4,8 +4,7 @@
 use std::time::{Duration, Instant};
 
 use consumer_core::codec::messages::FindCoordinatorResponse;
-use consumer_core::config::ConsumerConfig;
-use consumer_core::coordinator::GroupCoordinator;
+use consumer_core::{ConsumerConfig, GroupCoordinator};
 
 fn group_config() -> ConsumerConfig {
     ConsumerConfig::builder()
