@@ -44,23 +44,25 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-pub mod assignor;
+// Every `pub` item is reachable from the root: the internals are `pub(crate)`.
+#![warn(unreachable_pub)]
+mod assignor;
 pub mod codec;
-pub mod config;
-pub mod consumer;
-pub mod coordinator;
-pub mod error_code;
-pub mod event;
-pub mod fetch_session;
-pub mod fetcher;
-pub mod metadata;
-pub mod offsets;
+mod config;
+mod consumer;
+mod coordinator;
+mod error_code;
+mod event;
+mod fetch_session;
+mod fetcher;
+mod metadata;
+mod offsets;
 pub mod record;
-pub mod subscription;
+mod subscription;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-pub mod timer;
-pub mod topic_partition;
+mod timer;
+mod topic_partition;
 
 pub use assignor::RebalanceProtocol;
 pub use config::{
