@@ -17,6 +17,41 @@
 //!   └──────────────────────────────────────────────────────────┘
 //! ```
 //!
+//! # What is public
+//! What a driver and its user need is re-exported here, at the crate root; the parts of
+//! the state machine (fetcher, fetch sessions, offset lookups, node and request
+//! bookkeeping, the group member's internals, the assignors) are private.
+//!
+//! - **The state machine**: [`Consumer`]. Commands (`assign`, `subscribe`, `seek`,
+//!   `commit`, …) that may be refused with a [`StateError`]; inputs (`handle_response`,
+//!   `handle_disconnect`, `handle_timeout`); outputs: [`Transmit`]s (a request frame for a
+//!   [`NodeId`]), [`ConsumerRecord`]s, [`Event`]s and [`ConsumerError`]s. [`QueryId`] and
+//!   [`RequestId`] name an offset lookup and a commit; [`RequestFailure`] says why a
+//!   request got no answer; [`RequestCounts`] counts requests for invariant checks.
+//! - **Configuration**: [`ConsumerConfig`], built with a [`ConsumerConfigBuilder`] or from
+//!   Java property names ([`KNOWN_PROPERTIES`]), refused with a [`ConfigError`];
+//!   [`AutoOffsetReset`], [`IsolationLevel`].
+//! - **Partitions and offsets**: [`TopicPartition`], [`FetchPosition`],
+//!   [`OffsetAndMetadata`] (commits), [`OffsetAndTimestamp`] (offset lookups).
+//! - **Records**: the [`Header`]s and [`TimestampType`] of a [`ConsumerRecord`];
+//!   [`RecordError`] and [`RecordErrorKind`] for a corrupt batch. The batch format itself
+//!   (decoder, borrowing views, builders for test brokers) is the [`record`] module.
+//! - **Broker errors**: [`ErrorCode`], classified by [`ErrorKind`].
+//! - **Read-only views** of the consumer's state, for drivers and tests; only their
+//!   getters are public, the consumer alone changes them: [`Metadata`] ([`Node`],
+//!   [`TopicInfo`], [`PartitionLeader`]) from [`Consumer::metadata`];
+//!   [`SubscriptionState`] ([`PartitionState`], [`SubscriptionKind`]) from
+//!   [`Consumer::subscription`]; [`GroupCoordinator`] ([`MemberState`], [`Generation`],
+//!   [`RebalanceProtocol`]) from [`Consumer::group`]; [`TimerTable`] ([`Timer`]) from
+//!   [`Consumer::timers`].
+//! - **The wire codec**: [`codec`], the request and response bodies of every API used
+//!   ([`codec::messages`]), the consumer protocol, the frame functions
+//!   ([`codec::encode_request_frame`], [`codec::decode_response_frame`], …), [`codec::ApiKey`]
+//!   and version negotiation ([`codec::BrokerVersions`]); for test brokers, golden tests and
+//!   fuzz targets.
+//! - **The test kit**: `testing` (feature `testing`), a simulated cluster to drive a
+//!   [`Consumer`] in tests.
+//!
 //! # Driving the core
 //! Time is an argument: every input carries `now`, and [`Consumer::poll_timeout`]
 //! says when the core next needs to be woken. A driver loop looks like this:
