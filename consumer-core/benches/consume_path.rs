@@ -25,10 +25,8 @@ use consumer_core::codec::messages::{
     MetadataResponse,
 };
 use consumer_core::codec::{encode_response_frame, ApiKey, Request};
-use consumer_core::config::ConsumerConfig;
-use consumer_core::consumer::{Consumer, NodeId, Transmit};
 use consumer_core::record::{BatchBuilder, Compression, Record};
-use consumer_core::topic_partition::TopicPartition;
+use consumer_core::{Consumer, ConsumerConfig, NodeId, TopicPartition, Transmit};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use support::bench_record;
 

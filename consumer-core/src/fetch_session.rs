@@ -56,11 +56,11 @@ use crate::error_code::ErrorCode;
 use crate::topic_partition::TopicPartition;
 
 /// The first Fetch version with sessions (session id, epoch, forgotten topics).
-pub const FIRST_SESSION_VERSION: i16 = 7;
+pub(crate) const FIRST_SESSION_VERSION: i16 = 7;
 
 /// What a fetch request says about one partition; a session remembers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionFetch {
+pub(crate) struct PartitionFetch {
     /// The topic id (all zero when unknown or when fetching by name).
     pub topic_id: [u8; 16],
     /// The offset to fetch from.
@@ -86,7 +86,7 @@ impl PartitionFetch {
 
 /// One fetch request as the session handler decided it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionFetch {
+pub(crate) struct SessionFetch {
     /// The session id to send.
     pub session_id: i32,
     /// The session epoch to send.
@@ -107,7 +107,7 @@ pub struct SessionFetch {
 
 impl SessionFetch {
     /// The request's topics, grouped by topic in the order first wanted.
-    pub fn topics(&self) -> Vec<FetchTopic> {
+    pub(crate) fn topics(&self) -> Vec<FetchTopic> {
         let mut topics: Vec<FetchTopic> = Vec::new();
         for (tp, data) in &self.to_send {
             let partition = data.to_wire(tp.partition);
@@ -125,7 +125,7 @@ impl SessionFetch {
 
     /// The request's forgotten topics. Grouped by name and id together, so a topic that
     /// was re-created (same name, new id) forgets its old id separately.
-    pub fn forgotten_topics(&self) -> Vec<ForgottenTopic> {
+    pub(crate) fn forgotten_topics(&self) -> Vec<ForgottenTopic> {
         let mut topics: Vec<ForgottenTopic> = Vec::new();
         for (tp, topic_id) in &self.forgotten {
             match topics
@@ -144,12 +144,13 @@ impl SessionFetch {
     }
 
     /// The fetch offset the broker answers `tp` from, if the answer may contain it.
-    pub fn offset_of(&self, tp: &TopicPartition) -> Option<i64> {
+    #[cfg(test)]
+    pub(crate) fn offset_of(&self, tp: &TopicPartition) -> Option<i64> {
         self.session.get(tp).map(|p| p.fetch_offset)
     }
 
     /// Every partition the answer may carry, with the offset the broker fetches it from.
-    pub fn offsets(&self) -> HashMap<TopicPartition, i64> {
+    pub(crate) fn offsets(&self) -> HashMap<TopicPartition, i64> {
         self.session
             .iter()
             .map(|(tp, p)| (tp.clone(), p.fetch_offset))
@@ -157,7 +158,7 @@ impl SessionFetch {
     }
 
     /// The topic of each topic id in the session, to name the topics of an answer by id.
-    pub fn topic_names(&self) -> HashMap<[u8; 16], String> {
+    pub(crate) fn topic_names(&self) -> HashMap<[u8; 16], String> {
         self.session
             .iter()
             .filter(|(_, p)| p.topic_id != [0; 16])
@@ -181,7 +182,7 @@ enum Outstanding {
 /// answer: call [`build`](Self::build) for a request, then exactly one of
 /// [`handle_response`](Self::handle_response) or [`handle_error`](Self::handle_error).
 #[derive(Debug, Clone)]
-pub struct FetchSessionHandler {
+pub(crate) struct FetchSessionHandler {
     /// The session id for the next request (0: none).
     session_id: i32,
     /// The epoch for the next request (0: full; ≥ 1: incremental).
@@ -202,7 +203,7 @@ impl Default for FetchSessionHandler {
 
 impl FetchSessionHandler {
     /// A handler with no session: its first request (from v7) opens one.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             session_id: INVALID_SESSION_ID,
             epoch: INITIAL_SESSION_EPOCH,
@@ -213,12 +214,14 @@ impl FetchSessionHandler {
     }
 
     /// The session id the next request will carry (0: none).
-    pub fn session_id(&self) -> i32 {
+    #[cfg(test)]
+    pub(crate) fn session_id(&self) -> i32 {
         self.session_id
     }
 
     /// The epoch the next request will carry, from v7 (0: a full request).
-    pub fn next_epoch(&self) -> i32 {
+    #[cfg(test)]
+    pub(crate) fn next_epoch(&self) -> i32 {
         self.epoch
     }
 
@@ -226,7 +229,7 @@ impl FetchSessionHandler {
     /// partitions (in priority order) with their fetch data.
     ///
     /// A request built while an earlier one is still unanswered counts that one as lost.
-    pub fn build(
+    pub(crate) fn build(
         &mut self,
         version: i16,
         wanted: impl IntoIterator<Item = (TopicPartition, PartitionFetch)>,
@@ -308,7 +311,7 @@ impl FetchSessionHandler {
 
     /// Applies the answer to the last request: its top-level `error_code` and the
     /// `session_id` it names. An answer with no request awaiting it is ignored.
-    pub fn handle_response(&mut self, session_id: i32, error_code: i16) {
+    pub(crate) fn handle_response(&mut self, session_id: i32, error_code: i16) {
         let Some(kind) = self.outstanding.take() else {
             return;
         };
@@ -348,7 +351,7 @@ impl FetchSessionHandler {
 
     /// The last request got no answer (disconnect, timeout): the broker may or may not
     /// have applied it, so the next request is full, closing the session if there is one.
-    pub fn handle_error(&mut self) {
+    pub(crate) fn handle_error(&mut self) {
         if self.outstanding.take() == Some(Outstanding::Sessionless) {
             return;
         }
@@ -357,7 +360,7 @@ impl FetchSessionHandler {
 
     /// The last answer named a partition outside the session: client and broker disagree
     /// on it, so the next request is full, replacing the session with a new one.
-    pub fn invalidate(&mut self) {
+    pub(crate) fn invalidate(&mut self) {
         if self.session_id != INVALID_SESSION_ID {
             info!(
                 "fetch session {}: answer outside the session; reopening",
@@ -369,7 +372,7 @@ impl FetchSessionHandler {
 
     /// Forgets the session, returning its id if the broker holds one: the caller may send
     /// a Fetch with that id and epoch -1 ([`FINAL_SESSION_EPOCH`]) to close it.
-    pub fn close(&mut self) -> Option<i32> {
+    pub(crate) fn close(&mut self) -> Option<i32> {
         let id = self.session_id;
         self.reset();
         (id != INVALID_SESSION_ID).then_some(id)
@@ -428,7 +431,7 @@ impl FetchSessionHandler {
 
 /// True for the top-level Fetch errors that concern the session, not the partitions:
 /// the handler recovers from them with a full fetch.
-pub fn is_session_error(code: ErrorCode) -> bool {
+pub(crate) fn is_session_error(code: ErrorCode) -> bool {
     matches!(
         code,
         ErrorCode::FetchSessionIdNotFound
@@ -438,7 +441,7 @@ pub fn is_session_error(code: ErrorCode) -> bool {
 }
 
 /// The epoch after `epoch`: 1 follows `i32::MAX`, since 0 and -1 are reserved.
-pub fn next_epoch(epoch: i32) -> i32 {
+pub(crate) fn next_epoch(epoch: i32) -> i32 {
     if epoch < INITIAL_SESSION_EPOCH {
         FINAL_SESSION_EPOCH
     } else if epoch == i32::MAX {

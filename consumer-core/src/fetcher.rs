@@ -19,7 +19,7 @@ use log::{debug, warn};
 use crate::codec::messages::fetch::{FINAL_SESSION_EPOCH, FIRST_TOPIC_ID_VERSION};
 use crate::codec::messages::{FetchRequest, FetchResponse};
 use crate::config::{AutoOffsetReset, ConsumerConfig};
-use crate::consumer::nodes::NodeId;
+use crate::consumer::NodeId;
 use crate::consumer::RequestFailure;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, ConsumerRecord};
@@ -33,7 +33,7 @@ use crate::topic_partition::{FetchPosition, TopicPartition};
 
 /// What was asked of one node, to interpret its answer.
 #[derive(Debug, Clone)]
-pub struct FetchContext {
+pub(crate) struct FetchContext {
     /// The node asked.
     pub node: NodeId,
     /// The version used.
@@ -72,7 +72,7 @@ type NodeFetch = (NodeId, Vec<(TopicPartition, i64)>, bool);
 
 /// The fetch side of the consumer.
 #[derive(Debug, Default)]
-pub struct Fetcher {
+pub(crate) struct Fetcher {
     in_flight: HashSet<NodeId>,
     completed: VecDeque<CompletedFetch>,
     /// Completed fetches of paused partitions, kept until they are resumed.
@@ -96,12 +96,12 @@ pub struct Fetcher {
 
 impl Fetcher {
     /// An empty fetcher.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// True if records are buffered for a partition that is not paused.
-    pub fn has_buffered(&self, subs: &SubscriptionState) -> bool {
+    pub(crate) fn has_buffered(&self, subs: &SubscriptionState) -> bool {
         self.all_buffered().any(|c| !subs.is_paused(&c.tp))
     }
 
@@ -131,7 +131,7 @@ impl Fetcher {
     /// The fetch requests to send now, one per leader that has fetchable partitions and no
     /// fetch in flight. `ready` says whether a node can take a request (and at which
     /// Fetch version); partitions without a known leader ask for a metadata refresh.
-    pub fn prepare(
+    pub(crate) fn prepare(
         &mut self,
         config: &ConsumerConfig,
         subs: &SubscriptionState,
@@ -257,7 +257,10 @@ impl Fetcher {
     /// Forgets every fetch session. Returns, in node order, the nodes whose brokers hold
     /// one, with the request that closes it: a Fetch naming the session (its
     /// `session_id`) with epoch -1 and no partition, answered at once.
-    pub fn close_sessions(&mut self, config: &ConsumerConfig) -> Vec<(NodeId, FetchRequest)> {
+    pub(crate) fn close_sessions(
+        &mut self,
+        config: &ConsumerConfig,
+    ) -> Vec<(NodeId, FetchRequest)> {
         let mut open: Vec<(NodeId, i32)> = self
             .sessions
             .iter_mut()
@@ -288,7 +291,7 @@ impl Fetcher {
 
     /// Applies the outcome of a fetch: buffers records, records watermarks, and handles
     /// per-partition errors as the Java consumer does. Errors for the caller are returned.
-    pub fn handle_response(
+    pub(crate) fn handle_response(
         &mut self,
         now: Instant,
         ctx: FetchContext,
@@ -429,14 +432,20 @@ impl Fetcher {
     }
 
     /// Ends the partition backoffs that are over at `now`, or whose position moved.
-    pub fn expire_backoffs(&mut self, now: Instant, subs: &SubscriptionState) {
+    pub(crate) fn expire_backoffs(&mut self, now: Instant, subs: &SubscriptionState) {
         self.backoff.retain(|tp, (offset, until)| {
             now < *until && subs.position(tp).map(|p| p.offset) == Some(*offset)
         });
     }
 
     /// Keeps `tp` out of fetches until `now + backoff`, unless its position leaves `offset`.
-    pub fn back_off(&mut self, tp: &TopicPartition, offset: i64, now: Instant, backoff: Duration) {
+    pub(crate) fn back_off(
+        &mut self,
+        tp: &TopicPartition,
+        offset: i64,
+        now: Instant,
+        backoff: Duration,
+    ) {
         self.backoff.insert(tp.clone(), (offset, now + backoff));
     }
 
@@ -444,7 +453,7 @@ impl Fetcher {
     ///
     /// A corrupt batch stops its partition at the record before it; the error is returned
     /// once no record precedes it in this call, so nothing already decoded is lost.
-    pub fn drain(
+    pub(crate) fn drain(
         &mut self,
         max: usize,
         subs: &mut SubscriptionState,
@@ -510,7 +519,7 @@ impl Fetcher {
     }
 
     /// Drops buffered data of partitions no longer assigned.
-    pub fn retain_assigned(&mut self, subs: &SubscriptionState) {
+    pub(crate) fn retain_assigned(&mut self, subs: &SubscriptionState) {
         self.completed.retain(|c| subs.is_assigned(&c.tp));
         self.parked.retain(|c| subs.is_assigned(&c.tp));
         self.backoff.retain(|tp, _| subs.is_assigned(tp));
@@ -518,14 +527,14 @@ impl Fetcher {
     }
 
     /// Drops everything buffered for `tp` (after a seek).
-    pub fn clear_partition(&mut self, tp: &TopicPartition) {
+    pub(crate) fn clear_partition(&mut self, tp: &TopicPartition) {
         self.completed.retain(|c| &c.tp != tp);
         self.parked.retain(|c| &c.tp != tp);
         self.backoff.remove(tp);
     }
 
     /// When each partition backoff ends.
-    pub fn backoff_ends(&self) -> impl Iterator<Item = Instant> + '_ {
+    pub(crate) fn backoff_ends(&self) -> impl Iterator<Item = Instant> + '_ {
         self.backoff.values().map(|(_, until)| *until)
     }
 }

@@ -17,15 +17,48 @@
 //!   └──────────────────────────────────────────────────────────┘
 //! ```
 //!
+//! # What is public
+//! What a driver and its user need is re-exported here, at the crate root; the parts of
+//! the state machine (fetcher, fetch sessions, offset lookups, node and request
+//! bookkeeping, the group member's internals, the assignors) are private.
+//!
+//! - **The state machine**: [`Consumer`]. Commands (`assign`, `subscribe`, `seek`,
+//!   `commit`, …) that may be refused with a [`StateError`]; inputs (`handle_response`,
+//!   `handle_disconnect`, `handle_timeout`); outputs: [`Transmit`]s (a request frame for a
+//!   [`NodeId`]), [`ConsumerRecord`]s, [`Event`]s and [`ConsumerError`]s. [`QueryId`] and
+//!   [`RequestId`] name an offset lookup and a commit; [`RequestFailure`] says why a
+//!   request got no answer; [`RequestCounts`] counts requests for invariant checks.
+//! - **Configuration**: [`ConsumerConfig`], built with a [`ConsumerConfigBuilder`] or from
+//!   Java property names ([`KNOWN_PROPERTIES`]), refused with a [`ConfigError`];
+//!   [`AutoOffsetReset`], [`IsolationLevel`].
+//! - **Partitions and offsets**: [`TopicPartition`], [`FetchPosition`],
+//!   [`OffsetAndMetadata`] (commits), [`OffsetAndTimestamp`] (offset lookups).
+//! - **Records**: the [`Header`]s and [`TimestampType`] of a [`ConsumerRecord`];
+//!   [`RecordError`] and [`RecordErrorKind`] for a corrupt batch. The batch format itself
+//!   (decoder, borrowing views, builders for test brokers) is the [`record`] module.
+//! - **Broker errors**: [`ErrorCode`], classified by [`ErrorKind`].
+//! - **Read-only views** of the consumer's state, for drivers and tests; only their
+//!   getters are public, the consumer alone changes them: [`Metadata`] ([`Node`],
+//!   [`TopicInfo`], [`PartitionLeader`]) from [`Consumer::metadata`];
+//!   [`SubscriptionState`] ([`PartitionState`], [`SubscriptionKind`]) from
+//!   [`Consumer::subscription`]; [`GroupCoordinator`] ([`MemberState`], [`Generation`],
+//!   [`RebalanceProtocol`]) from [`Consumer::group`]; [`TimerTable`] ([`Timer`]) from
+//!   [`Consumer::timers`].
+//! - **The wire codec**: [`codec`], the request and response bodies of every API used
+//!   ([`codec::messages`]), the consumer protocol, the frame functions
+//!   ([`codec::encode_request_frame`], [`codec::decode_response_frame`], …), [`codec::ApiKey`]
+//!   and version negotiation ([`codec::BrokerVersions`]); for test brokers, golden tests and
+//!   fuzz targets.
+//! - **The test kit**: `testing` (feature `testing`), a simulated cluster to drive a
+//!   [`Consumer`] in tests.
+//!
 //! # Driving the core
-//! Time is an argument: every input carries `now`, and [`consumer::Consumer::poll_timeout`]
+//! Time is an argument: every input carries `now`, and [`Consumer::poll_timeout`]
 //! says when the core next needs to be woken. A driver loop looks like this:
 //!
 //! ```
 //! use std::time::Instant;
-//! use consumer_core::config::ConsumerConfig;
-//! use consumer_core::consumer::Consumer;
-//! use consumer_core::topic_partition::TopicPartition;
+//! use consumer_core::{Consumer, ConsumerConfig, TopicPartition};
 //!
 //! let config = ConsumerConfig::builder()
 //!     .bootstrap_servers(["127.0.0.1:9092"])
@@ -46,20 +79,37 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-pub mod assignor;
+// Every `pub` item is reachable from the root: the internals are `pub(crate)`.
+#![warn(unreachable_pub)]
+mod assignor;
 pub mod codec;
-pub mod config;
-pub mod consumer;
-pub mod coordinator;
-pub mod error_code;
-pub mod event;
-pub mod fetch_session;
-pub mod fetcher;
-pub mod metadata;
-pub mod offsets;
+mod config;
+mod consumer;
+mod coordinator;
+mod error_code;
+mod event;
+mod fetch_session;
+mod fetcher;
+mod metadata;
+mod offsets;
 pub mod record;
-pub mod subscription;
+mod subscription;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
-pub mod timer;
-pub mod topic_partition;
+mod timer;
+mod topic_partition;
+
+pub use assignor::RebalanceProtocol;
+pub use config::{
+    AutoOffsetReset, ConfigError, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel,
+    KNOWN_PROPERTIES,
+};
+pub use consumer::{Consumer, NodeId, RequestCounts, RequestFailure, Transmit};
+pub use coordinator::{Generation, GroupCoordinator, MemberState};
+pub use error_code::{ErrorCode, ErrorKind};
+pub use event::{ConsumerError, ConsumerRecord, Event, QueryId, RequestId, StateError};
+pub use metadata::{Metadata, Node, PartitionLeader, TopicInfo};
+pub use record::{Header, RecordError, RecordErrorKind, TimestampType};
+pub use subscription::{PartitionState, SubscriptionKind, SubscriptionState};
+pub use timer::{Timer, TimerTable};
+pub use topic_partition::{FetchPosition, OffsetAndMetadata, OffsetAndTimestamp, TopicPartition};

@@ -80,7 +80,7 @@ pub struct Metadata {
 impl Metadata {
     /// Metadata that knows only the bootstrap addresses (`host:port`), which get node ids
     /// -1, -2, … as in the Java client.
-    pub fn new(
+    pub(crate) fn new(
         bootstrap: &[String],
         max_age: Duration,
         backoff: Duration,
@@ -158,7 +158,7 @@ impl Metadata {
     }
 
     /// Replaces the topics of interest; a new topic asks for an update.
-    pub fn set_topics_of_interest(&mut self, topics: impl IntoIterator<Item = String>) {
+    pub(crate) fn set_topics_of_interest(&mut self, topics: impl IntoIterator<Item = String>) {
         let next: IndexSet<String> = topics.into_iter().collect();
         if next.iter().any(|t| !self.topics.contains_key(t)) {
             self.need_update = true;
@@ -168,7 +168,7 @@ impl Metadata {
     }
 
     /// Adds topics of interest (a group leader needs its members' topics).
-    pub fn add_topics_of_interest(&mut self, topics: impl IntoIterator<Item = String>) {
+    pub(crate) fn add_topics_of_interest(&mut self, topics: impl IntoIterator<Item = String>) {
         for t in topics {
             if !self.topics.contains_key(&t) {
                 self.need_update = true;
@@ -178,7 +178,7 @@ impl Metadata {
     }
 
     /// Asks for every topic of the cluster in each refresh (pattern subscriptions).
-    pub fn set_want_all_topics(&mut self, all: bool) {
+    pub(crate) fn set_want_all_topics(&mut self, all: bool) {
         self.want_all = all;
         if all {
             self.need_update = true;
@@ -216,12 +216,12 @@ impl Metadata {
     }
 
     /// Asks for a refresh at the next opportunity.
-    pub fn request_update(&mut self) {
+    pub(crate) fn request_update(&mut self) {
         self.need_update = true;
     }
 
     /// True if a refresh is wanted and may be sent now.
-    pub fn should_update(&self, now: Instant) -> bool {
+    pub(crate) fn should_update(&self, now: Instant) -> bool {
         if self.in_flight || self.backoff_until.is_some_and(|t| now < t) {
             return false;
         }
@@ -229,7 +229,7 @@ impl Metadata {
     }
 
     /// When the next refresh becomes due (None while one is in flight).
-    pub fn next_update(&self) -> Option<Instant> {
+    pub(crate) fn next_update(&self) -> Option<Instant> {
         if self.in_flight {
             return None;
         }
@@ -244,18 +244,13 @@ impl Metadata {
         }
     }
 
-    /// True if a refresh is in flight.
-    pub fn update_in_flight(&self) -> bool {
-        self.in_flight
-    }
-
     /// Records that a refresh was sent.
-    pub fn update_sent(&mut self) {
+    pub(crate) fn update_sent(&mut self) {
         self.in_flight = true;
     }
 
     /// Records that a refresh failed (no answer, or an error); backs off.
-    pub fn update_failed(&mut self, now: Instant) {
+    pub(crate) fn update_failed(&mut self, now: Instant) {
         self.in_flight = false;
         self.failures = self.failures.saturating_add(1);
         let factor = 2u32.saturating_pow(self.failures.saturating_sub(1).min(16));
@@ -267,7 +262,7 @@ impl Metadata {
     ///
     /// A partition whose reported leader epoch is older than the one already known keeps
     /// the newer leadership (the answer came from a stale broker).
-    pub fn update(
+    pub(crate) fn update(
         &mut self,
         now: Instant,
         brokers: Vec<Node>,

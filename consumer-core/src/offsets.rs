@@ -10,7 +10,7 @@ use log::{debug, warn};
 use crate::codec::messages::list_offsets::{ListOffsetsPartition, ListOffsetsTopic};
 use crate::codec::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use crate::config::ConsumerConfig;
-use crate::consumer::nodes::NodeId;
+use crate::consumer::NodeId;
 use crate::consumer::RequestFailure;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, Event, QueryId};
@@ -20,7 +20,7 @@ use crate::topic_partition::{FetchPosition, OffsetAndTimestamp, TopicPartition};
 
 /// What a ListOffsets request was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LookupKind {
+pub(crate) enum LookupKind {
     /// Position resets.
     Reset,
     /// A caller's query.
@@ -29,7 +29,7 @@ pub enum LookupKind {
 
 /// What was asked of one node.
 #[derive(Debug, Clone)]
-pub struct OffsetsContext {
+pub(crate) struct OffsetsContext {
     /// The node asked.
     pub node: NodeId,
     /// Why.
@@ -57,19 +57,19 @@ struct Query {
 
 /// The offset-lookup side of the consumer.
 #[derive(Debug, Default)]
-pub struct OffsetLookups {
+pub(crate) struct OffsetLookups {
     queries: IndexMap<QueryId, Query>,
     next_query: u64,
 }
 
 impl OffsetLookups {
     /// No lookups pending.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Starts a query for the given (partition, timestamp) pairs; -2 is earliest, -1 latest.
-    pub fn start_query(&mut self, partitions: Vec<(TopicPartition, i64)>) -> QueryId {
+    pub(crate) fn start_query(&mut self, partitions: Vec<(TopicPartition, i64)>) -> QueryId {
         self.next_query += 1;
         let id = QueryId(self.next_query);
         let mut q = Query::default();
@@ -93,12 +93,12 @@ impl OffsetLookups {
     }
 
     /// Forgets a query (the caller gave up on it).
-    pub fn cancel(&mut self, id: QueryId) {
+    pub(crate) fn cancel(&mut self, id: QueryId) {
         self.queries.shift_remove(&id);
     }
 
     /// When each backed-off query partition may be retried.
-    pub fn retry_times(&self) -> impl Iterator<Item = Instant> + '_ {
+    pub(crate) fn retry_times(&self) -> impl Iterator<Item = Instant> + '_ {
         self.queries
             .values()
             .flat_map(|q| q.pending.values())
@@ -107,7 +107,7 @@ impl OffsetLookups {
     }
 
     /// Finished queries, as events.
-    pub fn poll_finished(&mut self) -> Option<Event> {
+    pub(crate) fn poll_finished(&mut self) -> Option<Event> {
         let id = *self
             .queries
             .iter()
@@ -126,7 +126,7 @@ impl OffsetLookups {
     }
 
     /// The ListOffsets requests to send now.
-    pub fn prepare(
+    pub(crate) fn prepare(
         &mut self,
         now: Instant,
         config: &ConsumerConfig,
@@ -221,7 +221,7 @@ impl OffsetLookups {
     }
 
     /// Applies the outcome of a lookup; one without an answer is retried after `backoff`.
-    pub fn handle_response(
+    pub(crate) fn handle_response(
         &mut self,
         ctx: OffsetsContext,
         resp: Result<ListOffsetsResponse, RequestFailure>,

@@ -9,7 +9,7 @@ use crate::topic_partition::{FetchPosition, TopicPartition};
 
 /// Where to move a partition whose position must be looked up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OffsetResetStrategy {
+pub(crate) enum OffsetResetStrategy {
     /// The log start offset.
     Earliest,
     /// The log end offset.
@@ -18,7 +18,7 @@ pub enum OffsetResetStrategy {
 
 impl OffsetResetStrategy {
     /// The ListOffsets timestamp that asks for this offset.
-    pub fn timestamp(self) -> i64 {
+    pub(crate) fn timestamp(self) -> i64 {
         match self {
             OffsetResetStrategy::Earliest => -2,
             OffsetResetStrategy::Latest => -1,
@@ -26,7 +26,7 @@ impl OffsetResetStrategy {
     }
 
     /// The strategy of `auto.offset.reset`, if it names one.
-    pub fn from_policy(policy: AutoOffsetReset) -> Option<Self> {
+    pub(crate) fn from_policy(policy: AutoOffsetReset) -> Option<Self> {
         match policy {
             AutoOffsetReset::Earliest => Some(Self::Earliest),
             AutoOffsetReset::Latest => Some(Self::Latest),
@@ -37,13 +37,13 @@ impl OffsetResetStrategy {
 
 /// A pending offset reset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PendingReset {
+pub(crate) struct PendingReset {
     /// Where to go.
-    pub strategy: OffsetResetStrategy,
+    pub(crate) strategy: OffsetResetStrategy,
     /// A ListOffsets request for it is in flight.
-    pub in_flight: bool,
+    pub(crate) in_flight: bool,
     /// Not to be retried before this time.
-    pub next_attempt: Option<Instant>,
+    pub(crate) next_attempt: Option<Instant>,
 }
 
 /// The state of one assigned partition.
@@ -54,7 +54,7 @@ pub struct PartitionState {
     /// Paused by the caller: not fetched, nothing handed out.
     pub paused: bool,
     /// A reset waiting for ListOffsets.
-    pub reset: Option<PendingReset>,
+    pub(crate) reset: Option<PendingReset>,
     /// The high watermark from the last fetch.
     pub high_watermark: Option<i64>,
     /// The last stable offset from the last fetch.
@@ -94,7 +94,7 @@ pub enum SubscriptionKind {
 
 impl SubscriptionState {
     /// No partitions assigned.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
@@ -105,7 +105,7 @@ impl SubscriptionState {
 
     /// Switches to `kind`; refused (false) when a different kind is in use and not
     /// cleared with [`unsubscribe`](Self::unsubscribe) first.
-    pub fn set_kind(&mut self, kind: SubscriptionKind) -> bool {
+    pub(crate) fn set_kind(&mut self, kind: SubscriptionKind) -> bool {
         if self.kind != SubscriptionKind::None && self.kind != kind {
             return false;
         }
@@ -119,7 +119,7 @@ impl SubscriptionState {
     }
 
     /// Sets the subscribed topics; true if they changed.
-    pub fn set_subscribed_topics(&mut self, mut topics: Vec<String>) -> bool {
+    pub(crate) fn set_subscribed_topics(&mut self, mut topics: Vec<String>) -> bool {
         topics.sort();
         topics.dedup();
         if topics == self.topics {
@@ -130,14 +130,14 @@ impl SubscriptionState {
     }
 
     /// Clears the subscription, the assignment and the kind.
-    pub fn unsubscribe(&mut self) {
+    pub(crate) fn unsubscribe(&mut self) {
         self.partitions.clear();
         self.topics.clear();
         self.kind = SubscriptionKind::None;
     }
 
     /// Replaces the assignment; partitions kept keep their state.
-    pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
+    pub(crate) fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) {
         let mut next = IndexMap::new();
         for tp in partitions {
             let state = self.partitions.swap_remove(&tp).unwrap_or_default();
@@ -177,7 +177,7 @@ impl SubscriptionState {
     }
 
     /// The mutable state of `tp`, if assigned.
-    pub fn get_mut(&mut self, tp: &TopicPartition) -> Option<&mut PartitionState> {
+    pub(crate) fn get_mut(&mut self, tp: &TopicPartition) -> Option<&mut PartitionState> {
         self.partitions.get_mut(tp)
     }
 
@@ -198,7 +198,7 @@ impl SubscriptionState {
     }
 
     /// Moves `tp` to `position`, cancelling any pending reset. False if not assigned.
-    pub fn seek(&mut self, tp: &TopicPartition, position: FetchPosition) -> bool {
+    pub(crate) fn seek(&mut self, tp: &TopicPartition, position: FetchPosition) -> bool {
         match self.partitions.get_mut(tp) {
             Some(s) => {
                 s.position = Some(position);
@@ -210,7 +210,11 @@ impl SubscriptionState {
     }
 
     /// Asks for `tp` to be moved by `strategy` (ListOffsets). False if not assigned.
-    pub fn request_reset(&mut self, tp: &TopicPartition, strategy: OffsetResetStrategy) -> bool {
+    pub(crate) fn request_reset(
+        &mut self,
+        tp: &TopicPartition,
+        strategy: OffsetResetStrategy,
+    ) -> bool {
         match self.partitions.get_mut(tp) {
             Some(s) => {
                 s.reset = Some(PendingReset {
@@ -225,7 +229,7 @@ impl SubscriptionState {
     }
 
     /// Pauses or resumes `tp`. False if not assigned.
-    pub fn set_paused(&mut self, tp: &TopicPartition, paused: bool) -> bool {
+    pub(crate) fn set_paused(&mut self, tp: &TopicPartition, paused: bool) -> bool {
         match self.partitions.get_mut(tp) {
             Some(s) => {
                 s.paused = paused;
@@ -241,7 +245,7 @@ impl SubscriptionState {
     }
 
     /// Partitions with neither a position nor a pending reset.
-    pub fn missing_positions(&self) -> Vec<TopicPartition> {
+    pub(crate) fn missing_positions(&self) -> Vec<TopicPartition> {
         self.partitions
             .iter()
             .filter(|(_, s)| s.position.is_none() && s.reset.is_none())
@@ -250,7 +254,7 @@ impl SubscriptionState {
     }
 
     /// Partitions whose reset may be sent now: not in flight, backoff over.
-    pub fn resets_due(&self, now: Instant) -> Vec<(TopicPartition, OffsetResetStrategy)> {
+    pub(crate) fn resets_due(&self, now: Instant) -> Vec<(TopicPartition, OffsetResetStrategy)> {
         self.partitions
             .iter()
             .filter_map(|(tp, s)| {
@@ -262,7 +266,7 @@ impl SubscriptionState {
     }
 
     /// When each backed-off reset may be retried.
-    pub fn reset_attempts(&self) -> impl Iterator<Item = Instant> + '_ {
+    pub(crate) fn reset_attempts(&self) -> impl Iterator<Item = Instant> + '_ {
         self.partitions.values().filter_map(|s| {
             s.reset
                 .filter(|r| !r.in_flight)
@@ -271,7 +275,7 @@ impl SubscriptionState {
     }
 
     /// Partitions that may be fetched now.
-    pub fn fetchable(&self) -> impl Iterator<Item = (&TopicPartition, &PartitionState)> {
+    pub(crate) fn fetchable(&self) -> impl Iterator<Item = (&TopicPartition, &PartitionState)> {
         self.partitions.iter().filter(|(_, s)| s.is_fetchable())
     }
 }

@@ -76,12 +76,12 @@ pub struct TimerTable {
 
 impl TimerTable {
     /// Arms `timer` at `at`.
-    pub fn set(&mut self, timer: Timer, at: Instant) {
+    pub(crate) fn set(&mut self, timer: Timer, at: Instant) {
         self.slots[timer.index()] = Some(at);
     }
 
     /// Disarms `timer`.
-    pub fn stop(&mut self, timer: Timer) {
+    pub(crate) fn stop(&mut self, timer: Timer) {
         self.slots[timer.index()] = None;
     }
 
@@ -92,7 +92,7 @@ impl TimerTable {
 
     /// Arms `timer` at the earliest of `deadlines` after `after` (all of them when
     /// `after` is None), or disarms it when there is none.
-    pub fn arm_after(
+    pub(crate) fn arm_after(
         &mut self,
         timer: Timer,
         deadlines: impl IntoIterator<Item = Instant>,
@@ -114,7 +114,7 @@ impl TimerTable {
     }
 
     /// Disarms and returns the timers due at `now`, in [`Timer`] order.
-    pub fn expire(&mut self, now: Instant) -> Vec<Timer> {
+    pub(crate) fn expire(&mut self, now: Instant) -> Vec<Timer> {
         let mut fired = Vec::new();
         for timer in Timer::ALL {
             if self.get(timer).is_some_and(|at| at <= now) {

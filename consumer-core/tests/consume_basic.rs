@@ -2,9 +2,8 @@
 //! partition, at most `max.poll.records` per poll, positions just past what was returned.
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
 use consumer_core::testing::{tp, value_for, Profile, TestCluster};
-use consumer_core::topic_partition::FetchPosition;
+use consumer_core::{AutoOffsetReset, FetchPosition};
 
 /// Three partitions led by brokers 1, 2 and 3, filled with batches of different sizes.
 fn orders_cluster(profile: Profile) -> TestCluster {

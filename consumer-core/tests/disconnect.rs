@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
 use consumer_core::testing::{tp, Action, Profile, TestCluster};
+use consumer_core::AutoOffsetReset;
 
-fn cluster_with(profile: Profile) -> (TestCluster, consumer_core::consumer::Consumer) {
+fn cluster_with(profile: Profile) -> (TestCluster, consumer_core::Consumer) {
     let mut cluster = TestCluster::builder()
         .brokers(2)
         .profile(profile)

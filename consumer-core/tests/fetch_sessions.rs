@@ -7,10 +7,8 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
-use consumer_core::consumer::Consumer;
 use consumer_core::testing::{tp, Profile, SessionMode, SessionSeen, TestCluster};
-use consumer_core::topic_partition::TopicPartition;
+use consumer_core::{AutoOffsetReset, Consumer, TopicPartition};
 
 fn parts() -> [TopicPartition; 3] {
     [tp("t", 0), tp("t", 1), tp("t", 2)]

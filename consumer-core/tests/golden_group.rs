@@ -13,7 +13,7 @@ use consumer_core::codec::consumer_protocol::{
 use consumer_core::codec::messages::find_coordinator::KEY_TYPE_GROUP;
 use consumer_core::codec::messages::*;
 use consumer_core::codec::ApiKey;
-use consumer_core::error_code::ErrorCode;
+use consumer_core::ErrorCode;
 use golden_support::{Exchange, Scenario};
 
 const GROUP: &str = "fx-cg";

@@ -10,13 +10,11 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
-use consumer_core::consumer::Consumer;
-use consumer_core::coordinator::MemberState;
-use consumer_core::error_code::ErrorCode;
-use consumer_core::event::{ConsumerError, Event, RequestId};
 use consumer_core::testing::{tp, TestCluster};
-use consumer_core::topic_partition::{OffsetAndMetadata, TopicPartition};
+use consumer_core::{
+    AutoOffsetReset, Consumer, ConsumerError, ErrorCode, Event, MemberState, OffsetAndMetadata,
+    RequestId, TopicPartition,
+};
 
 const GROUP: &str = "billing";
 

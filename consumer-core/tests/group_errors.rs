@@ -12,11 +12,8 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
-use consumer_core::consumer::Consumer;
-use consumer_core::coordinator::MemberState;
-use consumer_core::error_code::ErrorCode;
 use consumer_core::testing::{story, tp, Action, Profile, TestCluster};
+use consumer_core::{AutoOffsetReset, Consumer, ErrorCode, MemberState};
 
 const GROUP: &str = "billing";
 

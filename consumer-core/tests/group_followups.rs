@@ -11,12 +11,10 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
-use consumer_core::consumer::Consumer;
-use consumer_core::coordinator::MemberState;
-use consumer_core::error_code::ErrorCode;
-use consumer_core::event::{ConsumerError, Event, RequestId};
 use consumer_core::testing::{tp, Member, TestCluster};
+use consumer_core::{
+    AutoOffsetReset, Consumer, ConsumerError, ErrorCode, Event, MemberState, RequestId,
+};
 
 const GROUP: &str = "billing";
 

@@ -7,10 +7,8 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
-use consumer_core::coordinator::MemberState;
-use consumer_core::event::{ConsumerError, Event};
 use consumer_core::testing::{tp, GroupState, Profile, TestCluster};
+use consumer_core::{AutoOffsetReset, ConsumerError, Event, MemberState};
 
 const GROUP: &str = "billing";
 

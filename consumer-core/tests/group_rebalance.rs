@@ -7,9 +7,8 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
-use consumer_core::event::Event;
 use consumer_core::testing::{tp, GroupState, Member, TestCluster};
+use consumer_core::{AutoOffsetReset, Event};
 
 const GROUP: &str = "billing";
 const PARTITIONS: i32 = 4;

@@ -10,10 +10,8 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::{AutoOffsetReset, ConsumerConfigBuilder};
-use consumer_core::error_code::ErrorCode;
-use consumer_core::event::{ConsumerError, Event};
 use consumer_core::testing::{story, tp, Profile, TestCluster};
+use consumer_core::{AutoOffsetReset, ConsumerConfigBuilder, ConsumerError, ErrorCode, Event};
 
 const GROUP: &str = "billing";
 

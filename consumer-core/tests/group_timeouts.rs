@@ -13,10 +13,8 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
-use consumer_core::coordinator::MemberState;
-use consumer_core::event::{ConsumerError, Event};
 use consumer_core::testing::{story, tp, Action, TestCluster};
+use consumer_core::{AutoOffsetReset, ConsumerError, Event, MemberState};
 
 const GROUP: &str = "billing";
 
@@ -28,7 +26,7 @@ fn cluster() -> TestCluster {
     cluster
 }
 
-fn config(cluster: &TestCluster) -> consumer_core::config::ConsumerConfigBuilder {
+fn config(cluster: &TestCluster) -> consumer_core::ConsumerConfigBuilder {
     cluster
         .config()
         .group_id(GROUP)

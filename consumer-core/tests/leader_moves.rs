@@ -3,9 +3,8 @@
 //! from the new leader at the same position. Nothing is lost or repeated.
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
-use consumer_core::error_code::ErrorCode;
 use consumer_core::testing::{tp, Profile, TestCluster};
+use consumer_core::{AutoOffsetReset, ErrorCode};
 
 fn leader_moves_mid_fetch(profile: Profile) -> TestCluster {
     let mut cluster = TestCluster::builder()

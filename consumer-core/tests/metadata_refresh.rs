@@ -5,13 +5,13 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
 use consumer_core::testing::{tp, Action, TestCluster};
+use consumer_core::AutoOffsetReset;
 
 const MS: Duration = Duration::from_millis(1);
 
 /// One paused partition: the topic is of interest, but no fetch traffic interferes.
-fn quiet_consumer(brokers: usize) -> (TestCluster, consumer_core::consumer::Consumer) {
+fn quiet_consumer(brokers: usize) -> (TestCluster, consumer_core::Consumer) {
     let mut cluster = TestCluster::builder()
         .brokers(brokers)
         .topic("t", 1)

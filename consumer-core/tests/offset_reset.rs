@@ -4,17 +4,14 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
-use consumer_core::error_code::ErrorCode;
-use consumer_core::event::{ConsumerError, Event};
 use consumer_core::testing::{tp, Profile, TestCluster, BASE_TS};
-use consumer_core::topic_partition::OffsetAndTimestamp;
+use consumer_core::{AutoOffsetReset, ConsumerError, ErrorCode, Event, OffsetAndTimestamp};
 
 /// Ten records consumed, the consumer waiting at offset 10; then ten more are written and
 /// retention deletes everything below 15 before the consumer gets to them.
 fn retention_overtakes_the_consumer(
     policy: AutoOffsetReset,
-) -> (TestCluster, consumer_core::consumer::Consumer) {
+) -> (TestCluster, consumer_core::Consumer) {
     let mut cluster = TestCluster::builder().brokers(1).topic("logs", 1).build();
     let p = tp("logs", 0);
     cluster.fill(&p, 10, 5);

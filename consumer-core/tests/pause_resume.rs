@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
 use consumer_core::testing::{tp, TestCluster};
+use consumer_core::AutoOffsetReset;
 
 fn two_partitions_on_one_broker() -> TestCluster {
     let mut cluster = TestCluster::builder().brokers(1).topic("orders", 2).build();

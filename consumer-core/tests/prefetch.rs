@@ -5,9 +5,8 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
-use consumer_core::consumer::Consumer;
 use consumer_core::testing::{tp, TestCluster};
+use consumer_core::{AutoOffsetReset, Consumer};
 
 fn one_partition(records: usize, per_batch: usize) -> TestCluster {
     let mut cluster = TestCluster::builder().brokers(1).topic("t", 1).build();

@@ -10,10 +10,8 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
-use consumer_core::consumer::Consumer;
-use consumer_core::error_code::ErrorCode;
 use consumer_core::testing::{tp, Action, TestCluster};
+use consumer_core::{AutoOffsetReset, Consumer, ErrorCode};
 use proptest::prelude::*;
 
 const TOPIC: &str = "events";

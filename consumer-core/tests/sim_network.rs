@@ -5,11 +5,10 @@
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
-use consumer_core::consumer::Consumer;
 use consumer_core::testing::{
     tp, DisconnectCause, NetEvent, SharedCluster, SimNetwork, TestCluster,
 };
+use consumer_core::{AutoOffsetReset, Consumer};
 
 /// A cluster with topic "t" (6 records) and a consumer of it over a `SimNetwork`.
 fn setup() -> (SharedCluster, Consumer, SimNetwork) {

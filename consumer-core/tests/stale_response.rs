@@ -2,10 +2,10 @@
 //! record from before the seek is handed out, and the position is the seek target.
 
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
 use consumer_core::testing::{tp, TestCluster};
+use consumer_core::AutoOffsetReset;
 
-fn ten_records() -> (TestCluster, consumer_core::consumer::Consumer) {
+fn ten_records() -> (TestCluster, consumer_core::Consumer) {
     let mut cluster = TestCluster::builder().brokers(1).topic("t", 1).build();
     let p = tp("t", 0);
     cluster.fill(&p, 10, 5);

@@ -11,12 +11,10 @@ use std::time::Duration;
 
 use consumer_core::codec::consumer_protocol::ConsumerProtocolSubscription;
 use consumer_core::codec::ApiKey;
-use consumer_core::config::AutoOffsetReset;
-use consumer_core::consumer::Consumer;
-use consumer_core::coordinator::MemberState;
-use consumer_core::event::StateError;
 use consumer_core::testing::{tp, TestCluster};
-use consumer_core::topic_partition::{OffsetAndMetadata, TopicPartition};
+use consumer_core::{
+    AutoOffsetReset, Consumer, MemberState, OffsetAndMetadata, StateError, TopicPartition,
+};
 
 const GROUP: &str = "billing";
 

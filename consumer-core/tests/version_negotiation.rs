@@ -6,9 +6,8 @@
 
 use consumer_core::codec::messages::fetch::FIRST_TOPIC_ID_VERSION;
 use consumer_core::codec::{ApiKey, VersionError, VersionRange};
-use consumer_core::config::AutoOffsetReset;
-use consumer_core::event::ConsumerError;
 use consumer_core::testing::{tp, Profile, TestCluster};
+use consumer_core::{AutoOffsetReset, ConsumerError};
 
 fn api_versions_asked(cluster: &TestCluster, node: i32) -> Vec<i16> {
     cluster

@@ -12,6 +12,7 @@ pub mod testing;
 pub use consumer::{
     CommitCallback, KafkaConsumer, KafkaError, RebalanceListener, DEFAULT_CLOSE_TIMEOUT,
 };
-pub use consumer_core::config::{AutoOffsetReset, ConfigError, ConsumerConfig};
-pub use consumer_core::event::{ConsumerError, ConsumerRecord, Event, StateError};
-pub use consumer_core::topic_partition::{OffsetAndMetadata, OffsetAndTimestamp, TopicPartition};
+pub use consumer_core::{
+    AutoOffsetReset, ConfigError, ConsumerConfig, ConsumerError, ConsumerRecord, Event,
+    OffsetAndMetadata, OffsetAndTimestamp, StateError, TopicPartition,
+};

@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use consumer_core::codec::ApiKey;
-pub use consumer_core::error_code::ErrorCode;
 pub use consumer_core::testing::*;
+pub use consumer_core::ErrorCode;
 
 use crate::network::{Completion, NetError, NodeId, WakeupHandle};
 use crate::transport::Transport;

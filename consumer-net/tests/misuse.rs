@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use consumer_core::config::ConfigError;
-use consumer_core::event::StateError;
+use consumer_core::{ConfigError, StateError};
 use consumer_net::{KafkaConsumer, KafkaError, TopicPartition};
 
 /// Timeouts kept short so that dropping a consumer never waits long.
@@ -267,7 +266,7 @@ fn a_config_built_by_hand_is_validated_too() {
         (
             "isolation.level",
             consumer_net::ConsumerConfig {
-                isolation_level: consumer_core::config::IsolationLevel::ReadCommitted,
+                isolation_level: consumer_core::IsolationLevel::ReadCommitted,
                 ..base()
             },
         ),

@@ -1,4 +1,4 @@
-//! The consumer state machine (`consumer_core::consumer::Consumer`) driven by fuzzer-chosen
+//! The consumer state machine (`consumer_core::Consumer`) driven by fuzzer-chosen
 //! steps: a simulated clock, answers to its requests (fuzzer bytes, or well-formed
 //! responses built with the real codec from fuzzer-chosen values), lost connections, and
 //! the caller's commands.
@@ -43,11 +43,11 @@ use consumer_core::codec::messages::{
     SyncGroupResponse,
 };
 use consumer_core::codec::{decode_request_frame, encode_response_frame, ApiKey, Request};
-use consumer_core::config::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
-use consumer_core::consumer::{Consumer, Transmit};
-use consumer_core::event::Event;
 use consumer_core::record::{BatchBuilder, Record};
-use consumer_core::topic_partition::{OffsetAndMetadata, TopicPartition};
+use consumer_core::{
+    AutoOffsetReset, Consumer, ConsumerConfig, Event, IsolationLevel, OffsetAndMetadata,
+    TopicPartition, Transmit,
+};
 
 use crate::alloc;
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use consumer_core::topic_partition::{OffsetAndMetadata, TopicPartition};
+use consumer_core::{OffsetAndMetadata, TopicPartition};
 use consumer_net::{KafkaConsumer, RebalanceListener};
 
 use crate::error::{HarnessError, Result};

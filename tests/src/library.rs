@@ -8,9 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use consumer_core::event::ConsumerRecord;
 use consumer_core::record::TimestampType;
-use consumer_core::topic_partition::TopicPartition;
+use consumer_core::{ConsumerRecord, TopicPartition};
 use consumer_net::KafkaConsumer;
 
 use crate::consumer::consume_kcat;

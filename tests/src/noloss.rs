@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use consumer_core::event::ConsumerRecord;
+use consumer_core::ConsumerRecord;
 
 use crate::group_log::{now_us, Logged, MemberEvent};
 use crate::library::Expected;

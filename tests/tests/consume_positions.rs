@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use consumer_core::event::ConsumerError;
+use consumer_core::ConsumerError;
 use consumer_net::{KafkaConsumer, KafkaError, TopicPartition};
 use integration_tests::{
     consume_kcat, init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for,

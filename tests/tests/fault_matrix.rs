@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use consumer_core::topic_partition::TopicPartition;
+use consumer_core::TopicPartition;
 use consumer_net::{KafkaConsumer, RebalanceListener};
 use integration_tests::api_key::{
     FETCH, FIND_COORDINATOR, HEARTBEAT, JOIN_GROUP, LIST_OFFSETS, METADATA, OFFSET_COMMIT,

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use consumer_core::topic_partition::TopicPartition;
+use consumer_core::TopicPartition;
 use consumer_net::{KafkaConsumer, RebalanceListener};
 
 use integration_tests::{

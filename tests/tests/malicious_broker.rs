@@ -12,9 +12,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use consumer_core::codec::{ApiKey, VersionError};
-use consumer_core::event::ConsumerError;
 use consumer_core::record::RecordErrorKind;
-use consumer_core::topic_partition::TopicPartition;
+use consumer_core::{ConsumerError, TopicPartition};
 use consumer_net::consumer::{KafkaConsumer, KafkaError};
 use integration_tests::{FakeCluster, Fault};
 

@@ -26,7 +26,7 @@ use crate::topic_partition::TopicPartition;
 /// the user data (a 4-byte generation from Java, or the `sticky` assignor's layout from
 /// older librdkafka).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CooperativeStickyAssignor;
+pub(crate) struct CooperativeStickyAssignor;
 
 impl Assignor for CooperativeStickyAssignor {
     fn name(&self) -> &'static str {

@@ -13,9 +13,9 @@
 //! | `roundrobin`         | [`round_robin`]        | eager       |
 //! | `cooperative-sticky` | [`cooperative_sticky`] | cooperative |
 
-pub mod cooperative_sticky;
-pub mod range;
-pub mod round_robin;
+pub(crate) mod cooperative_sticky;
+pub(crate) mod range;
+pub(crate) mod round_robin;
 mod sticky;
 mod wire;
 
@@ -26,22 +26,21 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use bytes::Bytes;
-use thiserror::Error;
 
 use crate::topic_partition::TopicPartition;
 
-pub use cooperative_sticky::CooperativeStickyAssignor;
-pub use range::RangeAssignor;
-pub use round_robin::RoundRobinAssignor;
-pub use wire::{group_by_topic, ungroup};
+pub(crate) use cooperative_sticky::CooperativeStickyAssignor;
+pub(crate) use range::RangeAssignor;
+pub(crate) use round_robin::RoundRobinAssignor;
+pub(crate) use wire::{group_by_topic, ungroup};
 
 /// The generation of a member that has never been assigned anything (or lost its
 /// assignment).
-pub const UNKNOWN_GENERATION: i32 = -1;
+pub(crate) const UNKNOWN_GENERATION: i32 = -1;
 
 /// One member's subscription, as the leader sees it in the JoinGroup response.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberSubscription {
+pub(crate) struct MemberSubscription {
     /// The member id the coordinator gave the member.
     pub member_id: String,
     /// `group.instance.id` of a static member.
@@ -61,7 +60,8 @@ pub struct MemberSubscription {
 
 impl MemberSubscription {
     /// A dynamic member subscribing to `topics`, owning nothing.
-    pub fn new<T: Into<String>>(
+    #[cfg(test)]
+    pub(crate) fn new<T: Into<String>>(
         member_id: impl Into<String>,
         topics: impl IntoIterator<Item = T>,
     ) -> Self {
@@ -77,14 +77,14 @@ impl MemberSubscription {
     }
 
     /// Whether the member subscribes to `topic`.
-    pub fn subscribes_to(&self, topic: &str) -> bool {
+    pub(crate) fn subscribes_to(&self, topic: &str) -> bool {
         self.topics.iter().any(|t| t == topic)
     }
 }
 
 /// The leader's answer: each member id with the partitions it is assigned. Every member
 /// of the input has an entry, possibly empty; each list is sorted.
-pub type Assignment = BTreeMap<String, Vec<TopicPartition>>;
+pub(crate) type Assignment = BTreeMap<String, Vec<TopicPartition>>;
 
 /// How a group moves partitions between members in a rebalance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -97,7 +97,7 @@ pub enum RebalanceProtocol {
 }
 
 /// A partition assignor, run by the group leader.
-pub trait Assignor: Send + Sync + fmt::Debug {
+pub(crate) trait Assignor: Send + Sync + fmt::Debug {
     /// The protocol name sent in JoinGroup, e.g. `"range"`.
     fn name(&self) -> &'static str;
 
@@ -126,7 +126,7 @@ pub trait Assignor: Send + Sync + fmt::Debug {
 /// The assignor with protocol name `name`; Java's class names are accepted too so that
 /// `partition.assignment.strategy` values copied from a Java configuration work.
 /// An unknown name gives `None`.
-pub fn assignor_by_name(name: &str) -> Option<Box<dyn Assignor>> {
+pub(crate) fn assignor_by_name(name: &str) -> Option<Box<dyn Assignor>> {
     match name.trim() {
         "range" | "org.apache.kafka.clients.consumer.RangeAssignor" => {
             Some(Box::new(RangeAssignor))
@@ -145,7 +145,8 @@ pub fn assignor_by_name(name: &str) -> Option<Box<dyn Assignor>> {
 /// only if every one of them supports it, as in Java (a group mixing eager and
 /// cooperative members would otherwise move partitions that are still being consumed).
 /// No assignors gives eager.
-pub fn rebalance_protocol(assignors: &[Box<dyn Assignor>]) -> RebalanceProtocol {
+#[cfg(test)]
+pub(crate) fn rebalance_protocol(assignors: &[Box<dyn Assignor>]) -> RebalanceProtocol {
     if !assignors.is_empty()
         && assignors
             .iter()
@@ -158,8 +159,9 @@ pub fn rebalance_protocol(assignors: &[Box<dyn Assignor>]) -> RebalanceProtocol 
 }
 
 /// Why the protocol in a JoinGroup response cannot be used.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum ChooseProtocolError {
+#[cfg(test)]
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub(crate) enum ChooseProtocolError {
     /// The response carries no protocol name.
     #[error("the coordinator chose no assignor")]
     NoneChosen,
@@ -173,7 +175,8 @@ pub enum ChooseProtocolError {
 /// The coordinator, not the leader, picks the group's protocol (the one most members
 /// prefer among those every member offered) and names it in the JoinGroup response;
 /// every member must use that one. `our_preference` is the list this member offered.
-pub fn choose_protocol(
+#[cfg(test)]
+pub(crate) fn choose_protocol(
     our_preference: &[&str],
     chosen_by_coordinator: Option<&str>,
 ) -> Result<Box<dyn Assignor>, ChooseProtocolError> {

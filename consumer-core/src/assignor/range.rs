@@ -15,7 +15,7 @@ use crate::topic_partition::TopicPartition;
 /// topics get the same partition numbers of each, which joins co-partitioned topics, at
 /// the cost of balance across many topics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RangeAssignor;
+pub(crate) struct RangeAssignor;
 
 impl Assignor for RangeAssignor {
     fn name(&self) -> &'static str {

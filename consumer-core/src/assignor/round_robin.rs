@@ -15,7 +15,7 @@ use crate::topic_partition::TopicPartition;
 /// subscribe to the partition's topic. With identical subscriptions the counts differ by
 /// at most one; with different ones the result can be lopsided, as in Java.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RoundRobinAssignor;
+pub(crate) struct RoundRobinAssignor;
 
 impl Assignor for RoundRobinAssignor {
     fn name(&self) -> &'static str {

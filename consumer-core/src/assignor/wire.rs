@@ -8,7 +8,7 @@ use crate::topic_partition::TopicPartition;
 
 /// Groups partitions by topic, topics and partitions sorted, duplicates dropped: the
 /// layout of owned and assigned partitions on the wire.
-pub fn group_by_topic(partitions: &[TopicPartition]) -> Vec<TopicPartitions> {
+pub(crate) fn group_by_topic(partitions: &[TopicPartition]) -> Vec<TopicPartitions> {
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for tp in partitions {
         by_topic.entry(&tp.topic).or_default().push(tp.partition);
@@ -27,7 +27,7 @@ pub fn group_by_topic(partitions: &[TopicPartition]) -> Vec<TopicPartitions> {
 }
 
 /// Flattens the wire layout into single partitions, in the order given.
-pub fn ungroup(grouped: &[TopicPartitions]) -> Vec<TopicPartition> {
+pub(crate) fn ungroup(grouped: &[TopicPartitions]) -> Vec<TopicPartition> {
     grouped
         .iter()
         .flat_map(|tps| {
@@ -40,7 +40,7 @@ pub fn ungroup(grouped: &[TopicPartitions]) -> Vec<TopicPartition> {
 
 impl MemberSubscription {
     /// A member's subscription from the metadata it sent in JoinGroup.
-    pub fn from_protocol(
+    pub(crate) fn from_protocol(
         member_id: impl Into<String>,
         group_instance_id: Option<String>,
         subscription: &ConsumerProtocolSubscription,
@@ -57,7 +57,8 @@ impl MemberSubscription {
     }
 
     /// The metadata to send in JoinGroup for this subscription.
-    pub fn to_protocol(&self) -> ConsumerProtocolSubscription {
+    #[cfg(test)]
+    pub(crate) fn to_protocol(&self) -> ConsumerProtocolSubscription {
         ConsumerProtocolSubscription {
             topics: self.topics.clone(),
             user_data: self.user_data.clone(),

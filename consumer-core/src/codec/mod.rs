@@ -21,7 +21,7 @@ pub use api::{ApiKey, BrokerVersions, VersionError, VersionRange};
 pub use error::{DecodeError, EncodeError};
 pub use header::{RequestHeader, ResponseHeader};
 pub use reader::Reader;
-pub use writer::KafkaWrite;
+pub(crate) use writer::KafkaWrite;
 
 use bytes::{Bytes, BytesMut};
 
@@ -46,7 +46,7 @@ pub trait Request: Encode + Decode {
 }
 
 /// Fails unless `version` is in `api`'s range (for encoders).
-pub fn check_encode_version(api: ApiKey, version: i16) -> Result<(), EncodeError> {
+pub(crate) fn check_encode_version(api: ApiKey, version: i16) -> Result<(), EncodeError> {
     if api.versions().contains(version) {
         Ok(())
     } else {
@@ -58,7 +58,7 @@ pub fn check_encode_version(api: ApiKey, version: i16) -> Result<(), EncodeError
 }
 
 /// Fails unless `version` is in `api`'s range (for decoders).
-pub fn check_decode_version(api: ApiKey, version: i16) -> Result<(), DecodeError> {
+pub(crate) fn check_decode_version(api: ApiKey, version: i16) -> Result<(), DecodeError> {
     if api.versions().contains(version) {
         Ok(())
     } else {
@@ -147,9 +147,9 @@ pub fn decode_request_frame<R: Request>(frame: Bytes) -> Result<(RequestHeader, 
 /// What every message module needs.
 #[allow(unused_imports, reason = "each message module uses a different subset")]
 pub(crate) mod prelude {
-    pub use super::{
+    pub(crate) use super::{
         check_decode_version, check_encode_version, ApiKey, Decode, DecodeError, Encode,
         EncodeError, KafkaWrite, Reader, Request,
     };
-    pub use bytes::{BufMut, Bytes, BytesMut};
+    pub(crate) use bytes::{BufMut, Bytes, BytesMut};
 }

@@ -32,17 +32,17 @@ impl Reader {
     }
 
     /// The unread rest of the input.
-    pub fn into_rest(self) -> Bytes {
+    pub(crate) fn into_rest(self) -> Bytes {
         self.buf
     }
 
     /// The unread rest of the input, without consuming it.
-    pub fn peek_rest(&self) -> &Bytes {
+    pub(crate) fn peek_rest(&self) -> &Bytes {
         &self.buf
     }
 
     /// Fails unless at least `n` bytes remain.
-    pub fn ensure(&self, n: usize, what: &'static str) -> Result<()> {
+    pub(crate) fn ensure(&self, n: usize, what: &'static str) -> Result<()> {
         if self.buf.len() < n {
             return Err(DecodeError::Truncated {
                 what,
@@ -54,7 +54,7 @@ impl Reader {
     }
 
     /// Fails with [`DecodeError::TrailingBytes`] unless the input is used up.
-    pub fn finish(&self, what: &'static str) -> Result<()> {
+    pub(crate) fn finish(&self, what: &'static str) -> Result<()> {
         if self.buf.is_empty() {
             Ok(())
         } else {
@@ -66,72 +66,80 @@ impl Reader {
     }
 
     /// Takes the next `n` bytes as a zero-copy slice.
-    pub fn take(&mut self, n: usize, what: &'static str) -> Result<Bytes> {
+    pub(crate) fn take(&mut self, n: usize, what: &'static str) -> Result<Bytes> {
         self.ensure(n, what)?;
         Ok(self.buf.split_to(n))
     }
 
     /// Skips `n` bytes.
-    pub fn skip(&mut self, n: usize, what: &'static str) -> Result<()> {
+    pub(crate) fn skip(&mut self, n: usize, what: &'static str) -> Result<()> {
         self.ensure(n, what)?;
         self.buf.advance(n);
         Ok(())
     }
 
     /// A sub-reader over the next `n` bytes.
-    pub fn sub(&mut self, n: usize, what: &'static str) -> Result<Reader> {
+    pub(crate) fn sub(&mut self, n: usize, what: &'static str) -> Result<Reader> {
         Ok(Reader::new(self.take(n, what)?))
     }
 
     /// An INT8.
-    pub fn i8(&mut self) -> Result<i8> {
+    pub(crate) fn i8(&mut self) -> Result<i8> {
         self.ensure(1, "int8")?;
         Ok(self.buf.get_i8())
     }
 
     /// A BOOLEAN (any non-zero byte is true).
-    pub fn bool(&mut self) -> Result<bool> {
+    pub(crate) fn bool(&mut self) -> Result<bool> {
         Ok(self.i8()? != 0)
     }
 
     /// An INT16.
-    pub fn i16(&mut self) -> Result<i16> {
+    pub(crate) fn i16(&mut self) -> Result<i16> {
         self.ensure(2, "int16")?;
         Ok(self.buf.get_i16())
     }
 
     /// A UINT16.
-    pub fn u16(&mut self) -> Result<u16> {
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "a wire primitive no message reads yet")
+    )]
+    pub(crate) fn u16(&mut self) -> Result<u16> {
         self.ensure(2, "uint16")?;
         Ok(self.buf.get_u16())
     }
 
     /// An INT32.
-    pub fn i32(&mut self) -> Result<i32> {
+    pub(crate) fn i32(&mut self) -> Result<i32> {
         self.ensure(4, "int32")?;
         Ok(self.buf.get_i32())
     }
 
     /// A UINT32.
-    pub fn u32(&mut self) -> Result<u32> {
+    pub(crate) fn u32(&mut self) -> Result<u32> {
         self.ensure(4, "uint32")?;
         Ok(self.buf.get_u32())
     }
 
     /// An INT64.
-    pub fn i64(&mut self) -> Result<i64> {
+    pub(crate) fn i64(&mut self) -> Result<i64> {
         self.ensure(8, "int64")?;
         Ok(self.buf.get_i64())
     }
 
     /// A FLOAT64.
-    pub fn f64(&mut self) -> Result<f64> {
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "a wire primitive no message reads yet")
+    )]
+    pub(crate) fn f64(&mut self) -> Result<f64> {
         self.ensure(8, "float64")?;
         Ok(self.buf.get_f64())
     }
 
     /// A UUID (16 bytes).
-    pub fn uuid(&mut self) -> Result<[u8; 16]> {
+    pub(crate) fn uuid(&mut self) -> Result<[u8; 16]> {
         self.ensure(16, "uuid")?;
         let mut out = [0u8; 16];
         self.buf.copy_to_slice(&mut out);
@@ -139,7 +147,7 @@ impl Reader {
     }
 
     /// An UNSIGNED_VARINT (at most 5 bytes).
-    pub fn uvarint(&mut self) -> Result<u32> {
+    pub(crate) fn uvarint(&mut self) -> Result<u32> {
         let v = self.uvarlong_bounded(5, "unsigned varint")?;
         u32::try_from(v).map_err(|_| DecodeError::Varint {
             what: "unsigned varint",
@@ -147,7 +155,7 @@ impl Reader {
     }
 
     /// An unsigned 64-bit varint (at most 10 bytes).
-    pub fn uvarlong(&mut self) -> Result<u64> {
+    pub(crate) fn uvarlong(&mut self) -> Result<u64> {
         self.uvarlong_bounded(10, "unsigned varlong")
     }
 
@@ -177,13 +185,21 @@ impl Reader {
     }
 
     /// A zigzag VARINT.
-    pub fn varint(&mut self) -> Result<i32> {
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "a wire primitive no message reads yet")
+    )]
+    pub(crate) fn varint(&mut self) -> Result<i32> {
         let v = self.uvarint()?;
         Ok(((v >> 1) as i32) ^ -((v & 1) as i32))
     }
 
     /// A zigzag VARLONG.
-    pub fn varlong(&mut self) -> Result<i64> {
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "a wire primitive no message reads yet")
+    )]
+    pub(crate) fn varlong(&mut self) -> Result<i64> {
         let v = self.uvarlong()?;
         Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
     }
@@ -219,13 +235,13 @@ impl Reader {
     }
 
     /// A STRING (classic INT16 length) or COMPACT_STRING.
-    pub fn string(&mut self, compact: bool) -> Result<String> {
+    pub(crate) fn string(&mut self, compact: bool) -> Result<String> {
         self.nullable_string(compact)?
             .ok_or(DecodeError::UnexpectedNull { what: "string" })
     }
 
     /// A NULLABLE_STRING or COMPACT_NULLABLE_STRING.
-    pub fn nullable_string(&mut self, compact: bool) -> Result<Option<String>> {
+    pub(crate) fn nullable_string(&mut self, compact: bool) -> Result<Option<String>> {
         match self.length(compact, true, 1, "string")? {
             None => Ok(None),
             Some(n) => {
@@ -239,13 +255,13 @@ impl Reader {
     }
 
     /// A BYTES (INT32 length) or COMPACT_BYTES, as a zero-copy slice.
-    pub fn bytes(&mut self, compact: bool) -> Result<Bytes> {
+    pub(crate) fn bytes(&mut self, compact: bool) -> Result<Bytes> {
         self.nullable_bytes(compact)?
             .ok_or(DecodeError::UnexpectedNull { what: "bytes" })
     }
 
     /// A NULLABLE_BYTES or COMPACT_NULLABLE_BYTES, as a zero-copy slice.
-    pub fn nullable_bytes(&mut self, compact: bool) -> Result<Option<Bytes>> {
+    pub(crate) fn nullable_bytes(&mut self, compact: bool) -> Result<Option<Bytes>> {
         match self.length(compact, false, 1, "bytes")? {
             None => Ok(None),
             Some(n) => Ok(Some(self.buf.split_to(n))),
@@ -256,12 +272,12 @@ impl Reader {
     ///
     /// Each element takes at least one byte, so a count larger than the rest of the
     /// input is rejected before anything is allocated.
-    pub fn array_len(&mut self, compact: bool) -> Result<Option<usize>> {
+    pub(crate) fn array_len(&mut self, compact: bool) -> Result<Option<usize>> {
         self.length(compact, false, 1, "array")
     }
 
     /// A non-null array, decoding each element with `item`.
-    pub fn array<T>(
+    pub(crate) fn array<T>(
         &mut self,
         compact: bool,
         item: impl FnMut(&mut Reader) -> Result<T>,
@@ -271,7 +287,7 @@ impl Reader {
     }
 
     /// A nullable array, decoding each element with `item`.
-    pub fn nullable_array<T>(
+    pub(crate) fn nullable_array<T>(
         &mut self,
         compact: bool,
         mut item: impl FnMut(&mut Reader) -> Result<T>,
@@ -291,7 +307,7 @@ impl Reader {
     }
 
     /// A null array read as empty; for fields whose null and empty mean the same.
-    pub fn array_or_empty<T>(
+    pub(crate) fn array_or_empty<T>(
         &mut self,
         compact: bool,
         item: impl FnMut(&mut Reader) -> Result<T>,
@@ -303,7 +319,7 @@ impl Reader {
     ///
     /// `known` is called with each tag and a reader over exactly that field's bytes and
     /// returns whether it handled the tag; unknown tags are skipped.
-    pub fn tagged_fields(
+    pub(crate) fn tagged_fields(
         &mut self,
         flexible: bool,
         mut known: impl FnMut(u32, &mut Reader) -> Result<bool>,
@@ -339,7 +355,7 @@ impl Reader {
     }
 
     /// Skips a tagged-field section (no-op when `flexible` is false).
-    pub fn skip_tagged_fields(&mut self, flexible: bool) -> Result<()> {
+    pub(crate) fn skip_tagged_fields(&mut self, flexible: bool) -> Result<()> {
         self.tagged_fields(flexible, |_, _| Ok(false))
     }
 }

@@ -12,7 +12,7 @@ use super::{Decode, Encode, Reader};
 
 /// Encodes `msg` at `version`, decodes it back, and checks that the result is equal and
 /// that every byte was consumed.
-pub fn normalize_roundtrip<T>(msg: &T, version: i16) -> Result<(), TestCaseError>
+pub(crate) fn normalize_roundtrip<T>(msg: &T, version: i16) -> Result<(), TestCaseError>
 where
     T: Encode + Decode + PartialEq + std::fmt::Debug,
 {
@@ -34,7 +34,7 @@ where
 
 /// Sends `req` and `resp` at `version` through the full frame functions (size prefix,
 /// header, body) and checks that both come back unchanged.
-pub fn frame_roundtrip<R>(req: &R, resp: &R::Response, version: i16)
+pub(crate) fn frame_roundtrip<R>(req: &R, resp: &R::Response, version: i16)
 where
     R: super::Request + PartialEq + std::fmt::Debug,
     R::Response: PartialEq + std::fmt::Debug,
@@ -73,26 +73,28 @@ where
 }
 
 /// Short strings, including non-ASCII.
-pub fn string() -> impl Strategy<Value = String> {
+pub(crate) fn string() -> impl Strategy<Value = String> {
     "\\PC{0,12}"
 }
 
 /// Optional short strings.
-pub fn opt_string() -> impl Strategy<Value = Option<String>> {
+pub(crate) fn opt_string() -> impl Strategy<Value = Option<String>> {
     proptest::option::of(string())
 }
 
 /// Short byte strings.
-pub fn bytes() -> impl Strategy<Value = bytes::Bytes> {
+pub(crate) fn bytes() -> impl Strategy<Value = bytes::Bytes> {
     proptest::collection::vec(any::<u8>(), 0..16).prop_map(bytes::Bytes::from)
 }
 
 /// Optional short byte strings.
-pub fn opt_bytes() -> impl Strategy<Value = Option<bytes::Bytes>> {
+pub(crate) fn opt_bytes() -> impl Strategy<Value = Option<bytes::Bytes>> {
     proptest::option::of(bytes())
 }
 
 /// A small vector of `T`.
-pub fn small_vec<T: std::fmt::Debug>(s: impl Strategy<Value = T>) -> impl Strategy<Value = Vec<T>> {
+pub(crate) fn small_vec<T: std::fmt::Debug>(
+    s: impl Strategy<Value = T>,
+) -> impl Strategy<Value = Vec<T>> {
     proptest::collection::vec(s, 0..4)
 }

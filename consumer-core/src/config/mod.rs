@@ -34,7 +34,7 @@ pub enum IsolationLevel {
 
 impl IsolationLevel {
     /// The value sent in Fetch and ListOffsets requests.
-    pub fn wire_value(self) -> i8 {
+    pub(crate) fn wire_value(self) -> i8 {
         match self {
             IsolationLevel::ReadUncommitted => 0,
             IsolationLevel::ReadCommitted => 1,

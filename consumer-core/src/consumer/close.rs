@@ -21,7 +21,7 @@ use super::Consumer;
 use crate::event::Event;
 
 /// The longest the fetch-session closes are waited for.
-pub const SESSION_CLOSE_WAIT: Duration = Duration::from_secs(5);
+pub(crate) const SESSION_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// Where the close sequence stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

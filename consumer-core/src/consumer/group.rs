@@ -305,9 +305,6 @@ impl Consumer {
         // Topic ids are not tracked for group offsets: OffsetCommit/OffsetFetch stay below
         // v10, which names topics by id.
         let (api, cap, call) = match &r {
-            GroupRequest::FindCoordinator(_) => {
-                (ApiKey::FindCoordinator, None, GroupCall::FindCoordinator)
-            }
             GroupRequest::Join(..) => (ApiKey::JoinGroup, None, GroupCall::Join),
             GroupRequest::Sync(_) => (ApiKey::SyncGroup, None, GroupCall::Sync),
             GroupRequest::Heartbeat(_) => (ApiKey::Heartbeat, None, GroupCall::Heartbeat),
@@ -339,7 +336,6 @@ impl Consumer {
         let v = cap.map_or(v, |c: i16| v.min(c));
         let owner = Owner::Group(call);
         match r {
-            GroupRequest::FindCoordinator(req) => self.send_to(&node, v, &req, None, owner, now),
             GroupRequest::Join(req, timeout) => {
                 self.send_to(&node, v, &req, Some(timeout), owner, now)
             }

@@ -13,7 +13,7 @@
 mod close;
 mod dispatch;
 mod group;
-pub mod nodes;
+mod nodes;
 mod requests;
 mod sessions;
 mod timers;
@@ -39,7 +39,6 @@ use crate::subscription::{OffsetResetStrategy, SubscriptionKind, SubscriptionSta
 use crate::timer::TimerTable;
 use crate::topic_partition::{FetchPosition, TopicPartition};
 
-pub use close::SESSION_CLOSE_WAIT;
 pub use nodes::{NodeId, Transmit};
 pub use requests::{RequestCounts, RequestFailure};
 

@@ -45,7 +45,7 @@ pub struct Transmit {
 
 /// What [`Nodes::ensure_ready`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readiness {
+pub(super) enum Readiness {
     /// Versions are known: requests may be sent.
     Ready,
     /// Negotiation is under way.
@@ -86,7 +86,7 @@ impl NodeEntry {
 
 /// Per-node negotiation state plus the outgoing queue.
 #[derive(Debug)]
-pub struct Nodes {
+pub(super) struct Nodes {
     client_id: String,
     nodes: HashMap<NodeId, NodeEntry>,
     outbox: VecDeque<Transmit>,
@@ -101,7 +101,7 @@ pub struct Nodes {
 
 impl Nodes {
     /// No node known yet.
-    pub fn new(client_id: String, failure_backoff: Duration) -> Self {
+    pub(super) fn new(client_id: String, failure_backoff: Duration) -> Self {
         Self {
             client_id,
             nodes: HashMap::new(),
@@ -120,7 +120,7 @@ impl Nodes {
     }
 
     /// The versions negotiated with `node`, if ready.
-    pub fn versions(&self, node: NodeId) -> Option<&BrokerVersions> {
+    pub(super) fn versions(&self, node: NodeId) -> Option<&BrokerVersions> {
         match self.nodes.get(&node).map(|e| &e.versions) {
             Some(VersionState::Ready(v)) => Some(v),
             _ => None,
@@ -128,12 +128,12 @@ impl Nodes {
     }
 
     /// True if requests may be encoded for `node`.
-    pub fn is_ready(&self, node: NodeId) -> bool {
+    pub(super) fn is_ready(&self, node: NodeId) -> bool {
         self.versions(node).is_some()
     }
 
     /// True if `node` failed within the backoff period.
-    pub fn is_backing_off(&self, node: NodeId, now: Instant) -> bool {
+    pub(super) fn is_backing_off(&self, node: NodeId, now: Instant) -> bool {
         self.nodes
             .get(&node)
             .and_then(|e| e.failed_at)
@@ -141,7 +141,7 @@ impl Nodes {
     }
 
     /// Whether `node` is ready; if negotiation has not started, starts it.
-    pub fn ensure_ready(&mut self, node: &Node) -> Readiness {
+    pub(super) fn ensure_ready(&mut self, node: &Node) -> Readiness {
         let e = self.entry(node.id);
         match e.versions {
             VersionState::Ready(_) => Readiness::Ready,
@@ -169,12 +169,12 @@ impl Nodes {
     }
 
     /// Picks the version of `api` to use with a ready `node`.
-    pub fn pick(&self, node: NodeId, api: ApiKey) -> Option<Result<i16, VersionError>> {
+    pub(super) fn pick(&self, node: NodeId, api: ApiKey) -> Option<Result<i16, VersionError>> {
         self.versions(node).map(|v| v.pick(api))
     }
 
     /// Frames `body` at `version` and queues it for `node`; returns its correlation id.
-    pub fn queue<R: Request>(
+    pub(super) fn queue<R: Request>(
         &mut self,
         node: &Node,
         version: i16,
@@ -184,7 +184,7 @@ impl Nodes {
     }
 
     /// Like [`queue`](Self::queue), with a request timeout of its own.
-    pub fn queue_with_timeout<R: Request>(
+    pub(super) fn queue_with_timeout<R: Request>(
         &mut self,
         node: &Node,
         version: i16,
@@ -209,28 +209,28 @@ impl Nodes {
     }
 
     /// The next transmit, in queue order.
-    pub fn pop_transmit(&mut self) -> Option<Transmit> {
+    pub(super) fn pop_transmit(&mut self) -> Option<Transmit> {
         self.outbox.pop_front()
     }
 
     /// Drops every queued transmit (the consumer closed; their requests end with it).
-    pub fn clear_outbox(&mut self) {
+    pub(super) fn clear_outbox(&mut self) {
         self.outbox.clear();
     }
 
     /// Transmits waiting for `poll_transmit`.
-    pub fn queued(&self) -> usize {
+    pub(super) fn queued(&self) -> usize {
         self.outbox.len()
     }
 
     /// True if transmits are waiting.
-    pub fn has_transmits(&self) -> bool {
+    pub(super) fn has_transmits(&self) -> bool {
         !self.outbox.is_empty()
     }
 
     /// The connection to `node` was lost: forget its versions, back off from it, and drop
     /// transmits still queued for it (their requests end with the connection).
-    pub fn disconnected(&mut self, node: NodeId, now: Instant) {
+    pub(super) fn disconnected(&mut self, node: NodeId, now: Instant) {
         let e = self.entry(node);
         e.versions = VersionState::Unknown;
         e.failed_at = Some(now);
@@ -240,7 +240,7 @@ impl Nodes {
     /// Applies an ApiVersions answer from `node`.
     ///
     /// Returns an error only when the broker refuses every version we can send.
-    pub fn handle_api_versions(
+    pub(super) fn handle_api_versions(
         &mut self,
         node: NodeId,
         version: i16,

@@ -122,7 +122,7 @@ impl Requests {
     /// after 2^31 requests: a request still pending under the same id is ended and
     /// returned, for its owner to be told.
     #[must_use]
-    pub fn record(&mut self, correlation_id: i32, request: InFlight) -> Option<InFlight> {
+    pub(super) fn record(&mut self, correlation_id: i32, request: InFlight) -> Option<InFlight> {
         *self.per_node.entry(request.node).or_default() += 1;
         self.recorded += 1;
         let old = self.pending.insert(correlation_id, request)?;
@@ -131,21 +131,21 @@ impl Requests {
     }
 
     /// Takes the pending request `correlation_id` out, to be ended (see [`ended`](Self::ended)).
-    pub fn take(&mut self, correlation_id: i32) -> Option<InFlight> {
+    pub(super) fn take(&mut self, correlation_id: i32) -> Option<InFlight> {
         let r = self.pending.remove(&correlation_id)?;
         self.dec(r.node);
         Some(r)
     }
 
     /// A request taken out was handed to its owner.
-    pub fn ended(&mut self, request: &InFlight) {
+    pub(super) fn ended(&mut self, request: &InFlight) {
         if request.sent {
             self.ended += 1;
         }
     }
 
     /// Ends every pending request to `node`, in correlation id order.
-    pub fn take_node(&mut self, node: NodeId) -> Vec<(i32, InFlight)> {
+    pub(super) fn take_node(&mut self, node: NodeId) -> Vec<(i32, InFlight)> {
         let mut ids: Vec<i32> = self
             .pending
             .iter()
@@ -159,7 +159,7 @@ impl Requests {
     }
 
     /// Ends every pending request, in correlation id order.
-    pub fn take_all(&mut self) -> Vec<(i32, InFlight)> {
+    pub(super) fn take_all(&mut self) -> Vec<(i32, InFlight)> {
         let mut ids: Vec<i32> = self.pending.keys().copied().collect();
         ids.sort_unstable();
         ids.into_iter()
@@ -177,17 +177,17 @@ impl Requests {
     }
 
     /// Requests pending with `node`.
-    pub fn in_flight(&self, node: NodeId) -> usize {
+    pub(super) fn in_flight(&self, node: NodeId) -> usize {
         self.per_node.get(&node).copied().unwrap_or(0)
     }
 
     /// True if a pending request matches `f`.
-    pub fn any(&self, f: impl Fn(&Owner) -> bool) -> bool {
+    pub(super) fn any(&self, f: impl Fn(&Owner) -> bool) -> bool {
         self.pending.values().any(|r| f(&r.owner))
     }
 
     /// The counts so far.
-    pub fn counts(&self) -> RequestCounts {
+    pub(super) fn counts(&self) -> RequestCounts {
         RequestCounts {
             recorded: self.recorded,
             ended: self.ended,

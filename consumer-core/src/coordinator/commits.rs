@@ -25,7 +25,7 @@ use crate::topic_partition::{FetchPosition, OffsetAndMetadata, TopicPartition};
 
 /// Why a commit is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommitKind {
+pub(crate) enum CommitKind {
     /// `enable.auto.commit`.
     Auto,
     /// The caller asked, and waits (retriable errors are retried until it gives up).
@@ -39,7 +39,7 @@ pub enum CommitKind {
 
 impl CommitKind {
     /// True for the caller's commits (sync or async).
-    pub fn is_user(self) -> bool {
+    pub(crate) fn is_user(self) -> bool {
         matches!(self, CommitKind::User | CommitKind::UserAsync)
     }
 }
@@ -47,7 +47,7 @@ impl CommitKind {
 /// What an OffsetCommit answer means for the member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
-pub struct CommitOutcome {
+pub(crate) struct CommitOutcome {
     /// The coordinator must be looked up again.
     pub coordinator_gone: bool,
     /// The group moved on: rejoin.
@@ -59,7 +59,7 @@ pub struct CommitOutcome {
 
 /// What one OffsetCommit carried.
 #[derive(Debug, Clone)]
-pub struct CommitContext {
+pub(crate) struct CommitContext {
     /// The caller's id for a user commit.
     pub id: Option<RequestId>,
     /// The offsets.
@@ -73,7 +73,7 @@ pub struct CommitContext {
 
 /// What one OffsetFetch asked.
 #[derive(Debug, Clone)]
-pub struct OffsetFetchContext {
+pub(crate) struct OffsetFetchContext {
     /// The partitions asked.
     pub partitions: Vec<TopicPartition>,
     /// The caller's lookup, or None for the positions of newly assigned partitions.
@@ -89,7 +89,7 @@ enum PreRevoke {
 
 /// The offset side of the group.
 #[derive(Debug)]
-pub struct Commits {
+pub(crate) struct Commits {
     group_id: String,
     instance_id: Option<String>,
     auto_commit: Option<Duration>,
@@ -111,7 +111,7 @@ pub struct Commits {
 
 impl Commits {
     /// No commits yet.
-    pub fn new(
+    pub(crate) fn new(
         group_id: String,
         instance_id: Option<String>,
         auto_commit: Option<Duration>,
@@ -140,17 +140,17 @@ impl Commits {
     }
 
     /// True with `enable.auto.commit`.
-    pub fn auto_commit_enabled(&self) -> bool {
+    pub(crate) fn auto_commit_enabled(&self) -> bool {
         self.auto_commit.is_some()
     }
 
     /// True if `tp` waits for its committed offset (no reset policy applies yet).
-    pub fn is_initializing(&self, tp: &TopicPartition) -> bool {
+    pub(crate) fn is_initializing(&self, tp: &TopicPartition) -> bool {
         self.initializing.contains(tp)
     }
 
     /// The auto-commit and retry deadlines with their timers; each may be past.
-    pub fn timers(&self) -> [(Timer, Option<Instant>); 2] {
+    pub(crate) fn timers(&self) -> [(Timer, Option<Instant>); 2] {
         [
             (Timer::AutoCommit, self.next_auto_commit),
             (Timer::CommitRetry, self.retry_at),
@@ -159,14 +159,18 @@ impl Commits {
 
     /// Queues a commit of `offsets` by the caller; the answer comes as
     /// [`Event::CommitCompleted`] with the returned id.
-    pub fn commit(&mut self, offsets: Vec<(TopicPartition, OffsetAndMetadata)>) -> RequestId {
+    #[cfg(test)]
+    pub(crate) fn commit(
+        &mut self,
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+    ) -> RequestId {
         self.queue_user_commit(offsets, None)
     }
 
-    /// Like [`commit`](Self::commit) for offsets consumed in `generation` (-1: outside any
-    /// generation): if the group has moved on when the commit can be sent, it fails with
-    /// [`ConsumerError::CommitFailed`] instead, as Java's commit does.
-    pub fn commit_in(
+    /// Like `commit` (which the tests use) for offsets consumed in `generation` (-1:
+    /// outside any generation): if the group has moved on when the commit can be sent, it
+    /// fails with [`ConsumerError::CommitFailed`] instead, as Java's commit does.
+    pub(crate) fn commit_in(
         &mut self,
         offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
         generation: i32,
@@ -175,7 +179,7 @@ impl Commits {
     }
 
     /// Like [`commit_in`](Self::commit_in), never retried.
-    pub fn commit_async_in(
+    pub(crate) fn commit_async_in(
         &mut self,
         offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
         generation: i32,
@@ -204,19 +208,19 @@ impl Commits {
 
     /// Queues a lookup of the committed offsets of `partitions`; the answer comes as
     /// [`Event::CommittedFetched`].
-    pub fn fetch_committed(&mut self, partitions: Vec<TopicPartition>) -> RequestId {
+    pub(crate) fn fetch_committed(&mut self, partitions: Vec<TopicPartition>) -> RequestId {
         let id = self.next_request_id();
         self.queries.push_back((id, partitions));
         id
     }
 
     /// True while caller commits are queued or in flight.
-    pub fn has_pending_sync_commits(&self) -> bool {
+    pub(crate) fn has_pending_sync_commits(&self) -> bool {
         !self.queued.is_empty() || self.user_in_flight > 0 || self.pre_revoke == PreRevoke::InFlight
     }
 
     /// The consumed positions of `partitions`, as offsets to commit.
-    pub fn positions(
+    pub(crate) fn positions(
         subs: &SubscriptionState,
         partitions: &[TopicPartition],
     ) -> Vec<(TopicPartition, OffsetAndMetadata)> {
@@ -242,7 +246,7 @@ impl Commits {
 
     /// Auto-commit before (re)joining, and so before an eager revocation: queue the
     /// consumed positions of `owned`, assigned in `generation`.
-    pub fn commit_before_revoke(
+    pub(crate) fn commit_before_revoke(
         &mut self,
         subs: &SubscriptionState,
         owned: &[TopicPartition],
@@ -269,20 +273,24 @@ impl Commits {
     }
 
     /// True once the pre-revocation commit finished (or was not needed).
-    pub fn pre_revoke_done(&self) -> bool {
+    pub(crate) fn pre_revoke_done(&self) -> bool {
         self.pre_revoke == PreRevoke::Done
     }
 
     /// Forgets the pre-revocation commit and the revoked positions once the rebalance is
     /// done.
-    pub fn reset_pre_revoke(&mut self) {
+    pub(crate) fn reset_pre_revoke(&mut self) {
         self.pre_revoke = PreRevoke::NotStarted;
         self.revoked_positions.clear();
     }
 
     /// `revoked` are taken away: keeps their consumed positions committable until the
     /// rebalance is done (call before they leave `subs`).
-    pub fn remember_revoked(&mut self, subs: &SubscriptionState, revoked: &[TopicPartition]) {
+    pub(crate) fn remember_revoked(
+        &mut self,
+        subs: &SubscriptionState,
+        revoked: &[TopicPartition],
+    ) {
         self.revoked_positions
             .retain(|(tp, _)| !revoked.contains(tp));
         self.revoked_positions
@@ -290,12 +298,12 @@ impl Commits {
     }
 
     /// The consumed positions of the partitions revoked in the current rebalance.
-    pub fn revoked_positions(&self) -> &[(TopicPartition, OffsetAndMetadata)] {
+    pub(crate) fn revoked_positions(&self) -> &[(TopicPartition, OffsetAndMetadata)] {
         &self.revoked_positions
     }
 
     /// A rebalance added and revoked partitions.
-    pub fn assigned(&mut self, added: &[TopicPartition], revoked: &[TopicPartition]) {
+    pub(crate) fn assigned(&mut self, added: &[TopicPartition], revoked: &[TopicPartition]) {
         for tp in revoked {
             self.initializing.remove(tp);
             self.last_committed.remove(tp);
@@ -304,12 +312,12 @@ impl Commits {
     }
 
     /// The coordinator is gone: requests in flight will be failed by the caller.
-    pub fn coordinator_dead(&mut self) {
+    pub(crate) fn coordinator_dead(&mut self) {
         self.init_in_flight = false;
     }
 
     /// The requests to send now; `generation` is Some while the member is stable.
-    pub fn prepare(
+    pub(crate) fn prepare(
         &mut self,
         now: Instant,
         generation: Option<&Generation>,
@@ -464,7 +472,7 @@ impl Commits {
     }
 
     /// An OffsetCommit answer.
-    pub fn handle_commit(
+    pub(crate) fn handle_commit(
         &mut self,
         ctx: CommitContext,
         resp: Result<OffsetCommitResponse, RequestFailure>,
@@ -562,7 +570,7 @@ impl Commits {
     /// The member left the group (close, unsubscribe): commits still queued can no longer
     /// be sent (they need a generation). The caller's complete with an error; automatic
     /// ones are dropped. Without this, closing waited for them until its deadline.
-    pub fn member_left(&mut self, events: &mut VecDeque<Event>) {
+    pub(crate) fn member_left(&mut self, events: &mut VecDeque<Event>) {
         for c in self.queued.drain(..) {
             if c.kind.is_user() {
                 events.push_back(Event::CommitCompleted {
@@ -580,12 +588,12 @@ impl Commits {
     }
 
     /// Gives up a queued or in-flight user commit (the caller's deadline passed).
-    pub fn cancel(&mut self, id: RequestId) {
+    pub(crate) fn cancel(&mut self, id: RequestId) {
         self.queued.retain(|c| c.id != Some(id));
     }
 
     /// An OffsetFetch answer. Returns true if the coordinator should be looked up again.
-    pub fn handle_fetch(
+    pub(crate) fn handle_fetch(
         &mut self,
         ctx: OffsetFetchContext,
         resp: Result<OffsetFetchResponse, RequestFailure>,

@@ -36,7 +36,7 @@ impl GroupCoordinator {
 
     /// A Heartbeat answer. It may come after the member moved on (its JoinGroup went out
     /// behind the heartbeat): what it says of the membership still holds.
-    pub fn handle_heartbeat(
+    pub(crate) fn handle_heartbeat(
         &mut self,
         resp: HeartbeatResponse,
         now: Instant,

@@ -112,7 +112,7 @@ impl GroupCoordinator {
     /// A JoinGroup answer. One that comes when the member no longer waits for it (it
     /// lost the coordinator or its generation, or left, meanwhile) is ignored: the member
     /// has moved on, and a SyncGroup from it could only fail.
-    pub fn handle_join(
+    pub(crate) fn handle_join(
         &mut self,
         resp: JoinGroupResponse,
         now: Instant,
@@ -329,7 +329,12 @@ impl GroupCoordinator {
 
     /// A SyncGroup answer; ignored unless the member waits for it (see
     /// [`handle_join`](Self::handle_join)).
-    pub fn handle_sync(&mut self, resp: SyncGroupResponse, now: Instant, ctx: &mut GroupCtx<'_>) {
+    pub(crate) fn handle_sync(
+        &mut self,
+        resp: SyncGroupResponse,
+        now: Instant,
+        ctx: &mut GroupCtx<'_>,
+    ) {
         if !matches!(self.member, Member::Syncing { .. }) {
             debug!(
                 "group {}: SyncGroup answer while {}; ignored",

@@ -13,14 +13,14 @@ use crate::metadata::Node;
 
 impl GroupCoordinator {
     /// True if a coordinator lookup should be sent now.
-    pub fn wants_lookup(&self, now: Instant) -> bool {
+    pub(crate) fn wants_lookup(&self, now: Instant) -> bool {
         !matches!(self.member, Member::Left { .. } | Member::Failed(_))
             && matches!(self.coordinator, CoordinatorState::Unknown { retry_at }
                 if retry_at.is_none_or(|t| now >= t))
     }
 
     /// The FindCoordinator request; the caller sends it to a ready node.
-    pub fn lookup_request(&mut self) -> FindCoordinatorRequest {
+    pub(crate) fn lookup_request(&mut self) -> FindCoordinatorRequest {
         self.coordinator = CoordinatorState::Looking;
         FindCoordinatorRequest {
             key: self.group_id.clone(),
@@ -30,7 +30,7 @@ impl GroupCoordinator {
     }
 
     /// A FindCoordinator answer.
-    pub fn handle_lookup(&mut self, resp: FindCoordinatorResponse, now: Instant) {
+    pub(crate) fn handle_lookup(&mut self, resp: FindCoordinatorResponse, now: Instant) {
         let Some(c) = resp.coordinator_for(&self.group_id) else {
             self.lookup_failed(now);
             return;
@@ -73,7 +73,7 @@ impl GroupCoordinator {
     }
 
     /// The lookup got no answer.
-    pub fn lookup_failed(&mut self, now: Instant) {
+    pub(crate) fn lookup_failed(&mut self, now: Instant) {
         // One lookup at a time: with a coordinator known, this answer is a stale one.
         if !matches!(self.coordinator, CoordinatorState::Known(_)) {
             self.coordinator = CoordinatorState::Unknown {
@@ -84,7 +84,7 @@ impl GroupCoordinator {
 
     /// The coordinator is unreachable or no longer coordinates the group: forget it and
     /// look it up again. Requests in flight to it are failed by the caller.
-    pub fn coordinator_dead(&mut self, now: Instant) {
+    pub(crate) fn coordinator_dead(&mut self, now: Instant) {
         if let CoordinatorState::Known(c) = &self.coordinator {
             info!(
                 "group {}: coordinator {} marked dead",
@@ -116,7 +116,7 @@ impl GroupCoordinator {
     }
 
     /// A request to the coordinator got no answer (disconnect, timeout).
-    pub fn request_failed(
+    pub(crate) fn request_failed(
         &mut self,
         kind: GroupRequestKind,
         now: Instant,

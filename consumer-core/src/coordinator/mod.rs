@@ -37,7 +37,7 @@
 //! or its generation, or left, meanwhile) is ignored. Offsets (commits and
 //! committed-offset lookups) live in [`commits`].
 
-pub mod commits;
+pub(crate) mod commits;
 mod heartbeat;
 mod join;
 mod lookup;
@@ -53,7 +53,7 @@ use log::{debug, warn};
 use crate::assignor::{self, Assignor, RebalanceProtocol};
 use crate::codec::messages::leave_group::LeaveGroupMember;
 use crate::codec::messages::{
-    FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest,
+    HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest,
 };
 use crate::config::{ConfigError, ConsumerConfig};
 use crate::error_code::ErrorCode;
@@ -63,7 +63,7 @@ use crate::subscription::SubscriptionState;
 use crate::timer::Timer;
 use crate::topic_partition::{OffsetAndMetadata, TopicPartition};
 
-pub use commits::{CommitContext, Commits, OffsetFetchContext};
+pub(crate) use commits::{CommitContext, Commits, OffsetFetchContext};
 use state::{CoordinatorState, Heartbeat, Member};
 
 /// Where the member stands in the group, in summary.
@@ -109,9 +109,7 @@ impl Generation {
 
 /// A request the coordinator wants sent.
 #[derive(Debug, Clone)]
-pub enum GroupRequest {
-    /// To any ready node.
-    FindCoordinator(FindCoordinatorRequest),
+pub(crate) enum GroupRequest {
     /// To the coordinator, with a timeout of rebalance timeout + 5 s.
     Join(JoinGroupRequest, Duration),
     /// To the coordinator.
@@ -155,7 +153,7 @@ pub struct GroupCoordinator {
     last_poll: Option<Instant>,
 
     /// Offsets: commits, auto-commit, committed-offset lookups.
-    pub commits: Commits,
+    pub(crate) commits: Commits,
 }
 
 impl std::fmt::Debug for GroupCoordinator {
@@ -171,7 +169,7 @@ impl std::fmt::Debug for GroupCoordinator {
 }
 
 /// What the coordinator may touch in the rest of the consumer during one call.
-pub struct GroupCtx<'a> {
+pub(crate) struct GroupCtx<'a> {
     /// The subscription and assignment.
     pub subs: &'a mut SubscriptionState,
     /// Cluster metadata.
@@ -184,7 +182,7 @@ pub struct GroupCtx<'a> {
 
 impl GroupCoordinator {
     /// A coordinator for `config`'s group; errors name a bad assignor.
-    pub fn new(config: &ConsumerConfig) -> Result<Option<Self>, ConfigError> {
+    pub(crate) fn new(config: &ConsumerConfig) -> Result<Option<Self>, ConfigError> {
         let Some(group_id) = config.group_id.clone() else {
             return Ok(None);
         };
@@ -284,7 +282,7 @@ impl GroupCoordinator {
     // ---- commands ----
 
     /// Asks for a rejoin (subscription change, partition count change, …).
-    pub fn request_rejoin(&mut self, reason: &str) {
+    pub(crate) fn request_rejoin(&mut self, reason: &str) {
         if !self.member.rejoin_pending() {
             debug!("group {}: rejoin requested: {reason}", self.group_id);
         }
@@ -293,7 +291,11 @@ impl GroupCoordinator {
     }
 
     /// The caller entered `poll`: checks `max.poll.interval.ms` and restarts it.
-    pub fn poll_started(&mut self, now: Instant, ctx: &mut GroupCtx<'_>) -> Vec<GroupRequest> {
+    pub(crate) fn poll_started(
+        &mut self,
+        now: Instant,
+        ctx: &mut GroupCtx<'_>,
+    ) -> Vec<GroupRequest> {
         let mut out = Vec::new();
         if let Some(last) = self.last_poll {
             let elapsed = now.saturating_duration_since(last);
@@ -320,7 +322,7 @@ impl GroupCoordinator {
 
     /// The LeaveGroup to send on close, if this member should leave (static members
     /// keep their place, as in Java). Resets the member.
-    pub fn leave(&mut self, reason: &str) -> Option<LeaveGroupRequest> {
+    pub(crate) fn leave(&mut self, reason: &str) -> Option<LeaveGroupRequest> {
         let req = self.leave_request(reason);
         self.reset_generation();
         // A failed member stays failed: its error is reported until the end.
@@ -332,7 +334,7 @@ impl GroupCoordinator {
 
     /// Fresh metadata: a leader whose last assignment was made with other partition
     /// counts asks for a rebalance, so new partitions get an owner (as in Java).
-    pub fn metadata_updated(&mut self, metadata: &Metadata) {
+    pub(crate) fn metadata_updated(&mut self, metadata: &Metadata) {
         let Member::Stable(stable) = &mut self.member else {
             return;
         };
@@ -352,7 +354,7 @@ impl GroupCoordinator {
     }
 
     /// After `unsubscribe`: a later subscription joins afresh.
-    pub fn rejoin_after_leave(&mut self) {
+    pub(crate) fn rejoin_after_leave(&mut self) {
         self.owned.clear();
         match self.member {
             Member::Left { retry_at } => self.member = Member::Unjoined { retry_at },
@@ -377,13 +379,19 @@ impl GroupCoordinator {
 
     /// Queues a commit of `offsets` by the caller (see [`Commits::commit_in`]): offsets
     /// consumed in this generation are not committed in a later one.
-    pub fn commit(&mut self, offsets: Vec<(TopicPartition, OffsetAndMetadata)>) -> RequestId {
+    pub(crate) fn commit(
+        &mut self,
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+    ) -> RequestId {
         let generation = self.stable_generation_id();
         self.commits.commit_in(offsets, generation)
     }
 
     /// Like [`commit`](Self::commit), never retried.
-    pub fn commit_async(&mut self, offsets: Vec<(TopicPartition, OffsetAndMetadata)>) -> RequestId {
+    pub(crate) fn commit_async(
+        &mut self,
+        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+    ) -> RequestId {
         let generation = self.stable_generation_id();
         self.commits.commit_async_in(offsets, generation)
     }
@@ -391,13 +399,14 @@ impl GroupCoordinator {
     // ---- timers ----
 
     /// Every pending deadline of the group, each may be past already.
-    pub fn deadlines(&self) -> Vec<Instant> {
+    #[cfg(test)]
+    pub(crate) fn deadlines(&self) -> Vec<Instant> {
         self.timers().into_iter().map(|(_, at)| at).collect()
     }
 
     /// Every pending deadline of the group with the timer it arms; each may be past
     /// already (the consumer's timer table keeps only those still ahead).
-    pub fn timers(&self) -> Vec<(Timer, Instant)> {
+    pub(crate) fn timers(&self) -> Vec<(Timer, Instant)> {
         let mut t: Vec<(Timer, Option<Instant>)> =
             vec![(Timer::CoordinatorLookup, self.coordinator.retry_at())];
         t.extend(self.commits.timers());
@@ -426,7 +435,7 @@ impl GroupCoordinator {
     // ---- outputs ----
 
     /// The requests to send to the (ready) coordinator now.
-    pub fn prepare(&mut self, now: Instant, ctx: &mut GroupCtx<'_>) -> Vec<GroupRequest> {
+    pub(crate) fn prepare(&mut self, now: Instant, ctx: &mut GroupCtx<'_>) -> Vec<GroupRequest> {
         let mut out = Vec::new();
         if matches!(self.member, Member::Left { .. } | Member::Failed(_))
             || self.coordinator.node().is_none()
@@ -473,7 +482,7 @@ impl GroupCoordinator {
     /// member is still in that generation, its place in the group is gone: as after such
     /// a heartbeat answer (and in Java), its partitions are lost and it joins afresh.
     /// Otherwise a rebalance has already moved it on.
-    pub fn commit_fenced(&mut self, generation: i32, ctx: &mut GroupCtx<'_>) {
+    pub(crate) fn commit_fenced(&mut self, generation: i32, ctx: &mut GroupCtx<'_>) {
         if !matches!(self.member, Member::Stable(_)) || self.generation.generation_id != generation
         {
             return;
@@ -519,22 +528,20 @@ impl GroupCoordinator {
     }
 
     /// Takes the fatal error to report it (it stays set: the member is done).
-    pub fn fatal_for_caller(&self) -> Option<ConsumerError> {
+    pub(crate) fn fatal_for_caller(&self) -> Option<ConsumerError> {
         self.fatal_error().cloned()
     }
 }
 
 /// Which coordinator request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GroupRequestKind {
+pub(crate) enum GroupRequestKind {
     /// JoinGroup.
     Join,
     /// SyncGroup.
     Sync,
     /// Heartbeat.
     Heartbeat,
-    /// LeaveGroup.
-    Leave,
 }
 
 fn millis(d: Duration) -> i32 {

@@ -10,10 +10,11 @@ use std::io::Read;
 use super::{Compression, RecordErrorKind};
 
 /// The 8-byte magic that starts a xerial-framed snappy stream (Java's `SnappyOutputStream`).
-pub const XERIAL_SNAPPY_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+#[cfg(feature = "snappy")]
+pub(super) const XERIAL_SNAPPY_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
 
 /// Decompresses `input`, failing if the result would exceed `limit` bytes.
-pub fn decompress(
+pub(super) fn decompress(
     codec: Compression,
     input: &[u8],
     limit: usize,
@@ -57,7 +58,7 @@ pub fn decompress(
 }
 
 /// Compresses `input` the way the Java producer does (snappy: xerial framing).
-pub fn compress(codec: Compression, input: &[u8]) -> Result<Vec<u8>, RecordErrorKind> {
+pub(super) fn compress(codec: Compression, input: &[u8]) -> Result<Vec<u8>, RecordErrorKind> {
     match codec {
         Compression::None => Ok(input.to_vec()),
         #[cfg(feature = "gzip")]
@@ -276,6 +277,7 @@ mod snappy {
     }
 
     /// One raw snappy block (what librdkafka writes).
+    #[cfg(test)]
     pub(super) fn compress_raw(input: &[u8]) -> Result<Vec<u8>, RecordErrorKind> {
         snap::raw::Encoder::new()
             .compress_vec(input)
@@ -284,8 +286,8 @@ mod snappy {
 }
 
 /// Compresses `input` as one raw snappy block (no xerial framing), as librdkafka does.
-#[cfg(feature = "snappy")]
-pub fn compress_snappy_raw(input: &[u8]) -> Result<Vec<u8>, RecordErrorKind> {
+#[cfg(all(test, feature = "snappy"))]
+pub(super) fn compress_snappy_raw(input: &[u8]) -> Result<Vec<u8>, RecordErrorKind> {
     snappy::compress_raw(input)
 }
 

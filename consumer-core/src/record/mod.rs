@@ -22,7 +22,7 @@ mod attributes;
 mod batch;
 mod buffer_pool;
 mod builder;
-pub mod compression;
+mod compression;
 mod control;
 mod error;
 mod legacy;

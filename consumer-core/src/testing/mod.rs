@@ -37,7 +37,7 @@
 //! # Example
 //!
 //! ```
-//! use consumer_core::config::AutoOffsetReset;
+//! use consumer_core::AutoOffsetReset;
 //! use consumer_core::testing::{tp, TestCluster};
 //!
 //! let mut cluster = TestCluster::builder().brokers(3).topic("events", 2).build();

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use consumer_core::topic_partition::OffsetAndMetadata;
+use consumer_core::OffsetAndMetadata;
 use consumer_net::{ConsumerRecord, KafkaConsumer, KafkaError, RebalanceListener, TopicPartition};
 
 /// Per partition, the offset after the last printed record, and what of it is committed.

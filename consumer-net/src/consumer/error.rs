@@ -2,8 +2,7 @@
 
 use std::io;
 
-use consumer_core::config::ConfigError;
-use consumer_core::event::{ConsumerError, StateError};
+use consumer_core::{ConfigError, ConsumerError, StateError};
 use thiserror::Error;
 
 /// An error of [`KafkaConsumer`](super::KafkaConsumer).

@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use consumer_core::event::{ConsumerError, Event, RequestId};
-use consumer_core::topic_partition::{OffsetAndMetadata, TopicPartition};
+use consumer_core::{ConsumerError, Event, OffsetAndMetadata, RequestId, TopicPartition};
 use log::{debug, warn};
 
 use super::{KafkaConsumer, KafkaError};
@@ -162,7 +161,7 @@ impl<T: Transport> KafkaConsumer<T> {
         self.check_open()?;
         // Checked before the shortcut below: without a group nothing could ever commit.
         if self.core.group().is_none() {
-            return Err(consumer_core::event::StateError::NoGroupId("commit").into());
+            return Err(consumer_core::StateError::NoGroupId("commit").into());
         }
         if offsets.is_empty() {
             return Ok(());

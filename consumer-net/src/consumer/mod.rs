@@ -15,11 +15,10 @@ mod group;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use consumer_core::config::ConsumerConfig;
-use consumer_core::consumer::Consumer;
-use consumer_core::error_code::ErrorCode;
-use consumer_core::event::{ConsumerError, ConsumerRecord, QueryId};
-use consumer_core::topic_partition::{OffsetAndTimestamp, TopicPartition};
+use consumer_core::{
+    Consumer, ConsumerConfig, ConsumerError, ConsumerRecord, ErrorCode, OffsetAndTimestamp,
+    QueryId, TopicPartition,
+};
 use log::debug;
 
 pub use crate::network::WakeupHandle;
@@ -99,7 +98,7 @@ impl<T: Transport> KafkaConsumer<T> {
 
     fn check_open(&self) -> Result<(), KafkaError> {
         if self.closed {
-            Err(consumer_core::event::StateError::Closed.into())
+            Err(consumer_core::StateError::Closed.into())
         } else {
             Ok(())
         }

@@ -23,4 +23,4 @@ pub use config::NetConfig;
 pub use error::NetError;
 pub use waker::WakeupHandle;
 
-pub use consumer_core::consumer::NodeId;
+pub use consumer_core::NodeId;
