@@ -41,7 +41,7 @@
 //!   getters are public, the consumer alone changes them: [`Metadata`] ([`Node`],
 //!   [`TopicInfo`], [`PartitionLeader`]) from [`Consumer::metadata`];
 //!   [`SubscriptionState`] ([`PartitionState`], [`SubscriptionKind`]) from
-//!   [`Consumer::subscription`]; [`GroupCoordinator`] ([`MemberState`], [`Generation`],
+//!   [`Consumer::subscription`]; [`ConsumerCoordinator`] ([`MemberState`], [`Generation`],
 //!   [`RebalanceProtocol`]) from [`Consumer::group`]; [`TimerTable`] ([`Timer`]) from
 //!   [`Consumer::timers`].
 //! - **The wire codec**: [`codec`], the request and response bodies of every API used
@@ -92,6 +92,7 @@ mod fetch_session;
 mod fetcher;
 mod metadata;
 mod offsets;
+mod outcome;
 pub mod record;
 mod subscription;
 #[cfg(any(test, feature = "testing"))]
@@ -105,7 +106,7 @@ pub use config::{
     KNOWN_PROPERTIES,
 };
 pub use consumer::{Consumer, NodeId, RequestCounts, RequestFailure, Transmit};
-pub use coordinator::{Generation, GroupCoordinator, MemberState};
+pub use coordinator::{ConsumerCoordinator, Generation, MemberState};
 pub use error_code::{ErrorCode, ErrorKind};
 pub use event::{ConsumerError, ConsumerRecord, Event, QueryId, RequestId, StateError};
 pub use metadata::{Metadata, Node, PartitionLeader, TopicInfo};

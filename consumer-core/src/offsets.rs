@@ -11,10 +11,10 @@ use crate::codec::messages::list_offsets::{ListOffsetsPartition, ListOffsetsTopi
 use crate::codec::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use crate::config::ConsumerConfig;
 use crate::consumer::NodeId;
-use crate::consumer::RequestFailure;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, Event, QueryId};
 use crate::metadata::Metadata;
+use crate::outcome::RequestFailure;
 use crate::subscription::SubscriptionState;
 use crate::topic_partition::{FetchPosition, OffsetAndTimestamp, TopicPartition};
 

@@ -14,7 +14,8 @@ use crate::codec::messages::{
 };
 use crate::codec::ApiKey;
 use crate::coordinator::{
-    CommitContext, GroupCoordinator, GroupCtx, GroupRequest, GroupRequestKind, OffsetFetchContext,
+    CommitContext, ConsumerCoordinator, GroupCtx, GroupRequest, GroupRequestKind,
+    OffsetFetchContext,
 };
 use crate::event::{Event, RequestId, StateError};
 use crate::metadata::Node;
@@ -23,7 +24,7 @@ use crate::topic_partition::{OffsetAndMetadata, TopicPartition};
 
 impl Consumer {
     /// The group coordinator with what it may touch of the rest of the consumer.
-    fn group_ctx(&mut self) -> Option<(&mut GroupCoordinator, GroupCtx<'_>)> {
+    fn group_ctx(&mut self) -> Option<(&mut ConsumerCoordinator, GroupCtx<'_>)> {
         let g = self.group.as_mut()?;
         let ctx = GroupCtx {
             subs: &mut self.subs,
@@ -127,7 +128,7 @@ impl Consumer {
     }
 
     /// The group coordinator state machine, with `group.id`.
-    pub fn group(&self) -> Option<&GroupCoordinator> {
+    pub fn group(&self) -> Option<&ConsumerCoordinator> {
         self.group.as_ref()
     }
 

@@ -29,7 +29,7 @@ use crate::codec::messages::metadata::MetadataRequestTopic;
 use crate::codec::messages::{ListOffsetsRequest, MetadataRequest, MetadataResponse};
 use crate::codec::{ApiKey, Request};
 use crate::config::{ConfigError, ConsumerConfig};
-use crate::coordinator::GroupCoordinator;
+use crate::coordinator::ConsumerCoordinator;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, ConsumerRecord, Event, QueryId, StateError};
 use crate::fetcher::Fetcher;
@@ -39,8 +39,9 @@ use crate::subscription::{OffsetResetStrategy, SubscriptionKind, SubscriptionSta
 use crate::timer::TimerTable;
 use crate::topic_partition::{FetchPosition, TopicPartition};
 
+pub use crate::outcome::RequestFailure;
 pub use nodes::{NodeId, Transmit};
-pub use requests::{RequestCounts, RequestFailure};
+pub use requests::RequestCounts;
 
 use close::Closing;
 use requests::{InFlight, Owner, Requests};
@@ -52,7 +53,7 @@ const MAX_PREALLOCATED_RECORDS: usize = 4096;
 /// The consumer state machine: manual assignment, or group membership with `group.id`.
 #[derive(Debug)]
 pub struct Consumer {
-    group: Option<GroupCoordinator>,
+    group: Option<ConsumerCoordinator>,
     events: VecDeque<Event>,
     pattern: Option<regex::Regex>,
     config: ConsumerConfig,
@@ -87,7 +88,7 @@ impl Consumer {
             config.retry_backoff_max,
         );
         let nodes = nodes::Nodes::new(config.client_id.clone(), config.reconnect_backoff);
-        let group = GroupCoordinator::new(&config)?;
+        let group = ConsumerCoordinator::new(&config)?;
         Ok(Self {
             group,
             events: VecDeque::new(),

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use log::{debug, warn};
 
-use super::requests::RequestFailure;
 use crate::codec::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use crate::codec::{
     encode_request_frame, ApiKey, BrokerVersions, EncodeError, Request, VersionError,
 };
 use crate::error_code::ErrorCode;
 use crate::metadata::Node;
+use crate::outcome::RequestFailure;
 
 /// A broker node id; bootstrap addresses have negative ids.
 pub type NodeId = i32;

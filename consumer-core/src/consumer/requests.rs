@@ -14,13 +14,12 @@
 
 use std::collections::HashMap;
 
-use thiserror::Error;
-
 use super::group::GroupCall;
 use super::NodeId;
-use crate::codec::{decode_response_frame, ApiKey, DecodeError, Request};
+use crate::codec::{decode_response_frame, ApiKey, Request};
 use crate::fetcher::FetchContext;
 use crate::offsets::OffsetsContext;
+pub(crate) use crate::outcome::{Outcome, RequestFailure};
 
 /// Who is waiting for a request's outcome, with what it needs to read the answer.
 #[derive(Debug)]
@@ -41,28 +40,6 @@ pub(crate) enum Owner {
     /// The group member: coordinator lookup, membership and offsets.
     Group(GroupCall),
 }
-
-/// Why a request ended without an answer its owner can use.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum RequestFailure {
-    /// The connection closed (or could not be made, or a request on it timed out) before
-    /// the answer came.
-    #[error("the connection to the broker was lost")]
-    Disconnected,
-    /// The answer could not be decoded.
-    #[error("malformed answer: {0}")]
-    Malformed(DecodeError),
-    /// The request could not be sent (its node vanished, no version both sides speak).
-    #[error("not sent: {0}")]
-    NotSent(String),
-    /// The consumer closed before the answer came.
-    #[error("cancelled: the consumer closed")]
-    Cancelled,
-}
-
-/// How a request ended, as the owner sees it: the decoded answer or why there is none.
-pub(crate) type Outcome<T> = Result<T, RequestFailure>;
 
 /// One recorded request.
 #[derive(Debug)]

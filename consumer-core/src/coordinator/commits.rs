@@ -16,9 +16,9 @@ use crate::codec::messages::offset_fetch::{OffsetFetchRequestGroup, OffsetFetchR
 use crate::codec::messages::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
 };
-use crate::consumer::RequestFailure;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, Event, RequestId};
+use crate::outcome::RequestFailure;
 use crate::subscription::SubscriptionState;
 use crate::timer::Timer;
 use crate::topic_partition::{FetchPosition, OffsetAndMetadata, TopicPartition};

@@ -5,11 +5,11 @@ use std::time::Instant;
 use log::warn;
 
 use super::state::{Heartbeat, Member};
-use super::{GroupCoordinator, GroupCtx, GroupRequest};
+use super::{ConsumerCoordinator, GroupCtx, GroupRequest};
 use crate::codec::messages::{HeartbeatRequest, HeartbeatResponse};
 use crate::error_code::ErrorCode;
 
-impl GroupCoordinator {
+impl ConsumerCoordinator {
     /// True once a stable member went a whole session without a sign that the group
     /// still has it: the coordinator is gone (or threw us out).
     pub(super) fn session_expired(&self, now: Instant) -> bool {

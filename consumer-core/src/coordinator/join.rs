@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 
 use super::state::{Heartbeat, Member, PendingLeaderSync, Round, Stable};
-use super::{millis, Generation, GroupCoordinator, GroupCtx, GroupRequest};
+use super::{millis, ConsumerCoordinator, Generation, GroupCtx, GroupRequest};
 use crate::assignor::{group_by_topic, ungroup, MemberSubscription, RebalanceProtocol};
 use crate::codec::consumer_protocol::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, LATEST_VERSION, PROTOCOL_TYPE,
@@ -20,7 +20,7 @@ use crate::error_code::ErrorCode;
 use crate::event::Event;
 use crate::topic_partition::TopicPartition;
 
-impl GroupCoordinator {
+impl ConsumerCoordinator {
     /// The JoinGroup to send, once what must come before it is done: a stable member
     /// first commits what it consumed (with auto-commit) and, eager, revokes its
     /// partitions and waits until the caller has seen that.

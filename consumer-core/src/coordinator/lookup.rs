@@ -5,13 +5,13 @@ use std::time::Instant;
 use log::{debug, info};
 
 use super::state::{CoordinatorState, Heartbeat, Member};
-use super::{GroupCoordinator, GroupCtx, GroupRequestKind};
+use super::{ConsumerCoordinator, GroupCtx, GroupRequestKind};
 use crate::codec::messages::find_coordinator::KEY_TYPE_GROUP;
 use crate::codec::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
 use crate::error_code::ErrorCode;
 use crate::metadata::Node;
 
-impl GroupCoordinator {
+impl ConsumerCoordinator {
     /// True if a coordinator lookup should be sent now.
     pub(crate) fn wants_lookup(&self, now: Instant) -> bool {
         !matches!(self.member, Member::Left { .. } | Member::Failed(_))

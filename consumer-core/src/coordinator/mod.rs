@@ -1,4 +1,5 @@
-//! The group coordinator state machine (the classic consumer-group protocol).
+//! The group member's side of the classic consumer-group protocol (named as in the Java
+//! client: the broker side is the group coordinator, this is the `ConsumerCoordinator`).
 //!
 //! What the member knows of its coordinator and where it stands in the group are two
 //! enums (in `state.rs`) whose variants carry what only that stage needs:
@@ -127,8 +128,8 @@ pub(crate) enum GroupRequest {
     ),
 }
 
-/// The group side of the consumer.
-pub struct GroupCoordinator {
+/// The group member's state machine: its coordinator, membership and offsets.
+pub struct ConsumerCoordinator {
     group_id: String,
     instance_id: Option<String>,
     rack: Option<String>,
@@ -156,9 +157,9 @@ pub struct GroupCoordinator {
     pub(crate) commits: Commits,
 }
 
-impl std::fmt::Debug for GroupCoordinator {
+impl std::fmt::Debug for ConsumerCoordinator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupCoordinator")
+        f.debug_struct("ConsumerCoordinator")
             .field("group_id", &self.group_id)
             .field("member", &self.member)
             .field("generation", &self.generation)
@@ -180,7 +181,7 @@ pub(crate) struct GroupCtx<'a> {
     pub errors: &'a mut VecDeque<ConsumerError>,
 }
 
-impl GroupCoordinator {
+impl ConsumerCoordinator {
     /// A coordinator for `config`'s group; errors name a bad assignor.
     pub(crate) fn new(config: &ConsumerConfig) -> Result<Option<Self>, ConfigError> {
         let Some(group_id) = config.group_id.clone() else {

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{GroupCoordinator, GroupCtx, GroupRequest, GroupRequestKind, MemberState};
+use super::{ConsumerCoordinator, GroupCtx, GroupRequest, GroupRequestKind, MemberState};
 use crate::assignor::group_by_topic;
 use crate::codec::consumer_protocol::{ConsumerProtocolAssignment, LATEST_VERSION};
 use crate::codec::messages::{
@@ -20,7 +20,7 @@ const HEARTBEAT: Duration = Duration::from_secs(3);
 
 /// A group member with the parts of the consumer it touches.
 struct Harness {
-    group: GroupCoordinator,
+    group: ConsumerCoordinator,
     subs: SubscriptionState,
     metadata: Metadata,
     events: VecDeque<Event>,
@@ -37,7 +37,7 @@ impl Harness {
             .build()
             .expect("valid config");
         assert_eq!(config.heartbeat_interval, HEARTBEAT);
-        let group = GroupCoordinator::new(&config)
+        let group = ConsumerCoordinator::new(&config)
             .expect("known assignors")
             .expect("a group id");
         let metadata = Metadata::new(
@@ -58,7 +58,10 @@ impl Harness {
         }
     }
 
-    fn with_ctx<R>(&mut self, f: impl FnOnce(&mut GroupCoordinator, &mut GroupCtx<'_>) -> R) -> R {
+    fn with_ctx<R>(
+        &mut self,
+        f: impl FnOnce(&mut ConsumerCoordinator, &mut GroupCtx<'_>) -> R,
+    ) -> R {
         let mut ctx = GroupCtx {
             subs: &mut self.subs,
             metadata: &mut self.metadata,
@@ -360,7 +363,7 @@ fn find_coordinator_with_negative_node_and_no_error() {
         .group_id("g")
         .build()
         .expect("valid config");
-    let mut g = GroupCoordinator::new(&config)
+    let mut g = ConsumerCoordinator::new(&config)
         .expect("valid config")
         .expect("a group.id gives a coordinator");
     let now = Instant::now();
