@@ -75,7 +75,7 @@ impl Consumer {
 
     /// True once the close sequence is over (or [`close`](Self::close) was called).
     pub fn is_closed(&self) -> bool {
-        self.closed
+        self.closing == Closing::Closed
     }
 
     /// The deadline of the close step under way, for `poll_timeout`.

@@ -66,8 +66,7 @@ pub struct Consumer {
     errors: VecDeque<ConsumerError>,
     query_topics: IndexSet<String>,
     last_now: Option<Instant>,
-    closed: bool,
-    /// The close sequence.
+    /// The close sequence (`Closed`: nothing is sent any more).
     closing: Closing,
     /// When each timer next fires.
     timers: TimerTable,
@@ -103,7 +102,6 @@ impl Consumer {
             errors: VecDeque::new(),
             query_topics: IndexSet::new(),
             last_now: None,
-            closed: false,
             closing: Closing::Open,
             timers: TimerTable::default(),
             timers_after: None,
@@ -300,7 +298,6 @@ impl Consumer {
     /// Stops all activity; later calls send nothing. Requests still pending end,
     /// cancelled, and their owners are told (a waiting commit completes with an error).
     pub fn close(&mut self) {
-        self.closed = true;
         self.closing = Closing::Closed;
         self.nodes.clear_outbox();
         let Some(now) = self.last_now else {
@@ -363,8 +360,8 @@ impl Consumer {
         // Deadlines set since the last poll_timeout count too, from where it left off.
         self.arm_timers(self.timers_after);
         self.last_now = Some(now);
-        self.fire_timers(now);
         self.advance_close(now);
+        self.fire_timers(now);
     }
 
     // ---- outputs ----
@@ -373,7 +370,7 @@ impl Consumer {
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         self.last_now = Some(now);
         self.advance_close(now);
-        if self.closed {
+        if self.is_closed() {
             return None;
         }
         if !self.nodes.has_transmits() {
@@ -521,17 +518,9 @@ impl Consumer {
                 correlation_id,
                 version,
             } => {
-                let request = InFlight {
-                    node: node.id,
-                    api: ApiKey::ApiVersions,
-                    version,
-                    owner: Owner::Negotiation,
-                    sent: true,
-                };
-                if let Some(old) = self.requests.record(correlation_id, request) {
-                    let now = self.last_now;
-                    self.end_replaced(old, now);
-                }
+                let request =
+                    InFlight::sent(node.id, ApiKey::ApiVersions, version, Owner::Negotiation);
+                self.record(correlation_id, request);
                 false
             }
         }
@@ -573,22 +562,11 @@ impl Consumer {
         owner: Owner,
         now: Instant,
     ) {
-        if self.closed {
+        if self.is_closed() {
             return self.not_sent::<R>(node.id, owner, "the consumer is closed", now);
         }
         match self.nodes.queue_with_timeout(node, version, req, timeout) {
-            Ok(corr) => {
-                let request = InFlight {
-                    node: node.id,
-                    api: R::API_KEY,
-                    version,
-                    owner,
-                    sent: true,
-                };
-                if let Some(old) = self.requests.record(corr, request) {
-                    self.end_replaced(old, Some(now));
-                }
-            }
+            Ok(corr) => self.record(corr, InFlight::sent(node.id, R::API_KEY, version, owner)),
             Err(e) => {
                 warn!("cannot encode {} v{version}: {e}", R::API_KEY);
                 self.not_sent::<R>(node.id, owner, "it cannot be encoded", now);
@@ -614,9 +592,14 @@ impl Consumer {
         self.finish(request, Err(RequestFailure::NotSent(why.to_owned())), now);
     }
 
-    /// A pending request whose correlation id was reused (after 2^31 requests) ends.
-    fn end_replaced(&mut self, old: InFlight, now: Option<Instant>) {
-        if let Some(now) = now.or(self.last_now) {
+    /// Records a queued request. Correlation ids wrap after 2^31 requests: one still
+    /// pending under the same id ends, cancelled, and its owner is told.
+    fn record(&mut self, correlation_id: i32, request: InFlight) {
+        let Some(old) = self.requests.record(correlation_id, request) else {
+            return;
+        };
+        // Requests are queued only from calls that carry `now`.
+        if let Some(now) = self.last_now {
             self.finish(old, Err(RequestFailure::Cancelled), now);
         }
     }

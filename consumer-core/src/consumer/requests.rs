@@ -56,6 +56,19 @@ pub(crate) struct InFlight {
     pub sent: bool,
 }
 
+impl InFlight {
+    /// A request queued for `node`.
+    pub(super) fn sent(node: NodeId, api: ApiKey, version: i16, owner: Owner) -> Self {
+        Self {
+            node,
+            api,
+            version,
+            owner,
+            sent: true,
+        }
+    }
+}
+
 /// Decodes `frame` (without its size prefix) as the answer to a `version` request of
 /// `R`'s API sent to `node`; a failure is passed through.
 pub(crate) fn decode<R: Request>(
@@ -75,7 +88,6 @@ pub(crate) fn decode<R: Request>(
 #[derive(Debug, Default)]
 pub(crate) struct Requests {
     pending: HashMap<i32, InFlight>,
-    per_node: HashMap<NodeId, usize>,
     recorded: u64,
     ended: u64,
 }
@@ -100,18 +112,13 @@ impl Requests {
     /// returned, for its owner to be told.
     #[must_use]
     pub(super) fn record(&mut self, correlation_id: i32, request: InFlight) -> Option<InFlight> {
-        *self.per_node.entry(request.node).or_default() += 1;
         self.recorded += 1;
-        let old = self.pending.insert(correlation_id, request)?;
-        self.dec(old.node);
-        Some(old)
+        self.pending.insert(correlation_id, request)
     }
 
     /// Takes the pending request `correlation_id` out, to be ended (see [`ended`](Self::ended)).
     pub(super) fn take(&mut self, correlation_id: i32) -> Option<InFlight> {
-        let r = self.pending.remove(&correlation_id)?;
-        self.dec(r.node);
-        Some(r)
+        self.pending.remove(&correlation_id)
     }
 
     /// A request taken out was handed to its owner.
@@ -121,12 +128,21 @@ impl Requests {
         }
     }
 
-    /// Ends every pending request to `node`, in correlation id order.
+    /// Takes out every pending request to `node`, in correlation id order.
     pub(super) fn take_node(&mut self, node: NodeId) -> Vec<(i32, InFlight)> {
+        self.take_where(|r| r.node == node)
+    }
+
+    /// Takes out every pending request, in correlation id order.
+    pub(super) fn take_all(&mut self) -> Vec<(i32, InFlight)> {
+        self.take_where(|_| true)
+    }
+
+    fn take_where(&mut self, f: impl Fn(&InFlight) -> bool) -> Vec<(i32, InFlight)> {
         let mut ids: Vec<i32> = self
             .pending
             .iter()
-            .filter(|(_, r)| r.node == node)
+            .filter(|(_, r)| f(r))
             .map(|(c, _)| *c)
             .collect();
         ids.sort_unstable();
@@ -135,27 +151,9 @@ impl Requests {
             .collect()
     }
 
-    /// Ends every pending request, in correlation id order.
-    pub(super) fn take_all(&mut self) -> Vec<(i32, InFlight)> {
-        let mut ids: Vec<i32> = self.pending.keys().copied().collect();
-        ids.sort_unstable();
-        ids.into_iter()
-            .filter_map(|c| self.take(c).map(|r| (c, r)))
-            .collect()
-    }
-
-    fn dec(&mut self, node: NodeId) {
-        if let Some(n) = self.per_node.get_mut(&node) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_node.remove(&node);
-            }
-        }
-    }
-
-    /// Requests pending with `node`.
+    /// Requests pending with `node` (a handful at most: counted, not tracked).
     pub(super) fn in_flight(&self, node: NodeId) -> usize {
-        self.per_node.get(&node).copied().unwrap_or(0)
+        self.pending.values().filter(|r| r.node == node).count()
     }
 
     /// True if a pending request matches `f`.
@@ -179,13 +177,7 @@ mod tests {
     use super::*;
 
     fn req(node: NodeId) -> InFlight {
-        InFlight {
-            node,
-            api: ApiKey::Metadata,
-            version: 0,
-            owner: Owner::Metadata,
-            sent: true,
-        }
+        InFlight::sent(node, ApiKey::Metadata, 0, Owner::Metadata)
     }
 
     fn end(r: &mut Requests, request: Option<InFlight>) -> bool {

@@ -48,10 +48,8 @@ impl Consumer {
             return;
         }
         trace!("timers fired: {fired:?}");
-        if fired.contains(&Timer::Close) {
-            self.advance_close(now);
-        }
-        if !self.closed {
+        // (`handle_timeout` moved the close sequence on already, fired or not.)
+        if !self.is_closed() {
             self.prepare(now);
         }
     }

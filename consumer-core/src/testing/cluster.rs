@@ -153,6 +153,18 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// An empty partition led by `leader`, at epoch 0.
+    fn empty(leader: i32) -> Self {
+        Self {
+            leader,
+            epoch: 0,
+            log: Vec::new(),
+            log_start: 0,
+            log_end: 0,
+            high_watermark: 0,
+        }
+    }
+
     pub(super) fn records(&self) -> impl Iterator<Item = &Record> {
         self.log.iter().flat_map(|b| b.records.iter())
     }
@@ -220,14 +232,7 @@ impl ClusterBuilder {
                 id[0] = 0xAB;
                 id[15] = i as u8 + 1;
                 let partitions = (0..*count as i32)
-                    .map(|p| Partition {
-                        leader: 1 + p % n,
-                        epoch: 0,
-                        log: Vec::new(),
-                        log_start: 0,
-                        log_end: 0,
-                        high_watermark: 0,
-                    })
+                    .map(|p| Partition::empty(1 + p % n))
                     .collect();
                 (name.clone(), Topic { id, partitions })
             })
@@ -502,14 +507,7 @@ impl TestCluster {
         id[0] = 0xCD;
         id[15] = self.topics.len() as u8 + 1;
         let partitions = (0..partitions)
-            .map(|p| Partition {
-                leader: ids[p % ids.len()],
-                epoch: 0,
-                log: Vec::new(),
-                log_start: 0,
-                log_end: 0,
-                high_watermark: 0,
-            })
+            .map(|p| Partition::empty(ids[p % ids.len()]))
             .collect();
         self.topics
             .insert(name.to_owned(), Topic { id, partitions });
@@ -523,14 +521,7 @@ impl TestCluster {
         let topic = self.topics.get_mut(name).expect("topic");
         assert!(partitions > topic.partitions.len(), "topics only grow");
         for p in topic.partitions.len()..partitions {
-            topic.partitions.push(Partition {
-                leader: ids[p % ids.len()],
-                epoch: 0,
-                log: Vec::new(),
-                log_start: 0,
-                log_end: 0,
-                high_watermark: 0,
-            });
+            topic.partitions.push(Partition::empty(ids[p % ids.len()]));
         }
     }
 }
