@@ -103,7 +103,8 @@ mod topic_partition;
 pub use assignor::RebalanceProtocol;
 pub use config::{
     AutoOffsetReset, ConfigError, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel,
-    KNOWN_PROPERTIES,
+    OAuthBearerToken, SaslConfig, SaslMechanism, Secret, SecurityConfig, SecurityProtocol,
+    SslConfig, TlsVersion, TokenCallback, TokenProvider, UnsecuredJwt, KNOWN_PROPERTIES,
 };
 pub use consumer::{Consumer, NodeId, RequestCounts, RequestFailure, Transmit};
 pub use coordinator::{ConsumerCoordinator, Generation, MemberState};

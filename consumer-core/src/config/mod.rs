@@ -4,13 +4,19 @@
 //! accepts the Java property names; an unknown key or an invalid value is an error that
 //! names the key.
 
+mod jaas;
 mod properties;
+mod security;
 
 use std::time::Duration;
 
 use thiserror::Error;
 
 pub use properties::KNOWN_PROPERTIES;
+pub use security::{
+    OAuthBearerToken, SaslConfig, SaslMechanism, Secret, SecurityConfig, SecurityProtocol,
+    SslConfig, TlsVersion, TokenCallback, TokenProvider, UnsecuredJwt,
+};
 
 /// What to do when a partition has no valid position (`auto.offset.reset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +142,8 @@ pub struct ConsumerConfig {
     pub partition_assignment_strategy: Vec<String>,
     /// `max.decompressed.bytes` (this library's own): the bound on one decompressed batch.
     pub max_decompressed_bytes: usize,
+    /// `security.protocol` and its SASL and TLS settings.
+    pub security: SecurityConfig,
 }
 
 impl Default for ConsumerConfig {
@@ -175,6 +183,7 @@ impl Default for ConsumerConfig {
                 "cooperative-sticky".to_owned(),
             ],
             max_decompressed_bytes: 256 * 1024 * 1024,
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -262,6 +271,7 @@ impl ConsumerConfig {
                 });
             }
         }
+        self.security.validate()?;
         if self.heartbeat_interval >= self.session_timeout {
             return Err(ConfigError::InvalidValue {
                 key: "heartbeat.interval.ms".to_owned(),
@@ -368,6 +378,34 @@ impl ConsumerConfigBuilder {
         names: impl IntoIterator<Item = S>,
     ) -> Self {
         self.config.partition_assignment_strategy = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// `security.protocol`.
+    pub fn security_protocol(mut self, protocol: SecurityProtocol) -> Self {
+        self.config.security.protocol = protocol;
+        self
+    }
+
+    /// SASL with `mechanism`, `username` and `password` (PLAIN or SCRAM).
+    pub fn sasl_credentials(
+        mut self,
+        mechanism: SaslMechanism,
+        username: impl Into<String>,
+        password: impl Into<Secret>,
+    ) -> Self {
+        let sasl = &mut self.config.security.sasl;
+        sasl.mechanism = Some(mechanism);
+        sasl.username = Some(username.into());
+        sasl.password = Some(password.into());
+        self
+    }
+
+    /// OAUTHBEARER with tokens from `provider`.
+    pub fn oauthbearer_token_provider(mut self, provider: TokenProvider) -> Self {
+        let sasl = &mut self.config.security.sasl;
+        sasl.mechanism = Some(SaslMechanism::OAuthBearer);
+        sasl.token_provider = Some(provider);
         self
     }
 

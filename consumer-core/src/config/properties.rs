@@ -37,12 +37,44 @@ pub const KNOWN_PROPERTIES: &[&str] = &[
     "max.poll.interval.ms",
     "partition.assignment.strategy",
     "max.decompressed.bytes",
+    // security.protocol, SASL and TLS (config/security.rs)
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.mechanisms",
+    "sasl.jaas.config",
+    "sasl.username",
+    "sasl.password",
+    "sasl.oauthbearer.config",
+    "enable.sasl.oauthbearer.unsecure.jwt",
+    "ssl.ca.location",
+    "ssl.ca.pem",
+    "ssl.truststore.location",
+    "ssl.truststore.type",
+    "ssl.truststore.certificates",
+    "ssl.certificate.location",
+    "ssl.certificate.pem",
+    "ssl.key.location",
+    "ssl.key.pem",
+    "ssl.key.password",
+    "ssl.keystore.location",
+    "ssl.keystore.type",
+    "ssl.keystore.key",
+    "ssl.keystore.certificate.chain",
+    "ssl.keystore.password",
+    "ssl.endpoint.identification.algorithm",
+    "enable.ssl.certificate.verification",
+    "ssl.enabled.protocols",
+    "ssl.protocol",
 ];
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError::InvalidValue {
         key: key.to_owned(),
-        value: value.to_owned(),
+        value: if super::security::is_secret(key) {
+            "[hidden]".to_owned()
+        } else {
+            value.to_owned()
+        },
         reason: reason.into(),
     }
 }
@@ -67,7 +99,7 @@ fn millis(key: &str, value: &str, min: i64) -> Result<Duration, ConfigError> {
     Ok(Duration::from_millis(int(key, value, min, i64::MAX)? as u64))
 }
 
-fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
+pub(super) fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
@@ -169,9 +201,11 @@ pub(super) fn set(c: &mut ConsumerConfig, key: &str, value: &str) -> Result<(), 
             c.max_decompressed_bytes = int(key, value, 1, i64::from(i32::MAX))? as usize
         }
         _ => {
-            return Err(ConfigError::UnknownProperty {
-                key: key.to_owned(),
-            })
+            if !super::security::set(&mut c.security, key, value)? {
+                return Err(ConfigError::UnknownProperty {
+                    key: key.to_owned(),
+                });
+            }
         }
     }
     Ok(())
