@@ -257,7 +257,7 @@ impl UnsecuredJwt {
         for part in value.split_whitespace() {
             let (k, v) = part
                 .split_once('=')
-                .ok_or_else(|| format!("`{part}` is not key=value"))?;
+                .ok_or_else(|| "an entry is not key=value".to_owned())?;
             jwt.set(k, v, "principal", "scope", "lifeSeconds", "extension_")?;
         }
         jwt.check()
