@@ -94,6 +94,7 @@ mod metadata;
 mod offsets;
 mod outcome;
 pub mod record;
+pub mod sasl;
 mod subscription;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -112,6 +113,7 @@ pub use error_code::{ErrorCode, ErrorKind};
 pub use event::{ConsumerError, ConsumerRecord, Event, QueryId, RequestId, StateError};
 pub use metadata::{Metadata, Node, PartitionLeader, TopicInfo};
 pub use record::{Header, RecordError, RecordErrorKind, TimestampType};
+pub use sasl::SaslError;
 pub use subscription::{PartitionState, SubscriptionKind, SubscriptionState};
 pub use timer::{Timer, TimerTable};
 pub use topic_partition::{FetchPosition, OffsetAndMetadata, OffsetAndTimestamp, TopicPartition};

@@ -44,11 +44,16 @@ pub enum Timer {
     AutoCommit,
     /// The end of the close step under way.
     Close,
+    /// A connection's SASL session nears its end (KIP-368): it takes no new request and
+    /// authenticates again once the answers to earlier ones are in.
+    Reauthenticate,
+    /// The end of the backoff after a failed authentication.
+    AuthenticationRetry,
 }
 
 impl Timer {
     /// Every timer.
-    pub const ALL: [Timer; 12] = [
+    pub const ALL: [Timer; 14] = [
         Timer::MetadataRefresh,
         Timer::ResetRetry,
         Timer::LookupRetry,
@@ -61,6 +66,8 @@ impl Timer {
         Timer::CommitRetry,
         Timer::AutoCommit,
         Timer::Close,
+        Timer::Reauthenticate,
+        Timer::AuthenticationRetry,
     ];
 
     fn index(self) -> usize {

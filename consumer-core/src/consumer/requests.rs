@@ -26,6 +26,8 @@ pub(crate) use crate::outcome::{Outcome, RequestFailure};
 pub(crate) enum Owner {
     /// ApiVersions: a node's version negotiation.
     Negotiation,
+    /// SaslHandshake or SaslAuthenticate: a connection's SASL exchange.
+    Authentication,
     /// A metadata refresh.
     Metadata,
     /// Offset lookups (resets and the caller's queries).
