@@ -44,6 +44,9 @@
 //!   [`Consumer::subscription`]; [`ConsumerCoordinator`] ([`MemberState`], [`Generation`],
 //!   [`RebalanceProtocol`]) from [`Consumer::group`]; [`TimerTable`] ([`Timer`]) from
 //!   [`Consumer::timers`].
+//! - **SASL**: the [`sasl`] mechanisms (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER), each a
+//!   sans-IO client of its own; [`SaslError`] says why a connection could not
+//!   authenticate (it comes out of `poll_records` as [`ConsumerError::Authentication`]).
 //! - **The wire codec**: [`codec`], the request and response bodies of every API used
 //!   ([`codec::messages`]), the consumer protocol, the frame functions
 //!   ([`codec::encode_request_frame`], [`codec::decode_response_frame`], …), [`codec::ApiKey`]

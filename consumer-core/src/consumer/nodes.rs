@@ -581,7 +581,8 @@ impl Nodes {
         let Session::Authenticating { sent_at, .. } = session else {
             return;
         };
-        let renew_at = lifetime.and_then(|l| sent_at.checked_add(l.mul_f64(0.9)));
+        // (A lifetime too long for an Instant is no limit.)
+        let renew_at = lifetime.and_then(|l| sent_at.checked_add(l - l / 10));
         debug!("node {node}: authenticated; session renewal at {renew_at:?}");
         *session = Session::Authenticated { renew_at };
         e.auth_retry_at = None;

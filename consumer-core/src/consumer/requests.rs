@@ -104,7 +104,8 @@ pub struct RequestCounts {
     pub ended: u64,
     /// Requests recorded and not ended yet.
     pub pending: u64,
-    /// Of those, the ones still waiting in the core for `poll_transmit`.
+    /// Of those, the ones still waiting in the core: for `poll_transmit`, or for their
+    /// node's SASL session to be renewed.
     pub queued: u64,
 }
 

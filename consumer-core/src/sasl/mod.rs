@@ -12,9 +12,9 @@
 //!                                    ◄──  done, with the session lifetime (KIP-368)
 //! ```
 //!
-//! [`Authenticator`] runs this for one connection with one mechanism: it builds each
-//! request and reads each answer; the consumer sends them and keeps the requests'
-//! bookkeeping (`consumer/auth.rs`). The mechanisms are clients of their own, usable
+//! `Authenticator` (crate-internal) runs this for one connection with one mechanism: it
+//! builds each request and reads each answer; the consumer sends them and keeps the
+//! requests' bookkeeping (`consumer/auth.rs`). The mechanisms are clients of their own, usable
 //! alone: [`PlainClient`] (RFC 4616), [`ScramClient`] (RFC 5802 / 7677, over SHA-256 or
 //! SHA-512), [`OAuthBearerClient`] (RFC 7628). Passwords, tokens and the keys derived from
 //! them never appear in `Debug` output or errors.
