@@ -633,3 +633,150 @@ pub(super) const SASL_HANDSHAKE_VERSION: i16 = 1;
 fn is_sasl(api: ApiKey) -> bool {
     matches!(api, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::messages::api_versions::ApiVersion;
+    use crate::codec::messages::MetadataRequest;
+    use crate::config::{SaslConfig, SaslMechanism, Secret};
+
+    fn node(id: NodeId) -> Node {
+        Node {
+            id,
+            host: "b".into(),
+            port: 9092,
+            rack: None,
+        }
+    }
+
+    fn sasl_config() -> SaslConfig {
+        SaslConfig {
+            mechanism: Some(SaslMechanism::Plain),
+            username: Some("u".into()),
+            password: Some(Secret::new("p")),
+            ..SaslConfig::default()
+        }
+    }
+
+    /// A node connected and authenticated at `t0` with a session of `lifetime`.
+    fn authenticated(lifetime: Option<Duration>, t0: Instant) -> Nodes {
+        let ms = Duration::from_millis(50);
+        let mut nodes = Nodes::new("c".into(), ms, 8 * ms, true);
+        assert!(matches!(
+            nodes.ensure_ready(&node(1)),
+            Readiness::Sent { .. }
+        ));
+        let resp = ApiVersionsResponse {
+            api_keys: ApiKey::ALL
+                .iter()
+                .map(|k| ApiVersion {
+                    api_key: *k as i16,
+                    min_version: k.versions().min,
+                    max_version: k.versions().max,
+                })
+                .collect(),
+            ..ApiVersionsResponse::default()
+        };
+        nodes.handle_api_versions(1, 4, Ok(resp)).unwrap();
+        assert!(!nodes.is_ready(1), "versions known, not authenticated yet");
+        assert_eq!(nodes.due_for_authentication(t0), vec![1]);
+        let auth = Authenticator::new(1, &sasl_config()).unwrap();
+        assert!(matches!(
+            nodes.begin_authentication(1, auth, t0),
+            Some(Ok(_))
+        ));
+        assert!(nodes.authenticator(1).is_some());
+        nodes.authenticated(1, lifetime);
+        assert!(nodes.is_ready(1));
+        nodes.clear_outbox();
+        nodes
+    }
+
+    #[test]
+    fn a_session_is_renewed_at_90_percent_and_requests_wait_for_it() {
+        let t0 = Instant::now();
+        let mut nodes = authenticated(Some(Duration::from_secs(10)), t0);
+        assert_eq!(
+            nodes.renewal_times().collect::<Vec<_>>(),
+            vec![t0 + Duration::from_secs(9)]
+        );
+        // Queued before the renewal time: goes out, unless still queued at that time.
+        nodes
+            .queue(&node(1), 0, &MetadataRequest::default())
+            .unwrap();
+        nodes.expire_sessions(t0 + Duration::from_millis(8_999));
+        assert!(nodes.is_ready(1));
+        nodes.expire_sessions(t0 + Duration::from_secs(9));
+        assert!(!nodes.is_ready(1) && nodes.is_renewing(1));
+        assert!(!nodes.has_transmits(), "what was still queued waits");
+        nodes
+            .queue(&node(1), 0, &MetadataRequest::default())
+            .unwrap();
+        assert_eq!((nodes.queued(), nodes.held(1)), (2, 2));
+        // The renewal itself goes out; the rest after it.
+        let auth = Authenticator::new(1, &sasl_config()).unwrap();
+        let t1 = t0 + Duration::from_secs(9);
+        nodes.begin_authentication(1, auth, t1).unwrap().unwrap();
+        assert_eq!(
+            nodes.pop_transmit().map(|t| t.api_key),
+            Some(ApiKey::SaslHandshake)
+        );
+        assert!(nodes.pop_transmit().is_none());
+        nodes.authenticated(1, Some(Duration::from_secs(10)));
+        let after: Vec<ApiKey> = std::iter::from_fn(|| nodes.pop_transmit())
+            .map(|t| t.api_key)
+            .collect();
+        assert_eq!(after, vec![ApiKey::Metadata, ApiKey::Metadata]);
+        assert_eq!(nodes.queued(), 0);
+    }
+
+    #[test]
+    fn unlimited_or_huge_lifetimes_are_never_renewed() {
+        let t0 = Instant::now();
+        let nodes = authenticated(None, t0);
+        assert_eq!(nodes.renewal_times().count(), 0);
+        let huge = Duration::from_millis(i64::MAX as u64);
+        let nodes = authenticated(Some(huge), t0);
+        // Either beyond what an Instant holds (no renewal) or far ahead: never now.
+        assert!(nodes
+            .renewal_times()
+            .all(|t| t > t0 + Duration::from_secs(1 << 40)));
+    }
+
+    #[test]
+    fn failures_back_off_doubling_to_the_maximum_across_reconnects() {
+        let t0 = Instant::now();
+        let mut nodes = authenticated(None, t0);
+        let ms = Duration::from_millis;
+        let mut delays = Vec::new();
+        for _ in 0..6 {
+            nodes.authentication_failed(1, t0);
+            let retry = nodes.nodes[&1].auth_retry_at.unwrap();
+            delays.push(retry - t0);
+        }
+        assert_eq!(
+            delays,
+            vec![ms(50), ms(100), ms(200), ms(400), ms(400), ms(400)]
+        );
+        assert_eq!(nodes.due_for_authentication(t0), Vec::<NodeId>::new());
+        assert_eq!(nodes.authentication_retry_times().count(), 1);
+        // A reconnect does not skip the backoff.
+        nodes.disconnected(1, t0);
+        assert_eq!(nodes.nodes[&1].auth_retry_at, Some(t0 + ms(400)));
+    }
+
+    #[test]
+    fn a_disconnect_drops_what_waited_for_the_renewal() {
+        let t0 = Instant::now();
+        let mut nodes = authenticated(Some(Duration::from_secs(1)), t0);
+        nodes.expire_sessions(t0 + Duration::from_secs(1));
+        nodes
+            .queue(&node(1), 0, &MetadataRequest::default())
+            .unwrap();
+        assert_eq!(nodes.queued(), 1);
+        nodes.disconnected(1, t0 + Duration::from_secs(1));
+        assert_eq!(nodes.queued(), 0);
+        assert!(!nodes.is_renewing(1) && !nodes.is_ready(1));
+    }
+}
