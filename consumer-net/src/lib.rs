@@ -13,6 +13,7 @@ pub use consumer::{
     CommitCallback, KafkaConsumer, KafkaError, RebalanceListener, DEFAULT_CLOSE_TIMEOUT,
 };
 pub use consumer_core::{
-    AutoOffsetReset, ConfigError, ConsumerConfig, ConsumerError, ConsumerRecord, Event,
-    OffsetAndMetadata, OffsetAndTimestamp, StateError, TopicPartition,
+    parse_properties, AutoOffsetReset, ConfigError, ConsumerConfig, ConsumerError, ConsumerRecord,
+    Event, OAuthBearerToken, OffsetAndMetadata, OffsetAndTimestamp, SaslMechanism, Secret,
+    SecurityProtocol, StateError, TokenProvider, TopicPartition,
 };
