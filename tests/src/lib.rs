@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod certs;
 mod consumer;
 mod error;
 mod group_history;
@@ -38,7 +39,9 @@ mod proxy;
 mod python;
 mod record;
 mod tansu;
+mod tempdir;
 
+pub use certs::{CertKey, Certs};
 pub use consumer::{consume_kcat, consume_python, consume_python_with, kcat_metadata};
 pub use error::{HarnessError, Result};
 pub use group_history::{
