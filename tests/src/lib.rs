@@ -38,6 +38,7 @@ mod producer;
 mod proxy;
 mod python;
 mod record;
+mod stunnel;
 mod tansu;
 mod tempdir;
 
@@ -66,7 +67,8 @@ pub use python::python_program;
 pub use record::{
     consumed_by_partition, Compression, ConsumedRecord, Produced, ProducedRecord, Record,
 };
-pub use tansu::{tansu_binary, Tansu};
+pub use stunnel::{stunnel_binary, Stunnel, StunnelOptions, TlsVersion};
+pub use tansu::{tansu_binary, Tansu, TansuOptions};
 
 /// Kafka API keys used with [`MockCluster::push_errors`] and friends.
 pub mod api_key {
