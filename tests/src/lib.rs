@@ -28,6 +28,7 @@ mod error;
 mod group_history;
 mod group_log;
 mod group_member;
+mod json;
 mod library;
 mod malicious;
 mod mock_cluster;
@@ -38,6 +39,7 @@ mod producer;
 mod proxy;
 mod python;
 mod record;
+mod sasl_gateway;
 mod stunnel;
 mod tansu;
 mod tempdir;
@@ -53,6 +55,7 @@ pub use group_member::{
     group_props, rdkafka_group_props, run_member, CommitPolicy, LibraryMember, MemberControl,
     MemberSpec, ProcessMember,
 };
+pub use json::Json;
 pub use library::{
     init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for, poll_until,
     produce_read_back, sample_records, summary, Expected, ExpectedRecord, WAIT,
@@ -66,6 +69,9 @@ pub use proxy::CutProxy;
 pub use python::python_program;
 pub use record::{
     consumed_by_partition, Compression, ConsumedRecord, Produced, ProducedRecord, Record,
+};
+pub use sasl_gateway::{
+    sasl_gateway_script, GatewayEvent, GatewayOptions, SaslGateway, ALL_MECHANISMS,
 };
 pub use stunnel::{stunnel_binary, Stunnel, StunnelOptions, TlsVersion};
 pub use tansu::{tansu_binary, Tansu, TansuOptions};
