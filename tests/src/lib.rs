@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 mod certs;
+mod confluent;
 mod consumer;
 mod error;
 mod group_history;
@@ -40,11 +41,13 @@ mod proxy;
 mod python;
 mod record;
 mod sasl_gateway;
+mod secure_cluster;
 mod stunnel;
 mod tansu;
 mod tempdir;
 
 pub use certs::{CertKey, Certs};
+pub use confluent::{consume_confluent, ClientError, ConfluentRun, ConfluentUntil};
 pub use consumer::{consume_kcat, consume_python, consume_python_with, kcat_metadata};
 pub use error::{HarnessError, Result};
 pub use group_history::{
@@ -73,6 +76,7 @@ pub use record::{
 pub use sasl_gateway::{
     sasl_gateway_script, GatewayEvent, GatewayOptions, SaslGateway, ALL_MECHANISMS,
 };
+pub use secure_cluster::{SaslTansu, ServerCert, TlsOptions, TlsTansu};
 pub use stunnel::{stunnel_binary, Stunnel, StunnelOptions, TlsVersion};
 pub use tansu::{tansu_binary, Tansu, TansuOptions};
 
