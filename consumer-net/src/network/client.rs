@@ -323,6 +323,7 @@ impl NetworkClient {
                 addrs,
                 self.config.connection_setup_timeout,
                 self.config.max_response_size,
+                self.config.tls.as_ref(),
                 now,
             )
         };
@@ -432,13 +433,16 @@ impl NetworkClient {
         let result = (|| {
             let mut just_connected = false;
             if !conn.is_connected() {
-                if !conn.finish_connect(registry, now)? {
+                // TCP connect, then the TLS handshake if any.
+                if !conn.establish(registry, now)? {
                     return Ok(());
                 }
                 state.reconnect.connected();
                 just_connected = true;
             }
-            if ready.readable || ready.closed {
+            // Just connected: the handshake may have left data unread (edge-triggered:
+            // no new event would announce it).
+            if ready.readable || ready.closed || just_connected {
                 let mut deliver = |frame: Bytes| deliver(node, queue, completions, frame);
                 if conn.read(&mut deliver)? == ReadStatus::Eof {
                     return Err(NetError::PeerClosed);
@@ -446,6 +450,8 @@ impl NetworkClient {
             }
             if ready.writable || just_connected {
                 conn.set_writable();
+            }
+            if ready.writable || just_connected || conn.wants_write() {
                 conn.write(registry, queue)?;
             }
             Ok(())
