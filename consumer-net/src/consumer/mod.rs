@@ -425,6 +425,11 @@ impl<T: Transport> KafkaConsumer<T> {
         if let Some(t) = self.core.poll_timeout() {
             until = until.min(t);
         }
+        if self.core.is_closed() {
+            // The close sequence ended as its last requests were taken: nothing to wait
+            // for (with no connection pending either, the wait would last to `deadline`).
+            until = now;
+        }
         let wait = until.saturating_duration_since(now);
         self.net.poll(Some(wait), now)?;
         let woken = self.net.was_woken();
