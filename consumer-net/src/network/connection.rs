@@ -278,14 +278,25 @@ impl Connection {
             };
             Err(NetError::UnsolicitedResponse { correlation_id })
         };
-        let status = session.read(&mut self.stream, &mut self.decoder, &mut out_of_turn)?;
-        if status == ReadStatus::Eof {
-            return Err(TlsError::ClosedDuringHandshake {
+        let closed = || -> NetError {
+            TlsError::ClosedDuringHandshake {
                 address: self.address.clone(),
             }
-            .into());
+            .into()
+        };
+        // A peer that closes with our ClientHello unread resets the connection (a Kafka
+        // plaintext listener does, reading the record header as a huge frame size).
+        let status = match session.read(&mut self.stream, &mut self.decoder, &mut out_of_turn) {
+            Err(NetError::Io(e)) if is_closed(&e) => return Err(closed()),
+            other => other?,
+        };
+        if status == ReadStatus::Eof {
+            return Err(closed());
         }
-        let flushed = session.flush(&mut self.stream)?;
+        let flushed = match session.flush(&mut self.stream) {
+            Err(e) if is_closed(&e) => return Err(closed()),
+            other => other?,
+        };
         self.write_blocked = !flushed;
         if !session.is_handshaking() {
             debug!(
@@ -415,7 +426,16 @@ impl Connection {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStatus::Open),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err.into()),
+                Err(err) => {
+                    if !self.answered && is_closed(&err) {
+                        warn!(
+                            "{} reset the connection before answering anything; if its \
+                             listener expects TLS, set security.protocol=SSL (or SASL_SSL)",
+                            self.address
+                        );
+                    }
+                    return Err(err.into());
+                }
             }
         }
     }
@@ -440,6 +460,17 @@ impl Connection {
             trace!("deregistering {} failed: {err}", self.address);
         }
     }
+}
+
+/// Whether an IO error means the peer closed or reset the connection.
+fn is_closed(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+    )
 }
 
 /// Whether the first bytes of a plaintext connection are a TLS record header (alert or
