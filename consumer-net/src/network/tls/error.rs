@@ -273,7 +273,7 @@ pub(crate) fn classify(err: rustls::Error, address: &str, host: &str) -> TlsErro
                 TlsError::HostnameMismatch {
                     address,
                     host: host.to_owned(),
-                    presented,
+                    presented: presented.iter().map(|n| plain_name(n)).collect(),
                 }
             }
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
@@ -303,6 +303,15 @@ pub(crate) fn classify(err: rustls::Error, address: &str, host: &str) -> TlsErro
             reason: other.to_string(),
         },
     }
+}
+
+/// `kafka-1` of rustls's `DnsName("kafka-1")` (and the same for IP addresses).
+fn plain_name(presented: &str) -> String {
+    let inner = presented
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(presented);
+    inner.trim_matches('"').to_owned()
 }
 
 fn alert_hint(alert: AlertDescription) -> &'static str {
@@ -368,6 +377,9 @@ mod tests {
         );
         assert!(matches!(err, TlsError::NotTls { .. }), "{err:?}");
         assert!(err.to_string().contains("PLAINTEXT"), "{err}");
+        assert_eq!(plain_name("DnsName(\"kafka-1\")"), "kafka-1");
+        assert_eq!(plain_name("IpAddress(10.0.0.1)"), "10.0.0.1");
+        assert_eq!(plain_name("kafka-1"), "kafka-1");
         let expired = TlsError::CertificateExpired {
             address: "b:1".to_owned(),
             expired_for: Some(Duration::from_secs(3 * 86_400 + 5)),
