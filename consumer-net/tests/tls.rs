@@ -624,6 +624,71 @@ fn plaintext_to_a_tls_listener() {
     );
 }
 
+/// A listener whose every connection is closed after reading a little, answering
+/// nothing (as OpenSSL's TLS servers treat a Kafka request: a reset, no alert).
+fn closing_server(connections: usize) -> (String, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handle = thread::spawn(move || {
+        for _ in 0..connections {
+            let Ok((mut tcp, _)) = listener.accept() else {
+                return;
+            };
+            let mut size = [0u8; 4];
+            let _ = tcp.read_exact(&mut size);
+        }
+    });
+    (addr, handle)
+}
+
+#[test]
+fn plaintext_closed_again_and_again_before_an_answer() {
+    let (addr, _server) = closing_server(6);
+    let mut client = client(None);
+    // One or two closes may be a broker going down: retried as usual.
+    for attempt in 1..=2 {
+        let err = failure(&mut client, &addr);
+        assert!(
+            matches!(err, NetError::PeerClosed | NetError::Io(_)),
+            "attempt {attempt}: {err:?}"
+        );
+    }
+    // The third in a row is reported as what it most likely is.
+    let err = tls_failure(&mut client, &addr);
+    assert!(
+        matches!(err, TlsError::ClosedWithoutAnswer { closes: 3, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("security.protocol=SSL"), "{err}");
+    // And counted again from there.
+    assert!(!failure(&mut client, &addr).is_security_failure());
+}
+
+#[test]
+fn kafka_consumer_poll_reports_a_tls_listener_that_resets_plaintext() {
+    let (addr, _server) = closing_server(100);
+    let mut consumer = KafkaConsumer::from_properties([
+        ("bootstrap.servers", addr.as_str()),
+        ("reconnect.backoff.ms", "10"),
+        ("reconnect.backoff.max.ms", "50"),
+    ])
+    .unwrap();
+    consumer.assign([TopicPartition::new("t", 0)]).unwrap();
+    let started = Instant::now();
+    let err = consumer.poll(Duration::from_secs(30)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            KafkaError::Ssl {
+                source: TlsError::ClosedWithoutAnswer { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
 #[test]
 fn configuration_errors_are_typed() {
     let dir = TempDir::new("config");

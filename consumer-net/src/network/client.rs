@@ -14,10 +14,17 @@ use mio::{Events, Poll, Token, Waker};
 use super::backoff::Reconnect;
 use super::connection::{Connection, ReadStatus};
 use super::queue::RequestQueue;
-use super::{Completion, NetConfig, NetError, NodeId, WakeupHandle};
+use super::{Completion, NetConfig, NetError, NodeId, TlsError, WakeupHandle};
 
 const WAKER_TOKEN: Token = Token(0);
 const EVENTS_CAPACITY: usize = 256;
+
+/// Plaintext connections to one node closed in a row by the peer before any answer,
+/// after which the closes are reported as the likely cause, a TLS listener
+/// ([`TlsError::ClosedWithoutAnswer`]): a TLS server (OpenSSL's, for one) resets a
+/// connection that does not start with a ClientHello, sending nothing back. One or two
+/// such closes may be a broker going down; three in a row are not retried in silence.
+const UNANSWERED_CLOSES: u32 = 3;
 
 /// Readiness copied out of a mio event, so events can be handled while `self` is borrowed.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +52,8 @@ struct NodeState {
     queue: RequestQueue,
     conn: Option<Connection>,
     reconnect: Reconnect,
+    /// Plaintext connections closed by the peer before any answer, in a row.
+    unanswered_closes: u32,
 }
 
 /// A thread-free client multiplexing one connection per node over a mio poll.
@@ -130,6 +139,7 @@ impl NetworkClient {
             queue: RequestQueue::default(),
             conn: None,
             reconnect: Reconnect::new(node),
+            unanswered_closes: 0,
         });
         if state.address != address {
             // A moved broker: the current connection (if any) stays; reconnects use the new address.
@@ -462,12 +472,27 @@ impl NetworkClient {
     }
 
     /// Closes `node`'s connection (if any) and fails every pending request.
-    fn fail_node(&mut self, node: NodeId, reason: NetError, now: Instant) {
+    fn fail_node(&mut self, node: NodeId, mut reason: NetError, now: Instant) {
         let Some(state) = self.nodes.get_mut(&node) else {
             return;
         };
         let had_conn = match state.conn.take() {
             Some(mut conn) => {
+                match conn.answered() {
+                    Some(true) => state.unanswered_closes = 0,
+                    Some(false) if conn.is_connected() && reason.is_peer_close() => {
+                        state.unanswered_closes += 1;
+                        if state.unanswered_closes >= UNANSWERED_CLOSES {
+                            reason = TlsError::ClosedWithoutAnswer {
+                                address: state.address.clone(),
+                                closes: state.unanswered_closes,
+                            }
+                            .into();
+                            state.unanswered_closes = 0;
+                        }
+                    }
+                    _ => {}
+                }
                 conn.deregister(self.poll.registry());
                 self.tokens.remove(&conn.token());
                 state.reconnect.disconnected(

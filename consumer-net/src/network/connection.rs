@@ -258,6 +258,11 @@ impl Connection {
         self.write_blocked = false;
     }
 
+    /// For a plaintext connection, whether anything came back on it yet (`None` for TLS).
+    pub(crate) fn answered(&self) -> Option<bool> {
+        self.tls.is_none().then_some(self.answered)
+    }
+
     /// Whether TLS records wait to be written (e.g. an answer to something read), with
     /// no request to send.
     pub(crate) fn wants_write(&self) -> bool {

@@ -90,6 +90,20 @@ impl NetError {
         matches!(self, NetError::Tls(_))
     }
 
+    /// Whether the peer closed or reset the connection.
+    pub(crate) fn is_peer_close(&self) -> bool {
+        match self {
+            NetError::PeerClosed => true,
+            NetError::Io(err) => matches!(
+                err.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+            ),
+            _ => false,
+        }
+    }
+
     /// The TLS failure, if this is one.
     pub fn tls_error(&self) -> Option<&TlsError> {
         match self {

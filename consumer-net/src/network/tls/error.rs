@@ -219,6 +219,20 @@ pub enum TlsError {
         /// The host part.
         host: String,
     },
+    /// Plaintext connections were closed (or reset) by the broker before it answered
+    /// anything, several times in a row: what a TLS listener does with a request that is
+    /// not a ClientHello when it sends no alert (OpenSSL's does not).
+    #[error(
+        "{address} closed {closes} plaintext connections in a row before answering \
+         anything: if its listener expects TLS, set security.protocol=SSL (or SASL_SSL); \
+         otherwise the broker refuses connections (see its log, e.g. a connection quota)"
+    )]
+    ClosedWithoutAnswer {
+        /// The broker's `host:port`.
+        address: String,
+        /// How many connections in a row.
+        closes: u32,
+    },
     /// A plaintext connection got a TLS record back.
     #[error(
         "{address} answered with TLS: its listener expects TLS; set \
