@@ -665,6 +665,46 @@ fn plaintext_closed_again_and_again_before_an_answer() {
 }
 
 #[test]
+fn tls_closed_again_and_again_after_the_handshake() {
+    let ca = Ca::new("test CA");
+    let config = server_config(&ca.issue(&["127.0.0.1"]), None, BOTH);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    // Completes each handshake, reads the request, closes without answering.
+    let _server = thread::spawn(move || {
+        for _ in 0..3 {
+            let (tcp, _) = listener.accept().unwrap();
+            let mut stream = StreamOwned::new(ServerConnection::new(config.clone()).unwrap(), tcp);
+            let _ = read_frame(&mut stream);
+        }
+    });
+    let mut client = tls_client(&trusting(&ca));
+    for attempt in 1..=2 {
+        let err = failure(&mut client, &addr);
+        assert!(
+            matches!(err, NetError::PeerClosed | NetError::Io(_)),
+            "attempt {attempt}: {err:?}"
+        );
+    }
+    let err = tls_failure(&mut client, &addr);
+    assert!(
+        matches!(
+            err,
+            TlsError::ClosedWithoutAnswer {
+                closes: 3,
+                tls: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("ssl.certificate.location"),
+        "{err}"
+    );
+}
+
+#[test]
 fn kafka_consumer_poll_reports_a_tls_listener_that_resets_plaintext() {
     let (addr, _server) = closing_server(100);
     let mut consumer = KafkaConsumer::from_properties([

@@ -19,11 +19,12 @@ use super::{Completion, NetConfig, NetError, NodeId, TlsError, WakeupHandle};
 const WAKER_TOKEN: Token = Token(0);
 const EVENTS_CAPACITY: usize = 256;
 
-/// Plaintext connections to one node closed in a row by the peer before any answer,
-/// after which the closes are reported as the likely cause, a TLS listener
-/// ([`TlsError::ClosedWithoutAnswer`]): a TLS server (OpenSSL's, for one) resets a
-/// connection that does not start with a ClientHello, sending nothing back. One or two
-/// such closes may be a broker going down; three in a row are not retried in silence.
+/// Connections to one node closed in a row by the peer (once connected) before any
+/// answer, after which the closes are reported with their likely cause
+/// ([`TlsError::ClosedWithoutAnswer`]): plaintext, a TLS listener (OpenSSL's resets a
+/// connection that does not start with a ClientHello, sending nothing back); TLS, a
+/// refused client certificate whose TLS 1.3 alert was lost to the reset. One or two such
+/// closes may be a broker going down; three in a row are not retried in silence.
 const UNANSWERED_CLOSES: u32 = 3;
 
 /// Readiness copied out of a mio event, so events can be handled while `self` is borrowed.
@@ -478,20 +479,19 @@ impl NetworkClient {
         };
         let had_conn = match state.conn.take() {
             Some(mut conn) => {
-                match conn.answered() {
-                    Some(true) => state.unanswered_closes = 0,
-                    Some(false) if conn.is_connected() && reason.is_peer_close() => {
-                        state.unanswered_closes += 1;
-                        if state.unanswered_closes >= UNANSWERED_CLOSES {
-                            reason = TlsError::ClosedWithoutAnswer {
-                                address: state.address.clone(),
-                                closes: state.unanswered_closes,
-                            }
-                            .into();
-                            state.unanswered_closes = 0;
+                if conn.answered() {
+                    state.unanswered_closes = 0;
+                } else if conn.is_connected() && reason.is_peer_close() {
+                    state.unanswered_closes += 1;
+                    if state.unanswered_closes >= UNANSWERED_CLOSES {
+                        reason = TlsError::ClosedWithoutAnswer {
+                            address: state.address.clone(),
+                            closes: state.unanswered_closes,
+                            tls: conn.is_tls(),
                         }
+                        .into();
+                        state.unanswered_closes = 0;
                     }
-                    _ => {}
                 }
                 conn.deregister(self.poll.registry());
                 self.tokens.remove(&conn.token());

@@ -76,7 +76,7 @@ pub(crate) struct Connection {
     tls: Option<TlsTarget>,
     /// The TLS session of the current socket (from the end of the TCP connect on).
     session: Option<TlsSession>,
-    /// A frame came back on this plaintext socket: the peer speaks Kafka, not TLS.
+    /// A frame came back on this socket: the peer speaks Kafka over what we speak.
     answered: bool,
 }
 
@@ -258,9 +258,14 @@ impl Connection {
         self.write_blocked = false;
     }
 
-    /// For a plaintext connection, whether anything came back on it yet (`None` for TLS).
-    pub(crate) fn answered(&self) -> Option<bool> {
-        self.tls.is_none().then_some(self.answered)
+    /// Whether any frame came back on this connection yet.
+    pub(crate) fn answered(&self) -> bool {
+        self.answered
+    }
+
+    /// Whether this connection speaks TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Whether TLS records wait to be written (e.g. an answer to something read), with
@@ -389,7 +394,12 @@ impl Connection {
         on_frame: &mut dyn FnMut(Bytes) -> Result<(), NetError>,
     ) -> Result<ReadStatus, NetError> {
         if let Some(session) = self.session.as_mut() {
-            let status = session.read(&mut self.stream, &mut self.decoder, on_frame)?;
+            let answered = &mut self.answered;
+            let mut on_frame = |frame: Bytes| {
+                *answered = true;
+                on_frame(frame)
+            };
+            let status = session.read(&mut self.stream, &mut self.decoder, &mut on_frame)?;
             if status == ReadStatus::Eof {
                 debug!(
                     "{} closed the TLS connection ({} bytes of a partial frame dropped)",

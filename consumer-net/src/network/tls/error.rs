@@ -219,19 +219,20 @@ pub enum TlsError {
         /// The host part.
         host: String,
     },
-    /// Plaintext connections were closed (or reset) by the broker before it answered
-    /// anything, several times in a row: what a TLS listener does with a request that is
-    /// not a ClientHello when it sends no alert (OpenSSL's does not).
-    #[error(
-        "{address} closed {closes} plaintext connections in a row before answering \
-         anything: if its listener expects TLS, set security.protocol=SSL (or SASL_SSL); \
-         otherwise the broker refuses connections (see its log, e.g. a connection quota)"
-    )]
+    /// Connections were closed (or reset) by the broker before it answered anything,
+    /// several times in a row. Plaintext: what a TLS listener does with a request that is
+    /// not a ClientHello when it sends no alert (OpenSSL's does not). TLS: what a broker
+    /// refusing the client certificate after a TLS 1.3 handshake looks like when its
+    /// alert is lost to the reset.
+    #[error("{address} closed {closes} {} connections in a row before answering anything: {}",
+        if *.tls { "TLS" } else { "plaintext" }, unanswered_hint(*.tls))]
     ClosedWithoutAnswer {
         /// The broker's `host:port`.
         address: String,
         /// How many connections in a row.
         closes: u32,
+        /// Whether they were TLS connections.
+        tls: bool,
     },
     /// A plaintext connection got a TLS record back.
     #[error(
@@ -250,6 +251,17 @@ fn ago(expired_for: &Option<Duration>) -> String {
         Some(d) if d.as_secs() >= 2 * 3_600 => format!(" {} hours ago", d.as_secs() / 3_600),
         Some(d) => format!(" {} seconds ago", d.as_secs()),
         None => String::new(),
+    }
+}
+
+fn unanswered_hint(tls: bool) -> &'static str {
+    if tls {
+        "if it requires mutual TLS, set ssl.certificate.location and ssl.key.location (or \
+         check that it trusts this client's certificate); otherwise it refuses \
+         connections (see its log)"
+    } else {
+        "if its listener expects TLS, set security.protocol=SSL (or SASL_SSL); otherwise \
+         it refuses connections (see its log, e.g. a connection quota)"
     }
 }
 
