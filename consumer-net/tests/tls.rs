@@ -567,33 +567,50 @@ fn tls_to_a_silent_plaintext_listener_times_out() {
     assert!(err.to_string().contains("PLAINTEXT"), "{err}");
 }
 
+/// A plain TCP server reading the first bytes of each of `connections` connections and
+/// closing it, after reading the rest for a moment (`linger`: a FIN) or at once, with
+/// the ClientHello unread (a reset, as from a Kafka plaintext listener reading the record
+/// header as a frame size over its limit).
+fn hanging_up_server(connections: usize, linger_first: bool) -> (String, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let handle = thread::spawn(move || {
+        for _ in 0..connections {
+            let Ok((mut tcp, _)) = listener.accept() else {
+                return;
+            };
+            let mut size = [0u8; 4];
+            let _ = tcp.read_exact(&mut size);
+            if linger_first {
+                linger(&mut tcp);
+            }
+        }
+    });
+    (addr, handle)
+}
+
 #[test]
 fn tls_to_a_plaintext_listener_that_closes() {
-    // Reads what came, then closes: a FIN.
-    let (addr, _server) = tcp_server(|mut tcp| {
-        let mut size = [0u8; 4];
-        let _ = tcp.read_exact(&mut size);
-        linger(&mut tcp);
-    });
     let ca = Ca::new("test CA");
-    let err = tls_failure(&mut tls_client(&trusting(&ca)), &addr);
-    assert!(
-        matches!(err, TlsError::ClosedDuringHandshake { .. }),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("security.protocol"), "{err}");
-
-    // Closes at once with the ClientHello unread, as a Kafka plaintext listener that
-    // reads the record header as a frame size over its limit: a reset.
-    let (addr, _server) = tcp_server(|mut tcp| {
-        let mut size = [0u8; 4];
-        let _ = tcp.read_exact(&mut size);
-    });
-    let err = tls_failure(&mut tls_client(&trusting(&ca)), &addr);
-    assert!(
-        matches!(err, TlsError::ClosedDuringHandshake { .. }),
-        "{err:?}"
-    );
+    for linger in [true, false] {
+        let (addr, _server) = hanging_up_server(3, linger);
+        let mut client = tls_client(&trusting(&ca));
+        // Once or twice could be a broker going down mid-handshake: not conclusive.
+        for closes in 1..=2 {
+            let err = failure(&mut client, &addr);
+            assert!(!err.is_security_failure(), "{err:?}");
+            assert!(
+                matches!(err, NetError::Tls(TlsError::ClosedDuringHandshake { closes: c, .. }) if c == closes),
+                "linger {linger}: {err:?}"
+            );
+        }
+        let err = tls_failure(&mut client, &addr);
+        assert!(
+            matches!(err, TlsError::ClosedDuringHandshake { closes: 3, .. }),
+            "linger {linger}: {err:?}"
+        );
+        assert!(err.to_string().contains("security.protocol"), "{err}");
+    }
 }
 
 #[test]
@@ -624,26 +641,10 @@ fn plaintext_to_a_tls_listener() {
     );
 }
 
-/// A listener whose every connection is closed after reading a little, answering
-/// nothing (as OpenSSL's TLS servers treat a Kafka request: a reset, no alert).
-fn closing_server(connections: usize) -> (String, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let handle = thread::spawn(move || {
-        for _ in 0..connections {
-            let Ok((mut tcp, _)) = listener.accept() else {
-                return;
-            };
-            let mut size = [0u8; 4];
-            let _ = tcp.read_exact(&mut size);
-        }
-    });
-    (addr, handle)
-}
-
 #[test]
 fn plaintext_closed_again_and_again_before_an_answer() {
-    let (addr, _server) = closing_server(6);
+    // What OpenSSL's TLS servers do with a Kafka request: a reset, no alert.
+    let (addr, _server) = hanging_up_server(6, false);
     let mut client = client(None);
     // One or two closes may be a broker going down: retried as usual.
     for attempt in 1..=2 {
@@ -706,7 +707,7 @@ fn tls_closed_again_and_again_after_the_handshake() {
 
 #[test]
 fn kafka_consumer_poll_reports_a_tls_listener_that_resets_plaintext() {
-    let (addr, _server) = closing_server(100);
+    let (addr, _server) = hanging_up_server(100, false);
     let mut consumer = KafkaConsumer::from_properties([
         ("bootstrap.servers", addr.as_str()),
         ("reconnect.backoff.ms", "10"),

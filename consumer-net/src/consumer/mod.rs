@@ -406,9 +406,12 @@ impl<T: Transport> KafkaConsumer<T> {
                 } => {
                     debug!("node {node} disconnected ({reason}); {failed:?} failed with it");
                     self.core.handle_disconnect(node, now);
-                    if let NetError::Tls(source) = reason {
-                        warn!("node {node}: {source}");
-                        self.security_failure = Some(KafkaError::Ssl { node, source });
+                    match reason {
+                        NetError::Tls(source) if source.is_conclusive() => {
+                            warn!("node {node}: {source}");
+                            self.security_failure = Some(KafkaError::Ssl { node, source });
+                        }
+                        _ => {}
                     }
                 }
             }

@@ -14,18 +14,11 @@ use mio::{Events, Poll, Token, Waker};
 use super::backoff::Reconnect;
 use super::connection::{Connection, ReadStatus};
 use super::queue::RequestQueue;
+use super::tls::UNANSWERED_CLOSES;
 use super::{Completion, NetConfig, NetError, NodeId, TlsError, WakeupHandle};
 
 const WAKER_TOKEN: Token = Token(0);
 const EVENTS_CAPACITY: usize = 256;
-
-/// Connections to one node closed in a row by the peer (once connected) before any
-/// answer, after which the closes are reported with their likely cause
-/// ([`TlsError::ClosedWithoutAnswer`]): plaintext, a TLS listener (OpenSSL's resets a
-/// connection that does not start with a ClientHello, sending nothing back); TLS, a
-/// refused client certificate whose TLS 1.3 alert was lost to the reset. One or two such
-/// closes may be a broker going down; three in a row are not retried in silence.
-const UNANSWERED_CLOSES: u32 = 3;
 
 /// Readiness copied out of a mio event, so events can be handled while `self` is borrowed.
 #[derive(Debug, Clone, Copy)]
@@ -53,7 +46,13 @@ struct NodeState {
     queue: RequestQueue,
     conn: Option<Connection>,
     reconnect: Reconnect,
-    /// Plaintext connections closed by the peer before any answer, in a row.
+    /// Connections closed by the peer before any answer (during the TLS handshake, or
+    /// once connected), in a row. From [`UNANSWERED_CLOSES`] on they are reported with
+    /// their likely cause: plaintext, a TLS listener (OpenSSL's resets a connection that
+    /// does not start with a ClientHello, sending nothing back:
+    /// [`TlsError::ClosedWithoutAnswer`]); during the handshake, a plaintext listener
+    /// ([`TlsError::ClosedDuringHandshake`]); after it, a refused client certificate whose
+    /// TLS 1.3 alert was lost to the reset. One or two may be a broker going down.
     unanswered_closes: u32,
 }
 
@@ -481,6 +480,14 @@ impl NetworkClient {
             Some(mut conn) => {
                 if conn.answered() {
                     state.unanswered_closes = 0;
+                } else if let NetError::Tls(TlsError::ClosedDuringHandshake { closes, .. }) =
+                    &mut reason
+                {
+                    state.unanswered_closes += 1;
+                    *closes = state.unanswered_closes;
+                    if state.unanswered_closes >= UNANSWERED_CLOSES {
+                        state.unanswered_closes = 0;
+                    }
                 } else if conn.is_connected() && reason.is_peer_close() {
                     state.unanswered_closes += 1;
                     if state.unanswered_closes >= UNANSWERED_CLOSES {

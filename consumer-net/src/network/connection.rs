@@ -291,6 +291,8 @@ impl Connection {
         let closed = || -> NetError {
             TlsError::ClosedDuringHandshake {
                 address: self.address.clone(),
+                // Counted by the client, which knows the connections before this one.
+                closes: 1,
             }
             .into()
         };

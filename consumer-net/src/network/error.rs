@@ -85,9 +85,9 @@ pub enum NetError {
 impl NetError {
     /// Whether this is a failure of the connection's security (TLS) that retrying will
     /// not cure until the configuration or the broker changes: reported to the caller
-    /// rather than only retried.
+    /// rather than only retried. A [conclusive](TlsError::is_conclusive) TLS failure.
     pub fn is_security_failure(&self) -> bool {
-        matches!(self, NetError::Tls(_))
+        matches!(self, NetError::Tls(err) if err.is_conclusive())
     }
 
     /// Whether the peer closed or reset the connection.

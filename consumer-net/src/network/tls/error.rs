@@ -11,6 +11,10 @@ use std::time::Duration;
 
 use rustls::{AlertDescription, CertificateError, InvalidMessage};
 
+/// Connections to one node closed by the peer in a row, without an answer, from which on
+/// such closes are a failure to report rather than a broker going down (retried).
+pub(crate) const UNANSWERED_CLOSES: u32 = 3;
+
 /// Why the TLS settings (`ssl.*` properties) could not be turned into a TLS client
 /// configuration. Returned by `KafkaConsumer::new`, before anything connects.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -181,15 +185,19 @@ pub enum TlsError {
         /// The broker's `host:port`.
         address: String,
     },
-    /// The broker closed the connection before the handshake finished.
+    /// The broker closed the connection before the handshake finished. Once could be a
+    /// broker going down; it is [conclusive](Self::is_conclusive) from the third time
+    /// in a row.
     #[error(
-        "TLS: {address} closed the connection during the TLS handshake: is the listener \
-         PLAINTEXT? check security.protocol (or the broker refused this client's \
-         certificate or TLS version; see its log)"
+        "TLS: {address} closed the connection during the TLS handshake ({closes} time(s) \
+         in a row): is the listener PLAINTEXT? check security.protocol (or the broker \
+         refused this client's certificate or TLS version; see its log)"
     )]
     ClosedDuringHandshake {
         /// The broker's `host:port`.
         address: String,
+        /// Connections to this broker closed in a row without an answer, this one included.
+        closes: u32,
     },
     /// The handshake did not finish within the connection setup timeout.
     #[error(
@@ -243,6 +251,19 @@ pub enum TlsError {
         /// The broker's `host:port`.
         address: String,
     },
+}
+
+impl TlsError {
+    /// Whether this says the configuration or the broker is wrong, rather than possibly
+    /// that the broker went down: every failure but a connection closed during the
+    /// handshake fewer than three times in a row. Conclusive failures are what
+    /// `KafkaConsumer` reports from its blocking calls.
+    pub fn is_conclusive(&self) -> bool {
+        match self {
+            TlsError::ClosedDuringHandshake { closes, .. } => *closes >= UNANSWERED_CLOSES,
+            _ => true,
+        }
+    }
 }
 
 fn ago(expired_for: &Option<Duration>) -> String {

@@ -14,5 +14,5 @@ mod session;
 pub use config::TlsClientConfig;
 pub use error::{TlsConfigError, TlsError};
 
-pub(crate) use error::classify;
+pub(crate) use error::{classify, UNANSWERED_CLOSES};
 pub(crate) use session::{server_name, TlsSession};
