@@ -3,7 +3,10 @@
 #![deny(missing_docs)]
 
 pub mod network;
-pub use network::{Completion, NetConfig, NetError, NetworkClient, NodeId, WakeupHandle};
+pub use network::{
+    Completion, NetConfig, NetError, NetworkClient, NodeId, TlsClientConfig, TlsConfigError,
+    TlsError, WakeupHandle,
+};
 pub mod transport;
 pub use transport::Transport;
 pub mod consumer;
