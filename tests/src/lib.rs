@@ -24,6 +24,7 @@
 
 mod certs;
 mod confluent;
+mod console;
 mod consumer;
 mod error;
 mod group_history;
@@ -48,6 +49,10 @@ mod tempdir;
 
 pub use certs::{CertKey, Certs};
 pub use confluent::{consume_confluent, ClientError, ConfluentRun, ConfluentUntil};
+pub use console::{
+    console_consumer_binary, json_number_field, json_string_field, run_console_consumer,
+    ConsoleRun, CONSOLE_TIMEOUT,
+};
 pub use consumer::{consume_kcat, consume_python, consume_python_with, kcat_metadata};
 pub use error::{HarnessError, Result};
 pub use group_history::{
