@@ -102,6 +102,11 @@ def parse_args():
     ap.add_argument("--stunnel-opt", action="append", default=[], metavar="KEY=VALUE",
                     help="extra or overriding stunnel service option (repeatable), e.g. "
                          "ciphersuites=TLS_CHACHA20_POLY1305_SHA256; KEY= removes a default")
+    ap.add_argument("--max-background", type=float, default=float(env("BENCH_TLS_MAX_BACKGROUND", "0.5")),
+                    help="a run during which other processes (not the consumer, Tansu or stunnel) "
+                         "kept more than this many CPUs busy on average is discarded and repeated")
+    ap.add_argument("--retries", type=int, default=int(env("BENCH_TLS_RETRIES", "2")),
+                    help="repeats of a run discarded for background load (then it is kept, flagged)")
     ap.add_argument("--out", default=str(RESULTS))
     return ap.parse_args()
 
@@ -133,6 +138,16 @@ def proc_cpu_s(pid):
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def system_busy_s():
+    """CPU seconds all CPUs spent busy since boot (/proc/stat: everything but idle and iowait)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        return (sum(ticks[:7]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
 
@@ -463,7 +478,18 @@ def run_scenario(args, servers, size, parts, codec, log_dir, cells):
             order = cells[r % len(cells):] + cells[:r % len(cells)]
             for who, transport in order:
                 cell = cell_name(who, transport)
-                run = measure(args, servers, who, transport, topic, parts, ends, passes, log_dir, r)
+                for attempt in range(args.retries + 1):
+                    run = measure(args, servers, who, transport, topic, parts, ends, passes, log_dir, r)
+                    busy = run.get("background_cpus")
+                    if busy is None or busy <= args.max_background:
+                        break
+                    if attempt == args.retries:
+                        run["noisy"] = True
+                        break
+                    run["discarded"] = f"background load {busy:.2f} CPUs"
+                    result.setdefault("discarded", []).append({"cell": cell, "run": r + 1, **run})
+                    print(f"  {cell:21} run {r + 1}: discarded, other processes kept {busy:.2f} CPUs "
+                          "busy; again", flush=True)
                 result["runs"][cell].append(run)
                 for msg in run.get("errors", []):
                     result["errors"].append(f"{cell} run {r + 1}: {msg}")
@@ -473,7 +499,8 @@ def run_scenario(args, servers, size, parts, codec, log_dir, cells):
                     f"wall {run['wall_ms']:8.1f} ms, {run['pass_records'] / run['wall_ms'] * 1e3:11,.0f} rec/s, "
                     f"cpu {run['cpu_ms'] * 1e3 / run['records']:6.3f} µs/rec, "
                     f"rss {run['peak_rss_kib'] / 1024:5.1f} MiB, tansu cpu {fmt(run.get('tansu_cpu_s'), '.2f')} s, "
-                    f"stunnel cpu {fmt(run.get('stunnel_cpu_s'), '.2f')} s" if ok else "failed"), flush=True)
+                    f"stunnel cpu {fmt(run.get('stunnel_cpu_s'), '.2f')} s, "
+                    f"background {fmt(run.get('background_cpus'), '.2f')} CPUs" if ok else "failed"), flush=True)
                 if ok:
                     if run["records"] != expected * passes or run["pass_records"] != expected:
                         msg = f"read {run['records']} records, expected {expected} x {passes} passes"
@@ -498,15 +525,23 @@ def measure(args, servers, who, transport, topic, parts, ends, passes, log_dir, 
     err_path = log_dir / f"{who}-{transport}.stderr.log"
     err_at = err_path.stat().st_size if err_path.exists() else 0
     tunnel_at = servers.stunnel_log_size()
+    busy0 = system_busy_s()
     tansu0, stunnel0 = proc_cpu_s(servers.tansu.pid), proc_cpu_s(servers.stunnel.pid)
     rc, out, wall, cpu, rss = run_measured(consumer_cmd(who, bootstrap, topic, parts, ends, passes),
                                            args.stall * 2 + 30, env, err_path)
     tansu1, stunnel1 = proc_cpu_s(servers.tansu.pid), proc_cpu_s(servers.stunnel.pid)
+    busy1 = system_busy_s()
     run = {"rc": rc, "process_wall_s": wall, "cpu_s": cpu, "maxrss_kib": rss, "errors": []}
     if None not in (tansu0, tansu1):
         run["tansu_cpu_s"] = tansu1 - tansu0
     if None not in (stunnel0, stunnel1):
         run["stunnel_cpu_s"] = stunnel1 - stunnel0
+    if None not in (busy0, busy1, tansu0, tansu1, stunnel0, stunnel1) and wall > 0:
+        # CPUs kept busy by everything else on the machine (other builds, tests...) during
+        # the run, on average: the noise indicator on a shared machine. Clock ticks make
+        # it coarse (±0.01 s per reading).
+        other = (busy1 - busy0) - cpu - run["tansu_cpu_s"] - run["stunnel_cpu_s"]
+        run["background_cpus"] = max(0.0, other) / wall
     try:
         run.update(json.loads(out.strip().splitlines()[-1]))
     except (ValueError, IndexError):
@@ -561,6 +596,12 @@ def summarize(result):
                                                if "tansu_cpu_s" in r]),
             "stunnel_cpu_us_per_record": median([r["stunnel_cpu_s"] * 1e6 / n for r, n in zip(ok, recs_total)
                                                  if "stunnel_cpu_s" in r]),
+            # CPUs Tansu / stunnel / everything else kept busy on average over the process's life.
+            "tansu_cpus": median([r["tansu_cpu_s"] / r["process_wall_s"] for r in ok if "tansu_cpu_s" in r]),
+            "stunnel_cpus": median([r["stunnel_cpu_s"] / r["process_wall_s"] for r in ok
+                                    if "stunnel_cpu_s" in r]),
+            "background_cpus": median([r.get("background_cpus") for r in ok]),
+            "noisy_runs": sum(1 for r in ok if r.get("noisy")),
             "tls": sorted({t for r in ok for t in r.get("tls", [])}),
             "rsd_records_per_s": rsd([r["pass_records"] / (r["wall_ms"] / 1e3) for r in ok]),
         }
@@ -627,30 +668,37 @@ def markdown(report):
         "rec/s and MB/s: first pass, from just before assign to the last record. CPU µs/rec: CPU of "
         "all the consumer's threads while consuming, per record (the program's own "
         "/proc/self/task/*/schedstat); process CPU µs/rec: user+sys of the whole process (os.wait4) per "
-        "record. Tansu and stunnel µs/rec: their CPU (/proc/<pid>/stat) over the consumer's whole "
-        "process life, per record: what the broker side spent serving that run. spread: "
-        "(max − min) / median of rec/s over the runs.",
+        "record. Tansu and stunnel: their CPU (/proc/<pid>/stat) over the consumer's whole "
+        "process life, per record, and in brackets the CPUs they kept busy on average (1.00 = one "
+        "core all the time). background: CPUs kept busy by everything else on the machine meanwhile "
+        "(/proc/stat minus the three), the noise indicator; a run with more than "
+        f"{cfg['max_background']} is discarded and repeated (up to {cfg['retries']} times, then kept "
+        "and counted as noisy). spread: (max − min) / median of rec/s over the runs.",
         "",
         "| scenario | cell | records | rec/s | MB/s | CPU µs/rec | process CPU µs/rec | peak RSS MiB | "
-        "first rec ms | Tansu µs/rec | stunnel µs/rec | spread | TLS |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "first rec ms | Tansu µs/rec (CPUs) | stunnel µs/rec (CPUs) | background CPUs | spread | TLS |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for s in report["scenarios"]:
         summ = s["summary"]
         for cell in s["runs"]:
             m = summ.get(cell)
             if m is None:
-                lines.append(f"| {s['scenario']} | {cell} | | failed | | | | | | | | | |")
+                lines.append(f"| {s['scenario']} | {cell} | | failed | | | | | | | | | | |")
                 continue
+            noisy = f" ({m['noisy_runs']} noisy)" if m["noisy_runs"] else ""
             lines.append(
                 f"| {s['scenario']} | {cell} | {m['records']:,} | {m['records_per_s']:,.0f} | "
                 f"{m['mb_per_s']:.1f} | {m['cpu_us_per_record']:.3f} | {m['process_cpu_us_per_record']:.3f} | "
                 f"{m['peak_rss_mib']:.1f} | {m['first_record_ms']:.1f} | "
-                f"{fmt(m['tansu_cpu_us_per_record'], '.3f')} | {fmt(m['stunnel_cpu_us_per_record'], '.3f')} | "
+                f"{fmt(m['tansu_cpu_us_per_record'], '.3f')} ({fmt(m['tansu_cpus'], '.2f')}) | "
+                f"{fmt(m['stunnel_cpu_us_per_record'], '.3f')} ({fmt(m['stunnel_cpus'], '.2f')}) | "
+                f"{fmt(m['background_cpus'], '.2f')}"
+                f"{noisy} | "
                 f"{fmt(None if m['rsd_records_per_s'] is None else 100 * m['rsd_records_per_s'], '.0f')}"
                 f"{'' if m['rsd_records_per_s'] is None else '%'} | {', '.join(m['tls'])} |")
         for cell in report["config"]["skipped_cells"]:
-            lines.append(f"| {s['scenario']} | {cell} | | not measured | | | | | | | | | |")
+            lines.append(f"| {s['scenario']} | {cell} | | not measured | | | | | | | | | | |")
     lines += [
         "",
         "## Ratios",
@@ -729,7 +777,8 @@ def main():
             },
             "config": {"sizes": sizes, "partitions": parts, "codecs": codecs, "runs": args.runs,
                        "records_per_partition": args.records or "auto: min(250000, 50 MB / value size)",
-                       "stall_s": args.stall, "cold": args.cold, "cells": [cell_name(*c) for c in cells],
+                       "stall_s": args.stall, "cold": args.cold, "max_background": args.max_background,
+                       "retries": args.retries, "cells": [cell_name(*c) for c in cells],
                        "skipped_cells": skipped, "stunnel_service": servers.stunnel_service,
                        "ours_tls_props": args.ours_tls_props.replace("{ca}", "<ca.pem>"),
                        "rdkafka_tls_conf": args.rdkafka_tls_conf.replace("{ca}", "<ca.pem>")},
