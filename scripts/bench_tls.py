@@ -212,10 +212,13 @@ def librdkafka_version(so):
 
 
 def stunnel_version(binary):
+    """"stunnel 5.68 (OpenSSL 3.0.19)": the version and the OpenSSL it runs with."""
     out = subprocess.run([binary, "-version"], capture_output=True, text=True)
-    lines = (out.stdout + out.stderr).splitlines()
-    pick = [l.strip() for l in lines if l.startswith("stunnel ") or "with OpenSSL" in l]
-    return "; ".join(pick) or "?"
+    text = out.stdout + out.stderr
+    version = next((l.split()[1] for l in text.splitlines() if l.startswith("stunnel ")), "?")
+    ssl = next((l.split("with OpenSSL", 1)[1].split()[0] for l in text.splitlines()
+                if l.strip().startswith("Running") and "with OpenSSL" in l), "?")
+    return f"stunnel {version} (OpenSSL {ssl})"
 
 
 def openssl(args, cwd):
@@ -722,6 +725,18 @@ def markdown(report):
         cells = [{True: "PASS", False: "FAIL", None: "not measured"}[p[k]] for k in TARGETS]
         errs = "; ".join(s["errors"]) if s["errors"] else ""
         lines.append(f"| {s['scenario']} | " + " | ".join(cells) + f" | {errs} |")
+    lines += ["", "## Broker", "",
+              "Every cell of a scenario reads the same topic of the same Tansu. Tansu's LATEST offsets "
+              "are the base offset of each partition's last batch + 1 (a Tansu 0.6.0 bug), not the "
+              "end offsets, which are counted from what was produced.", "",
+              "| scenario | records produced | fill s | Tansu RSS after fill MiB | end offsets (counted) | "
+              "Tansu's LATEST offsets |",
+              "|---|---:|---:|---:|---|---|"]
+    for s in report["scenarios"]:
+        lines.append(f"| {s['scenario']} | {s['produced']:,} | {fmt(s.get('produce_wall_s'), '.1f')} | "
+                     f"{fmt(s.get('tansu_rss_mib_after_produce'), '.0f')} | "
+                     f"{','.join(map(str, s.get('ends', [])))} | "
+                     f"{','.join(map(str, s.get('tansu_latest_offsets', [])))} |")
     notes = report.get("notes", [])
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
