@@ -81,8 +81,8 @@ def parse_args():
     ap.add_argument("--runs", type=int, default=int(env("BENCH_TLS_RUNS", "5")),
                     help="runs of each cell per scenario (rotating order)")
     ap.add_argument("--records", type=int, default=int(env("BENCH_TLS_RECORDS", "0")),
-                    help="records per partition (default: min(250000, 50 MB / value size), "
-                         "i.e. 1M records of 100 B or ~200 MB of 1 KiB values over 4 partitions)")
+                    help="records per partition (default: min(500000, 50 MB / value size), "
+                         "i.e. 2M records of 100 B or ~200 MB of 1 KiB values over 4 partitions)")
     ap.add_argument("--pass-bytes", type=float, default=float(env("BENCH_TLS_PASS_MB", "32")),
                     help="MB each run reads at least (re-reading the topic, at most 10 passes); "
                          "the default topics are larger, so one pass")
@@ -107,6 +107,9 @@ def parse_args():
                          "kept more than this many CPUs busy on average is discarded and repeated")
     ap.add_argument("--retries", type=int, default=int(env("BENCH_TLS_RETRIES", "2")),
                     help="repeats of a run discarded for background load (then it is kept, flagged)")
+    ap.add_argument("--quiet-wait", type=float, default=float(env("BENCH_TLS_QUIET_WAIT_S", "5")),
+                    help="before repeating a discarded run, wait up to this many seconds for the "
+                         "background load to drop under --max-background")
     ap.add_argument("--out", default=str(RESULTS))
     return ap.parse_args()
 
@@ -150,6 +153,22 @@ def system_busy_s():
         return (sum(ticks[:7]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
+
+
+def wait_quiet(limit, max_wait, pids):
+    """Waits (1 s samples, at most max_wait s) until everything but pids keeps at most limit
+    CPUs busy; returns the last sample."""
+    deadline = time.monotonic() + max_wait
+    busy = None
+    while True:
+        b0, own0 = system_busy_s(), [proc_cpu_s(p) for p in pids]
+        time.sleep(1.0)
+        b1, own1 = system_busy_s(), [proc_cpu_s(p) for p in pids]
+        if None in (b0, b1) or None in own0 or None in own1:
+            return None
+        busy = max(0.0, (b1 - b0) - sum(own1) + sum(own0))
+        if busy <= limit or time.monotonic() >= deadline:
+            return busy
 
 
 def proc_rss_mib(pid):
@@ -460,7 +479,7 @@ def cell_name(who, transport):
 
 def run_scenario(args, servers, size, parts, codec, log_dir, cells):
     name = f"{size}B/{parts}p/{codec}"
-    per_part = args.records or min(250_000, 50_000_000 // size)
+    per_part = args.records or min(500_000, 50_000_000 // size)
     n = per_part * parts
     topic = f"bench-tls-{size}-{parts}-{codec}"
     result = {"scenario": name, "value_size": size, "partitions": parts, "codec": codec, "produced": n,
@@ -493,6 +512,8 @@ def run_scenario(args, servers, size, parts, codec, log_dir, cells):
                     result.setdefault("discarded", []).append({"cell": cell, "run": r + 1, **run})
                     print(f"  {cell:21} run {r + 1}: discarded, other processes kept {busy:.2f} CPUs "
                           "busy; again", flush=True)
+                    wait_quiet(args.max_background, args.quiet_wait,
+                               [servers.tansu.pid, servers.stunnel.pid])
                 result["runs"][cell].append(run)
                 for msg in run.get("errors", []):
                     result["errors"].append(f"{cell} run {r + 1}: {msg}")
@@ -675,8 +696,9 @@ def markdown(report):
         "process life, per record, and in brackets the CPUs they kept busy on average (1.00 = one "
         "core all the time). background: CPUs kept busy by everything else on the machine meanwhile "
         "(/proc/stat minus the three), the noise indicator; a run with more than "
-        f"{cfg['max_background']} is discarded and repeated (up to {cfg['retries']} times, then kept "
-        "and counted as noisy). spread: (max − min) / median of rec/s over the runs.",
+        f"{cfg['max_background']} is discarded and repeated (up to {cfg['retries']} times, after waiting up "
+        f"to {cfg['quiet_wait_s']} s for the load to drop; then kept and counted as noisy). "
+        "spread: (max − min) / median of rec/s over the runs.",
         "",
         "| scenario | cell | records | rec/s | MB/s | CPU µs/rec | process CPU µs/rec | peak RSS MiB | "
         "first rec ms | Tansu µs/rec (CPUs) | stunnel µs/rec (CPUs) | background CPUs | spread | TLS |",
@@ -791,9 +813,9 @@ def main():
                 "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
             },
             "config": {"sizes": sizes, "partitions": parts, "codecs": codecs, "runs": args.runs,
-                       "records_per_partition": args.records or "auto: min(250000, 50 MB / value size)",
+                       "records_per_partition": args.records or "auto: min(500000, 50 MB / value size)",
                        "stall_s": args.stall, "cold": args.cold, "max_background": args.max_background,
-                       "retries": args.retries, "cells": [cell_name(*c) for c in cells],
+                       "retries": args.retries, "quiet_wait_s": args.quiet_wait, "cells": [cell_name(*c) for c in cells],
                        "skipped_cells": skipped, "stunnel_service": servers.stunnel_service,
                        "ours_tls_props": args.ours_tls_props.replace("{ca}", "<ca.pem>"),
                        "rdkafka_tls_conf": args.rdkafka_tls_conf.replace("{ca}", "<ca.pem>")},
