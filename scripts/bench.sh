@@ -14,7 +14,7 @@
 # Installs what it needs (scripts/install-deps.sh, matplotlib), builds the C programs and
 # the Rust bench consumer in release mode, then runs scripts/bench.py with the arguments
 # given. Results: bench/results/{results.md,results.json,plot.png}. With --tls (first
-# argument): builds bench/rdkafka_{produce,consume}.c against the librdkafka 2.16 bundled in
+# argument; install-deps.sh brings stunnel4 and openssl): builds bench/rdkafka_{produce,consume}.c against the librdkafka 2.16 bundled in
 # the confluent-kafka wheel and bench/connect_redirect.c, then runs scripts/bench_tls.py;
 # results: bench/results/{tls.md,tls.json}.
 set -euo pipefail
@@ -33,13 +33,6 @@ bash scripts/install-deps.sh
 PY="${PYTHON:-python3}"
 
 if [ "$TLS" = 1 ]; then
-    # stunnel4 and openssl: install-deps.sh installs them once the TLS test servers are in
-    # (branch infra); until then, here.
-    if ! command -v openssl >/dev/null || ! { command -v stunnel4 >/dev/null || command -v stunnel >/dev/null; }; then
-        SUDO=""; [ "$(id -u)" != 0 ] && SUDO="sudo"
-        $SUDO apt-get update -q
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends stunnel4 openssl
-    fi
     step "Building (release, against librdkafka 2.16 from confluent-kafka)"
     mkdir -p target/bench-tls
     # Debian's librdkafka 2.0.2 cannot talk to Tansu; the confluent-kafka wheel bundles
