@@ -14,8 +14,9 @@
 # Installs what it needs (scripts/install-deps.sh, matplotlib), builds the C programs and
 # the Rust bench consumer in release mode, then runs scripts/bench.py with the arguments
 # given. Results: bench/results/{results.md,results.json,plot.png}. With --tls (first
-# argument; install-deps.sh brings stunnel4 and openssl): builds bench/rdkafka_{produce,consume}.c against the librdkafka 2.16 bundled in
-# the confluent-kafka wheel and bench/connect_redirect.c, then runs scripts/bench_tls.py;
+# argument; install-deps.sh brings stunnel4 and openssl): builds
+# bench/rdkafka_{produce,consume}.c against the librdkafka 2.16 bundled in the
+# confluent-kafka wheel and bench/connect_redirect.c, then runs scripts/bench_tls.py;
 # results: bench/results/{tls.md,tls.json}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
