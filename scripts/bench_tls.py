@@ -598,14 +598,19 @@ def measure(args, servers, who, transport, topic, parts, ends, passes, log_dir, 
 def summarize(result):
     out = {}
     for cell, runs in result["runs"].items():
-        ok = [r for r in runs if not r.get("errors") and "records" in r]
-        if not ok:
+        good = [r for r in runs if not r.get("errors") and "records" in r]
+        if not good:
             out[cell] = None
             continue
+        # Runs kept although other processes loaded the machine count only when fewer than
+        # half of the runs are clean.
+        clean = [r for r in good if not r.get("noisy")]
+        ok = clean if len(clean) >= (len(good) + 1) // 2 else good
         recs_total = [r["records"] for r in ok]
         out[cell] = {
-            "ok_runs": len(ok),
+            "ok_runs": len(good),
             "runs": len(runs),
+            "median_of": len(ok),
             "records": ok[0]["pass_records"],
             "passes": ok[0]["passes"],
             "wall_ms": median([r["wall_ms"] for r in ok]),
@@ -625,7 +630,8 @@ def summarize(result):
             "stunnel_cpus": median([r["stunnel_cpu_s"] / r["process_wall_s"] for r in ok
                                     if "stunnel_cpu_s" in r]),
             "background_cpus": median([r.get("background_cpus") for r in ok]),
-            "noisy_runs": sum(1 for r in ok if r.get("noisy")),
+            "noisy_runs": sum(1 for r in good if r.get("noisy")),
+            "noisy_runs_used": sum(1 for r in ok if r.get("noisy")),
             "tls": sorted({t for r in ok for t in r.get("tls", [])}),
             "rsd_records_per_s": rsd([r["pass_records"] / (r["wall_ms"] / 1e3) for r in ok]),
         }
@@ -697,7 +703,8 @@ def markdown(report):
         "core all the time). background: CPUs kept busy by everything else on the machine meanwhile "
         "(/proc/stat minus the three), the noise indicator; a run with more than "
         f"{cfg['max_background']} is discarded and repeated (up to {cfg['retries']} times, after waiting up "
-        f"to {cfg['quiet_wait_s']} s for the load to drop; then kept and counted as noisy). "
+        f"to {cfg['quiet_wait_s']} s for the load to drop; then kept and counted as noisy; "
+        "noisy runs are left out of the medians while at least half of the runs are clean). "
         "spread: (max − min) / median of rec/s over the runs.",
         "",
         "| scenario | cell | records | rec/s | MB/s | CPU µs/rec | process CPU µs/rec | peak RSS MiB | "
@@ -711,7 +718,8 @@ def markdown(report):
             if m is None:
                 lines.append(f"| {s['scenario']} | {cell} | | failed | | | | | | | | | | |")
                 continue
-            noisy = f" ({m['noisy_runs']} noisy)" if m["noisy_runs"] else ""
+            noisy = (f" ({m['noisy_runs']} noisy, " + ("used" if m["noisy_runs_used"] else "left out")
+                     + ")" if m["noisy_runs"] else "")
             lines.append(
                 f"| {s['scenario']} | {cell} | {m['records']:,} | {m['records_per_s']:,.0f} | "
                 f"{m['mb_per_s']:.1f} | {m['cpu_us_per_record']:.3f} | {m['process_cpu_us_per_record']:.3f} | "
