@@ -839,11 +839,12 @@ def main():
         else:
             why = probe_ours_tls(args, servers, log_dir)
             if why:
-                print(f"\nbench_tls.py: our consumer cannot read over TLS yet ({why}).\n"
-                      "consumer-net's TLS support (issue 14, branch `tls`) is not in this build: with it "
-                      f"missing, `security.protocol=SSL` does not reach the broker through stunnel. "
-                      "Build a tree that has it, or measure the three other cells with "
-                      "--skip-ours-tls. Logs: " + str(log_dir), file=sys.stderr)
+                print(f"\nbench_tls.py: our consumer cannot read over TLS ({why}).\n"
+                      "bench_consume with BENCH_PROPS=" + args.ours_tls_props.replace("{ca}", "<ca.pem>") +
+                      " did not read a 100-record topic through stunnel: this build of consumer-net "
+                      "has no (working) TLS (issue 14; merged into main at 95ae2b3). Build a tree that "
+                      "has it, or measure the three other cells with --skip-ours-tls. Logs: "
+                      + str(log_dir), file=sys.stderr)
                 return 3
             print("our consumer reads over TLS (probe ok)", flush=True)
         for size in sizes:
