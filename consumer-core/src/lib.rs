@@ -105,6 +105,7 @@ mod timer;
 mod topic_partition;
 
 pub use assignor::RebalanceProtocol;
+pub use config::parse_properties;
 pub use config::{
     AutoOffsetReset, ConfigError, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel,
     OAuthBearerToken, SaslConfig, SaslMechanism, Secret, SecurityConfig, SecurityProtocol,

@@ -3,7 +3,10 @@
 #![deny(missing_docs)]
 
 pub mod network;
-pub use network::{Completion, NetConfig, NetError, NetworkClient, NodeId, WakeupHandle};
+pub use network::{
+    Completion, NetConfig, NetError, NetworkClient, NodeId, TlsClientConfig, TlsConfigError,
+    TlsError, WakeupHandle,
+};
 pub mod transport;
 pub use transport::Transport;
 pub mod consumer;
@@ -13,6 +16,7 @@ pub use consumer::{
     CommitCallback, KafkaConsumer, KafkaError, RebalanceListener, DEFAULT_CLOSE_TIMEOUT,
 };
 pub use consumer_core::{
-    AutoOffsetReset, ConfigError, ConsumerConfig, ConsumerError, ConsumerRecord, Event,
-    OffsetAndMetadata, OffsetAndTimestamp, StateError, TopicPartition,
+    parse_properties, AutoOffsetReset, ConfigError, ConsumerConfig, ConsumerError, ConsumerRecord,
+    Event, OAuthBearerToken, OffsetAndMetadata, OffsetAndTimestamp, SaslMechanism, Secret,
+    SecurityProtocol, StateError, TokenProvider, TopicPartition,
 };

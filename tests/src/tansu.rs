@@ -17,16 +17,15 @@ use crate::python::python_program;
 /// How long Tansu gets to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// `sh -c` script: run "$@" (tansu) in the background, kill it once stdin
-/// reaches EOF, and exit with its status.
-/// (Asynchronous lists get /dev/null as stdin, hence the saved fd 3.)
-const WATCHDOG: &str = r#"exec 3<&0
-"$@" </dev/null 3<&- &
-pid=$!
-( cat <&3 >/dev/null; kill "$pid" 2>/dev/null ) &
-exec 3<&-
-wait "$pid"
-"#;
+/// Options for [`Tansu::start_with`].
+#[derive(Clone, Debug, Default)]
+pub struct TansuOptions {
+    /// `--advertised-listener-url`, e.g. `tcp://localhost:9093`: the address
+    /// the broker gives out in Metadata and FindCoordinator answers, for a
+    /// broker reached through a TLS terminator or gateway. Default: its own
+    /// plaintext listener.
+    pub advertised_listener_url: Option<String>,
+}
 
 /// A running Tansu broker on 127.0.0.1, killed on drop.
 ///
@@ -43,12 +42,17 @@ impl Tansu {
     /// Starts Tansu with in-memory storage on a free loopback port and waits
     /// (up to 15 s) until it accepts connections.
     pub fn start() -> Result<Tansu> {
+        Tansu::start_with(&TansuOptions::default())
+    }
+
+    /// Like [`Tansu::start`], with `options`.
+    pub fn start_with(options: &TansuOptions) -> Result<Tansu> {
         let bin = tansu_binary()?;
         let mut last_err = None;
         // A free port can be taken by someone else before Tansu binds it;
         // retry with a new port in that case.
         for _ in 0..3 {
-            match Self::start_on(&bin, free_port()?) {
+            match Self::start_on(&bin, free_port()?, options) {
                 Ok(t) => return Ok(t),
                 Err(e @ HarnessError::Failed { .. }) => {
                     log::warn!("tansu failed to start, retrying on another port: {e}");
@@ -60,20 +64,21 @@ impl Tansu {
         Err(last_err.unwrap_or_else(|| HarnessError::InvalidInput("tansu did not start".into())))
     }
 
-    fn start_on(bin: &PathBuf, port: u16) -> Result<Tansu> {
+    fn start_on(bin: &PathBuf, port: u16, options: &TansuOptions) -> Result<Tansu> {
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = options.advertised_listener_url.as_deref().unwrap_or(&url);
         // Tansu runs under a small sh watchdog that kills it when our end
         // of its stdin pipe closes: on drop, and also when the test process
         // dies without running destructors. The watchdog exits with Tansu's
         // status if Tansu exits on its own.
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
-            .arg(WATCHDOG)
+            .arg(process::WATCHDOG)
             .arg("tansu-watchdog")
             .arg(bin)
             .arg("broker")
             .args(["--listener-url", &url])
-            .args(["--advertised-listener-url", &url])
+            .args(["--advertised-listener-url", advertised])
             .args(["--storage-engine", "memory://tansu/"])
             .args([
                 "--cluster-id",

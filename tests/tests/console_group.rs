@@ -8,69 +8,11 @@
 //! (session timeout − 1 s) after the previous member left, and ~3 s for a new group.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant};
 
 use integration_tests::{
-    init_logging, mock_cluster, produce_kcat, sample_records, Compression, MockCluster,
+    init_logging, json_number_field, json_string_field, mock_cluster, produce_kcat,
+    run_console_consumer, sample_records, Compression, MockCluster,
 };
-
-/// The bound on one run of the console consumer.
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Builds the example once per test process and returns its path.
-fn consume_binary() -> PathBuf {
-    static BINARY: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BINARY
-        .get_or_init(build_consume)
-        .clone()
-        .unwrap_or_else(|e| panic!("building the console consumer: {e}"))
-}
-
-fn build_consume() -> Result<PathBuf, String> {
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
-    let out = Command::new(env!("CARGO"))
-        .args(["build", "--manifest-path", manifest])
-        .args(["-p", "consumer-net", "--example", "consume"])
-        .args(["--quiet", "--message-format=json-render-diagnostics"])
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("running cargo: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("cargo build failed ({})", out.status));
-    }
-    // The artifact message of the example names the executable.
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .filter(|l| l.contains("\"reason\":\"compiler-artifact\"") && l.contains("\"consume\""))
-        .find_map(|l| json_string_field(l, "executable"))
-        .map(PathBuf::from)
-        .ok_or_else(|| format!("no executable in cargo's output:\n{stdout}"))
-}
-
-/// The string value of `"name":"…"` in one line of JSON (no escapes expected).
-fn json_string_field(line: &str, name: &str) -> Option<String> {
-    let key = format!("\"{name}\":\"");
-    let start = line.find(&key)? + key.len();
-    let len = line[start..].find('"')?;
-    Some(line[start..start + len].to_owned())
-}
-
-/// The number value of `"name":N` in one line of JSON.
-fn json_number_field(line: &str, name: &str) -> Option<i64> {
-    let key = format!("\"{name}\":");
-    let start = line.find(&key)? + key.len();
-    let digits: String = line[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '-')
-        .collect();
-    digits.parse().ok()
-}
 
 /// One printed record: (partition, offset, key).
 type Printed = (i32, i64, String);
@@ -78,45 +20,18 @@ type Printed = (i32, i64, String);
 /// Runs the console consumer with `args`, waits (bounded) and returns what it printed.
 fn run_consume(cluster: &MockCluster, topic: &str, args: &[&str]) -> Vec<Printed> {
     let bootstrap = cluster.bootstrap();
-    let mut child = Command::new(consume_binary())
-        .args(["--bootstrap-server", &bootstrap, "--topic", topic])
-        .args(["--format", "json", "--timeout-ms", "20000"])
-        .args(["--consumer-property", "session.timeout.ms=6000"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting the console consumer: {e}"));
-    let drain = |mut r: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let err = stderr.join().unwrap_or_default();
-                panic!("the console consumer {args:?} ran over {RUN_TIMEOUT:?}; stderr:\n{err}");
-            }
-            Err(e) => panic!("waiting for the console consumer: {e}"),
-        }
-    };
-    let out = stdout.join().unwrap_or_default();
-    let err = stderr.join().unwrap_or_default();
+    let mut all = vec!["--bootstrap-server", &bootstrap, "--topic", topic];
+    all.extend(["--format", "json", "--timeout-ms", "20000"]);
+    all.extend(["--consumer-property", "session.timeout.ms=6000"]);
+    all.extend_from_slice(args);
+    let run = run_console_consumer(&all)
+        .unwrap_or_else(|e| panic!("running the console consumer {args:?}: {e}"));
     assert!(
-        status.success(),
-        "the console consumer {args:?} failed ({status}); stderr:\n{err}"
+        run.success,
+        "the console consumer {args:?} failed ({}); stderr:\n{}",
+        run.status, run.stderr
     );
+    let out = run.stdout;
     out.lines()
         .map(|l| {
             let field = |name| {

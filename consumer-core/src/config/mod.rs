@@ -6,6 +6,7 @@
 
 mod jaas;
 mod properties;
+mod properties_file;
 mod security;
 
 use std::time::Duration;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use properties::KNOWN_PROPERTIES;
+pub use properties_file::parse_properties;
 pub use security::{
     OAuthBearerToken, SaslConfig, SaslMechanism, Secret, SecurityConfig, SecurityProtocol,
     SslConfig, TlsVersion, TokenCallback, TokenProvider, UnsecuredJwt,

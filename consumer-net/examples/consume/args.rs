@@ -18,7 +18,10 @@ Options:
   --max-messages N                    exit after N records (with --group: commits
                                       exactly the records printed)
   --timeout-ms MS                     exit when no record arrives for MS milliseconds
-  --consumer-property KEY=VALUE       a consumer property by its Java name (repeatable)
+  --consumer-property KEY=VALUE       a consumer property by its Java name (repeatable;
+                                      wins over --consumer.config)
+  --consumer.config FILE              consumer properties from a Java .properties file
+                                      (e.g. security.protocol, sasl.*, ssl.*)
   --group GROUP                       read as a member of consumer group GROUP
                                       (partitions assigned by the group; each starts at
                                       the group's committed offset; commits on exit)
@@ -89,6 +92,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut max_messages = None;
     let mut timeout = None;
     let mut properties = Vec::new();
+    let mut file_properties = Vec::new();
     let mut group = None;
     let mut format = Format::Text;
     let mut progress = false;
@@ -122,6 +126,14 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
                     .ok_or_else(|| format!("--consumer-property expects KEY=VALUE, got `{kv}`"))?;
                 properties.push((k.trim().to_owned(), v.trim().to_owned()));
             }
+            "--consumer.config" => {
+                let path = value(&flag)?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read --consumer.config `{path}`: {e}"))?;
+                let pairs = consumer_net::parse_properties(&text)
+                    .map_err(|e| format!("--consumer.config `{path}`: {e}"))?;
+                file_properties.extend(pairs);
+            }
             "--group" => group = Some(value(&flag)?),
             "--format" => {
                 format = match value(&flag)?.as_str() {
@@ -136,6 +148,9 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         }
     }
 
+    // As in kafka-console-consumer: the file first, the flags override it.
+    file_properties.append(&mut properties);
+    let properties = file_properties;
     let bootstrap = bootstrap.ok_or("--bootstrap-server is required")?;
     let topic = topic.ok_or("--topic is required")?;
     if partition.is_some_and(|p| p < 0) {
@@ -353,5 +368,52 @@ mod tests {
     fn help_wins() {
         let c = parse(["--topic", "t", "--help"].map(String::from)).unwrap();
         assert_eq!(c, Command::Help);
+    }
+
+    #[test]
+    fn consumer_config_file_then_flags() {
+        let path =
+            std::env::temp_dir().join(format!("consume-args-{}.properties", std::process::id()));
+        std::fs::write(
+            &path,
+            "security.protocol=SSL\nssl.ca.location=/a.pem\nclient.id=file\n",
+        )
+        .unwrap();
+        let file = format!("--consumer.config={}", path.display());
+        let a = run(&[
+            "--bootstrap-server",
+            "b:1",
+            "--topic",
+            "t",
+            "--consumer-property",
+            "client.id=flag",
+            &file,
+        ])
+        .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let props: Vec<(&str, &str)> = a
+            .properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            props,
+            vec![
+                ("security.protocol", "SSL"),
+                ("ssl.ca.location", "/a.pem"),
+                ("client.id", "file"),
+                ("client.id", "flag"),
+            ]
+        );
+        let err = run(&[
+            "--bootstrap-server",
+            "b:1",
+            "--topic",
+            "t",
+            "--consumer.config",
+            "/nonexistent/x",
+        ])
+        .unwrap_err();
+        assert!(err.contains("/nonexistent/x"), "{err}");
     }
 }

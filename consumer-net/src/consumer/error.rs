@@ -2,8 +2,10 @@
 
 use std::io;
 
-use consumer_core::{ConfigError, ConsumerError, StateError};
+use consumer_core::{ConfigError, ConsumerError, NodeId, StateError};
 use thiserror::Error;
+
+use crate::network::{TlsConfigError, TlsError};
 
 /// An error of [`KafkaConsumer`](super::KafkaConsumer).
 #[derive(Debug, Error)]
@@ -27,4 +29,20 @@ pub enum KafkaError {
     /// A blocking call did not finish in time.
     #[error("{0} timed out")]
     Timeout(&'static str),
+    /// The TLS settings (`ssl.*`) could not be used: a file, a certificate or a key.
+    #[error(transparent)]
+    TlsConfig(#[from] TlsConfigError),
+    /// A connection to `node` failed its TLS handshake or spoke the wrong protocol (an
+    /// untrusted or expired certificate, a host name mismatch, a refused client
+    /// certificate, TLS against a plaintext listener or the reverse), like the Java
+    /// consumer's `SslAuthenticationException`. Returned by the call during which it
+    /// happened; the consumer keeps trying to connect (with backoff) in later calls.
+    #[error("node {node}: {source}")]
+    Ssl {
+        /// The broker whose connection failed.
+        node: NodeId,
+        /// What failed.
+        #[source]
+        source: TlsError,
+    },
 }

@@ -19,10 +19,10 @@ use consumer_core::{
     Consumer, ConsumerConfig, ConsumerError, ConsumerRecord, ErrorCode, OffsetAndTimestamp,
     QueryId, TokenProvider, TopicPartition,
 };
-use log::debug;
+use log::{debug, warn};
 
 pub use crate::network::WakeupHandle;
-use crate::network::{Completion, NetConfig, NetworkClient};
+use crate::network::{Completion, NetConfig, NetError, NetworkClient, TlsClientConfig};
 use crate::transport::Transport;
 
 pub use error::KafkaError;
@@ -43,6 +43,8 @@ pub struct KafkaConsumer<T: Transport = NetworkClient> {
     closed: bool,
     group: group::GroupFacade<T>,
     listed: HashMap<QueryId, ListedOffsets>,
+    /// A TLS failure seen since the last blocking call returned, to return from it.
+    security_failure: Option<KafkaError>,
 }
 
 type ListedOffsets = Vec<(
@@ -53,7 +55,7 @@ type ListedOffsets = Vec<(
 impl KafkaConsumer {
     /// A consumer for `config`; it connects lazily.
     pub fn new(config: ConsumerConfig) -> Result<Self, KafkaError> {
-        let net = NetworkClient::new(net_config(&config))?;
+        let net = NetworkClient::new(net_config(&config)?)?;
         Self::with_transport(config, net)
     }
 
@@ -78,6 +80,7 @@ impl<T: Transport> KafkaConsumer<T> {
             closed: false,
             group: group::GroupFacade::default(),
             listed: HashMap::new(),
+            security_failure: None,
         })
     }
 
@@ -403,6 +406,13 @@ impl<T: Transport> KafkaConsumer<T> {
                 } => {
                     debug!("node {node} disconnected ({reason}); {failed:?} failed with it");
                     self.core.handle_disconnect(node, now);
+                    match reason {
+                        NetError::Tls(source) if source.is_conclusive() => {
+                            warn!("node {node}: {source}");
+                            self.security_failure = Some(KafkaError::Ssl { node, source });
+                        }
+                        _ => {}
+                    }
                 }
             }
         }
@@ -418,12 +428,21 @@ impl<T: Transport> KafkaConsumer<T> {
         if let Some(t) = self.core.poll_timeout() {
             until = until.min(t);
         }
+        if self.core.is_closed() {
+            // The close sequence ended as its last requests were taken: nothing to wait
+            // for (with no connection pending either, the wait would last to `deadline`).
+            until = now;
+        }
         let wait = until.saturating_duration_since(now);
         self.net.poll(Some(wait), now)?;
         let woken = self.net.was_woken();
         self.complete(self.net.now());
         if woken {
             return Err(KafkaError::Wakeup);
+        }
+        // Reported, not retried in silence: the next call tries again (with backoff).
+        if let Some(err) = self.security_failure.take() {
+            return Err(err);
         }
         // As the Java consumer throws AuthenticationException from every blocking call, a
         // failed authentication ends the call that is waiting (for records, a commit, an
@@ -460,10 +479,11 @@ impl<T: Transport> Drop for KafkaConsumer<T> {
     }
 }
 
-fn net_config(c: &ConsumerConfig) -> NetConfig {
+/// The network settings of `c`; TLS ones read their files here.
+fn net_config(c: &ConsumerConfig) -> Result<NetConfig, KafkaError> {
     let fetch = usize::try_from(c.fetch_max_bytes).unwrap_or(0);
     let partition = usize::try_from(c.max_partition_fetch_bytes).unwrap_or(0);
-    NetConfig {
+    Ok(NetConfig {
         request_timeout: c.request_timeout,
         reconnect_backoff: c.reconnect_backoff,
         reconnect_backoff_max: c.reconnect_backoff_max,
@@ -471,6 +491,10 @@ fn net_config(c: &ConsumerConfig) -> NetConfig {
         // A response holds at most fetch.max.bytes, or one batch larger than the limits
         // (KIP-74); leave room for both and for the headers around them.
         max_response_size: (fetch + partition).max(16 << 20) + (1 << 20),
+        tls: match c.security.protocol.uses_tls() {
+            true => Some(TlsClientConfig::from_ssl_config(&c.security.ssl)?),
+            false => None,
+        },
         ..NetConfig::default()
-    }
+    })
 }

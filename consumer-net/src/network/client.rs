@@ -14,7 +14,8 @@ use mio::{Events, Poll, Token, Waker};
 use super::backoff::Reconnect;
 use super::connection::{Connection, ReadStatus};
 use super::queue::RequestQueue;
-use super::{Completion, NetConfig, NetError, NodeId, WakeupHandle};
+use super::tls::UNANSWERED_CLOSES;
+use super::{Completion, NetConfig, NetError, NodeId, TlsError, WakeupHandle};
 
 const WAKER_TOKEN: Token = Token(0);
 const EVENTS_CAPACITY: usize = 256;
@@ -45,6 +46,14 @@ struct NodeState {
     queue: RequestQueue,
     conn: Option<Connection>,
     reconnect: Reconnect,
+    /// Connections closed by the peer before any answer (during the TLS handshake, or
+    /// once connected), in a row. From [`UNANSWERED_CLOSES`] on they are reported with
+    /// their likely cause: plaintext, a TLS listener (OpenSSL's resets a connection that
+    /// does not start with a ClientHello, sending nothing back:
+    /// [`TlsError::ClosedWithoutAnswer`]); during the handshake, a plaintext listener
+    /// ([`TlsError::ClosedDuringHandshake`]); after it, a refused client certificate whose
+    /// TLS 1.3 alert was lost to the reset. One or two may be a broker going down.
+    unanswered_closes: u32,
 }
 
 /// A thread-free client multiplexing one connection per node over a mio poll.
@@ -130,6 +139,7 @@ impl NetworkClient {
             queue: RequestQueue::default(),
             conn: None,
             reconnect: Reconnect::new(node),
+            unanswered_closes: 0,
         });
         if state.address != address {
             // A moved broker: the current connection (if any) stays; reconnects use the new address.
@@ -323,6 +333,7 @@ impl NetworkClient {
                 addrs,
                 self.config.connection_setup_timeout,
                 self.config.max_response_size,
+                self.config.tls.as_ref(),
                 now,
             )
         };
@@ -432,13 +443,16 @@ impl NetworkClient {
         let result = (|| {
             let mut just_connected = false;
             if !conn.is_connected() {
-                if !conn.finish_connect(registry, now)? {
+                // TCP connect, then the TLS handshake if any.
+                if !conn.establish(registry, now)? {
                     return Ok(());
                 }
                 state.reconnect.connected();
                 just_connected = true;
             }
-            if ready.readable || ready.closed {
+            // Just connected: the handshake may have left data unread (edge-triggered:
+            // no new event would announce it).
+            if ready.readable || ready.closed || just_connected {
                 let mut deliver = |frame: Bytes| deliver(node, queue, completions, frame);
                 if conn.read(&mut deliver)? == ReadStatus::Eof {
                     return Err(NetError::PeerClosed);
@@ -446,6 +460,8 @@ impl NetworkClient {
             }
             if ready.writable || just_connected {
                 conn.set_writable();
+            }
+            if ready.writable || just_connected || conn.wants_write() {
                 conn.write(registry, queue)?;
             }
             Ok(())
@@ -456,12 +472,34 @@ impl NetworkClient {
     }
 
     /// Closes `node`'s connection (if any) and fails every pending request.
-    fn fail_node(&mut self, node: NodeId, reason: NetError, now: Instant) {
+    fn fail_node(&mut self, node: NodeId, mut reason: NetError, now: Instant) {
         let Some(state) = self.nodes.get_mut(&node) else {
             return;
         };
         let had_conn = match state.conn.take() {
             Some(mut conn) => {
+                if conn.answered() {
+                    state.unanswered_closes = 0;
+                } else if let NetError::Tls(TlsError::ClosedDuringHandshake { closes, .. }) =
+                    &mut reason
+                {
+                    state.unanswered_closes += 1;
+                    *closes = state.unanswered_closes;
+                    if state.unanswered_closes >= UNANSWERED_CLOSES {
+                        state.unanswered_closes = 0;
+                    }
+                } else if conn.is_connected() && reason.is_peer_close() {
+                    state.unanswered_closes += 1;
+                    if state.unanswered_closes >= UNANSWERED_CLOSES {
+                        reason = TlsError::ClosedWithoutAnswer {
+                            address: state.address.clone(),
+                            closes: state.unanswered_closes,
+                            tls: conn.is_tls(),
+                        }
+                        .into();
+                        state.unanswered_closes = 0;
+                    }
+                }
                 conn.deregister(self.poll.registry());
                 self.tokens.remove(&conn.token());
                 state.reconnect.disconnected(

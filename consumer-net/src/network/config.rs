@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::TlsClientConfig;
+
 /// Configuration of a [`NetworkClient`](super::NetworkClient).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetConfig {
@@ -19,6 +21,9 @@ pub struct NetConfig {
     pub socket_send_buffer: Option<usize>,
     /// Requested SO_RCVBUF; `None` leaves the OS default. Not applied yet (see `NetworkClient::new`).
     pub socket_receive_buffer: Option<usize>,
+    /// TLS for every connection (`security.protocol` `SSL` or `SASL_SSL`); `None`: plain TCP.
+    /// The connection setup timeout covers the TCP connect and the TLS handshake.
+    pub tls: Option<TlsClientConfig>,
 }
 
 impl Default for NetConfig {
@@ -32,6 +37,7 @@ impl Default for NetConfig {
             max_response_size: 100 * 1024 * 1024 + 1024 * 1024,
             socket_send_buffer: None,
             socket_receive_buffer: None,
+            tls: None,
         }
     }
 }

@@ -3,6 +3,8 @@
 use std::io;
 use std::sync::Arc;
 
+use super::TlsError;
+
 /// Why a connection was closed and its pending requests failed.
 ///
 /// Cloneable (IO errors are shared behind an `Arc`) so a caller can hand the same
@@ -74,6 +76,41 @@ pub enum NetError {
     /// The connection was closed by the caller (`disconnect` or `close`).
     #[error("connection closed by the client")]
     Closed,
+    /// TLS failed: the handshake, the broker's certificate, or a listener that speaks
+    /// TLS to a plaintext client or the reverse. See [`is_security_failure`](Self::is_security_failure).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
+
+impl NetError {
+    /// Whether this is a failure of the connection's security (TLS) that retrying will
+    /// not cure until the configuration or the broker changes: reported to the caller
+    /// rather than only retried. A [conclusive](TlsError::is_conclusive) TLS failure.
+    pub fn is_security_failure(&self) -> bool {
+        matches!(self, NetError::Tls(err) if err.is_conclusive())
+    }
+
+    /// Whether the peer closed or reset the connection.
+    pub(crate) fn is_peer_close(&self) -> bool {
+        match self {
+            NetError::PeerClosed => true,
+            NetError::Io(err) => matches!(
+                err.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+            ),
+            _ => false,
+        }
+    }
+
+    /// The TLS failure, if this is one.
+    pub fn tls_error(&self) -> Option<&TlsError> {
+        match self {
+            NetError::Tls(err) => Some(err),
+            _ => None,
+        }
+    }
 }
 
 impl From<io::Error> for NetError {

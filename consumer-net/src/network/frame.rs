@@ -84,6 +84,11 @@ impl FrameDecoder {
         self.filled
     }
 
+    /// The bytes received but not yet returned as frames.
+    pub(crate) fn pending(&self) -> &[u8] {
+        self.buf.get(..self.filled).unwrap_or_default()
+    }
+
     /// Splits off the next complete frame, without its size prefix.
     ///
     /// The announced size is validated as soon as the prefix is present, before any room

@@ -15,12 +15,14 @@ mod connection;
 mod error;
 mod frame;
 mod queue;
+mod tls;
 mod waker;
 
 pub use client::NetworkClient;
 pub use completion::Completion;
 pub use config::NetConfig;
 pub use error::NetError;
+pub use tls::{TlsClientConfig, TlsConfigError, TlsError};
 pub use waker::WakeupHandle;
 
 pub use consumer_core::NodeId;
