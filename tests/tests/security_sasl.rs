@@ -13,8 +13,8 @@ use consumer_core::{OAuthBearerToken, SaslError, SaslMechanism, TokenProvider};
 use consumer_net::{ConsumerConfig, ConsumerError, KafkaConsumer, KafkaError};
 use integration_tests::{
     init_logging, library_consumer, mock_cluster, partitions, poll_for, poll_until, produce_python,
-    run_console_consumer, sample_records, Compression, Expected, GatewayEvent, GatewayOptions,
-    SaslTansu, TlsOptions,
+    run_console_consumer_with_env, sample_records, Compression, Expected, GatewayEvent,
+    GatewayOptions, SaslTansu, TlsOptions,
 };
 
 const TOPIC: &str = "sasl";
@@ -361,46 +361,59 @@ fn the_console_consumer_reads_with_a_properties_file() {
         ),
     )
     .expect("write the properties file");
-    let out = run_console_consumer(&[
-        "--bootstrap-server",
-        &cluster.bootstrap(),
-        "--topic",
-        TOPIC,
-        "--from-beginning",
-        "--max-messages",
-        &RECORDS.to_string(),
-        "--timeout-ms",
-        "20000",
-        "--format",
-        "json",
-        "--consumer.config",
-        &file.to_string_lossy(),
-    ])
+    // With every log line on: the password must not appear in any of them.
+    let trace = [("CONSUME_LOG", "trace")];
+    let out = run_console_consumer_with_env(
+        &[
+            "--bootstrap-server",
+            &cluster.bootstrap(),
+            "--topic",
+            TOPIC,
+            "--from-beginning",
+            "--max-messages",
+            &RECORDS.to_string(),
+            "--timeout-ms",
+            "20000",
+            "--format",
+            "json",
+            "--consumer.config",
+            &file.to_string_lossy(),
+        ],
+        &trace,
+    )
     .unwrap_or_else(|e| panic!("running the console consumer: {e}"));
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.stderr.contains("authenticated with SCRAM-SHA-256"),
+        "trace logging shows nothing of the authentication:\n{}",
+        out.stderr
+    );
     assert!(out.success, "console consumer failed:\n{}", out.stderr);
     let lines = out.stdout.lines().filter(|l| l.starts_with('{')).count();
     assert_eq!(lines, expected.len(), "stderr:\n{}", out.stderr);
     assert!(!out.stderr.contains(PASSWORD), "the password was printed");
 
     // A wrong password: the console consumer says why and exits non-zero.
-    let out = run_console_consumer(&[
-        "--bootstrap-server",
-        &cluster.bootstrap(),
-        "--topic",
-        TOPIC,
-        "--from-beginning",
-        "--timeout-ms",
-        "15000",
-        "--consumer-property",
-        "security.protocol=SASL_PLAINTEXT",
-        "--consumer-property",
-        "sasl.mechanism=PLAIN",
-        "--consumer-property",
-        &format!("sasl.username={USER}"),
-        "--consumer-property",
-        "sasl.password=wrong-password",
-    ])
+    let out = run_console_consumer_with_env(
+        &[
+            "--bootstrap-server",
+            &cluster.bootstrap(),
+            "--topic",
+            TOPIC,
+            "--from-beginning",
+            "--timeout-ms",
+            "15000",
+            "--consumer-property",
+            "security.protocol=SASL_PLAINTEXT",
+            "--consumer-property",
+            "sasl.mechanism=PLAIN",
+            "--consumer-property",
+            &format!("sasl.username={USER}"),
+            "--consumer-property",
+            "sasl.password=wrong-password",
+        ],
+        &trace,
+    )
     .unwrap_or_else(|e| panic!("running the console consumer: {e}"));
     assert!(!out.success, "a bad password succeeded:\n{}", out.stderr);
     assert!(
