@@ -49,11 +49,15 @@ pub enum Timer {
     Reauthenticate,
     /// The end of the backoff after a failed authentication.
     AuthenticationRetry,
+    /// The end of a node's backoff after its connection was lost: a broker chosen for a
+    /// metadata or coordinator lookup may be that node again (with one broker, the only
+    /// one).
+    NodeBackoff,
 }
 
 impl Timer {
     /// Every timer.
-    pub const ALL: [Timer; 14] = [
+    pub const ALL: [Timer; 15] = [
         Timer::MetadataRefresh,
         Timer::ResetRetry,
         Timer::LookupRetry,
@@ -68,6 +72,7 @@ impl Timer {
         Timer::Close,
         Timer::Reauthenticate,
         Timer::AuthenticationRetry,
+        Timer::NodeBackoff,
     ];
 
     fn index(self) -> usize {

@@ -253,6 +253,15 @@ impl Nodes {
             .is_some_and(Session::is_renewal)
     }
 
+    /// When each node's backoff after a lost connection ends (some may be past): a
+    /// choice of node that avoided it is made again then.
+    pub(super) fn backoff_ends(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.nodes
+            .values()
+            .filter_map(|e| e.failed_at)
+            .map(|t| t + self.failure_backoff)
+    }
+
     /// True if `node` failed within the backoff period.
     pub(super) fn is_backing_off(&self, node: NodeId, now: Instant) -> bool {
         self.nodes

@@ -27,6 +27,7 @@ impl Consumer {
         add(Timer::FetchBackoff, &mut self.fetcher.backoff_ends());
         add(Timer::Close, &mut self.close_deadline().into_iter());
         add(Timer::Reauthenticate, &mut self.nodes.renewal_times());
+        add(Timer::NodeBackoff, &mut self.nodes.backoff_ends());
         add(
             Timer::AuthenticationRetry,
             &mut self.nodes.authentication_retry_times(),
