@@ -34,8 +34,7 @@ use crate::metadata::Node;
 use crate::outcome::RequestFailure;
 use crate::sasl::Authenticator;
 
-/// A broker node id; bootstrap addresses have negative ids.
-pub type NodeId = i32;
+pub use crate::metadata::NodeId;
 
 /// A complete request for the network layer: where to send it and the framed bytes.
 ///

@@ -35,8 +35,8 @@ use crate::codec::messages::{
 };
 use crate::codec::ApiKey;
 use crate::config::{SaslConfig, SaslMechanism, Secret};
-use crate::consumer::NodeId;
 use crate::error_code::ErrorCode;
+use crate::metadata::NodeId;
 
 pub use oauthbearer::{OAuthBearerClient, ServerChallenge};
 pub use plain::PlainClient;
