@@ -6,17 +6,55 @@
 #   bash scripts/bench.sh --sizes 100 --partitions 1,4 --codecs none --runs 1    # a quick run
 #   BENCH_RUNS=5 bash scripts/bench.sh          # flags also come from BENCH_* variables
 #
+#   bash scripts/bench.sh --tls                 # the TLS bench (issue 14): ours and librdkafka
+#                                               # 2.16, plaintext and through stunnel, on Tansu
+#   bash scripts/bench.sh --tls --runs 1        # quick (under a minute once built)
+#   bash scripts/bench.sh --tls --skip-ours-tls # before consumer-net has TLS: the other 3 cells
+#
 # Installs what it needs (scripts/install-deps.sh, matplotlib), builds the C programs and
 # the Rust bench consumer in release mode, then runs scripts/bench.py with the arguments
-# given. Results: bench/results/{results.md,results.json,plot.png}.
+# given. Results: bench/results/{results.md,results.json,plot.png}. With --tls (first
+# argument; install-deps.sh brings stunnel4 and openssl): builds
+# bench/rdkafka_{produce,consume}.c against the librdkafka 2.16 bundled in the
+# confluent-kafka wheel and bench/connect_redirect.c, then runs scripts/bench_tls.py;
+# results: bench/results/{tls.md,tls.json}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+TLS=0
+if [ "${1:-}" = "--tls" ]; then
+    TLS=1
+    shift
+fi
+
 step "Installing dependencies"
 bash scripts/install-deps.sh
 PY="${PYTHON:-python3}"
+
+if [ "$TLS" = 1 ]; then
+    step "Building (release, against librdkafka 2.16 from confluent-kafka)"
+    mkdir -p target/bench-tls
+    # Debian's librdkafka 2.0.2 cannot talk to Tansu; the confluent-kafka wheel bundles
+    # librdkafka 2.16 (built with OpenSSL) under a unique soname. Compile against
+    # Debian's headers, link that file, and find it at run time through an rpath.
+    RDKAFKA_SO=$("$PY" -c 'import confluent_kafka, glob, os
+libs = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(confluent_kafka.__file__))), "confluent_kafka.libs")
+print(sorted(glob.glob(os.path.join(libs, "librdkafka-*.so*")))[0])')
+    RDKAFKA_DIR=$(dirname "$RDKAFKA_SO")
+    for prog in rdkafka_produce rdkafka_consume; do
+        # shellcheck disable=SC2046 # pkg-config prints several flags
+        cc -std=c99 -D_GNU_SOURCE -O2 -Wall -Wextra -o "target/bench-tls/$prog" "bench/$prog.c" \
+            $(pkg-config --cflags rdkafka) "$RDKAFKA_SO" -Wl,-rpath,"$RDKAFKA_DIR"
+    done
+    cc -shared -fPIC -O2 -Wall -Wextra -o target/bench-tls/connect_redirect.so bench/connect_redirect.c -ldl
+    cargo build --release -q -p consumer-net --example bench_consume
+
+    step "Running the TLS benchmark (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+    exec "$PY" scripts/bench_tls.py "$@"
+fi
+
 if ! "$PY" -c 'import matplotlib' 2>/dev/null; then
     "$PY" -m pip install -q --disable-pip-version-check matplotlib
 fi

@@ -3,7 +3,8 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
-# Defaults: 60 seconds each, targets response_decoders, record_batches and consumer_core. Seeds are
+# Defaults: 60 seconds each, targets response_decoders, record_batches, consumer_core and
+# sasl_messages. Seeds are
 # (re)written into fuzz/corpus/<target>/ first; the corpus the fuzzer grows is kept there
 # between runs. Findings land in fuzz/artifacts/<target>/, logs in fuzz/logs/.
 # The toolchain is stable: RUSTC_BOOTSTRAP=1 lets cargo-fuzz use its nightly-only flags.
@@ -15,7 +16,7 @@ secs=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(response_decoders record_batches consumer_core)
+    targets=(response_decoders record_batches consumer_core sasl_messages)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -8,6 +8,7 @@ use thiserror::Error;
 use crate::codec::{DecodeError, VersionError};
 use crate::error_code::ErrorCode;
 use crate::record::{Header, RecordError, TimestampType};
+use crate::sasl::SaslError;
 use crate::topic_partition::{OffsetAndTimestamp, TopicPartition};
 
 /// One record handed to the caller. Key, value and header values are zero-copy slices of
@@ -160,6 +161,11 @@ pub enum ConsumerError {
         /// Time since the previous poll.
         elapsed_ms: u128,
     },
+    /// A connection could not authenticate (SASL): bad credentials, a mechanism the broker
+    /// does not enable, a broker or listener without SASL. Reported once per failed
+    /// attempt; the broker is tried again after a backoff.
+    #[error(transparent)]
+    Authentication(#[from] SaslError),
     /// The group coordinator refused the member for good (e.g. FENCED_INSTANCE_ID,
     /// GROUP_AUTHORIZATION_FAILED, INCONSISTENT_GROUP_PROTOCOL).
     #[error("{api} failed for group {group}: {code}")]

@@ -19,11 +19,11 @@ use log::{debug, warn};
 use crate::codec::messages::fetch::{FINAL_SESSION_EPOCH, FIRST_TOPIC_ID_VERSION};
 use crate::codec::messages::{FetchRequest, FetchResponse};
 use crate::config::{AutoOffsetReset, ConsumerConfig};
-use crate::consumer::NodeId;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, ConsumerRecord};
 use crate::fetch_session::{is_session_error, FetchSessionHandler, PartitionFetch};
 use crate::metadata::Metadata;
+use crate::metadata::NodeId;
 use crate::outcome::RequestFailure;
 use crate::record::{
     scan_next_offset, DecodeOptions, RecordBatch, RecordBatches, RecordSource, Records,

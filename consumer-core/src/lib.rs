@@ -44,6 +44,9 @@
 //!   [`Consumer::subscription`]; [`ConsumerCoordinator`] ([`MemberState`], [`Generation`],
 //!   [`RebalanceProtocol`]) from [`Consumer::group`]; [`TimerTable`] ([`Timer`]) from
 //!   [`Consumer::timers`].
+//! - **SASL**: the [`sasl`] mechanisms (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER), each a
+//!   sans-IO client of its own; [`SaslError`] says why a connection could not
+//!   authenticate (it comes out of `poll_records` as [`ConsumerError::Authentication`]).
 //! - **The wire codec**: [`codec`], the request and response bodies of every API used
 //!   ([`codec::messages`]), the consumer protocol, the frame functions
 //!   ([`codec::encode_request_frame`], [`codec::decode_response_frame`], …), [`codec::ApiKey`]
@@ -94,6 +97,7 @@ mod metadata;
 mod offsets;
 mod outcome;
 pub mod record;
+pub mod sasl;
 mod subscription;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -113,6 +117,7 @@ pub use error_code::{ErrorCode, ErrorKind};
 pub use event::{ConsumerError, ConsumerRecord, Event, QueryId, RequestId, StateError};
 pub use metadata::{Metadata, Node, PartitionLeader, TopicInfo};
 pub use record::{Header, RecordError, RecordErrorKind, TimestampType};
+pub use sasl::SaslError;
 pub use subscription::{PartitionState, SubscriptionKind, SubscriptionState};
 pub use timer::{Timer, TimerTable};
 pub use topic_partition::{FetchPosition, OffsetAndMetadata, OffsetAndTimestamp, TopicPartition};

@@ -12,6 +12,9 @@ use indexmap::{IndexMap, IndexSet};
 
 use crate::topic_partition::TopicPartition;
 
+/// A broker node id; bootstrap addresses have negative ids.
+pub type NodeId = i32;
+
 /// A broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {

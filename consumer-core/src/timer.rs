@@ -44,11 +44,20 @@ pub enum Timer {
     AutoCommit,
     /// The end of the close step under way.
     Close,
+    /// A connection's SASL session nears its end (KIP-368): it takes no new request and
+    /// authenticates again once the answers to earlier ones are in.
+    Reauthenticate,
+    /// The end of the backoff after a failed authentication.
+    AuthenticationRetry,
+    /// The end of a node's backoff after its connection was lost: a broker chosen for a
+    /// metadata or coordinator lookup may be that node again (with one broker, the only
+    /// one).
+    NodeBackoff,
 }
 
 impl Timer {
     /// Every timer.
-    pub const ALL: [Timer; 12] = [
+    pub const ALL: [Timer; 15] = [
         Timer::MetadataRefresh,
         Timer::ResetRetry,
         Timer::LookupRetry,
@@ -61,6 +70,9 @@ impl Timer {
         Timer::CommitRetry,
         Timer::AutoCommit,
         Timer::Close,
+        Timer::Reauthenticate,
+        Timer::AuthenticationRetry,
+        Timer::NodeBackoff,
     ];
 
     fn index(self) -> usize {

@@ -129,3 +129,47 @@ fn an_unanswered_fetch_times_out_and_is_sent_again() {
     assert!(fetches[1].at >= fetches[0].at + cluster.request_timeout);
     assert_eq!(cluster.offsets_of(&p), (0..6).collect::<Vec<_>>());
 }
+
+/// With one broker, a lost connection leaves no broker to look the coordinator up with
+/// until the reconnect backoff ends; the end of that backoff is a timer, so the lookup goes
+/// out then, not at the next heartbeat (10 s here) or a caller's deadline. (Found by the
+/// SSL rows of the secure fault matrix: a commit waited out default.api.timeout.ms.)
+#[test]
+fn the_only_broker_is_tried_again_when_its_backoff_ends() {
+    use consumer_core::testing::{tp, TestCluster};
+    use consumer_core::AutoOffsetReset;
+    use std::time::Duration;
+
+    let mut cluster = TestCluster::builder().brokers(1).topic("t", 1).build();
+    cluster.fill(&tp("t", 0), 10, 5);
+    let mut consumer = cluster.consumer(
+        cluster
+            .config()
+            .group_id("g")
+            .enable_auto_commit(false)
+            .auto_offset_reset(AutoOffsetReset::Earliest)
+            .session_timeout(Duration::from_secs(45))
+            .heartbeat_interval(Duration::from_secs(10)),
+    );
+    consumer.subscribe(["t".to_owned()]).unwrap();
+    cluster.drive(
+        &mut consumer,
+        |c, _| c.group().and_then(|g| g.coordinator()).is_some() && !c.assignment().is_empty(),
+        500,
+    );
+    cluster.set_down(&mut consumer, 1, true);
+    cluster.run_for(&mut consumer, Duration::from_millis(300));
+    cluster.set_down(&mut consumer, 1, false);
+    let healed = cluster.elapsed();
+    cluster.drive(
+        &mut consumer,
+        |c, _| c.group().and_then(|g| g.coordinator()).is_some(),
+        500,
+    );
+    let took = cluster.elapsed() - healed;
+    // reconnect.backoff.max.ms is 1 s by default.
+    assert!(
+        took <= Duration::from_millis(1500),
+        "the coordinator came back after {took:?}"
+    );
+}

@@ -39,14 +39,15 @@ use consumer_core::codec::messages::{
     FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
     JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest,
     ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse, SyncGroupRequest,
     SyncGroupResponse,
 };
 use consumer_core::codec::{decode_request_frame, encode_response_frame, ApiKey, Request};
 use consumer_core::record::{BatchBuilder, Record};
 use consumer_core::{
     AutoOffsetReset, Consumer, ConsumerConfig, Event, IsolationLevel, OffsetAndMetadata,
-    TopicPartition, Transmit,
+    SaslMechanism, SecurityProtocol, TopicPartition, Transmit,
 };
 
 use crate::alloc;
@@ -144,6 +145,13 @@ fn run(u: &mut Unstructured, depth: &mut Depth) -> Res<()> {
             IsolationLevel::ReadUncommitted
         })
         .max_poll_records(usize::from(u.int_in_range(1u8..=20)?));
+    if mode & 128 != 0 {
+        // Every connection authenticates (PLAIN) before anything else: SaslHandshake and
+        // SaslAuthenticate answers from the fuzzer, session lifetimes included (renewals).
+        b = b
+            .security_protocol(SecurityProtocol::SaslPlaintext)
+            .sasl_credentials(SaslMechanism::Plain, "fuzz", "fuzz-password");
+    }
     if group {
         b = b.group_id("g");
         if mode & 32 != 0 {
@@ -797,6 +805,28 @@ fn respond(u: &mut Unstructured, t: &Transmit) -> Res<Option<Bytes>> {
             };
             encode::<OffsetFetchRequest>(corr, v, &resp)
         }
+        ApiKey::SaslHandshake => {
+            let resp = SaslHandshakeResponse {
+                error_code: sasl_error(u)?,
+                mechanisms: vec!["PLAIN".to_owned(), "SCRAM-SHA-512".to_owned()],
+            };
+            encode::<SaslHandshakeRequest>(corr, v, &resp)
+        }
+        ApiKey::SaslAuthenticate => {
+            let session_lifetime_ms = match u.int_in_range(0u8..=3)? {
+                0 => 0,
+                1 => i64::from(u.int_in_range(1u16..=5_000)?),
+                2 => -1,
+                _ => i64::MAX,
+            };
+            let resp = SaslAuthenticateResponse {
+                error_code: sasl_error(u)?,
+                error_message: None,
+                auth_bytes: Bytes::new(),
+                session_lifetime_ms,
+            };
+            encode::<SaslAuthenticateRequest>(corr, v, &resp)
+        }
         _ => None,
     };
     Ok(frame)
@@ -863,6 +893,16 @@ fn batches(u: &mut Unstructured, base: i64) -> Res<(Bytes, i64)> {
     Ok((Bytes::from(out), next))
 }
 
+/// A SASL answer's error: mostly none (out of input: none), else one a broker sends.
+fn sasl_error(u: &mut Unstructured) -> Res<i16> {
+    Ok(match u.int_in_range(0u8..=15)? {
+        1 => 33, // UNSUPPORTED_SASL_MECHANISM
+        2 => 34, // ILLEGAL_SASL_STATE
+        3 => 58, // SASL_AUTHENTICATION_FAILED
+        _ => 0,
+    })
+}
+
 /// A broker id, or -1 (none).
 fn node(u: &mut Unstructured) -> Res<i32> {
     let n = u.int_in_range(0..=BROKERS)?;
@@ -879,7 +919,7 @@ fn offset(u: &mut Unstructured) -> Res<i64> {
 /// success, full version ranges, three brokers, leaders and records) and polls.
 pub fn seeds() -> Vec<crate::seeds::Seed> {
     let mut out = Vec::new();
-    for mode in [0u8, 1, 2, 4, 9, 17, 33, 64 + 1] {
+    for mode in [0u8, 1, 2, 4, 9, 17, 33, 64 + 1, 128, 128 + 1] {
         for pad in [40usize, 120, 400] {
             let mut data = vec![mode, 19];
             data.extend([1u8; 8]);

@@ -7,4 +7,5 @@ pub mod alloc;
 pub mod consumer;
 pub mod records;
 pub mod responses;
+pub mod sasl;
 pub mod seeds;

@@ -85,8 +85,14 @@ pub fn json_number_field(line: &str, name: &str) -> Option<i64> {
 /// Runs the console consumer with `args` and waits for it, at most [`CONSOLE_TIMEOUT`]
 /// (then it is killed and the run is an error).
 pub fn run_console_consumer(args: &[&str]) -> Result<ConsoleRun> {
+    run_console_consumer_with_env(args, &[])
+}
+
+/// [`run_console_consumer`] with extra environment variables (e.g. `CONSUME_LOG=trace`).
+pub fn run_console_consumer_with_env(args: &[&str], env: &[(&str, &str)]) -> Result<ConsoleRun> {
     let mut child = Command::new(console_consumer_binary()?)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -52,7 +52,7 @@ pub use certs::{CertKey, Certs};
 pub use confluent::{consume_confluent, ClientError, ConfluentRun, ConfluentUntil};
 pub use console::{
     console_consumer_binary, json_number_field, json_string_field, run_console_consumer,
-    ConsoleRun, CONSOLE_TIMEOUT,
+    run_console_consumer_with_env, ConsoleRun, CONSOLE_TIMEOUT,
 };
 pub use consumer::{consume_kcat, consume_python, consume_python_with, kcat_metadata};
 pub use error::{HarnessError, Result};

@@ -8,6 +8,7 @@ mod jaas;
 mod properties;
 mod properties_file;
 mod security;
+mod values;
 
 use std::time::Duration;
 

@@ -1,7 +1,6 @@
 //! The Java property names and their parsing.
 
-use std::time::Duration;
-
+use super::values::{boolean, i32_at_least, int, invalid, list, millis, optional};
 use super::{AutoOffsetReset, ConfigError, ConsumerConfig, IsolationLevel};
 
 /// Every property name [`ConsumerConfig::set`] accepts.
@@ -66,60 +65,6 @@ pub const KNOWN_PROPERTIES: &[&str] = &[
     "ssl.enabled.protocols",
     "ssl.protocol",
 ];
-
-fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::InvalidValue {
-        key: key.to_owned(),
-        value: if super::security::is_secret(key) {
-            "[hidden]".to_owned()
-        } else {
-            value.to_owned()
-        },
-        reason: reason.into(),
-    }
-}
-
-fn int(key: &str, value: &str, min: i64, max: i64) -> Result<i64, ConfigError> {
-    let v: i64 = value
-        .trim()
-        .parse()
-        .map_err(|_| invalid(key, value, "not an integer"))?;
-    if v < min || v > max {
-        return Err(invalid(key, value, format!("must be in {min}..={max}")));
-    }
-    Ok(v)
-}
-
-fn i32_at_least(key: &str, value: &str, min: i64) -> Result<i32, ConfigError> {
-    // The range check makes the narrowing exact.
-    Ok(int(key, value, min, i64::from(i32::MAX))? as i32)
-}
-
-fn millis(key: &str, value: &str, min: i64) -> Result<Duration, ConfigError> {
-    Ok(Duration::from_millis(int(key, value, min, i64::MAX)? as u64))
-}
-
-pub(super) fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(invalid(key, value, "expected true or false")),
-    }
-}
-
-fn list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn optional(value: &str) -> Option<String> {
-    let v = value.trim();
-    (!v.is_empty()).then(|| v.to_owned())
-}
 
 /// Sets `key` on `c`, parsing `value` as the Java consumer would.
 pub(super) fn set(c: &mut ConsumerConfig, key: &str, value: &str) -> Result<(), ConfigError> {
@@ -214,6 +159,7 @@ pub(super) fn set(c: &mut ConsumerConfig, key: &str, value: &str) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn java_names_parse() {

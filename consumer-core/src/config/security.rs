@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::jaas::{JaasConfig, LoginModule};
+use super::values::{boolean, invalid, path, text};
 use super::ConfigError;
 
 /// `security.protocol`: how connections to brokers are made.
@@ -427,41 +428,6 @@ pub struct SecurityConfig {
     jaas_module: Option<LoginModule>,
 }
 
-/// Properties whose values are secrets: errors about them never repeat the value.
-pub(super) fn is_secret(key: &str) -> bool {
-    matches!(
-        key,
-        "sasl.password"
-            | "sasl.jaas.config"
-            | "sasl.oauthbearer.config"
-            | "ssl.key.password"
-            | "ssl.keystore.password"
-            | "ssl.key.pem"
-            | "ssl.keystore.key"
-    )
-}
-
-fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::InvalidValue {
-        key: key.to_owned(),
-        value: if is_secret(key) {
-            "[hidden]".to_owned()
-        } else {
-            value.to_owned()
-        },
-        reason: reason.into(),
-    }
-}
-
-fn path(value: &str) -> Option<PathBuf> {
-    let v = value.trim();
-    (!v.is_empty()).then(|| PathBuf::from(v))
-}
-
-fn text(value: &str) -> Option<String> {
-    (!value.trim().is_empty()).then(|| value.to_owned())
-}
-
 fn pem_only(key: &str, value: &str) -> Result<(), ConfigError> {
     if value.trim().eq_ignore_ascii_case("PEM") {
         Ok(())
@@ -539,7 +505,7 @@ pub(super) fn set(s: &mut SecurityConfig, key: &str, value: &str) -> Result<bool
         "enable.sasl.oauthbearer.unsecure.jwt" => {
             // librdkafka needs this to build unsecured tokens; here the presence of the
             // unsecured options is enough. Accepted for compatibility.
-            super::properties::boolean(key, value)?;
+            boolean(key, value)?;
         }
         "ssl.ca.location" | "ssl.truststore.location" => s.ssl.ca_location = path(value),
         "ssl.ca.pem" | "ssl.truststore.certificates" => s.ssl.ca_pem = text(value),
@@ -562,7 +528,7 @@ pub(super) fn set(s: &mut SecurityConfig, key: &str, value: &str) -> Result<bool
             }
         }
         "enable.ssl.certificate.verification" => {
-            s.ssl.certificate_verification = super::properties::boolean(key, value)?
+            s.ssl.certificate_verification = boolean(key, value)?
         }
         "ssl.enabled.protocols" | "ssl.protocol" => {
             let mut versions = Vec::new();

@@ -51,7 +51,7 @@ impl Consumer {
         if self.closing != Closing::Open {
             return;
         }
-        self.last_now = Some(now);
+        self.observe(now);
         let deadline = now + timeout;
         let member = self
             .group

@@ -18,6 +18,7 @@ impl Consumer {
         self.requests.ended(&request);
         let InFlight {
             node,
+            api,
             version,
             owner,
             ..
@@ -28,7 +29,10 @@ impl Consumer {
                 if let Err(e) = self.nodes.handle_api_versions(node, version, resp) {
                     self.errors.push_back(e.into());
                 }
+                // A SASL connection authenticates at once.
+                self.authenticate_if_due(node, now);
             }
+            Owner::Authentication => self.finish_authentication(node, api, version, frame, now),
             Owner::Metadata => match decode::<MetadataRequest>(node, version, frame) {
                 Ok(resp) => self.apply_metadata(resp, now),
                 Err(_) => self.metadata.update_failed(now),
@@ -62,6 +66,11 @@ impl Consumer {
                 Self::session_closed(node, session_id, resp);
             }
             Owner::Group(call) => self.finish_group(node, version, call, frame, now),
+        }
+        // A session being renewed waits for the answers to what was sent on it: this may
+        // have been the last.
+        if self.nodes.is_renewing(node) {
+            self.authenticate_if_due(node, now);
         }
     }
 }

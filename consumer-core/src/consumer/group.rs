@@ -188,7 +188,7 @@ impl Consumer {
     /// The caller entered `poll`: restarts `max.poll.interval.ms`; a member that let it
     /// pass leaves the group now and reports it.
     pub fn poll_started(&mut self, now: Instant) {
-        self.last_now = Some(now);
+        self.observe(now);
         let Some((g, mut ctx)) = self.group_ctx() else {
             return;
         };
@@ -326,11 +326,19 @@ impl Consumer {
             let owner = Owner::Group(call);
             return self.not_sent_api(api, -1, owner, "no coordinator is known", now);
         };
-        if !self.nodes.is_ready(node.id) {
+        // A coordinator renewing its SASL session takes the request after the renewal
+        // (a SyncGroup answering a JoinGroup must not be lost to it).
+        let version = if self.nodes.is_ready(node.id) {
+            self.version_for(node.id, api)
+        } else if self.nodes.is_renewing(node.id) {
+            self.nodes
+                .negotiated(node.id)
+                .and_then(|v| v.pick(api).ok())
+        } else {
             let owner = Owner::Group(call);
             return self.not_sent_api(api, node.id, owner, "the coordinator is not ready", now);
-        }
-        let Some(v) = self.version_for(node.id, api) else {
+        };
+        let Some(v) = version else {
             let owner = Owner::Group(call);
             return self.not_sent_api(api, node.id, owner, "no usable version", now);
         };

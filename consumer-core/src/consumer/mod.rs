@@ -10,6 +10,7 @@
 //!
 //! Nothing here reads a clock or touches a socket: every input carries `now`.
 
+mod auth;
 mod close;
 mod dispatch;
 mod group;
@@ -86,7 +87,12 @@ impl Consumer {
             config.retry_backoff,
             config.retry_backoff_max,
         );
-        let nodes = nodes::Nodes::new(config.client_id.clone(), config.reconnect_backoff);
+        let nodes = nodes::Nodes::new(
+            config.client_id.clone(),
+            config.reconnect_backoff,
+            config.reconnect_backoff_max,
+            config.security.protocol.uses_sasl(),
+        );
         let group = ConsumerCoordinator::new(&config)?;
         Ok(Self {
             group,
@@ -325,7 +331,7 @@ impl Consumer {
         frame: Bytes,
         now: Instant,
     ) {
-        self.last_now = Some(now);
+        self.observe(now);
         let Some(request) = self.requests.take(correlation_id) else {
             debug!("answer {correlation_id} from node {node} matches no request; dropped");
             return;
@@ -342,7 +348,7 @@ impl Consumer {
     /// The connection to `node` was lost (or could not be made, or a request on it timed
     /// out): every request sent to it ends without an answer.
     pub fn handle_disconnect(&mut self, node: NodeId, now: Instant) {
-        self.last_now = Some(now);
+        self.observe(now);
         if let Some(g) = self.group.as_mut() {
             if g.coordinator().is_some_and(|c| c.id == node) {
                 g.coordinator_dead(now);
@@ -359,7 +365,7 @@ impl Consumer {
     pub fn handle_timeout(&mut self, now: Instant) {
         // Deadlines set since the last poll_timeout count too, from where it left off.
         self.arm_timers(self.timers_after);
-        self.last_now = Some(now);
+        self.observe(now);
         self.advance_close(now);
         self.fire_timers(now);
     }
@@ -368,7 +374,7 @@ impl Consumer {
 
     /// The next request to send, if any.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
-        self.last_now = Some(now);
+        self.observe(now);
         self.advance_close(now);
         if self.is_closed() {
             return None;
@@ -430,7 +436,15 @@ impl Consumer {
 
     // ---- internals ----
 
+    /// Takes the time of an input: the last `now`, and the SASL sessions that must be
+    /// renewed from now on (their nodes take no new request from this moment).
+    fn observe(&mut self, now: Instant) {
+        self.last_now = Some(now);
+        self.nodes.expire_sessions(now);
+    }
+
     fn prepare(&mut self, now: Instant) {
+        self.prepare_authentication(now);
         self.prepare_metadata(now);
         self.prepare_group(now);
         self.apply_default_resets();

@@ -26,6 +26,8 @@ pub(crate) use crate::outcome::{Outcome, RequestFailure};
 pub(crate) enum Owner {
     /// ApiVersions: a node's version negotiation.
     Negotiation,
+    /// SaslHandshake or SaslAuthenticate: a connection's SASL exchange.
+    Authentication,
     /// A metadata refresh.
     Metadata,
     /// Offset lookups (resets and the caller's queries).
@@ -102,7 +104,8 @@ pub struct RequestCounts {
     pub ended: u64,
     /// Requests recorded and not ended yet.
     pub pending: u64,
-    /// Of those, the ones still waiting in the core for `poll_transmit`.
+    /// Of those, the ones still waiting in the core: for `poll_transmit`, or for their
+    /// node's SASL session to be renewed.
     pub queued: u64,
 }
 

@@ -5,8 +5,8 @@ use log::debug;
 use super::requests::{Outcome, Owner};
 use super::Consumer;
 use crate::codec::ApiKey;
-use crate::consumer::NodeId;
 use crate::error_code::ErrorCode;
+use crate::metadata::NodeId;
 
 impl Consumer {
     /// Stops fetching and closes every fetch session a broker holds for this consumer: a

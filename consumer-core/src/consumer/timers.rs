@@ -26,6 +26,12 @@ impl Consumer {
         add(Timer::LookupRetry, &mut self.offsets.retry_times());
         add(Timer::FetchBackoff, &mut self.fetcher.backoff_ends());
         add(Timer::Close, &mut self.close_deadline().into_iter());
+        add(Timer::Reauthenticate, &mut self.nodes.renewal_times());
+        add(Timer::NodeBackoff, &mut self.nodes.backoff_ends());
+        add(
+            Timer::AuthenticationRetry,
+            &mut self.nodes.authentication_retry_times(),
+        );
         if let Some(g) = &self.group {
             deadlines.extend(g.timers());
         }

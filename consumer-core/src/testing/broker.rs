@@ -26,6 +26,7 @@ use crate::topic_partition::TopicPartition;
 use super::cluster::{Partition, TestCluster, Topic};
 use super::faults::Action;
 use super::network::{DisconnectCause, Gate, Pending, Reply};
+use super::sasl::Verdict;
 use super::tp;
 
 /// A request as a broker saw it.
@@ -95,7 +96,6 @@ impl TestCluster {
     /// A broker handles one request on an open connection.
     pub(super) fn process(&mut self, client: usize, broker: i32, t: Transmit) {
         let now = self.now();
-        let frame = t.frame.clone();
         let profile = &self.brokers[&broker].profile;
         let advertised = profile.range(t.api_key);
         let api_versions_probe = t.api_key == ApiKey::ApiVersions;
@@ -125,8 +125,54 @@ impl TestCluster {
             generation: -1,
         };
         let corr = t.correlation_id;
+        let (reply, close_after) = match self.sasl_verdict(client, broker, &t, error) {
+            Verdict::Refuse => {
+                // As Kafka: the connection closes, the request is never answered.
+                self.requests.push(seen);
+                self.cut_endpoint(client, t.node, DisconnectCause::Cut);
+                return;
+            }
+            Verdict::Answer { frame, close } => (Reply::Frame(frame), close),
+            Verdict::Pass => (
+                self.answer(broker, t.clone(), action, error, &mut seen),
+                false,
+            ),
+        };
+        self.requests.push(seen);
+        let gate = match action {
+            Some(Action::Hold) => Gate::Held,
+            Some(Action::Drop) => Gate::Dropped,
+            Some(Action::Delay(d)) => Gate::At(now + self.latency + d),
+            _ => Gate::At(now + self.latency),
+        };
+        let conn = self.conns.get_mut(&(client, t.node)).expect("connection");
+        conn.pending.push_back(Pending {
+            correlation_id: corr,
+            sent_at: now,
+            timeout: t.timeout.unwrap_or(self.request_timeout),
+            gate,
+            reply,
+            close_after,
+        });
+        if action == Some(Action::Cut) {
+            self.cut_endpoint(client, t.node, DisconnectCause::Cut);
+        }
+    }
+
+    /// The broker's answer to a request it accepts.
+    fn answer(
+        &mut self,
+        broker: i32,
+        t: Transmit,
+        action: Option<Action>,
+        error: Option<i16>,
+        seen: &mut SeenRequest,
+    ) -> Reply {
+        let now = self.now();
+        let frame = t.frame.clone();
+        let corr = t.correlation_id;
         let v = t.api_version;
-        let reply = match t.api_key {
+        match t.api_key {
             ApiKey::ApiVersions => {
                 let (_, _req) = decode::<ApiVersionsRequest>(frame);
                 Reply::Frame(encode::<ApiVersionsRequest>(
@@ -207,27 +253,9 @@ impl TestCluster {
             api if is_group_api(api) => {
                 // The coordinator never sees a request lost on the way.
                 let lost = action == Some(Action::Drop);
-                self.group_request(broker, v, corr, frame, error, lost, &mut seen)
+                self.group_request(broker, v, corr, frame, error, lost, seen)
             }
             other => panic!("the simulated broker does not answer {other}"),
-        };
-        self.requests.push(seen);
-        let gate = match action {
-            Some(Action::Hold) => Gate::Held,
-            Some(Action::Drop) => Gate::Dropped,
-            Some(Action::Delay(d)) => Gate::At(now + self.latency + d),
-            _ => Gate::At(now + self.latency),
-        };
-        let conn = self.conns.get_mut(&(client, t.node)).expect("connection");
-        conn.pending.push_back(Pending {
-            correlation_id: corr,
-            sent_at: now,
-            timeout: t.timeout.unwrap_or(self.request_timeout),
-            gate,
-            reply,
-        });
-        if action == Some(Action::Cut) {
-            self.cut_endpoint(client, t.node, DisconnectCause::Cut);
         }
     }
 

@@ -15,7 +15,10 @@ use crate::topic_partition::TopicPartition;
 
 use super::faults::Rule;
 use super::network::{Connection, Endpoint, Link, NetEvent};
-use super::{value_for, FetchSessions, Groups, PartitionError, SeenRequest, BASE_TS};
+use super::{
+    value_for, Authentication, FetchSessions, Groups, PartitionError, SaslServer, SeenRequest,
+    BASE_TS,
+};
 
 /// The API versions a broker advertises.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +94,8 @@ pub struct Broker {
     pub profile: Profile,
     /// When true, connections to it are refused.
     pub down: bool,
+    /// When set, a SASL listener: connections authenticate before anything else.
+    pub sasl: Option<SaslServer>,
 }
 
 impl Broker {
@@ -185,9 +190,16 @@ pub struct ClusterBuilder {
     brokers: usize,
     profile: Profile,
     topics: Vec<(String, usize)>,
+    sasl: Option<SaslServer>,
 }
 
 impl ClusterBuilder {
+    /// Every broker is a SASL listener requiring `server`'s mechanisms and credentials.
+    pub fn sasl(mut self, server: SaslServer) -> Self {
+        self.sasl = Some(server);
+        self
+    }
+
     /// `n` brokers, ids 1..=n.
     pub fn brokers(mut self, n: usize) -> Self {
         self.brokers = n;
@@ -218,6 +230,7 @@ impl ClusterBuilder {
                         port: 9090 + id,
                         profile: self.profile.clone(),
                         down: false,
+                        sasl: self.sasl.clone(),
                     },
                 )
             })
@@ -264,6 +277,9 @@ impl ClusterBuilder {
             ownership_conflicts: Vec::new(),
             lost_connections: Vec::new(),
             fetch_sessions: FetchSessions::default(),
+            authentications: Vec::new(),
+            sasl_violations: Vec::new(),
+            scram_serial: 0,
             next_client: 1,
         }
     }
@@ -320,6 +336,12 @@ pub struct TestCluster {
     pub lost_connections: Vec<(usize, NodeId)>,
     /// The brokers' fetch sessions (off unless a scenario turns them on).
     pub fetch_sessions: FetchSessions,
+    /// Every SASL authentication the brokers saw through, in order.
+    pub authentications: Vec<Authentication>,
+    /// Requests a SASL listener received before the connection authenticated, or after
+    /// its session ended: each closed its connection, as Kafka does.
+    pub sasl_violations: Vec<String>,
+    pub(super) scram_serial: u64,
     pub(super) next_client: usize,
 }
 
@@ -330,6 +352,7 @@ impl TestCluster {
             brokers: 3,
             profile: Profile::modern(),
             topics: Vec::new(),
+            sasl: None,
         }
     }
     // ---- the clock ----

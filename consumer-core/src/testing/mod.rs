@@ -72,6 +72,7 @@
 //! | `group`, `rebalance`, `group_offsets` | the broker-side group coordinator ([`Groups`]) |
 //! | `group_api` | the brokers' side of the group APIs, with injected errors |
 //! | `fetch_sessions` | the broker side of incremental fetch sessions (KIP-227) |
+//! | `sasl` | SASL listeners ([`SaslServer`]): PLAIN, SCRAM, OAUTHBEARER, session lifetimes (KIP-368) |
 
 mod broker;
 mod cluster;
@@ -83,6 +84,7 @@ mod group_api;
 mod group_offsets;
 mod network;
 mod rebalance;
+mod sasl;
 mod sim_network;
 
 use bytes::Bytes;
@@ -98,6 +100,7 @@ pub use fetch_sessions::{FetchSessions, SessionMode, SessionSeen};
 pub use group::{partitions_of, GenerationRecord, Group, GroupMember, GroupState, Groups};
 pub use group_offsets::Committed;
 pub use network::{DisconnectCause, NetEvent};
+pub use sasl::{Authentication, SaslServer};
 pub use sim_network::{SharedCluster, SimNetwork};
 
 /// The timestamp of offset 0 in logs filled by [`TestCluster::append`]; offset `n` has

@@ -21,6 +21,7 @@ use super::cluster::TestCluster;
 use super::driver::{self, Member};
 use super::fetch_sessions::SessionAnswer;
 use super::group::Answer;
+use super::sasl::ConnSasl;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Gate {
@@ -52,12 +53,16 @@ pub(super) struct Pending {
     pub(super) timeout: Duration,
     pub(super) gate: Gate,
     pub(super) reply: Reply,
+    /// The broker closes the connection once this answer is out (a failed authentication).
+    pub(super) close_after: bool,
 }
 
 #[derive(Debug)]
 pub(super) struct Connection {
     pub(super) broker: i32,
     pub(super) pending: VecDeque<Pending>,
+    /// The broker's SASL state of the connection.
+    pub(super) sasl: ConnSasl,
 }
 
 /// The network client's view of one node while it has no connection: like the real one,
@@ -260,6 +265,7 @@ impl TestCluster {
             Connection {
                 broker,
                 pending: VecDeque::new(),
+                sasl: ConnSasl::default(),
             },
         );
         if client == 0 {
@@ -449,6 +455,9 @@ impl TestCluster {
                         correlation_id: p.correlation_id,
                         frame,
                     });
+                if p.close_after {
+                    self.cut_endpoint(client, node, DisconnectCause::Cut);
+                }
             }
         }
         progress

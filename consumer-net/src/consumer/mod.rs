@@ -13,11 +13,11 @@ mod error;
 mod group;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use consumer_core::{
     Consumer, ConsumerConfig, ConsumerError, ConsumerRecord, ErrorCode, OffsetAndTimestamp,
-    QueryId, TopicPartition,
+    QueryId, TokenProvider, TopicPartition,
 };
 use log::{debug, warn};
 
@@ -73,7 +73,7 @@ impl<T: Transport> KafkaConsumer<T> {
     /// settings (request timeout, buffer sizes) are its own: [`new`](KafkaConsumer::new)
     /// derives a [`NetworkClient`]'s from `config`.
     pub fn with_transport(config: ConsumerConfig, transport: T) -> Result<Self, KafkaError> {
-        let core = Consumer::new(config)?;
+        let core = Consumer::new(with_unsecured_token_provider(config))?;
         Ok(Self {
             core,
             net: transport,
@@ -444,8 +444,33 @@ impl<T: Transport> KafkaConsumer<T> {
         if let Some(err) = self.security_failure.take() {
             return Err(err);
         }
+        // As the Java consumer throws AuthenticationException from every blocking call, a
+        // failed authentication ends the call that is waiting (for records, a commit, an
+        // offset...) rather than letting it wait out its timeout.
+        if let Some(e) = self.core.poll_authentication_error() {
+            return Err(ConsumerError::Authentication(e).into());
+        }
         Ok(())
     }
+}
+
+/// OAUTHBEARER with an unsecured JWT (Java's `unsecuredLogin*` options, librdkafka's
+/// `sasl.oauthbearer.config`) and no token provider: the core reads no clock, so the
+/// token, issued now and valid for its lifetime, is made here from the wall clock, anew
+/// for each authentication.
+fn with_unsecured_token_provider(mut config: ConsumerConfig) -> ConsumerConfig {
+    let sasl = &mut config.security.sasl;
+    if sasl.token_provider.is_none() {
+        if let Some(jwt) = sasl.unsecured_jwt.clone() {
+            sasl.token_provider = Some(TokenProvider::new(move || {
+                let unix_now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
+                Ok(jwt.token(unix_now))
+            }));
+        }
+    }
+    config
 }
 
 impl<T: Transport> Drop for KafkaConsumer<T> {

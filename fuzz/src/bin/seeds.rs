@@ -14,6 +14,7 @@ fn main() -> std::io::Result<()> {
             consumer_core_fuzz::seeds::record_batches(),
         ),
         ("consumer_core", consumer_core_fuzz::consumer::seeds()),
+        ("sasl_messages", consumer_core_fuzz::sasl::seeds()),
     ];
     for (target, seeds) in targets {
         let dir = out.join(target);

@@ -5,10 +5,22 @@ use crate::codec::prelude::*;
 const API: ApiKey = ApiKey::SaslAuthenticate;
 
 /// SaslAuthenticate request, versions 0–2.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct SaslAuthenticateRequest {
     /// The SASL token from the client's mechanism.
     pub auth_bytes: Bytes,
+}
+
+impl std::fmt::Debug for SaslAuthenticateRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token may hold a password (PLAIN) or a bearer token: only its size shows.
+        f.debug_struct("SaslAuthenticateRequest")
+            .field(
+                "auth_bytes",
+                &format_args!("[{} bytes hidden]", self.auth_bytes.len()),
+            )
+            .finish()
+    }
 }
 
 /// SaslAuthenticate response, versions 0–2.
@@ -126,6 +138,16 @@ mod tests {
             };
             frame_roundtrip(&req, &resp, v);
         }
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let req = SaslAuthenticateRequest {
+            auth_bytes: Bytes::from_static(b"\0user\0secret"),
+        };
+        let shown = format!("{req:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("12 bytes"), "{shown}");
     }
 
     #[test]
