@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use consumer_core::ConsumerError;
 use consumer_net::{KafkaConsumer, KafkaError};
 use integration_tests::{
     init_logging, library_consumer, noloss_table, now_us, partitions, port_accepts,
@@ -281,7 +282,12 @@ impl Cluster {
 /// A security failure (the kind the Java consumer throws as an
 /// `AuthenticationException` / `SslAuthenticationException`).
 fn is_security(e: &KafkaError) -> bool {
-    matches!(e, KafkaError::Ssl { .. } | KafkaError::TlsConfig(_))
+    matches!(
+        e,
+        KafkaError::Ssl { .. }
+            | KafkaError::TlsConfig(_)
+            | KafkaError::Consumer(ConsumerError::Authentication(_))
+    )
 }
 
 /// An error a call returned, relative to the fault.
