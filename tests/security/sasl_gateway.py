@@ -31,6 +31,13 @@ Behaviour follows Apache Kafka's SaslServerAuthenticator:
   answered, so responses stay in order. A non-SASL request after the
   session expired closes the connection.
 
+Fault injection (--control-file PATH): while the file holds a number K > 0,
+the next K SaslAuthenticate requests (SaslHandshake v1 exchanges, first
+authentication or re-authentication) are not answered: the gateway writes
+K - 1 back to the file, logs cut_auth and closes the connection, as a
+broker or a network dying in the middle of the SASL exchange. The file is
+re-read at every SaslAuthenticate; write it atomically (write and rename).
+
 Every decision is written to a JSON-lines event log (--events), one object
 per line with at least "ts" (Unix seconds) and "event":
   listening {port}
@@ -41,6 +48,7 @@ per line with at least "ts" (Unix seconds) and "event":
   illegal_request {conn, api_key, api_version, state}
   expired_close {conn, mechanism, user, api_key, expired_ms_ago}
   upstream_error {conn, error}
+  cut_auth {conn, mechanism, version, reauth, left}
   closed {conn, forwarded, authenticated}
 Passwords and tokens are never logged.
 """
@@ -49,6 +57,7 @@ import argparse
 import base64
 import collections
 import json
+import os
 import socket
 import struct
 import sys
@@ -601,6 +610,11 @@ class Connection:
         if api_key == SASL_AUTHENTICATE and self.state == "authenticate":
             if version > 2:
                 self.illegal(api_key, version)
+            left = self.cfg.take_auth_cut()
+            if left is not None:
+                self.emit("cut_auth", mechanism=self.mechanism, version=version,
+                          reauth=self.reauth, left=left)
+                raise Closed()
             token = r.compact_bytes() if version >= 2 else r.bytes_()
             self.authenticate(corr, version, token or b"")
             return
@@ -742,6 +756,26 @@ class Config:
                 raise SystemExit("--oauth-token wants TOKEN=PRINCIPAL")
             self.oauth_tokens[token] = principal
         self.session_lifetime_ms = args.session_lifetime_ms
+        self.control_file = args.control_file
+        self.control_lock = threading.Lock()
+
+    def take_auth_cut(self):
+        """None, or the cuts left after taking one (see --control-file)."""
+        if not self.control_file:
+            return None
+        with self.control_lock:
+            try:
+                with open(self.control_file, encoding="utf-8") as f:
+                    k = int(f.read().strip() or "0")
+            except (OSError, ValueError):
+                return None
+            if k <= 0:
+                return None
+            tmp = self.control_file + ".gw-tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write("%d\n" % (k - 1))
+            os.replace(tmp, self.control_file)
+            return k - 1
 
     def add_user(self, spec):
         user, sep, password = spec.partition(":")
@@ -767,6 +801,9 @@ def main():
                    help="session_lifetime_ms granted (0: no expiry, no re-authentication)")
     p.add_argument("--scram-iterations", type=int, default=4096)
     p.add_argument("--events", required=True, help="JSON-lines event log to append to")
+    p.add_argument("--control-file",
+                   help="fault injection: a number K in this file cuts the next K "
+                        "SaslAuthenticate requests (see the module docstring)")
     args = p.parse_args()
     cfg = Config(args)
     events = Events(args.events)

@@ -41,6 +41,7 @@ mod producer;
 mod proxy;
 mod python;
 mod record;
+mod relay;
 mod sasl_gateway;
 mod secure_cluster;
 mod stunnel;
@@ -78,6 +79,7 @@ pub use python::python_program;
 pub use record::{
     consumed_by_partition, Compression, ConsumedRecord, Produced, ProducedRecord, Record,
 };
+pub use relay::Relay;
 pub use sasl_gateway::{
     sasl_gateway_script, GatewayEvent, GatewayOptions, SaslGateway, ALL_MECHANISMS,
 };

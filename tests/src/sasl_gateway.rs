@@ -96,7 +96,8 @@ pub struct GatewayEvent {
     pub ts: f64,
     /// `listening`, `connection`, `handshake`, `auth_success`,
     /// `auth_failure`, `illegal_request`, `expired_close`,
-    /// `upstream_error` or `closed`.
+    /// `upstream_error`, `cut_auth` (see
+    /// [`SaslGateway::cut_next_authentications`]) or `closed`.
     pub event: String,
     /// The connection it concerns (numbered from 1), if any.
     pub conn: Option<u64>,
@@ -150,6 +151,8 @@ pub struct SaslGateway {
     server: Watched,
     port: u16,
     events: PathBuf,
+    /// The gateway's `--control-file`.
+    control: PathBuf,
     _dir: TempDir,
 }
 
@@ -192,6 +195,7 @@ impl SaslGateway {
             .map(|(u, p)| format!("{u}:{p}\n"))
             .collect();
         let users_file = dir.write("users", &users)?;
+        let control = dir.write("control", "0\n")?;
         let mut cmd = Command::new(python_program());
         cmd.arg(sasl_gateway_script())
             .arg("--listen")
@@ -206,6 +210,8 @@ impl SaslGateway {
             .arg(options.session_lifetime.as_millis().to_string())
             .arg("--events")
             .arg(&events)
+            .arg("--control-file")
+            .arg(&control)
             .env("PYTHONUNBUFFERED", "1");
         for p in &options.oauth_principals {
             cmd.arg("--oauth-principal").arg(p);
@@ -231,6 +237,7 @@ impl SaslGateway {
             server,
             port,
             events,
+            control,
             _dir: dir,
         })
     }
@@ -281,6 +288,37 @@ impl SaslGateway {
             }
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The next `k` SaslAuthenticate requests (on any connection) are not
+    /// answered: the gateway closes their connection instead and logs a
+    /// `cut_auth` event for each. Replaces the cuts still pending (0 cancels
+    /// them).
+    pub fn cut_next_authentications(&self, k: u32) -> Result<()> {
+        let tmp = self.control.with_extension("tmp");
+        std::fs::write(&tmp, format!("{k}\n"))
+            .map_err(|e| HarnessError::io(format!("writing {}", tmp.display()), e))?;
+        std::fs::rename(&tmp, &self.control)
+            .map_err(|e| HarnessError::io(format!("renaming to {}", self.control.display()), e))
+    }
+
+    /// Authentication cuts asked for and not made yet.
+    pub fn authentication_cuts_pending(&self) -> Result<u32> {
+        let text = std::fs::read_to_string(&self.control)
+            .map_err(|e| HarnessError::io(format!("reading {}", self.control.display()), e))?;
+        text.trim().parse().map_err(|e| HarnessError::Protocol {
+            what: "the SASL gateway's control file".into(),
+            detail: format!("{text:?}: {e}"),
+        })
+    }
+
+    /// Authentications cut so far (`cut_auth` events).
+    pub fn authentications_cut(&self) -> Result<usize> {
+        Ok(self
+            .events()?
+            .iter()
+            .filter(|e| e.event == "cut_auth")
+            .count())
     }
 
     /// The gateway's stderr (tail) and its event log.

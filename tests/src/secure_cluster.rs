@@ -7,7 +7,13 @@
 //! Tansu's `--advertised-listener-url` is the outermost address,
 //! `localhost:<port>` (the name the test certificates are issued for), so
 //! every connection a client opens after bootstrapping goes through the
-//! same security layers. Data is put in (and checked) over
+//! same security layers.
+//!
+//! For the fault matrix, the TLS front can go down and come back on the
+//! same port (`stop_front` / `restart_front`), and with
+//! [`TlsOptions::relay`] a raw TCP [`Relay`] sits on the advertised port in
+//! front of stunnel, to cut connections in the middle of their TLS handshake
+//! or drop them all. Data is put in (and checked) over
 //! [`plaintext_bootstrap`](TlsTansu::plaintext_bootstrap): a [`CutProxy`]
 //! to Tansu's plaintext port, which rewrites broker addresses to itself.
 //! (Tansu's own port is no use as a bootstrap: its Metadata answers send
@@ -17,6 +23,7 @@ use crate::certs::{CertKey, Certs};
 use crate::error::{HarnessError, Result};
 use crate::ports::free_port;
 use crate::proxy::CutProxy;
+use crate::relay::Relay;
 use crate::sasl_gateway::{GatewayOptions, SaslGateway};
 use crate::stunnel::{Stunnel, StunnelOptions, TlsVersion};
 use crate::tansu::{Tansu, TansuOptions};
@@ -56,6 +63,9 @@ pub struct TlsOptions {
     pub require_client_cert: bool,
     /// Speak only this TLS version (default: 1.2 and 1.3).
     pub version: Option<TlsVersion>,
+    /// Put a [`Relay`] on the advertised port in front of stunnel (which
+    /// then listens on another port), for cutting connections.
+    pub relay: bool,
 }
 
 fn stunnel_options(certs: &Certs, tls: &TlsOptions) -> StunnelOptions {
@@ -89,9 +99,27 @@ fn with_front<F>(mut front: impl FnMut(u16, &Tansu) -> Result<F>) -> Result<(Tan
     Err(last.unwrap_or_else(|| HarnessError::InvalidInput("could not start the cluster".into())))
 }
 
-/// Tansu behind stunnel; everything stops on drop.
+/// stunnel to `upstream`: on `outer`, or with `relay` on a free port behind
+/// a [`Relay`] on `outer`.
+fn tls_front(
+    outer: u16,
+    upstream: u16,
+    options: &StunnelOptions,
+    relay: bool,
+) -> Result<(Stunnel, Option<Relay>)> {
+    if !relay {
+        return Ok((Stunnel::start_on(outer, upstream, options)?, None));
+    }
+    let stunnel = Stunnel::start(upstream, options)?;
+    let relay = Relay::start_on(outer, &format!("127.0.0.1:{}", stunnel.port()))?;
+    Ok((stunnel, Some(relay)))
+}
+
+/// Tansu behind stunnel (behind a [`Relay`] with [`TlsOptions::relay`]);
+/// everything stops on drop.
 pub struct TlsTansu {
     // Dropped in this order: the front first.
+    relay: Option<Relay>,
     stunnel: Stunnel,
     proxy: CutProxy,
     tansu: Tansu,
@@ -104,10 +132,12 @@ impl TlsTansu {
     pub fn start(options: &TlsOptions) -> Result<TlsTansu> {
         let certs = Certs::generate()?;
         let stunnel_opts = stunnel_options(&certs, options);
-        let (tansu, stunnel, _) =
-            with_front(|outer, tansu| Stunnel::start_on(outer, tansu.port(), &stunnel_opts))?;
+        let (tansu, (stunnel, relay), _) = with_front(|outer, tansu| {
+            tls_front(outer, tansu.port(), &stunnel_opts, options.relay)
+        })?;
         let proxy = CutProxy::start(&tansu.bootstrap())?;
         Ok(TlsTansu {
+            relay,
             stunnel,
             proxy,
             tansu,
@@ -117,12 +147,29 @@ impl TlsTansu {
 
     /// `localhost:<TLS port>`, for `bootstrap.servers` with `security.protocol=SSL`.
     pub fn bootstrap(&self) -> String {
-        self.stunnel.addr()
+        format!("localhost:{}", self.tls_port())
     }
 
-    /// The TLS port.
+    /// The TLS port clients connect to (the advertised one: the relay's
+    /// with [`TlsOptions::relay`], else stunnel's).
     pub fn tls_port(&self) -> u16 {
-        self.stunnel.port()
+        self.relay.as_ref().map_or(self.stunnel.port(), Relay::port)
+    }
+
+    /// The relay in front of stunnel, with [`TlsOptions::relay`].
+    pub fn relay(&self) -> Option<&Relay> {
+        self.relay.as_ref()
+    }
+
+    /// The TLS front goes down: stunnel stops (see [`Stunnel::stop`]);
+    /// Tansu and its data stay.
+    pub fn stop_front(&self) {
+        self.stunnel.stop();
+    }
+
+    /// The TLS front comes back on the same port (see [`Stunnel::restart`]).
+    pub fn restart_front(&self) -> Result<()> {
+        self.stunnel.restart()
     }
 
     /// A plaintext bootstrap address (through a [`CutProxy`]) for producing
@@ -157,6 +204,7 @@ impl TlsTansu {
 /// stops on drop.
 pub struct SaslTansu {
     // Dropped in this order: the outermost first.
+    relay: Option<Relay>,
     stunnel: Option<Stunnel>,
     gateway: SaslGateway,
     proxy: CutProxy,
@@ -171,6 +219,7 @@ impl SaslTansu {
             with_front(|outer, tansu| SaslGateway::start_on(outer, &tansu.bootstrap(), gateway))?;
         let proxy = CutProxy::start(&tansu.bootstrap())?;
         Ok(SaslTansu {
+            relay: None,
             stunnel: None,
             gateway: gw,
             proxy,
@@ -180,17 +229,19 @@ impl SaslTansu {
     }
 
     /// `SASL_SSL`: stunnel (with `tls`) in front of the gateway, Tansu
-    /// advertising stunnel's port.
+    /// advertising stunnel's port (with [`TlsOptions::relay`], the port of a
+    /// [`Relay`] in front of stunnel).
     pub fn start_ssl(gateway: &GatewayOptions, tls: &TlsOptions) -> Result<SaslTansu> {
         let certs = Certs::generate()?;
         let stunnel_opts = stunnel_options(&certs, tls);
-        let (tansu, (stunnel, gw), _) = with_front(|outer, tansu| {
+        let (tansu, (stunnel, relay, gw), _) = with_front(|outer, tansu| {
             let gw = SaslGateway::start(&tansu.bootstrap(), gateway)?;
-            let st = Stunnel::start_on(outer, gw.port(), &stunnel_opts)?;
-            Ok((st, gw))
+            let (st, relay) = tls_front(outer, gw.port(), &stunnel_opts, tls.relay)?;
+            Ok((st, relay, gw))
         })?;
         let proxy = CutProxy::start(&tansu.bootstrap())?;
         Ok(SaslTansu {
+            relay,
             stunnel: Some(stunnel),
             gateway: gw,
             proxy,
@@ -199,11 +250,37 @@ impl SaslTansu {
         })
     }
 
-    /// `localhost:<outermost port>` (stunnel's for `SASL_SSL`, else the gateway's).
+    /// `localhost:<outermost port>` (the relay's or stunnel's for
+    /// `SASL_SSL`, else the gateway's).
     pub fn bootstrap(&self) -> String {
-        self.stunnel
-            .as_ref()
-            .map_or_else(|| self.gateway.addr(), Stunnel::addr)
+        match (&self.relay, &self.stunnel) {
+            (Some(r), _) => r.addr(),
+            (None, Some(s)) => s.addr(),
+            (None, None) => self.gateway.addr(),
+        }
+    }
+
+    /// The relay in front of stunnel, for `SASL_SSL` with [`TlsOptions::relay`].
+    pub fn relay(&self) -> Option<&Relay> {
+        self.relay.as_ref()
+    }
+
+    /// `SASL_SSL`: the TLS front goes down (see [`Stunnel::stop`]); the
+    /// gateway and Tansu stay. An error for `SASL_PLAINTEXT`.
+    pub fn stop_front(&self) -> Result<()> {
+        self.tls_front()?.stop();
+        Ok(())
+    }
+
+    /// `SASL_SSL`: the TLS front comes back on the same port.
+    pub fn restart_front(&self) -> Result<()> {
+        self.tls_front()?.restart()
+    }
+
+    fn tls_front(&self) -> Result<&Stunnel> {
+        self.stunnel.as_ref().ok_or_else(|| {
+            HarnessError::InvalidInput("SASL_PLAINTEXT has no TLS front to stop".into())
+        })
     }
 
     /// A plaintext bootstrap address without authentication (through a

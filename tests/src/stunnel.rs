@@ -2,8 +2,11 @@
 //! accepts TLS on a loopback port and forwards the plaintext to another
 //! local port (a broker, or the SASL gateway).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::thread;
 use std::time::Duration;
 
 use crate::error::{install_hint, HarnessError, Result};
@@ -70,11 +73,20 @@ impl StunnelOptions {
     }
 }
 
-/// A running stunnel on 127.0.0.1, killed on drop.
+/// A running stunnel on 127.0.0.1, killed on drop. It can be stopped and
+/// started again on the same port with the same configuration
+/// ([`stop`](Stunnel::stop), [`restart`](Stunnel::restart)), as a TLS front
+/// going down and coming back.
 pub struct Stunnel {
-    server: Watched,
+    /// None while stopped.
+    server: Mutex<Option<Watched>>,
     port: u16,
+    conf: PathBuf,
     log: PathBuf,
+    /// Times started (1 after [`Stunnel::start_on`]).
+    starts: AtomicUsize,
+    /// The output of earlier runs (before a stop).
+    earlier: Mutex<String>,
     _dir: TempDir,
 }
 
@@ -135,29 +147,68 @@ impl Stunnel {
             ));
         }
         let conf_path = dir.write("stunnel.conf", &conf)?;
-        let mut cmd = Command::new(&bin);
-        cmd.arg(&conf_path);
-        let server = Watched::start("stunnel", &cmd, port, START_TIMEOUT).map_err(|e| {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            match e {
-                HarnessError::Failed {
-                    what,
-                    status,
-                    output,
-                } => HarnessError::Failed {
-                    what,
-                    status,
-                    output: format!("{output}\n--- stunnel.log ---\n{text}"),
-                },
-                e => e,
-            }
-        })?;
+        let server = launch(&bin, &conf_path, port, &log)?;
         Ok(Stunnel {
-            server,
+            server: Mutex::new(Some(server)),
             port,
+            conf: conf_path,
             log,
+            starts: AtomicUsize::new(1),
+            earlier: Mutex::new(String::new()),
             _dir: dir,
         })
+    }
+
+    /// Stops stunnel (SIGTERM, waiting for it to exit): the port refuses
+    /// connections and every connection through it dies. Stopping a
+    /// stopped stunnel does nothing.
+    pub fn stop(&self) {
+        let server = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(server) = server {
+            let output = server.output();
+            drop(server);
+            self.earlier
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_str(&output);
+            log::info!("stunnel on 127.0.0.1:{} stopped", self.port);
+        }
+    }
+
+    /// Starts stunnel again on the same port with the same configuration
+    /// (after [`stop`](Self::stop); a running stunnel is left alone). Binding
+    /// is retried for a few seconds (the port may be briefly unavailable).
+    pub fn restart(&self) -> Result<()> {
+        let mut server = self.server.lock().unwrap_or_else(|e| e.into_inner());
+        if server.is_some() {
+            return Ok(());
+        }
+        let bin = stunnel_binary()?;
+        let mut last = None;
+        for attempt in 0..10 {
+            if attempt > 0 {
+                thread::sleep(Duration::from_millis(200));
+            }
+            match launch(&bin, &self.conf, self.port, &self.log) {
+                Ok(s) => {
+                    *server = Some(s);
+                    self.starts.fetch_add(1, Ordering::SeqCst);
+                    log::info!("stunnel on 127.0.0.1:{} restarted", self.port);
+                    return Ok(());
+                }
+                Err(e @ HarnessError::Failed { .. }) => {
+                    log::warn!("stunnel did not restart on {}: {e}", self.port);
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| HarnessError::InvalidInput("stunnel did not restart".into())))
+    }
+
+    /// How many times stunnel was started (1, plus one per [`restart`](Self::restart)).
+    pub fn starts(&self) -> usize {
+        self.starts.load(Ordering::SeqCst)
     }
 
     /// The TLS port on 127.0.0.1.
@@ -170,16 +221,53 @@ impl Stunnel {
         format!("localhost:{}", self.port)
     }
 
-    /// stunnel's log (its log file, then the tail of its stderr).
+    /// stunnel's log (its log file, then the tail of its stderr, of every run).
     pub fn logs(&self) -> String {
         let file = std::fs::read_to_string(&self.log).unwrap_or_default();
-        format!("{file}\n--- stderr ---\n{}", self.server.output())
+        let earlier = self
+            .earlier
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let current = self
+            .server
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(Watched::output)
+            .unwrap_or_default();
+        format!("{file}\n--- stderr ---\n{earlier}{current}")
     }
 
     /// True while stunnel runs.
-    pub fn is_running(&mut self) -> bool {
-        self.server.is_running()
+    pub fn is_running(&self) -> bool {
+        self.server
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .is_some_and(Watched::is_running)
     }
+}
+
+/// Runs stunnel with `conf` under the watchdog, until `port` accepts.
+fn launch(bin: &Path, conf: &Path, port: u16, log: &Path) -> Result<Watched> {
+    let mut cmd = Command::new(bin);
+    cmd.arg(conf);
+    Watched::start("stunnel", &cmd, port, START_TIMEOUT).map_err(|e| {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        match e {
+            HarnessError::Failed {
+                what,
+                status,
+                output,
+            } => HarnessError::Failed {
+                what,
+                status,
+                output: format!("{output}\n--- stunnel.log ---\n{text}"),
+            },
+            e => e,
+        }
+    })
 }
 
 /// `stunnel4` (Debian's name) or `stunnel` on PATH.
