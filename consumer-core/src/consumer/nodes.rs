@@ -430,7 +430,12 @@ impl Nodes {
         let e = self.entry(node);
         if !matches!(e.state, LinkState::Negotiating) {
             // The connection it was asked on is gone (a disconnect reset the node).
-            debug!("node {node}: ApiVersions answer for a connection no longer negotiating");
+            match &resp {
+                Ok(_) => debug!("node {node}: ApiVersions answer for a connection already reset"),
+                Err(failure) => {
+                    debug!("node {node}: ApiVersions ended ({failure}); the connection was reset")
+                }
+            }
             return Ok(());
         }
         let resp = match resp {
