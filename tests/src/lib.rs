@@ -71,7 +71,7 @@ pub use library::{
 };
 pub use malicious::{fake_records, FakeCluster, Fault};
 pub use mock_cluster::{launcher_binary, CoordinatorType, MockCluster};
-pub use noloss::{noloss_table, NoLoss, NoLossRow};
+pub use noloss::{bad_rows, noloss_table, write_report, NoLoss, NoLossRow};
 pub use ports::{free_port, port_accepts};
 pub use producer::{produce_kcat, produce_kcat_with, produce_python, produce_python_with};
 pub use proxy::CutProxy;

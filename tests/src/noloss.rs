@@ -299,3 +299,38 @@ pub fn noloss_table(rows: &[NoLossRow]) -> String {
     }
     s
 }
+
+/// Writes a matrix's `report` to `target/<file>` and stderr (a failed write is only
+/// printed: the report is on stderr anyway).
+pub fn write_report(file: &str, report: &str) {
+    eprintln!("{report}");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(file);
+    if let Err(e) = std::fs::write(&out, report) {
+        eprintln!("could not write {}: {e}", out.display());
+    }
+}
+
+/// The rows that lost records, broke the model, or stalled longer than `max_stall_ms`
+/// (a row that measured no stall counts as stalled when `stall_required`), one line each.
+pub fn bad_rows(rows: &[NoLossRow], max_stall_ms: i64, stall_required: bool) -> Vec<String> {
+    rows.iter()
+        .filter(|r| {
+            let stalled = match r.max_stall_ms {
+                Some(s) => s > max_stall_ms,
+                None => stall_required,
+            };
+            r.lost > 0 || !r.violations.is_empty() || stalled
+        })
+        .map(|r| {
+            format!(
+                "{} [{}]: {} (longest stall {:?} ms)",
+                r.scenario,
+                r.mode,
+                r.violations.join("; "),
+                r.max_stall_ms
+            )
+        })
+        .collect()
+}

@@ -28,9 +28,10 @@ use integration_tests::error_code::{
     REBALANCE_IN_PROGRESS as RIP, REQUEST_TIMED_OUT as RTO, UNKNOWN_TOPIC_OR_PARTITION as UTP,
 };
 use integration_tests::{
-    group_props, init_logging, library_consumer, mock_cluster, noloss_table, now_us, partitions,
-    produce_kcat_with, sample_records, CommitPolicy, Compression, CoordinatorType, CutProxy,
-    Expected, Logged, MemberEvent, MemberSpec, MockCluster, NoLoss, NoLossRow, ProcessMember,
+    bad_rows, group_props, init_logging, library_consumer, mock_cluster, noloss_table, now_us,
+    partitions, produce_kcat_with, sample_records, write_report, CommitPolicy, Compression,
+    CoordinatorType, CutProxy, Expected, Logged, MemberEvent, MemberSpec, MockCluster, NoLoss,
+    NoLossRow, ProcessMember,
 };
 
 /// KAFKA_STORAGE_ERROR.
@@ -663,28 +664,8 @@ fn fault_matrix() {
         all.len(),
         started.elapsed().as_secs_f64()
     );
-    eprintln!("{report}");
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fault-matrix.md");
-    if let Err(e) = std::fs::write(&out, &report) {
-        eprintln!("could not write {}: {e}", out.display());
-    }
-    let bad: Vec<String> = rows
-        .iter()
-        .filter(|r| {
-            r.lost > 0
-                || !r.violations.is_empty()
-                || r.max_stall_ms.is_some_and(|s| s > MAX_STALL_MS)
-        })
-        .map(|r| {
-            format!(
-                "{} [{}]: {} (longest stall {:?} ms)",
-                r.scenario,
-                r.mode,
-                r.violations.join("; "),
-                r.max_stall_ms
-            )
-        })
-        .collect();
+    write_report("fault-matrix.md", &report);
+    let bad = bad_rows(&rows, MAX_STALL_MS, false);
     assert!(
         bad.is_empty(),
         "scenarios with loss or violations:\n{}",

@@ -37,9 +37,9 @@ use std::time::{Duration, Instant};
 use consumer_core::ConsumerError;
 use consumer_net::{KafkaConsumer, KafkaError};
 use integration_tests::{
-    init_logging, library_consumer, noloss_table, now_us, partitions, port_accepts,
-    produce_python_with, sample_records, Compression, Expected, GatewayOptions, NoLoss, NoLossRow,
-    Relay, SaslTansu, TlsOptions, TlsTansu,
+    bad_rows, init_logging, library_consumer, noloss_table, now_us, partitions, port_accepts,
+    produce_python_with, sample_records, write_report, Compression, Expected, GatewayOptions,
+    NoLoss, NoLossRow, Relay, SaslTansu, TlsOptions, TlsTansu,
 };
 
 const PARTITIONS: i32 = 2;
@@ -631,29 +631,8 @@ fn fault_matrix_secure() {
         rows.len(),
         started.elapsed().as_secs_f64()
     );
-    eprintln!("{report}");
-    let out =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fault-matrix-secure.md");
-    if let Err(e) = std::fs::write(&out, &report) {
-        eprintln!("could not write {}: {e}", out.display());
-    }
-    let bad: Vec<String> = rows
-        .iter()
-        .filter(|r| {
-            r.lost > 0
-                || !r.violations.is_empty()
-                || r.max_stall_ms.is_none_or(|s| s > MAX_STALL_MS)
-        })
-        .map(|r| {
-            format!(
-                "{} [{}]: {} (longest stall {:?} ms)",
-                r.scenario,
-                r.mode,
-                r.violations.join("; "),
-                r.max_stall_ms
-            )
-        })
-        .collect();
+    write_report("fault-matrix-secure.md", &report);
+    let bad = bad_rows(&rows, MAX_STALL_MS, true);
     assert!(
         bad.is_empty(),
         "rows with loss or violations:\n{}",
