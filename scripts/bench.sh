@@ -10,6 +10,8 @@
 #                                               # 2.16, plaintext and through stunnel, on Tansu
 #   bash scripts/bench.sh --tls --runs 1        # quick (under a minute once built)
 #   bash scripts/bench.sh --tls --skip-ours-tls # before consumer-net has TLS: the other 3 cells
+#   bash scripts/bench.sh --tls --terminator nginx  # nginx (stream module) instead of stunnel;
+#                                               # installs nginx-light + libnginx-mod-stream
 #
 # Installs what it needs (scripts/install-deps.sh, matplotlib), builds the C programs and
 # the Rust bench consumer in release mode, then runs scripts/bench.py with the arguments
@@ -17,7 +19,7 @@
 # argument; install-deps.sh brings stunnel4 and openssl): builds
 # bench/rdkafka_{produce,consume}.c against the librdkafka 2.16 bundled in the
 # confluent-kafka wheel and bench/connect_redirect.c, then runs scripts/bench_tls.py;
-# results: bench/results/{tls.md,tls.json}.
+# results: bench/results/{tls.md,tls.json} (tls-nginx.* with --terminator nginx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +34,26 @@ fi
 step "Installing dependencies"
 bash scripts/install-deps.sh
 PY="${PYTHON:-python3}"
+
+if [ "$TLS" = 1 ]; then
+    # nginx only when the TLS bench is asked to use it (--terminator nginx).
+    TERMINATOR="${BENCH_TLS_TERMINATOR:-stunnel}"
+    prev=""
+    for arg in "$@"; do
+        case "$arg" in
+            --terminator=*) TERMINATOR="${arg#--terminator=}" ;;
+            *) [ "$prev" = "--terminator" ] && TERMINATOR="$arg" ;;
+        esac
+        prev="$arg"
+    done
+    if [ "$TERMINATOR" = nginx ] && ! dpkg -s nginx-light libnginx-mod-stream >/dev/null 2>&1 \
+        && ! [ -e /usr/lib/nginx/modules/ngx_stream_module.so ]; then
+        step "Installing nginx (stream module) for --terminator nginx"
+        SUDO=""
+        [ "$(id -u)" != 0 ] && SUDO="sudo"
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light libnginx-mod-stream
+    fi
+fi
 
 if [ "$TLS" = 1 ]; then
     step "Building (release, against librdkafka 2.16 from confluent-kafka)"

