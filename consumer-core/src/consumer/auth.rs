@@ -15,7 +15,7 @@ use super::nodes::SASL_HANDSHAKE_VERSION;
 use super::requests::{decode, InFlight, Outcome, Owner, RequestFailure};
 use super::{Consumer, NodeId};
 use crate::codec::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
-use crate::codec::ApiKey;
+use crate::codec::{ApiKey, Request};
 use crate::event::ConsumerError;
 use crate::sasl::{Authenticator, Progress, SaslError};
 
@@ -31,7 +31,7 @@ impl Consumer {
     /// attempt's backoff running, and (renewing a session) no answer still to come on the
     /// old session.
     pub(super) fn authenticate_if_due(&mut self, node: NodeId, now: Instant) {
-        if self.is_closed() || !self.nodes.due_for_authentication(now).contains(&node) {
+        if self.is_closed() || !self.nodes.is_due_for_authentication(node, now) {
             return;
         }
         if self.requests.in_flight(node) > self.nodes.held(node) {
@@ -111,12 +111,7 @@ impl Consumer {
         frame: Bytes,
         now: Instant,
     ) -> Result<(), SaslError> {
-        let resp = decode::<SaslHandshakeRequest>(node, version, Ok(frame)).map_err(|_| {
-            SaslError::Malformed {
-                node,
-                api: ApiKey::SaslHandshake,
-            }
-        })?;
+        let resp = decode_answer::<SaslHandshakeRequest>(node, version, frame)?;
         let Some(auth) = self.nodes.authenticator(node) else {
             debug!("node {node}: SaslHandshake answer with no exchange under way; dropped");
             return Ok(());
@@ -139,12 +134,7 @@ impl Consumer {
         frame: Bytes,
         now: Instant,
     ) -> Result<(), SaslError> {
-        let resp = decode::<SaslAuthenticateRequest>(node, version, Ok(frame)).map_err(|_| {
-            SaslError::Malformed {
-                node,
-                api: ApiKey::SaslAuthenticate,
-            }
-        })?;
+        let resp = decode_answer::<SaslAuthenticateRequest>(node, version, frame)?;
         let Some(auth) = self.nodes.authenticator(node) else {
             debug!("node {node}: SaslAuthenticate answer with no exchange under way; dropped");
             return Ok(());
@@ -218,4 +208,16 @@ impl Consumer {
             None => None,
         }
     }
+}
+
+/// Decodes the answer to a SaslHandshake or SaslAuthenticate request of `node`.
+fn decode_answer<R: Request>(
+    node: NodeId,
+    version: i16,
+    frame: Bytes,
+) -> Result<R::Response, SaslError> {
+    decode::<R>(node, version, Ok(frame)).map_err(|_| SaslError::Malformed {
+        node,
+        api: R::API_KEY,
+    })
 }

@@ -168,6 +168,12 @@ impl NodeEntry {
             _ => None,
         }
     }
+
+    /// Must authenticate, and no failed attempt's backoff is running.
+    fn due_for_authentication(&self, now: Instant) -> bool {
+        matches!(self.session(), Some(Session::Due { .. }))
+            && self.auth_retry_at.is_none_or(|t| t <= now)
+    }
 }
 
 /// Per-node negotiation and session state plus the outgoing queue.
@@ -518,12 +524,19 @@ impl Nodes {
         let mut due: Vec<NodeId> = self
             .nodes
             .iter()
-            .filter(|(_, e)| matches!(e.session(), Some(Session::Due { .. })))
-            .filter(|(_, e)| e.auth_retry_at.is_none_or(|t| t <= now))
+            .filter(|(_, e)| e.due_for_authentication(now))
             .map(|(id, _)| *id)
             .collect();
         due.sort_unstable();
         due
+    }
+
+    /// Whether `node` must authenticate and may try now (see
+    /// [`due_for_authentication`](Self::due_for_authentication)).
+    pub(super) fn is_due_for_authentication(&self, node: NodeId, now: Instant) -> bool {
+        self.nodes
+            .get(&node)
+            .is_some_and(|e| e.due_for_authentication(now))
     }
 
     /// Starts the exchange on `node` with `auth`: queues its SaslHandshake (v1: the one
