@@ -20,6 +20,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use rustls::pki_types::ServerName;
 
+use super::error::is_closed;
 use super::frame::FrameDecoder;
 use super::queue::RequestQueue;
 use super::tls::{server_name, TlsSession};
@@ -414,13 +415,7 @@ impl Connection {
         loop {
             match self.decoder.read_from(&mut self.stream) {
                 Ok(0) => {
-                    if !self.answered {
-                        warn!(
-                            "{} closed the connection before answering anything; if its \
-                             listener expects TLS, set security.protocol=SSL (or SASL_SSL)",
-                            self.address
-                        );
-                    }
+                    self.hint_if_unanswered("closed");
                     debug!(
                         "{} closed the connection ({} bytes of a partial frame dropped)",
                         self.address,
@@ -444,16 +439,24 @@ impl Connection {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStatus::Open),
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
-                    if !self.answered && is_closed(&err) {
-                        warn!(
-                            "{} reset the connection before answering anything; if its \
-                             listener expects TLS, set security.protocol=SSL (or SASL_SSL)",
-                            self.address
-                        );
+                    if is_closed(&err) {
+                        self.hint_if_unanswered("reset");
                     }
                     return Err(err.into());
                 }
             }
+        }
+    }
+
+    /// A plaintext connection the peer `closed` or `reset` before answering anything:
+    /// warns that its listener may expect TLS.
+    fn hint_if_unanswered(&self, what: &str) {
+        if !self.answered {
+            warn!(
+                "{} {what} the connection before answering anything; if its listener \
+                 expects TLS, set security.protocol=SSL (or SASL_SSL)",
+                self.address
+            );
         }
     }
 
@@ -477,17 +480,6 @@ impl Connection {
             trace!("deregistering {} failed: {err}", self.address);
         }
     }
-}
-
-/// Whether an IO error means the peer closed or reset the connection.
-fn is_closed(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::UnexpectedEof
-    )
 }
 
 /// Whether the first bytes of a plaintext connection are a TLS record header (alert or

@@ -94,12 +94,7 @@ impl NetError {
     pub(crate) fn is_peer_close(&self) -> bool {
         match self {
             NetError::PeerClosed => true,
-            NetError::Io(err) => matches!(
-                err.kind(),
-                io::ErrorKind::ConnectionReset
-                    | io::ErrorKind::ConnectionAborted
-                    | io::ErrorKind::BrokenPipe
-            ),
+            NetError::Io(err) => is_closed(err),
             _ => false,
         }
     }
@@ -117,4 +112,15 @@ impl From<io::Error> for NetError {
     fn from(err: io::Error) -> Self {
         NetError::Io(Arc::new(err))
     }
+}
+
+/// Whether an IO error means the peer closed or reset the connection.
+pub(crate) fn is_closed(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+    )
 }
