@@ -13,7 +13,11 @@ use crate::topic_partition::{OffsetAndTimestamp, TopicPartition};
 
 /// One record handed to the caller. Key, value and header values are zero-copy slices of
 /// the fetch response.
+///
+/// Fields may be added in later versions; build one (in tests of your own code) with
+/// [`ConsumerRecord::new`] and set the public fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConsumerRecord {
     /// The topic, shared by all records of one fetched partition.
     pub topic: Arc<str>,
@@ -35,6 +39,29 @@ pub struct ConsumerRecord {
     pub headers: Vec<Header>,
 }
 
+impl ConsumerRecord {
+    /// A record of `topic`/`partition` at `offset`, with no key, value or headers, and no
+    /// timestamp (-1, create time): for tests of code that processes records.
+    pub fn new(topic: &str, partition: i32, offset: i64) -> Self {
+        Self {
+            topic: Arc::from(topic),
+            partition,
+            offset,
+            timestamp: -1,
+            timestamp_type: TimestampType::CreateTime,
+            leader_epoch: None,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The record's topic and partition.
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(&*self.topic, self.partition)
+    }
+}
+
 /// An identifier for an offset lookup started with `Consumer::list_offsets`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct QueryId(pub u64);
@@ -45,6 +72,7 @@ pub struct RequestId(pub u64);
 
 /// Something the driver should know of; drained with `Consumer::poll_event`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
     /// The group took these partitions away; commit what was processed of them now.
     /// (Eager protocol: every partition, before rejoining; cooperative: only those moving.)
@@ -148,8 +176,11 @@ pub enum ConsumerError {
     /// An offset lookup did not finish in time.
     #[error("offset lookup timed out")]
     Timeout,
-    /// A commit was refused because the group rebalanced (the generation moved on).
-    #[error("commit failed: {reason}")]
+    /// A commit was refused because the group rebalanced (the generation moved on, or the
+    /// member was removed). Normal while partitions move: the records handed out since
+    /// the last successful commit of the partitions concerned may be read again by their
+    /// next owner. Keep polling (the member rejoins); commit again after the next records.
+    #[error("commit failed: {reason}; the partitions may now belong to another member, which will resume from the last successful commit (keep polling: this member rejoins the group)")]
     CommitFailed {
         /// Why.
         reason: String,
@@ -203,6 +234,10 @@ pub enum StateError {
     /// Group operations need `group.id`.
     #[error("{0} needs a group.id in the configuration")]
     NoGroupId(&'static str),
+    /// `poll` was called with nothing subscribed or assigned (Java's
+    /// `IllegalStateException`).
+    #[error("the consumer is not subscribed to any topic or assigned any partition: call subscribe or assign first")]
+    NotSubscribed,
     /// The subscription pattern does not compile.
     #[error("invalid subscription pattern `{pattern}`: {reason}")]
     InvalidPattern {

@@ -89,6 +89,7 @@ pub mod codec;
 mod config;
 mod consumer;
 mod coordinator;
+pub mod diagnostics;
 mod error_code;
 mod event;
 mod fetch_session;
@@ -111,7 +112,9 @@ pub use config::{
     OAuthBearerToken, SaslConfig, SaslMechanism, Secret, SecurityConfig, SecurityProtocol,
     SslConfig, TlsVersion, TokenCallback, TokenProvider, UnsecuredJwt, KNOWN_PROPERTIES,
 };
-pub use consumer::{Consumer, NodeId, RequestCounts, RequestFailure, Transmit};
+pub use consumer::{
+    CloseFailure, CloseStep, Consumer, NodeId, RequestCounts, RequestFailure, Transmit,
+};
 pub use coordinator::{ConsumerCoordinator, Generation, MemberState};
 pub use error_code::{ErrorCode, ErrorKind};
 pub use event::{ConsumerError, ConsumerRecord, Event, QueryId, RequestId, StateError};

@@ -244,7 +244,9 @@ pub fn run(args: Args) -> Result<String, Box<dyn std::error::Error>> {
     let total = last - start;
     let cpu_used = cpu_ns().saturating_sub(cpu_start);
     let (pass_records, pass_bytes, wall) = first_pass.unwrap_or((records, bytes, total));
-    consumer.close();
+    if let Err(e) = consumer.close() {
+        eprintln!("bench_consume: close: {e}");
+    }
     Ok(format!(
         "{{\"consumer\":\"ours\",\"records\":{records},\"bytes\":{bytes},\"checksum\":{checksum},\
          \"pass_records\":{pass_records},\"pass_bytes\":{pass_bytes},\"passes\":{pass},\

@@ -13,10 +13,11 @@ pub mod consumer;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub use consumer::{
-    CommitCallback, KafkaConsumer, KafkaError, RebalanceListener, DEFAULT_CLOSE_TIMEOUT,
+    CloseError, CommitCallback, KafkaConsumer, KafkaError, RebalanceListener, DEFAULT_CLOSE_TIMEOUT,
 };
 pub use consumer_core::{
-    parse_properties, AutoOffsetReset, ConfigError, ConsumerConfig, ConsumerError, ConsumerRecord,
-    Event, OAuthBearerToken, OffsetAndMetadata, OffsetAndTimestamp, SaslMechanism, Secret,
-    SecurityProtocol, StateError, TokenProvider, TopicPartition,
+    parse_properties, AutoOffsetReset, CloseFailure, CloseStep, ConfigError, ConsumerConfig,
+    ConsumerError, ConsumerRecord, ErrorCode, Event, Header, OAuthBearerToken, OffsetAndMetadata,
+    OffsetAndTimestamp, RebalanceProtocol, RecordError, SaslError, SaslMechanism, Secret,
+    SecurityProtocol, StateError, TimestampType, TokenProvider, TopicPartition,
 };

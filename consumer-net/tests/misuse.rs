@@ -227,8 +227,8 @@ fn seek_checks_partition_and_offset() {
 fn calls_after_close_are_refused() {
     let mut c = consumer(&[("group.id", "g")]);
     c.assign([tp("t", 0)]).expect("assign");
-    c.close();
-    c.close(); // idempotent
+    c.close().expect("close");
+    c.close().expect("a second close does nothing");
     assert_state(c.poll(Duration::from_millis(10)), StateError::Closed);
     assert_state(c.assign([tp("t", 1)]), StateError::Closed);
     assert_state(c.subscribe(["t"]), StateError::Closed);

@@ -150,7 +150,7 @@ fn after_a_rebalance_the_new_owner_resumes_from_the_last_commit() {
         second.run_once(&mut other).expect("other");
     }
     assert_eq!(committed(&cluster), Some(10));
-    owner.close();
+    owner.close().expect("close");
     // The other instance takes the partition over and resumes at the last commit.
     for _ in 0..100 {
         second.run_once(&mut other).expect("other");

@@ -56,7 +56,7 @@ fn wake_interrupts_a_blocked_poll() {
 fn calls_after_close_are_refused() {
     let mut consumer =
         KafkaConsumer::from_properties([("bootstrap.servers", "127.0.0.1:9")]).expect("consumer");
-    consumer.close();
+    consumer.close().expect("close");
     let err = consumer.poll(Duration::from_millis(10)).unwrap_err();
     assert!(err.to_string().contains("closed"), "{err}");
     assert!(consumer.assign([TopicPartition::new("t", 0)]).is_err());

@@ -240,7 +240,7 @@ pub fn run_member(
             }
         }
     }
-    c.close();
+    c.close().expect("close");
     sink(MemberEvent::Closed);
     Ok(())
 }

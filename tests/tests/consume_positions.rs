@@ -245,7 +245,7 @@ fn offset_lookups_match_what_kcat_reads() {
     // timestamp: the library reports that as None, without failing.
     let query: Vec<(TopicPartition, i64)> = tps.iter().map(|tp| (tp.clone(), 0)).collect();
     let found = c
-        .offsets_for_times(&query, WAIT)
+        .offsets_for_times(query.clone(), WAIT)
         .expect("offsets for times");
     assert_eq!(found.len(), 4);
     assert!(found.values().all(Option::is_none), "{found:?}");

@@ -484,7 +484,9 @@ fn run(index: usize, sc: &Scenario, mode: Mode) -> NoLossRow {
             Err(e) => row_extra.push(format!("reading the committed offsets: {e}")),
         }
     }
-    c.close();
+    if let Err(e) = c.close() {
+        log::warn!("close: {e}");
+    }
     if ctx.proxy.as_ref().is_some_and(|p| p.cuts_done() == 0) {
         row_extra.push("the proxy never cut a response".into());
     }

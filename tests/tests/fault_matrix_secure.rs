@@ -436,7 +436,9 @@ fn run(index: usize, protocol: Protocol, fault: Fault) -> Outcome {
     } else {
         finish(&mut c, &topic, &expected, &mut check, &mut violations);
     }
-    c.close();
+    if let Err(e) = c.close() {
+        log::warn!("close: {e}");
+    }
     match heal_thread.map(thread::JoinHandle::join) {
         None => violations.push("the fault was never injected".into()),
         Some(Err(_)) => violations.push("healing the fault panicked".into()),

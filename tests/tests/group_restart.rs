@@ -350,5 +350,5 @@ fn unsubscribe_commits_in_the_listener_and_resubscribing_resumes() {
         |g| g.len() >= rest.len(),
     );
     rest.assert_delivered(&again);
-    c.close();
+    c.close().expect("close");
 }

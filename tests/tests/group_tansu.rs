@@ -84,7 +84,7 @@ fn consume_commit_and_resume() {
             "{tp}: committed on tansu"
         );
     }
-    c.close();
+    c.close().expect("close");
 
     // More records; a new member of the group starts at the commits.
     let before: Vec<i64> = (0..PARTITIONS).map(|p| expected.end_offset(p)).collect();
@@ -103,7 +103,7 @@ fn consume_commit_and_resume() {
     rest.assert_delivered(&got);
     let extra = poll_for(&mut c, Duration::from_millis(500));
     assert!(extra.is_empty(), "records beyond the end: {}", extra.len());
-    c.close();
+    c.close().expect("close");
 }
 
 #[test]

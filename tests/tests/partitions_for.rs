@@ -58,7 +58,16 @@ fn unknown_topic_is_empty_and_retriable_errors_time_out() {
     let err = c
         .partitions_for("pf-err", Duration::from_millis(700))
         .unwrap_err();
-    assert!(matches!(err, KafkaError::Timeout(_)), "{err:?}");
+    match &err {
+        KafkaError::Timeout {
+            operation, cause, ..
+        } => {
+            assert_eq!(*operation, "partition lookup");
+            let cause = cause.as_deref().unwrap_or_default();
+            assert!(cause.contains("LEADER_NOT_AVAILABLE"), "{err}");
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
 
     // Once the error clears, the retries find the partitions.
     cluster

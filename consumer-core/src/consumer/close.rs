@@ -15,13 +15,71 @@
 
 use std::time::{Duration, Instant};
 
-use log::{debug, info};
+use log::{debug, info, warn};
 
 use super::Consumer;
-use crate::event::Event;
+use crate::event::{ConsumerError, Event, RequestId};
 
 /// The longest the fetch-session closes are waited for.
 pub(crate) const SESSION_CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// A step of the close sequence that can fail or run out of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseStep {
+    /// The final commit of the consumed positions (auto-commit).
+    Commit,
+    /// The revocation of the member's partitions (and the commits its listener makes).
+    Revocation,
+    /// Leaving the group (LeaveGroup).
+    LeaveGroup,
+}
+
+impl std::fmt::Display for CloseStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CloseStep::Commit => "the final commit",
+            CloseStep::Revocation => "the revocation of the partitions",
+            CloseStep::LeaveGroup => "leaving the group",
+        })
+    }
+}
+
+/// What the close sequence could not do; see [`Consumer::close_failures`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CloseFailure {
+    /// The final commit of the consumed positions failed.
+    #[error("the final commit failed: {0}")]
+    Commit(ConsumerError),
+    /// The close timeout passed before this step finished; the steps after it were
+    /// skipped.
+    #[error("the close timeout passed during {0}")]
+    TimedOut(CloseStep),
+}
+
+/// What the close sequence keeps of its own progress, for its report.
+#[derive(Debug, Default)]
+pub(super) struct CloseReport {
+    /// The final commit's id, to recognise its answer.
+    pub(super) commit: Option<RequestId>,
+    /// What failed, in order.
+    pub(super) failures: Vec<CloseFailure>,
+}
+
+impl CloseReport {
+    /// Notes the final commit's outcome when `event` is its answer.
+    pub(super) fn observe(&mut self, event: &Event) {
+        if let Event::CommitCompleted {
+            id, result: Err(e), ..
+        } = event
+        {
+            if self.commit == Some(*id) {
+                self.failures.push(CloseFailure::Commit(e.clone()));
+            }
+        }
+    }
+}
 
 /// Where the close sequence stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +122,7 @@ impl Consumer {
             if !offsets.is_empty() {
                 if let Some(g) = self.group.as_mut() {
                     debug!("close: committing {} positions", offsets.len());
-                    let _ = g.commit(offsets);
+                    self.close_report.commit = Some(g.commit(offsets));
                 }
             }
             Closing::Committing { deadline }
@@ -76,6 +134,12 @@ impl Consumer {
     /// True once the close sequence is over (or [`close`](Self::close) was called).
     pub fn is_closed(&self) -> bool {
         self.closing == Closing::Closed
+    }
+
+    /// What the close sequence could not do (a failed final commit, a step cut short by
+    /// the close timeout); empty while it has not started or when everything went well.
+    pub fn close_failures(&self) -> &[CloseFailure] {
+        &self.close_report.failures
     }
 
     /// The deadline of the close step under way, for `poll_timeout`.
@@ -95,8 +159,11 @@ impl Consumer {
             let next = match self.closing {
                 Closing::Open | Closing::Closed => return,
                 Closing::Committing { deadline } => {
-                    if now < deadline && self.has_pending_group_requests() {
-                        return;
+                    if self.has_pending_group_requests() {
+                        if now < deadline {
+                            return;
+                        }
+                        self.timed_out(CloseStep::Commit);
                     }
                     self.revoke_step(deadline)
                 }
@@ -105,15 +172,21 @@ impl Consumer {
                         .events
                         .iter()
                         .any(|e| matches!(e, Event::PartitionsRevoked(_)));
-                    if now < deadline && (!told || self.has_pending_group_requests()) {
-                        return;
+                    if !told || self.has_pending_group_requests() {
+                        if now < deadline {
+                            return;
+                        }
+                        self.timed_out(CloseStep::Revocation);
                     }
                     self.leave_group(now);
                     Closing::Leaving { deadline }
                 }
                 Closing::Leaving { deadline } => {
-                    if now < deadline && self.has_pending_group_requests() {
-                        return;
+                    if self.has_pending_group_requests() {
+                        if now < deadline {
+                            return;
+                        }
+                        self.timed_out(CloseStep::LeaveGroup);
                     }
                     self.sessions_step(now, deadline)
                 }
@@ -128,6 +201,13 @@ impl Consumer {
             };
             self.closing = next;
         }
+    }
+
+    fn timed_out(&mut self, step: CloseStep) {
+        warn!("close: the close timeout passed during {step}; skipping the rest");
+        self.close_report
+            .failures
+            .push(CloseFailure::TimedOut(step));
     }
 
     /// Reports the revocation of the member's partitions, if it has any.

@@ -376,7 +376,10 @@ impl Consumer {
             GroupCall::FindCoordinator => {
                 match decode::<FindCoordinatorRequest>(node, version, frame) {
                     Ok(r) => g.handle_lookup(r, now),
-                    Err(_) => g.lookup_failed(now),
+                    Err(e) => {
+                        g.note_problem(format!("FindCoordinator to node {node}: {e}"));
+                        g.lookup_failed(now);
+                    }
                 }
             }
             GroupCall::Join => match decode::<JoinGroupRequest>(node, version, frame) {

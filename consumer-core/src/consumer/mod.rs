@@ -31,6 +31,7 @@ use crate::codec::messages::{ListOffsetsRequest, MetadataRequest, MetadataRespon
 use crate::codec::{ApiKey, Request};
 use crate::config::{ConfigError, ConsumerConfig};
 use crate::coordinator::ConsumerCoordinator;
+use crate::diagnostics::WarnLimiter;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, ConsumerRecord, Event, QueryId, StateError};
 use crate::fetcher::Fetcher;
@@ -44,7 +45,8 @@ pub use crate::outcome::RequestFailure;
 pub use nodes::{NodeId, Transmit};
 pub use requests::RequestCounts;
 
-use close::Closing;
+pub use close::{CloseFailure, CloseStep};
+use close::{CloseReport, Closing};
 use requests::{InFlight, Owner, Requests};
 
 /// The most records `poll_records` allocates room for up front (a huge `max.poll.records`
@@ -69,12 +71,16 @@ pub struct Consumer {
     last_now: Option<Instant>,
     /// The close sequence (`Closed`: nothing is sent any more).
     closing: Closing,
+    /// What the close sequence could not do.
+    close_report: CloseReport,
     /// When each timer next fires.
     timers: TimerTable,
     /// Deadlines at or before this were left out of the last arming of the timers.
     timers_after: Option<Instant>,
     /// Set when the fetch sessions are closed: no fetch is sent any more.
     fetching_stopped: bool,
+    /// Lasting problems with the user's topics, warned about once per interval.
+    topic_warnings: WarnLimiter,
 }
 
 impl Consumer {
@@ -109,9 +115,11 @@ impl Consumer {
             query_topics: IndexSet::new(),
             last_now: None,
             closing: Closing::Open,
+            close_report: CloseReport::default(),
             timers: TimerTable::default(),
             timers_after: None,
             fetching_stopped: false,
+            topic_warnings: WarnLimiter::default(),
         })
     }
 
@@ -125,6 +133,11 @@ impl Consumer {
     /// The cluster metadata as known now.
     pub fn metadata(&self) -> &Metadata {
         &self.metadata
+    }
+
+    /// The `host:port` requests to `node` were sent to, if any were.
+    pub fn node_address(&self, node: NodeId) -> Option<&str> {
+        self.nodes.address(node)
     }
 
     /// The assigned partitions and their state.
@@ -400,9 +413,12 @@ impl Consumer {
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events
+        let event = self
+            .events
             .pop_front()
-            .or_else(|| self.offsets.poll_finished())
+            .or_else(|| self.offsets.poll_finished())?;
+        self.close_report.observe(&event);
+        Some(event)
     }
 
     /// Drains up to `max` buffered records. An error is returned before any record that
@@ -668,6 +684,11 @@ impl Consumer {
     }
 
     fn apply_metadata(&mut self, resp: MetadataResponse, now: Instant) {
+        for t in &resp.topics {
+            if let Some(name) = &t.name {
+                self.report_topic_error(name, ErrorCode::from_i16(t.error_code), now);
+            }
+        }
         let brokers = resp
             .brokers
             .into_iter()
@@ -683,10 +704,6 @@ impl Consumer {
             .into_iter()
             .filter_map(|t| {
                 let name = t.name?;
-                let code = ErrorCode::from_i16(t.error_code);
-                if code != ErrorCode::None {
-                    debug!("metadata for {name}: {code}");
-                }
                 let partitions = t
                     .partitions
                     .into_iter()
@@ -715,6 +732,58 @@ impl Consumer {
         if let Some(g) = self.group.as_mut() {
             g.metadata_updated(&self.metadata);
         }
+    }
+
+    /// A topic the caller subscribed to or was assigned partitions of has `code` in a
+    /// metadata answer. As in Java, an authorization failure is returned by the next
+    /// `poll`; a topic that does not exist is logged at WARN (once per interval: it may
+    /// be about to be created) and waited for.
+    fn report_topic_error(&mut self, topic: &str, code: ErrorCode, now: Instant) {
+        let wanted = self.subs.subscribed_topics().iter().any(|t| t == topic)
+            || self.subs.assigned().any(|tp| tp.topic == topic);
+        if !wanted {
+            return;
+        }
+        match code {
+            ErrorCode::None => self.topic_warnings.clear(topic),
+            ErrorCode::TopicAuthorizationFailed => {
+                if self.topic_warnings.allow(topic, now) {
+                    warn!("not authorized to read topic `{topic}` (TOPIC_AUTHORIZATION_FAILED)");
+                }
+                let queued = self.errors.iter().any(
+                    |e| matches!(e, ConsumerError::TopicAuthorization { topic: t } if t == topic),
+                );
+                if !queued {
+                    self.errors.push_back(ConsumerError::TopicAuthorization {
+                        topic: topic.to_owned(),
+                    });
+                }
+            }
+            ErrorCode::UnknownTopicOrPartition => {
+                if self.topic_warnings.allow(topic, now) {
+                    warn!("topic `{topic}` does not exist (UNKNOWN_TOPIC_OR_PARTITION); waiting for it to be created");
+                }
+            }
+            code => debug!("metadata for {topic}: {code}"),
+        }
+    }
+
+    /// What the last metadata answer said of `topic` when it is a problem (it does not
+    /// exist, it is not authorized, it has no leader), for the messages of timeouts.
+    pub fn topic_problem(&self, topic: &str) -> Option<String> {
+        let info = self.metadata.topic(topic)?;
+        let code = ErrorCode::from_i16(info.error_code);
+        if code != ErrorCode::None {
+            return Some(format!("metadata for topic `{topic}`: {}", code.name()));
+        }
+        let leaderless: Vec<i32> = info
+            .partitions
+            .iter()
+            .filter(|(_, l)| l.leader.is_none())
+            .map(|(p, _)| *p)
+            .collect();
+        (!leaderless.is_empty())
+            .then(|| format!("topic `{topic}`: no leader for partitions {leaderless:?}"))
     }
 
     fn apply_default_resets(&mut self) {

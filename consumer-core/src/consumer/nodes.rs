@@ -219,6 +219,11 @@ impl Nodes {
         }
     }
 
+    /// The `host:port` `node` was last reached at (or tried).
+    pub(super) fn address(&self, node: NodeId) -> Option<&str> {
+        self.nodes.get(&node).and_then(|e| e.address.as_deref())
+    }
+
     fn entry(&mut self, node: NodeId) -> &mut NodeEntry {
         let start = self.api_versions_start;
         self.nodes

@@ -532,7 +532,10 @@ impl Commits {
                         | ErrorCode::IllegalGeneration
                         | ErrorCode::RebalanceInProgress
                         | ErrorCode::FencedInstanceId => Err(ConsumerError::CommitFailed {
-                            reason: format!("{worst}: the group has rebalanced since these records were handed out"),
+                            reason: format!(
+                                "the group rebalanced since these records were handed out ({})",
+                                worst.name()
+                            ),
                         }),
                         code => Err(ConsumerError::Group {
                             api: "OffsetCommit",

@@ -38,6 +38,7 @@ impl ConsumerCoordinator {
         let code = ErrorCode::from_i16(c.error_code);
         if code != ErrorCode::None {
             debug!("group {}: FindCoordinator: {code}", self.group_id);
+            self.note_problem(format!("FindCoordinator answered {}", code.name()));
             self.lookup_failed(now);
             if matches!(code, ErrorCode::GroupAuthorizationFailed) {
                 self.set_fatal("FindCoordinator", code);
@@ -91,6 +92,8 @@ impl ConsumerCoordinator {
                 self.group_id,
                 c.address()
             );
+            let problem = format!("lost the coordinator at {}", c.address());
+            self.note_problem(problem);
         }
         // A lookup in flight finds the new coordinator; a second one would race it.
         if !matches!(self.coordinator, CoordinatorState::Looking) {

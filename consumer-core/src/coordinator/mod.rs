@@ -152,6 +152,9 @@ pub struct ConsumerCoordinator {
     /// keeps them while it rejoins.
     owned: Vec<TopicPartition>,
     last_poll: Option<Instant>,
+    /// The last thing that went wrong with the coordinator or the membership, for the
+    /// messages of calls that time out waiting for the group.
+    last_problem: Option<String>,
 
     /// Offsets: commits, auto-commit, committed-offset lookups.
     pub(crate) commits: Commits,
@@ -230,6 +233,7 @@ impl ConsumerCoordinator {
             rejoin_reason: "initial join".to_owned(),
             owned: Vec::new(),
             last_poll: None,
+            last_problem: None,
         }))
     }
 
@@ -511,8 +515,39 @@ impl ConsumerCoordinator {
         self.member.reset();
     }
 
+    /// Remembers `problem` for [`wait_reason`](Self::wait_reason).
+    pub(crate) fn note_problem(&mut self, problem: String) {
+        self.last_problem = Some(problem);
+    }
+
+    /// Why a call waiting on the group (a commit, a committed-offset lookup) may not have
+    /// finished: where the coordinator and the membership stand, and the last problem
+    /// seen. For the messages of timeouts.
+    pub fn wait_reason(&self) -> String {
+        let state = match &self.coordinator {
+            CoordinatorState::Unknown { .. } => {
+                format!("the coordinator of group {} is not known", self.group_id)
+            }
+            CoordinatorState::Looking => format!(
+                "the coordinator of group {} is being looked up",
+                self.group_id
+            ),
+            CoordinatorState::Known(node) => format!(
+                "group {}: coordinator at {}, member {:?}",
+                self.group_id,
+                node.address(),
+                self.member.summary()
+            ),
+        };
+        match &self.last_problem {
+            Some(p) => format!("{state}; last problem: {p}"),
+            None => state,
+        }
+    }
+
     fn set_fatal(&mut self, api: &'static str, code: ErrorCode) {
         warn!("group {}: {api} failed: {code}", self.group_id);
+        self.last_problem = Some(format!("{api}: {}", code.name()));
         self.member = Member::Failed(ConsumerError::Group {
             api,
             group: self.group_id.clone(),

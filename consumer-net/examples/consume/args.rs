@@ -18,6 +18,9 @@ Options:
   --max-messages N                    exit after N records (with --group: commits
                                       exactly the records printed)
   --timeout-ms MS                     exit when no record arrives for MS milliseconds
+  --close-timeout-ms MS               the most the exit (final commit, summary, leaving
+                                      the group) may take after Ctrl-C or the end
+                                      (default: 30000)
   --consumer-property KEY=VALUE       a consumer property by its Java name (repeatable;
                                       wins over --consumer.config)
   --consumer.config FILE              consumer properties from a Java .properties file
@@ -65,6 +68,8 @@ pub struct Args {
     pub start: StartAt,
     pub max_messages: Option<u64>,
     pub timeout: Option<Duration>,
+    /// The bound on everything done after consuming stops.
+    pub close_timeout: Duration,
     pub properties: Vec<(String, String)>,
     /// The consumer group, from `--group` or a `group.id` consumer property.
     pub group: Option<String>,
@@ -91,6 +96,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut offset = None;
     let mut max_messages = None;
     let mut timeout = None;
+    let mut close_timeout = consumer_net::DEFAULT_CLOSE_TIMEOUT;
     let mut properties = Vec::new();
     let mut file_properties = Vec::new();
     let mut group = None;
@@ -115,6 +121,9 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--partition" => partition = Some(number::<i32>(&flag, &value(&flag)?)?),
             "--from-beginning" => from_beginning = true,
             "--offset" => offset = Some(start_at(&value(&flag)?)?),
+            "--close-timeout-ms" => {
+                close_timeout = Duration::from_millis(number(&flag, &value(&flag)?)?);
+            }
             "--max-messages" => max_messages = Some(number::<u64>(&flag, &value(&flag)?)?),
             "--timeout-ms" => {
                 timeout = Some(Duration::from_millis(number(&flag, &value(&flag)?)?));
@@ -180,6 +189,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<Command, String> 
         start,
         max_messages,
         timeout,
+        close_timeout,
         properties,
         group,
         format,

@@ -5,9 +5,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use consumer_core::OffsetAndMetadata;
-use consumer_net::{ConsumerRecord, KafkaConsumer, KafkaError, RebalanceListener, TopicPartition};
+use consumer_net::{
+    ConsumerRecord, KafkaConsumer, KafkaError, OffsetAndMetadata, RebalanceListener, TopicPartition,
+};
 
 /// Per partition, the offset after the last printed record, and what of it is committed.
 #[derive(Debug, Default)]
@@ -19,13 +21,9 @@ pub struct Printed {
 impl Printed {
     /// `record` was printed: the group may resume after it.
     pub fn add(&mut self, record: &ConsumerRecord) {
-        let tp = TopicPartition::new(&*record.topic, record.partition);
-        let next = OffsetAndMetadata {
-            offset: record.offset + 1,
-            leader_epoch: record.leader_epoch,
-            metadata: String::new(),
-        };
-        self.next.insert(tp, next);
+        let mut next = OffsetAndMetadata::new(record.offset + 1);
+        next.leader_epoch = record.leader_epoch;
+        self.next.insert(record.topic_partition(), next);
     }
 
     /// The offsets to commit for `partitions` (all when None): those printed since the
@@ -70,11 +68,13 @@ pub fn lock(printed: &Shared) -> MutexGuard<'_, Printed> {
     printed.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Commits what was printed of `partitions` (all when None) and waits for the answer.
+/// Commits what was printed of `partitions` (all when None) and waits for the answer, at
+/// most `timeout` (default.api.timeout.ms when None).
 pub fn commit_printed(
     consumer: &mut KafkaConsumer,
     printed: &Shared,
     partitions: Option<&[TopicPartition]>,
+    timeout: Option<Duration>,
 ) -> Result<(), KafkaError> {
     let offsets = lock(printed).uncommitted(partitions);
     if offsets.is_empty() {
@@ -82,8 +82,12 @@ pub fn commit_printed(
     }
     // A Ctrl-C that came while records were printed leaves a wakeup pending, which ends
     // the first attempt; the commit is still wanted.
-    let result = match consumer.commit_offsets_sync(offsets.clone()) {
-        Err(KafkaError::Wakeup) => consumer.commit_offsets_sync(offsets.clone()),
+    let mut commit = || match timeout {
+        Some(t) => consumer.commit_offsets_sync_with_timeout(offsets.clone(), t),
+        None => consumer.commit_offsets_sync(offsets.clone()),
+    };
+    let result = match commit() {
+        Err(KafkaError::Wakeup) => commit(),
         other => other,
     };
     if result.is_ok() {
@@ -102,7 +106,7 @@ impl RebalanceListener for CommitOnRevoke {
         consumer: &mut KafkaConsumer,
         partitions: &[TopicPartition],
     ) {
-        if let Err(e) = commit_printed(consumer, &self.0, Some(partitions)) {
+        if let Err(e) = commit_printed(consumer, &self.0, Some(partitions), None) {
             eprintln!("consume: committing before the rebalance failed: {e}");
         }
         lock(&self.0).forget(partitions);
@@ -116,22 +120,12 @@ impl RebalanceListener for CommitOnRevoke {
 
 #[cfg(test)]
 mod tests {
-    use consumer_core::record::TimestampType;
-
     use super::*;
 
     fn record(partition: i32, offset: i64) -> ConsumerRecord {
-        ConsumerRecord {
-            topic: Arc::from("t"),
-            partition,
-            offset,
-            timestamp: 0,
-            timestamp_type: TimestampType::CreateTime,
-            leader_epoch: Some(3),
-            key: None,
-            value: None,
-            headers: Vec::new(),
-        }
+        let mut r = ConsumerRecord::new("t", partition, offset);
+        r.leader_epoch = Some(3);
+        r
     }
 
     fn offsets(p: &Printed, partitions: Option<&[TopicPartition]>) -> Vec<(i32, i64)> {

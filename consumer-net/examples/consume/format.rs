@@ -2,8 +2,7 @@
 
 use std::io::{self, Write};
 
-use consumer_core::record::TimestampType;
-use consumer_net::ConsumerRecord;
+use consumer_net::{ConsumerRecord, TimestampType};
 
 use crate::args::Format;
 
@@ -103,10 +102,8 @@ pub fn write_json_str(out: &mut impl Write, s: &str) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use bytes::Bytes;
-    use consumer_core::record::Header;
+    use consumer_net::Header;
     use proptest::prelude::*;
 
     use super::*;
@@ -166,17 +163,12 @@ mod tests {
     }
 
     fn record(key: Option<&[u8]>, value: Option<&[u8]>, headers: Vec<Header>) -> ConsumerRecord {
-        ConsumerRecord {
-            topic: Arc::from("t\"x"),
-            partition: 2,
-            offset: 41,
-            timestamp: 1_700_000_000_000,
-            timestamp_type: TimestampType::CreateTime,
-            leader_epoch: None,
-            key: key.map(Bytes::copy_from_slice),
-            value: value.map(Bytes::copy_from_slice),
-            headers,
-        }
+        let mut r = ConsumerRecord::new("t\"x", 2, 41);
+        r.timestamp = 1_700_000_000_000;
+        r.key = key.map(Bytes::copy_from_slice);
+        r.value = value.map(Bytes::copy_from_slice);
+        r.headers = headers;
+        r
     }
 
     fn render(r: &ConsumerRecord, f: Format) -> String {

@@ -14,6 +14,10 @@
 //! otherwise auto-commit runs and the consumed positions are committed on exit.
 //!
 //! Records go to stdout, progress and the summary to stderr. `--help` lists the flags.
+//!
+//! Ctrl-C stops it through the consumer's wakeup handle; everything it does after
+//! consuming stops (the final commit, the summary's lookups, leaving the group) is
+//! bounded by `--close-timeout-ms` (30 s by default), even with every broker down.
 
 mod args;
 mod commits;
@@ -28,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use consumer_net::{KafkaConsumer, KafkaError, TopicPartition};
+use consumer_net::{ConsumerError, KafkaConsumer, KafkaError, TopicPartition};
 
 use args::{Args, Command, StartAt, USAGE};
 use commits::{commit_printed, CommitOnRevoke, Printed, Shared};
@@ -80,8 +84,7 @@ fn run(args: &Args) -> Result<(), String> {
         }
     };
 
-    let stop = Arc::new(AtomicBool::new(false));
-    catch_interrupt(&consumer, Arc::clone(&stop));
+    catch_interrupt(&consumer);
     let mut session = Session {
         consumer,
         mode,
@@ -89,14 +92,28 @@ fn run(args: &Args) -> Result<(), String> {
         held_back: HashMap::new(),
         printed,
     };
-    let outcome = session.consume(args, &stop);
+    let outcome = session.consume(args);
+    // From here on everything shares one deadline.
+    let deadline = Instant::now() + args.close_timeout;
+    let left = || deadline.saturating_duration_since(Instant::now());
     // Even after an error: what was printed is consumed.
-    let committed = session.commit_on_exit();
-    let lag = session.final_lag();
+    let committed = session.commit_on_exit(left());
+    let lag = session.final_lag(left().min(SUMMARY_TIMEOUT));
     let partitions = session.consumer.assignment().len();
     session.stats.finish(lag, partitions);
-    session.consumer.close();
+    if let Err(e) = session.consumer.close_with_timeout(left()) {
+        eprintln!("consume: {e}");
+    }
     outcome.and(committed)
+}
+
+/// Makes `call` once more if a wake (a Ctrl-C that came while records were printed)
+/// ended it: it is reported once, and the call is still wanted.
+fn despite_wakeup<T>(mut call: impl FnMut() -> Result<T, KafkaError>) -> Result<T, KafkaError> {
+    match call() {
+        Err(KafkaError::Wakeup) => call(),
+        other => other,
+    }
 }
 
 /// How partitions are chosen and what is committed.
@@ -197,12 +214,14 @@ fn assign(consumer: &mut KafkaConsumer, args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Ctrl-C ends the consume loop (through the consumer's wakeup) so the summary still
-/// prints; a second Ctrl-C exits at once.
-fn catch_interrupt(consumer: &KafkaConsumer, stop: Arc<AtomicBool>) {
+/// Ctrl-C ends the consume loop through the consumer's wakeup (the poll under way, or
+/// the next one, returns `Wakeup`) so the summary still prints; a second Ctrl-C exits at
+/// once.
+fn catch_interrupt(consumer: &KafkaConsumer) {
     let wake = consumer.wakeup_handle();
+    let pressed = AtomicBool::new(false);
     let installed = ctrlc::set_handler(move || {
-        if stop.swap(true, Ordering::SeqCst) {
+        if pressed.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
         wake.wake();
@@ -225,11 +244,11 @@ struct Session {
 
 impl Session {
     /// Polls and prints until --max-messages, --timeout-ms, Ctrl-C or a closed stdout.
-    fn consume(&mut self, args: &Args, stop: &AtomicBool) -> Result<(), String> {
+    fn consume(&mut self, args: &Args) -> Result<(), String> {
         let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
         let mut last_record = Instant::now();
         let mut stdout_open = true;
-        while stdout_open && !stop.load(Ordering::SeqCst) {
+        while stdout_open {
             let room = match args.max_messages {
                 Some(max) if self.stats.records >= max => break,
                 Some(max) => usize::try_from(max - self.stats.records).unwrap_or(usize::MAX),
@@ -247,6 +266,10 @@ impl Session {
             let records = match self.consumer.poll(wait) {
                 Ok(r) => r,
                 Err(KafkaError::Wakeup) => break,
+                Err(e) if keeps_going(&e) => {
+                    eprintln!("consume: {e}");
+                    continue;
+                }
                 Err(e) => return Err(e.to_string()),
             };
             if !records.is_empty() {
@@ -266,8 +289,9 @@ impl Session {
                         Err(e) => stdout_open = still_open(e)?,
                     }
                 }
-                let tp = TopicPartition::new(&*r.topic, r.partition);
-                self.held_back.entry(tp).or_insert(r.offset);
+                self.held_back
+                    .entry(r.topic_partition())
+                    .or_insert(r.offset);
             }
             if stdout_open {
                 if let Err(e) = out.flush() {
@@ -281,11 +305,13 @@ impl Session {
         Ok(())
     }
 
-    /// A group member commits what it consumed before leaving.
-    fn commit_on_exit(&mut self) -> Result<(), String> {
+    /// A group member commits what it consumed before leaving, within `timeout`.
+    fn commit_on_exit(&mut self, timeout: Duration) -> Result<(), String> {
         let result = match self.mode {
             Mode::Assigned => return Ok(()),
-            Mode::GroupExact => commit_printed(&mut self.consumer, &self.printed, None),
+            Mode::GroupExact => {
+                commit_printed(&mut self.consumer, &self.printed, None, Some(timeout))
+            }
             Mode::GroupAuto => {
                 // Records held back by a closed stdout were never printed: move back to
                 // them so the positions committed stop at the printed ones.
@@ -295,31 +321,44 @@ impl Session {
                         self.consumer.seek(tp, offset).map_err(|e| e.to_string())?;
                     }
                 }
-                // `close` would commit too, but a Ctrl-C wakeup still pending would end
-                // that commit; here it is retried.
-                match self.consumer.commit_sync() {
-                    Err(KafkaError::Wakeup) => self.consumer.commit_sync(),
-                    other => other,
-                }
+                // `close` would commit too, but its error would not say which step
+                // failed; and the summary's lag is after the commit.
+                let consumer = &mut self.consumer;
+                despite_wakeup(|| consumer.commit_sync_with_timeout(timeout))
             }
         };
         result.map_err(|e| format!("committing the consumed offsets: {e}"))
     }
 
-    /// The lag left at the end; partitions never fetched get their end offsets looked up.
-    fn final_lag(&mut self) -> Option<i64> {
+    /// The lag left at the end; partitions never fetched get their end offsets looked up
+    /// (within `timeout`).
+    fn final_lag(&mut self, timeout: Duration) -> Option<i64> {
         let partitions = self.consumer.assignment();
         let known = lag(&self.consumer, &partitions, &self.held_back, None);
         if known.is_some() {
             return known;
         }
-        // Twice: a Ctrl-C wake still pending ends the first attempt.
-        let ends = self
-            .consumer
-            .end_offsets(&partitions, SUMMARY_TIMEOUT)
-            .or_else(|_| self.consumer.end_offsets(&partitions, SUMMARY_TIMEOUT))
-            .ok()?;
+        if timeout.is_zero() {
+            return None;
+        }
+        let consumer = &mut self.consumer;
+        let ends = despite_wakeup(|| consumer.end_offsets(&partitions, timeout)).ok()?;
         lag(&self.consumer, &partitions, &self.held_back, Some(&ends))
+    }
+}
+
+/// Whether the consume loop goes on after `e` (reported on stderr): the consumer retries
+/// underneath. Not when no broker ever answered (a wrong address), nor for security,
+/// authorization, configuration or data errors, which retrying does not cure.
+fn keeps_going(e: &KafkaError) -> bool {
+    match e {
+        KafkaError::BrokersUnreachable { ever_connected, .. } => *ever_connected,
+        KafkaError::Timeout { .. } => true,
+        KafkaError::Consumer(c) => matches!(
+            c,
+            ConsumerError::CommitFailed { .. } | ConsumerError::MaxPollIntervalExceeded { .. }
+        ),
+        _ => false,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The group side of [`KafkaConsumer`]: subscriptions, the rebalance listener, commits.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -147,26 +148,62 @@ impl<T: Transport> KafkaConsumer<T> {
     }
 
     /// Commits the positions of all assigned partitions (what `poll` has handed out) and
-    /// waits for the answer, up to `default.api.timeout.ms`.
+    /// waits for the answer, at most `default.api.timeout.ms` (Java's `commitSync()`).
+    ///
+    /// A [`ConsumerError::CommitFailed`] ([`KafkaError::is_commit_failed`]) is normal
+    /// during a rebalance: the partitions may have moved, and their next owner resumes
+    /// from the last successful commit. Keep polling; the member rejoins.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use consumer_net::KafkaConsumer;
+    /// # fn process(_: &consumer_net::ConsumerRecord) {}
+    /// # let mut consumer: KafkaConsumer = todo!();
+    /// let records = consumer.poll(Duration::from_millis(500))?;
+    /// records.iter().for_each(process);
+    /// match consumer.commit_sync() {
+    ///     Ok(()) => {}
+    ///     // Some of these records may be processed again by the partition's next owner.
+    ///     Err(e) if e.is_commit_failed() => log::info!("commit refused by a rebalance: {e}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), consumer_net::KafkaError>(())
+    /// ```
     pub fn commit_sync(&mut self) -> Result<(), KafkaError> {
-        let offsets = self.core.consumed_offsets();
-        self.commit_offsets_sync(offsets)
+        self.commit_sync_with_timeout(self.core.config().default_api_timeout)
     }
 
-    /// Commits `offsets` (the next offset to consume, per partition) and waits.
+    /// [`commit_sync`](Self::commit_sync), waiting at most `timeout`.
+    pub fn commit_sync_with_timeout(&mut self, timeout: Duration) -> Result<(), KafkaError> {
+        let offsets = self.core.consumed_offsets();
+        self.commit_offsets_sync_with_timeout(offsets, timeout)
+    }
+
+    /// Commits `offsets` (for each partition, the offset of the next record to consume:
+    /// the last processed offset + 1) and waits, at most `default.api.timeout.ms`.
     pub fn commit_offsets_sync(
         &mut self,
-        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+        offsets: impl IntoIterator<Item = (TopicPartition, OffsetAndMetadata)>,
     ) -> Result<(), KafkaError> {
-        self.check_open()?;
+        self.commit_offsets_sync_with_timeout(offsets, self.core.config().default_api_timeout)
+    }
+
+    /// [`commit_offsets_sync`](Self::commit_offsets_sync), waiting at most `timeout`.
+    pub fn commit_offsets_sync_with_timeout(
+        &mut self,
+        offsets: impl IntoIterator<Item = (TopicPartition, OffsetAndMetadata)>,
+        timeout: Duration,
+    ) -> Result<(), KafkaError> {
+        self.start_call()?;
         // Checked before the shortcut below: without a group nothing could ever commit.
         if self.core.group().is_none() {
             return Err(consumer_core::StateError::NoGroupId("commit").into());
         }
+        let offsets: Vec<_> = offsets.into_iter().collect();
         if offsets.is_empty() {
             return Ok(());
         }
-        let deadline = self.net.now() + self.core.config().default_api_timeout;
+        let deadline = self.deadline_after(timeout);
         let id = self.core.commit(offsets)?;
         loop {
             if let Some(r) = self.group.commit_results.remove(&id) {
@@ -174,9 +211,12 @@ impl<T: Transport> KafkaConsumer<T> {
             }
             if self.net.now() >= deadline {
                 self.core.cancel_commit(id);
-                return Err(KafkaError::Timeout("commit"));
+                return Err(self.timeout("commit", timeout, self.group_wait_reason()));
             }
-            self.run_once(deadline)?;
+            if let Err(e) = self.run_once(deadline) {
+                self.core.cancel_commit(id);
+                return Err(e);
+            }
         }
     }
 
@@ -190,11 +230,11 @@ impl<T: Transport> KafkaConsumer<T> {
     /// Commits `offsets` without waiting.
     pub fn commit_offsets_async(
         &mut self,
-        offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
+        offsets: impl IntoIterator<Item = (TopicPartition, OffsetAndMetadata)>,
         callback: Option<CommitCallback>,
     ) -> Result<(), KafkaError> {
         self.check_open()?;
-        let id = self.core.commit_async(offsets)?;
+        let id = self.core.commit_async(offsets.into_iter().collect())?;
         match callback {
             Some(cb) => {
                 self.group.callbacks.insert(id, cb);
@@ -214,29 +254,44 @@ impl<T: Transport> KafkaConsumer<T> {
         // Send it now rather than at the next poll.
         let now = self.net.now();
         self.flush(now);
-        self.net.poll(Some(Duration::ZERO), now)?;
+        self.net_poll(Duration::ZERO, now)?;
         self.complete(self.net.now());
         Ok(())
     }
 
-    /// The committed offsets of `partitions` (None where nothing is committed).
-    pub fn committed(
+    /// The committed offsets of `partitions` (None where nothing is committed), waiting
+    /// at most `timeout` (Java's `committed(Set, Duration)`).
+    pub fn committed<P>(
         &mut self,
-        partitions: &[TopicPartition],
+        partitions: P,
         timeout: Duration,
-    ) -> Result<HashMap<TopicPartition, Option<OffsetAndMetadata>>, KafkaError> {
-        self.check_open()?;
-        let deadline = self.net.now() + timeout;
-        let id = self.core.committed(partitions.to_vec())?;
+    ) -> Result<HashMap<TopicPartition, Option<OffsetAndMetadata>>, KafkaError>
+    where
+        P: IntoIterator,
+        P::Item: Borrow<TopicPartition>,
+    {
+        self.start_call()?;
+        let deadline = self.deadline_after(timeout);
+        let partitions: Vec<TopicPartition> = partitions
+            .into_iter()
+            .map(|tp| tp.borrow().clone())
+            .collect();
+        let id = self.core.committed(partitions)?;
         loop {
             if let Some(r) = self.group.committed.remove(&id) {
                 return Ok(r?.into_iter().collect());
             }
             if self.net.now() >= deadline {
-                return Err(KafkaError::Timeout("committed offsets lookup"));
+                let cause = self.group_wait_reason();
+                return Err(self.timeout("committed offsets lookup", timeout, cause));
             }
             self.run_once(deadline)?;
         }
+    }
+
+    /// Where the group stands, for the message of a call that timed out waiting on it.
+    fn group_wait_reason(&self) -> Option<String> {
+        self.core.group().map(|g| g.wait_reason())
     }
 
     /// With auto-commit, commits what was consumed before leaving (best effort).
@@ -305,6 +360,7 @@ impl<T: Transport> KafkaConsumer<T> {
                 Event::OffsetsListed { query, offsets } => {
                     self.listed.insert(query, offsets);
                 }
+                other => debug!("event not handled here: {other:?}"),
             }
         }
         // The listener is taken out while it runs, so a call it makes does not re-enter

@@ -11,13 +11,15 @@
 
 mod error;
 mod group;
+mod health;
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use consumer_core::{
     Consumer, ConsumerConfig, ConsumerError, ConsumerRecord, ErrorCode, OffsetAndTimestamp,
-    QueryId, TokenProvider, TopicPartition,
+    QueryId, StateError, SubscriptionKind, TokenProvider, TopicPartition,
 };
 use log::{debug, warn};
 
@@ -25,7 +27,7 @@ pub use crate::network::WakeupHandle;
 use crate::network::{Completion, NetConfig, NetError, NetworkClient, TlsClientConfig};
 use crate::transport::Transport;
 
-pub use error::KafkaError;
+pub use error::{CloseError, KafkaError};
 pub use group::{CommitCallback, RebalanceListener};
 
 /// How long `close` waits for its sequence (commit, revocation, LeaveGroup, session
@@ -45,6 +47,12 @@ pub struct KafkaConsumer<T: Transport = NetworkClient> {
     listed: HashMap<QueryId, ListedOffsets>,
     /// A TLS failure seen since the last blocking call returned, to return from it.
     security_failure: Option<KafkaError>,
+    /// A wake not yet reported: the current or next blocking call fails with it.
+    wakeup_pending: bool,
+    /// While closing: the close deadline, which bounds the calls a listener makes.
+    close_deadline: Option<Instant>,
+    /// Connection failures and whether any broker answers.
+    health: health::Health,
 }
 
 type ListedOffsets = Vec<(
@@ -74,6 +82,7 @@ impl<T: Transport> KafkaConsumer<T> {
     /// derives a [`NetworkClient`]'s from `config`.
     pub fn with_transport(config: ConsumerConfig, transport: T) -> Result<Self, KafkaError> {
         let core = Consumer::new(with_unsecured_token_provider(config))?;
+        let unreachable_after = core.config().socket_connection_setup_timeout;
         Ok(Self {
             core,
             net: transport,
@@ -81,6 +90,9 @@ impl<T: Transport> KafkaConsumer<T> {
             group: group::GroupFacade::default(),
             listed: HashMap::new(),
             security_failure: None,
+            wakeup_pending: false,
+            close_deadline: None,
+            health: health::Health::new(unreachable_after),
         })
     }
 
@@ -94,26 +106,79 @@ impl<T: Transport> KafkaConsumer<T> {
         &self.core
     }
 
-    /// A handle that interrupts a blocked call from another thread.
+    /// A handle that interrupts the consumer from another thread (a signal handler, a
+    /// timer), as Java's `wakeup`: the blocking call under way, or else the next one,
+    /// returns [`KafkaError::Wakeup`] once; the calls after it run normally. `close` is
+    /// not interrupted.
     pub fn wakeup_handle(&self) -> WakeupHandle {
         self.net.waker()
     }
 
     fn check_open(&self) -> Result<(), KafkaError> {
         if self.closed {
-            Err(consumer_core::StateError::Closed.into())
+            Err(StateError::Closed.into())
         } else {
             Ok(())
         }
     }
 
-    /// Assigns exactly `partitions`.
-    pub fn assign(
-        &mut self,
-        partitions: impl IntoIterator<Item = TopicPartition>,
-    ) -> Result<(), KafkaError> {
+    /// The start of a blocking call: refused once closed; a pending wake ends it.
+    fn start_call(&mut self) -> Result<(), KafkaError> {
         self.check_open()?;
-        Ok(self.core.assign(partitions)?)
+        self.take_wakeup()
+    }
+
+    /// Reports a pending wake, once (not while closing: `close` is not interrupted).
+    fn take_wakeup(&mut self) -> Result<(), KafkaError> {
+        // A wake not seen by a network poll yet (the consumer was not blocked).
+        if self.net.waker().take() {
+            self.wakeup_pending = true;
+        }
+        if self.wakeup_pending && self.close_deadline.is_none() {
+            self.wakeup_pending = false;
+            return Err(KafkaError::Wakeup);
+        }
+        Ok(())
+    }
+
+    /// The deadline of a call bounded by `timeout`; while closing, never past the close
+    /// deadline (a listener's commit cannot stretch the close).
+    fn deadline_after(&self, timeout: Duration) -> Instant {
+        let deadline = self.net.now() + timeout;
+        self.close_deadline.map_or(deadline, |c| c.min(deadline))
+    }
+
+    /// The timeout error of `operation`, with what was in its way: `cause` if the
+    /// caller knows it, else the last connection failure.
+    fn timeout(
+        &self,
+        operation: &'static str,
+        after: Duration,
+        cause: Option<String>,
+    ) -> KafkaError {
+        let network = self
+            .health
+            .last_failure()
+            .map(|f| format!("last connection failure: {f}"));
+        let cause = match (cause, network) {
+            (Some(c), Some(n)) => Some(format!("{c}; {n}")),
+            (c, n) => c.or(n),
+        };
+        KafkaError::Timeout {
+            operation,
+            after,
+            cause,
+        }
+    }
+
+    /// Assigns exactly `partitions` (an empty set unassigns everything).
+    pub fn assign<P>(&mut self, partitions: P) -> Result<(), KafkaError>
+    where
+        P: IntoIterator,
+        P::Item: Borrow<TopicPartition>,
+    {
+        self.check_open()?;
+        Ok(self.core.assign(owned(partitions))?)
     }
 
     /// The assigned partitions.
@@ -127,28 +192,44 @@ impl<T: Transport> KafkaConsumer<T> {
         Ok(self.core.seek(tp, offset)?)
     }
 
-    /// Moves `partitions` to their first offsets.
-    pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) -> Result<(), KafkaError> {
+    /// Moves `partitions` to their first offsets (looked up lazily, by the next poll).
+    pub fn seek_to_beginning<P>(&mut self, partitions: P) -> Result<(), KafkaError>
+    where
+        P: IntoIterator,
+        P::Item: Borrow<TopicPartition>,
+    {
         self.check_open()?;
-        Ok(self.core.seek_to_beginning(partitions)?)
+        Ok(self.core.seek_to_beginning(&owned(partitions))?)
     }
 
-    /// Moves `partitions` to their end offsets.
-    pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<(), KafkaError> {
+    /// Moves `partitions` to their end offsets (looked up lazily, by the next poll).
+    pub fn seek_to_end<P>(&mut self, partitions: P) -> Result<(), KafkaError>
+    where
+        P: IntoIterator,
+        P::Item: Borrow<TopicPartition>,
+    {
         self.check_open()?;
-        Ok(self.core.seek_to_end(partitions)?)
+        Ok(self.core.seek_to_end(&owned(partitions))?)
     }
 
-    /// Stops fetching `partitions` until resumed.
-    pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<(), KafkaError> {
+    /// Stops fetching `partitions` until resumed; their positions stay.
+    pub fn pause<P>(&mut self, partitions: P) -> Result<(), KafkaError>
+    where
+        P: IntoIterator,
+        P::Item: Borrow<TopicPartition>,
+    {
         self.check_open()?;
-        Ok(self.core.pause(partitions)?)
+        Ok(self.core.pause(&owned(partitions))?)
     }
 
-    /// Resumes `partitions`.
-    pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<(), KafkaError> {
+    /// Resumes fetching `partitions`.
+    pub fn resume<P>(&mut self, partitions: P) -> Result<(), KafkaError>
+    where
+        P: IntoIterator,
+        P::Item: Borrow<TopicPartition>,
+    {
         self.check_open()?;
-        Ok(self.core.resume(partitions)?)
+        Ok(self.core.resume(&owned(partitions))?)
     }
 
     /// The paused partitions.
@@ -156,18 +237,28 @@ impl<T: Transport> KafkaConsumer<T> {
         self.core.paused()
     }
 
-    /// The offset of the next record for `tp`, looking it up if needed (bounded by
-    /// `default.api.timeout.ms`).
+    /// The offset of the next record for `tp`, looking it up if needed (the committed
+    /// offset, or `auto.offset.reset`), waiting at most `default.api.timeout.ms`.
     pub fn position(&mut self, tp: &TopicPartition) -> Result<i64, KafkaError> {
-        self.check_open()?;
-        let deadline = self.net.now() + self.core.config().default_api_timeout;
+        self.position_with_timeout(tp, self.core.config().default_api_timeout)
+    }
+
+    /// [`position`](Self::position), waiting at most `timeout`.
+    pub fn position_with_timeout(
+        &mut self,
+        tp: &TopicPartition,
+        timeout: Duration,
+    ) -> Result<i64, KafkaError> {
+        self.start_call()?;
+        let deadline = self.deadline_after(timeout);
         loop {
             if let Some(p) = self.core.position(tp)? {
                 return Ok(p.offset);
             }
             self.core.poll_records(0)?;
             if self.net.now() >= deadline {
-                return Err(KafkaError::Timeout("position"));
+                let cause = self.core.topic_problem(&tp.topic);
+                return Err(self.timeout("position lookup", timeout, cause));
             }
             self.run_once(deadline)?;
         }
@@ -181,9 +272,50 @@ impl<T: Transport> KafkaConsumer<T> {
             .and_then(|s| s.high_watermark)
     }
 
-    /// Records fetched since the last call, waiting up to `timeout` for some.
+    /// Records fetched since the last call, waiting up to `timeout` for some; an empty
+    /// list when none came in time.
+    ///
+    /// As the Java consumer's `poll`: it returns buffered records at once if there are
+    /// any; otherwise it refreshes metadata, joins the group (a subscription), looks up
+    /// positions and sends fetches, and waits for an answer. Before returning records it
+    /// sends the next fetches, so the brokers work while the caller processes. The
+    /// rebalance listener and commit callbacks run inside it.
+    ///
+    /// Errors the caller must act on are returned here: [`StateError::NotSubscribed`]
+    /// with nothing subscribed or assigned, authentication and TLS failures,
+    /// authorization failures, an offset out of range with `auto.offset.reset=none`, a
+    /// corrupt record, [`KafkaError::BrokersUnreachable`] when no broker answers, and
+    /// [`KafkaError::Wakeup`]. Most are retriable ([`KafkaError::is_retriable`]): poll
+    /// again.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use consumer_net::{KafkaConsumer, TopicPartition};
+    ///
+    /// let mut consumer = KafkaConsumer::from_properties([
+    ///     ("bootstrap.servers", "localhost:9092"),
+    ///     ("auto.offset.reset", "earliest"),
+    /// ])?;
+    /// consumer.assign([TopicPartition::new("events", 0)])?;
+    /// for _ in 0..10 {
+    ///     for record in consumer.poll(Duration::from_millis(500))? {
+    ///         println!("{}@{}: {:?}", record.topic_partition(), record.offset, record.value);
+    ///     }
+    /// }
+    /// consumer.close()?;
+    /// # Ok::<(), consumer_net::KafkaError>(())
+    /// ```
+    #[must_use = "records returned by poll count as consumed: dropping them loses them"]
     pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>, KafkaError> {
-        self.check_open()?;
+        self.start_call()?;
+        let nothing = match self.core.subscription().kind() {
+            SubscriptionKind::None => true,
+            SubscriptionKind::UserAssigned => self.core.subscription().is_empty(),
+            _ => false,
+        };
+        if nothing {
+            return Err(StateError::NotSubscribed.into());
+        }
         let deadline = self.net.now() + timeout;
         let max = self.core.config().max_poll_records;
         self.core.poll_started(self.net.now());
@@ -198,12 +330,12 @@ impl<T: Transport> KafkaConsumer<T> {
                 // dispatches the revocation, so the caller sees records, then the revocation.
                 let now = self.net.now();
                 self.flush(now);
-                self.net.poll(Some(Duration::ZERO), now)?;
+                self.net_poll(Duration::ZERO, now)?;
                 // Answers that just came in make room for prefetches: send them too.
                 if self.complete_io(self.net.now()) {
                     let now = self.net.now();
                     if self.flush(now) {
-                        self.net.poll(Some(Duration::ZERO), now)?;
+                        self.net_poll(Duration::ZERO, now)?;
                         self.complete_io(self.net.now());
                     }
                 }
@@ -224,8 +356,8 @@ impl<T: Transport> KafkaConsumer<T> {
         topic: &str,
         timeout: Duration,
     ) -> Result<Vec<i32>, KafkaError> {
-        self.check_open()?;
-        let deadline = self.net.now() + timeout;
+        self.start_call()?;
+        let deadline = self.deadline_after(timeout);
         // Only an answer applied after this call may say the topic does not exist: an
         // error remembered from before could be stale.
         let start = self.core.metadata().update_count();
@@ -249,20 +381,28 @@ impl<T: Transport> KafkaConsumer<T> {
                 }
             }
             if self.net.now() >= deadline {
-                return Err(KafkaError::Timeout("partition lookup"));
+                let cause = self.core.topic_problem(topic);
+                return Err(self.timeout("partition lookup", timeout, cause));
             }
             self.run_once(deadline)?;
         }
     }
 
-    /// The first offset of each partition.
-    pub fn beginning_offsets(
+    /// The first offset of each partition, waiting at most `timeout`.
+    pub fn beginning_offsets<P>(
         &mut self,
-        partitions: &[TopicPartition],
+        partitions: P,
         timeout: Duration,
-    ) -> Result<HashMap<TopicPartition, i64>, KafkaError> {
+    ) -> Result<HashMap<TopicPartition, i64>, KafkaError>
+    where
+        P: IntoIterator,
+        P::Item: Borrow<TopicPartition>,
+    {
         self.list_offsets(
-            partitions.iter().map(|tp| (tp.clone(), -2)).collect(),
+            partitions
+                .into_iter()
+                .map(|tp| (tp.borrow().clone(), -2))
+                .collect(),
             timeout,
         )
         .map(|m| {
@@ -272,14 +412,21 @@ impl<T: Transport> KafkaConsumer<T> {
         })
     }
 
-    /// The end offset (high watermark) of each partition.
-    pub fn end_offsets(
+    /// The end offset (high watermark) of each partition, waiting at most `timeout`.
+    pub fn end_offsets<P>(
         &mut self,
-        partitions: &[TopicPartition],
+        partitions: P,
         timeout: Duration,
-    ) -> Result<HashMap<TopicPartition, i64>, KafkaError> {
+    ) -> Result<HashMap<TopicPartition, i64>, KafkaError>
+    where
+        P: IntoIterator,
+        P::Item: Borrow<TopicPartition>,
+    {
         self.list_offsets(
-            partitions.iter().map(|tp| (tp.clone(), -1)).collect(),
+            partitions
+                .into_iter()
+                .map(|tp| (tp.borrow().clone(), -1))
+                .collect(),
             timeout,
         )
         .map(|m| {
@@ -293,10 +440,10 @@ impl<T: Transport> KafkaConsumer<T> {
     /// (None when there is none).
     pub fn offsets_for_times(
         &mut self,
-        query: &[(TopicPartition, i64)],
+        query: impl IntoIterator<Item = (TopicPartition, i64)>,
         timeout: Duration,
     ) -> Result<HashMap<TopicPartition, Option<OffsetAndTimestamp>>, KafkaError> {
-        self.list_offsets(query.to_vec(), timeout)
+        self.list_offsets(query.into_iter().collect(), timeout)
     }
 
     fn list_offsets(
@@ -304,8 +451,9 @@ impl<T: Transport> KafkaConsumer<T> {
         query: Vec<(TopicPartition, i64)>,
         timeout: Duration,
     ) -> Result<HashMap<TopicPartition, Option<OffsetAndTimestamp>>, KafkaError> {
-        self.check_open()?;
-        let deadline = self.net.now() + timeout;
+        self.start_call()?;
+        let deadline = self.deadline_after(timeout);
+        let topics: Vec<String> = query.iter().map(|(tp, _)| tp.topic.clone()).collect();
         let id = self.core.list_offsets(query);
         loop {
             self.dispatch_events();
@@ -318,7 +466,8 @@ impl<T: Transport> KafkaConsumer<T> {
             }
             if self.net.now() >= deadline {
                 self.core.cancel_query(id);
-                return Err(KafkaError::Timeout("offset lookup"));
+                let cause = topics.iter().find_map(|t| self.core.topic_problem(t));
+                return Err(self.timeout("offset lookup", timeout, cause));
             }
             if let Err(e) = self.run_once(deadline) {
                 self.core.cancel_query(id);
@@ -327,41 +476,60 @@ impl<T: Transport> KafkaConsumer<T> {
         }
     }
 
-    /// Closes the consumer, waiting at most 30 s (Java's default); see
-    /// [`close_timeout`](Self::close_timeout).
-    pub fn close(&mut self) {
-        self.close_timeout(DEFAULT_CLOSE_TIMEOUT);
+    /// Closes the consumer, waiting at most [`DEFAULT_CLOSE_TIMEOUT`] (30 s, Java's
+    /// default); see [`close_with_timeout`](Self::close_with_timeout).
+    pub fn close(&mut self) -> Result<(), KafkaError> {
+        self.close_with_timeout(DEFAULT_CLOSE_TIMEOUT)
     }
 
-    /// Closes the consumer within `timeout`. A group member commits what it consumed
-    /// (with auto-commit), calls the listener's `on_partitions_revoked` (which may
-    /// commit), and leaves the group; fetch sessions the brokers hold are closed (for at
-    /// most 5 s); then connections are closed. The sequence runs in the core
-    /// (`Consumer::begin_close`): this only drives it. Steps not done by the deadline
-    /// are skipped; a wakeup ends the wait at once.
-    pub fn close_timeout(&mut self, timeout: Duration) {
+    /// Closes the consumer within `timeout` (Java's `close(Duration)`). A group member
+    /// commits what it consumed (with auto-commit), calls the listener's
+    /// `on_partitions_revoked` (whose own commits are bounded by the same deadline), and
+    /// leaves the group; fetch sessions the brokers hold are closed (for at most 5 s);
+    /// then connections are closed. Steps not done by the deadline are skipped. A wake
+    /// does not interrupt it.
+    ///
+    /// The consumer is closed when this returns, whatever it returns; the error lists
+    /// what could not be done ([`CloseError`]). Closing twice does nothing.
+    pub fn close_with_timeout(&mut self, timeout: Duration) -> Result<(), KafkaError> {
         if self.closed {
-            return;
+            return Ok(());
         }
         let now = self.net.now();
         let deadline = now + timeout;
+        self.close_deadline = Some(deadline);
         self.core.begin_close(now, timeout);
+        let mut ended_by = None;
         loop {
             self.dispatch_events();
             if self.core.is_closed() || self.net.now() >= deadline {
                 break;
             }
-            if let Err(e) = self.run_once(deadline) {
-                debug!("close: {e}; closing at once");
-                break;
+            match self.run_once(deadline) {
+                Ok(()) => {}
+                Err(e @ KafkaError::Io(_)) => {
+                    warn!("close: {e}; closing at once");
+                    ended_by = Some(Box::new(e));
+                    break;
+                }
+                // Reported by the calls before; the close goes on to its deadline.
+                Err(e) => debug!("close: {e}"),
             }
         }
+        // At the deadline the core notes the step it was cut short in.
+        self.core.handle_timeout(self.net.now());
+        let failures = self.core.close_failures().to_vec();
         self.closed = true;
         self.core.close();
         // Commits and lookups cancelled by the close complete (their callbacks run).
         self.dispatch_events();
         self.group.listener = None;
         self.net.close();
+        if failures.is_empty() && ended_by.is_none() {
+            Ok(())
+        } else {
+            Err(CloseError { failures, ended_by }.into())
+        }
     }
 
     /// Hands the core's requests to the network; true if there were any.
@@ -398,13 +566,18 @@ impl<T: Transport> KafkaConsumer<T> {
                     node,
                     correlation_id,
                     frame,
-                } => self.core.handle_response(node, correlation_id, frame, now),
+                } => {
+                    self.health.answered(self.core.node_address(node));
+                    self.core.handle_response(node, correlation_id, frame, now);
+                }
                 Completion::Disconnected {
                     node,
                     failed,
                     reason,
                 } => {
                     debug!("node {node} disconnected ({reason}); {failed:?} failed with it");
+                    let address = self.core.node_address(node);
+                    self.health.disconnected(node, address, &reason, now);
                     self.core.handle_disconnect(node, now);
                     match reason {
                         NetError::Tls(source) if source.is_conclusive() => {
@@ -418,6 +591,15 @@ impl<T: Transport> KafkaConsumer<T> {
         }
         self.core.handle_timeout(now);
         any
+    }
+
+    /// Drives the network for at most `wait`; a wake it sees is kept for the call.
+    fn net_poll(&mut self, wait: Duration, now: Instant) -> Result<(), KafkaError> {
+        self.net.poll(Some(wait), now)?;
+        if self.net.was_woken() {
+            self.wakeup_pending = true;
+        }
+        Ok(())
     }
 
     /// One round: send, wait for IO until the earliest deadline, feed the results.
@@ -434,12 +616,10 @@ impl<T: Transport> KafkaConsumer<T> {
             until = now;
         }
         let wait = until.saturating_duration_since(now);
-        self.net.poll(Some(wait), now)?;
-        let woken = self.net.was_woken();
-        self.complete(self.net.now());
-        if woken {
-            return Err(KafkaError::Wakeup);
-        }
+        self.net_poll(wait, now)?;
+        let now = self.net.now();
+        self.complete(now);
+        self.take_wakeup()?;
         // Reported, not retried in silence: the next call tries again (with backoff).
         if let Some(err) = self.security_failure.take() {
             return Err(err);
@@ -449,6 +629,10 @@ impl<T: Transport> KafkaConsumer<T> {
         // offset...) rather than letting it wait out its timeout.
         if let Some(e) = self.core.poll_authentication_error() {
             return Err(ConsumerError::Authentication(e).into());
+        }
+        if let Some(e) = self.health.unreachable_error(now) {
+            warn!("{e}");
+            return Err(e);
         }
         Ok(())
     }
@@ -474,9 +658,24 @@ fn with_unsecured_token_provider(mut config: ConsumerConfig) -> ConsumerConfig {
 }
 
 impl<T: Transport> Drop for KafkaConsumer<T> {
+    /// Closes the consumer if it is not closed yet, within [`DEFAULT_CLOSE_TIMEOUT`].
     fn drop(&mut self) {
-        self.close();
+        if let Err(e) = self.close() {
+            warn!("closing the consumer on drop: {e}");
+        }
     }
+}
+
+/// The partitions of a call's argument, owned.
+fn owned<P>(partitions: P) -> Vec<TopicPartition>
+where
+    P: IntoIterator,
+    P::Item: Borrow<TopicPartition>,
+{
+    partitions
+        .into_iter()
+        .map(|tp| tp.borrow().clone())
+        .collect()
 }
 
 /// The network settings of `c`; TLS ones read their files here.
