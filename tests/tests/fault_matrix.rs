@@ -470,7 +470,7 @@ fn run(index: usize, sc: &Scenario, mode: Mode) -> NoLossRow {
             row_extra.push("the final commit never succeeded".into());
         }
         let ends: Vec<i64> = (0..PARTITIONS).map(|p| expected.end_offset(p)).collect();
-        match c.committed(&partitions(&ctx.topic, PARTITIONS), Duration::from_secs(10)) {
+        match c.committed(partitions(&ctx.topic, PARTITIONS), Duration::from_secs(10)) {
             Ok(m) => {
                 for (tp, o) in m {
                     let o = o.map_or(-1, |o| o.offset);
@@ -580,7 +580,7 @@ fn killed_member(index: usize) -> NoLossRow {
 
 /// Reads the committed offsets back: none may pass what was handed out.
 fn read_back(c: &mut KafkaConsumer, topic: &str, check: &mut NoLoss, timeout: Duration) {
-    if let Ok(m) = c.committed(&partitions(topic, PARTITIONS), timeout) {
+    if let Ok(m) = c.committed(partitions(topic, PARTITIONS), timeout) {
         for (tp, o) in m {
             if let Some(o) = o {
                 check.committed(tp.partition, o.offset, "read back");

@@ -495,7 +495,7 @@ fn finish(
     if !committed {
         violations.push("the final commit never succeeded".into());
     }
-    match c.committed(&partitions(topic, PARTITIONS), Duration::from_secs(10)) {
+    match c.committed(partitions(topic, PARTITIONS), Duration::from_secs(10)) {
         Ok(m) => {
             for (tp, o) in m {
                 let o = o.map_or(-1, |o| o.offset);
@@ -512,7 +512,7 @@ fn finish(
 
 /// Reads the committed offsets back: none may pass what was handed out.
 fn read_back(c: &mut KafkaConsumer, topic: &str, check: &mut NoLoss) {
-    if let Ok(m) = c.committed(&partitions(topic, PARTITIONS), Duration::from_secs(1)) {
+    if let Ok(m) = c.committed(partitions(topic, PARTITIONS), Duration::from_secs(1)) {
         for (tp, o) in m {
             if let Some(o) = o {
                 check.committed(tp.partition, o.offset, "read back");

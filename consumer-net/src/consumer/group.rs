@@ -94,7 +94,20 @@ impl<T: Transport> std::fmt::Debug for GroupFacade<T> {
 
 impl<T: Transport> KafkaConsumer<T> {
     /// Subscribes to `topics` through the consumer group (`group.id` must be set). The
-    /// assignment arrives during `poll`.
+    /// assignment arrives during `poll`; each partition starts at the group's committed
+    /// offset, or by `auto.offset.reset`.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use consumer_net::KafkaConsumer;
+    /// let mut consumer = KafkaConsumer::from_properties([
+    ///     ("bootstrap.servers", "localhost:9092"),
+    ///     ("group.id", "billing"),
+    /// ])?;
+    /// consumer.subscribe(["orders", "refunds"])?;
+    /// let records = consumer.poll(Duration::from_secs(1))?; // joins the group
+    /// # Ok::<(), consumer_net::KafkaError>(())
+    /// ```
     pub fn subscribe<S: Into<String>>(
         &mut self,
         topics: impl IntoIterator<Item = S>,

@@ -34,7 +34,17 @@ pub use group::{CommitCallback, RebalanceListener};
 /// closes) at most: Java's default close timeout.
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A Kafka consumer that blocks in its calls, with no thread of its own.
+/// A Kafka consumer that blocks in its calls, with no thread of its own: the Java
+/// `KafkaConsumer`'s API and semantics, in Rust.
+///
+/// Build it from Java property names ([`from_properties`](KafkaConsumer::from_properties))
+/// or a [`ConsumerConfig`]; then either [`assign`](Self::assign) partitions yourself or
+/// [`subscribe`](Self::subscribe) through a consumer group (`group.id`); then call
+/// [`poll`](Self::poll) in a loop, commit what you processed, and
+/// [`close`](Self::close) (or drop it: dropping closes it, within 30 s). It connects
+/// lazily, in the first call that needs the cluster. It is `Send` but not shared: one
+/// thread uses it; other threads stop it through a [`WakeupHandle`]. The crate's docs
+/// have complete examples.
 ///
 /// `T` is its network and clock: [`NetworkClient`] (sockets) unless built with
 /// [`with_transport`](Self::with_transport).
@@ -110,6 +120,24 @@ impl<T: Transport> KafkaConsumer<T> {
     /// timer), as Java's `wakeup`: the blocking call under way, or else the next one,
     /// returns [`KafkaError::Wakeup`] once; the calls after it run normally. `close` is
     /// not interrupted.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use consumer_net::{KafkaConsumer, KafkaError};
+    /// # let mut consumer: KafkaConsumer = todo!();
+    /// let wake = consumer.wakeup_handle();
+    /// // From a Ctrl-C handler (the ctrlc crate), or any thread:
+    /// std::thread::spawn(move || wake.wake());
+    /// loop {
+    ///     match consumer.poll(Duration::from_secs(1)) {
+    ///         Ok(records) => { /* process */ }
+    ///         Err(KafkaError::Wakeup) => break,
+    ///         Err(e) => return Err(e),
+    ///     }
+    /// }
+    /// consumer.close()?;
+    /// # Ok::<(), KafkaError>(())
+    /// ```
     pub fn wakeup_handle(&self) -> WakeupHandle {
         self.net.waker()
     }
@@ -171,7 +199,21 @@ impl<T: Transport> KafkaConsumer<T> {
         }
     }
 
-    /// Assigns exactly `partitions` (an empty set unassigns everything).
+    /// Assigns exactly `partitions` (an empty set unassigns everything), without a group.
+    /// Each starts at its committed offset when `group.id` is set and one exists, else
+    /// by `auto.offset.reset`, unless [`seek`](Self::seek) says otherwise.
+    ///
+    /// Calls that take several partitions take any collection of them, owned or
+    /// borrowed: an array, a `Vec`, a slice, an iterator.
+    /// ```no_run
+    /// # use consumer_net::{KafkaConsumer, TopicPartition};
+    /// # let mut consumer: KafkaConsumer = todo!();
+    /// let partitions = [TopicPartition::new("events", 0), TopicPartition::new("events", 1)];
+    /// consumer.assign(&partitions)?;
+    /// consumer.seek(&partitions[0], 42)?;
+    /// consumer.seek_to_beginning(&partitions[1..])?;
+    /// # Ok::<(), consumer_net::KafkaError>(())
+    /// ```
     pub fn assign<P>(&mut self, partitions: P) -> Result<(), KafkaError>
     where
         P: IntoIterator,
@@ -482,7 +524,18 @@ impl<T: Transport> KafkaConsumer<T> {
         self.close_with_timeout(DEFAULT_CLOSE_TIMEOUT)
     }
 
-    /// Closes the consumer within `timeout` (Java's `close(Duration)`). A group member
+    /// Closes the consumer within `timeout` (Java's `close(Duration)`).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use consumer_net::KafkaConsumer;
+    /// # let mut consumer: KafkaConsumer = todo!();
+    /// // Under Kubernetes' 30 s grace period, with room to spare:
+    /// if let Err(e) = consumer.close_with_timeout(Duration::from_secs(20)) {
+    ///     log::warn!("{e}"); // e.g. "the close timeout passed during the final commit"
+    /// }
+    /// ```
+    /// A group member
     /// commits what it consumed (with auto-commit), calls the listener's
     /// `on_partitions_revoked` (whose own commits are bounded by the same deadline), and
     /// leaves the group; fetch sessions the brokers hold are closed (for at most 5 s);

@@ -43,8 +43,10 @@ impl WakeupHandle {
         }
     }
 
-    /// Interrupts the current or next `poll`, which then returns normally with
-    /// `was_woken()` set.
+    /// Interrupts the consumer: a `KafkaConsumer`'s blocking call under way, or else its
+    /// next one, returns `KafkaError::Wakeup` once. (A bare transport's current or next
+    /// `poll` returns early with `was_woken()` set.) Callable from any thread, any number
+    /// of times; wakes before a call count once.
     pub fn wake(&self) {
         self.shared.woken.store(true, Ordering::SeqCst);
         if let Some(waker) = &self.shared.waker {
