@@ -122,7 +122,7 @@ fn read_committed_is_refused_until_aborted_transactions_are_filtered() {
 #[test]
 fn unknown_and_missing_properties_are_named() {
     match build(&[("fetch.max.byte", "1")]) {
-        Err(KafkaError::Config(ConfigError::UnknownProperty { key })) => {
+        Err(KafkaError::Config(ConfigError::UnknownProperty { key, .. })) => {
             assert_eq!(key, "fetch.max.byte")
         }
         other => panic!("{other:?}"),

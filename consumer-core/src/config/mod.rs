@@ -1,10 +1,13 @@
 //! Consumer configuration: a typed builder and the Java property names.
 //!
 //! Defaults follow Apache Kafka's Java `KafkaConsumer`. [`ConsumerConfig::from_properties`]
-//! accepts the Java property names; an unknown key or an invalid value is an error that
-//! names the key.
+//! accepts the Java property names, and librdkafka's where they mean the same thing
+//! (`other_names.rs` holds that table). Settings of either client that have no
+//! equivalent here are refused saying what to do instead; an unknown key gets the closest
+//! known name as a hint; an invalid value is an error that names the key.
 
 mod jaas;
+mod other_names;
 mod properties;
 mod properties_file;
 mod security;
@@ -55,9 +58,30 @@ impl IsolationLevel {
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The key is not a consumer property.
-    #[error("unknown consumer property `{key}`")]
+    /// The key is not a consumer property here, nor a known one of another client.
+    #[error("unknown consumer property `{key}`{}", did_you_mean(.suggestion))]
     UnknownProperty {
+        /// The key given.
+        key: String,
+        /// The accepted property name closest to it, if one is close enough to be a typo.
+        suggestion: Option<&'static str>,
+    },
+    /// A property of librdkafka or of the Java client that has no equivalent here.
+    #[error("unsupported consumer property `{key}` ({what}): {instead}")]
+    Unsupported {
+        /// The key given.
+        key: String,
+        /// What it is, and whose.
+        what: &'static str,
+        /// What to do instead, or why it has no effect here.
+        instead: &'static str,
+    },
+    /// A Java serializer or deserializer class (`key.deserializer`, …).
+    #[error(
+        "`{key}` is not used here: records are bytes (keys and values are `Bytes`); \
+         deserialize them in your code"
+    )]
+    SerdeClass {
         /// The key given.
         key: String,
     },
@@ -77,6 +101,13 @@ pub enum ConfigError {
         /// The key that must be set.
         key: String,
     },
+}
+
+/// `; did you mean `x`?` after an unknown key, when a known one is close.
+fn did_you_mean(suggestion: &Option<&'static str>) -> String {
+    suggestion
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default()
 }
 
 /// The consumer's configuration. Build it with [`ConsumerConfig::builder`] or
