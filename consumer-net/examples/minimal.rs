@@ -19,8 +19,8 @@ fn main() -> Result<(), KafkaError> {
         ("client.id", "minimal-example"),
     ])?;
     let partition = TopicPartition::new(topic, 0);
-    consumer.assign([partition.clone()])?;
-    consumer.seek_to_beginning(&[partition])?;
+    consumer.assign([&partition])?;
+    consumer.seek_to_beginning([&partition])?;
 
     loop {
         let records = consumer.poll(Duration::from_secs(5))?;
@@ -29,8 +29,8 @@ fn main() -> Result<(), KafkaError> {
         }
         for r in records {
             let value = r.value.as_deref().map(String::from_utf8_lossy);
-            println!("{}/{}@{}: {:?}", r.topic, r.partition, r.offset, value);
+            println!("{}@{}: {:?}", r.topic_partition(), r.offset, value);
         }
     }
-    Ok(())
+    consumer.close()
 }
