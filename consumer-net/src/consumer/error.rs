@@ -54,6 +54,20 @@ pub enum KafkaError {
         /// `bootstrap.servers`).
         ever_connected: bool,
     },
+    /// A broker's answer was larger than the consumer accepts (`fetch.max.bytes` +
+    /// `max.partition.fetch.bytes`, at least 16 MiB, plus 1 MiB): most likely one record
+    /// batch larger than the fetch limits. The connection was closed; the same fetch
+    /// would bring the same answer, so raise `fetch.max.bytes` (or
+    /// `max.partition.fetch.bytes`) to read past it. Returned by the call during which
+    /// it happened.
+    #[error("node {node}: {source}; a record batch larger than the fetch limits? raise fetch.max.bytes to read it")]
+    ResponseTooLarge {
+        /// The broker.
+        node: NodeId,
+        /// The size announced and the limit.
+        #[source]
+        source: crate::network::NetError,
+    },
     /// `close` could not do everything it should within its timeout.
     #[error(transparent)]
     Close(#[from] CloseError),

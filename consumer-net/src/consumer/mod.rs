@@ -55,8 +55,9 @@ pub struct KafkaConsumer<T: Transport = NetworkClient> {
     closed: bool,
     group: group::GroupFacade<T>,
     listed: HashMap<QueryId, ListedOffsets>,
-    /// A TLS failure seen since the last blocking call returned, to return from it.
-    security_failure: Option<KafkaError>,
+    /// A connection failure the caller must hear of (TLS, an answer too large), seen
+    /// since the last blocking call returned, to return from it.
+    pending_failure: Option<KafkaError>,
     /// A wake not yet reported: the current or next blocking call fails with it.
     wakeup_pending: bool,
     /// While closing: the close deadline, which bounds the calls a listener makes.
@@ -99,7 +100,7 @@ impl<T: Transport> KafkaConsumer<T> {
             closed: false,
             group: group::GroupFacade::default(),
             listed: HashMap::new(),
-            security_failure: None,
+            pending_failure: None,
             wakeup_pending: false,
             close_deadline: None,
             health: health::Health::new(unreachable_after),
@@ -635,7 +636,13 @@ impl<T: Transport> KafkaConsumer<T> {
                     match reason {
                         NetError::Tls(source) if source.is_conclusive() => {
                             warn!("node {node}: {source}");
-                            self.security_failure = Some(KafkaError::Ssl { node, source });
+                            self.pending_failure = Some(KafkaError::Ssl { node, source });
+                        }
+                        // Retrying brings the same answer: the caller must change a limit.
+                        source @ NetError::FrameTooLarge { .. } => {
+                            let e = KafkaError::ResponseTooLarge { node, source };
+                            warn!("{e}");
+                            self.pending_failure = Some(e);
                         }
                         _ => {}
                     }
@@ -674,7 +681,7 @@ impl<T: Transport> KafkaConsumer<T> {
         self.complete(now);
         self.take_wakeup()?;
         // Reported, not retried in silence: the next call tries again (with backoff).
-        if let Some(err) = self.security_failure.take() {
+        if let Some(err) = self.pending_failure.take() {
             return Err(err);
         }
         // As the Java consumer throws AuthenticationException from every blocking call, a
