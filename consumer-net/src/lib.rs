@@ -15,6 +15,9 @@ pub mod testing;
 pub use consumer::{
     CommitCallback, KafkaConsumer, KafkaError, RebalanceListener, DEFAULT_CLOSE_TIMEOUT,
 };
+pub use consumer::{
+    CommitMetrics, ConsumerMetrics, FetchMetrics, PartitionMetrics, RebalanceMetrics,
+};
 pub use consumer_core::{
     parse_properties, AutoOffsetReset, ConfigError, ConsumerConfig, ConsumerError, ConsumerRecord,
     Event, OAuthBearerToken, OffsetAndMetadata, OffsetAndTimestamp, SaslMechanism, Secret,

@@ -11,6 +11,7 @@
 
 mod error;
 mod group;
+mod metrics;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,6 +26,9 @@ pub use crate::network::WakeupHandle;
 use crate::network::{Completion, NetConfig, NetError, NetworkClient, TlsClientConfig};
 use crate::transport::Transport;
 
+pub use consumer_core::{
+    CommitMetrics, ConsumerMetrics, FetchMetrics, PartitionMetrics, RebalanceMetrics,
+};
 pub use error::KafkaError;
 pub use group::{CommitCallback, RebalanceListener};
 
