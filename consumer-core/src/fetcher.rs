@@ -24,6 +24,7 @@ use crate::event::{ConsumerError, ConsumerRecord};
 use crate::fetch_session::{is_session_error, FetchSessionHandler, PartitionFetch};
 use crate::metadata::Metadata;
 use crate::metadata::NodeId;
+use crate::metrics::Consumed;
 use crate::outcome::RequestFailure;
 use crate::record::{
     scan_next_offset, DecodeOptions, RecordBatch, RecordBatches, RecordSource, Records,
@@ -449,7 +450,8 @@ impl Fetcher {
         self.backoff.insert(tp.clone(), (offset, now + backoff));
     }
 
-    /// Drains up to `max` records, advancing positions past what is returned.
+    /// Drains up to `max` records, advancing positions past what is returned and counting
+    /// it per partition and in `total`.
     ///
     /// A corrupt batch stops its partition at the record before it; the error is returned
     /// once no record precedes it in this call, so nothing already decoded is lost.
@@ -458,6 +460,7 @@ impl Fetcher {
         max: usize,
         subs: &mut SubscriptionState,
         out: &mut Vec<ConsumerRecord>,
+        total: &mut Consumed,
     ) -> Result<(), ConsumerError> {
         if let Some(err) = self.pending_error.take() {
             return Err(err);
@@ -495,7 +498,9 @@ impl Fetcher {
                 offset: fetch.next_offset,
                 leader_epoch: fetch.last_epoch,
             };
-            subs.seek(&fetch.tp, position);
+            let consumed = consumed(&out[before..]);
+            total.add(consumed);
+            subs.advance(&fetch.tp, position, consumed);
             match result {
                 Ok(true) => {}
                 Ok(false) => self.completed.push_front(fetch),
@@ -605,6 +610,15 @@ impl CompletedFetch {
                 }
             }
         }
+    }
+}
+
+/// The count and key+value bytes of `records`.
+fn consumed(records: &[ConsumerRecord]) -> Consumed {
+    let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, |b| b.len() as u64);
+    Consumed {
+        records: records.len() as u64,
+        bytes: records.iter().map(|r| len(&r.key) + len(&r.value)).sum(),
     }
 }
 

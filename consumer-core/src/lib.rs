@@ -37,6 +37,8 @@
 //!   [`RecordError`] and [`RecordErrorKind`] for a corrupt batch. The batch format itself
 //!   (decoder, borrowing views, builders for test brokers) is the [`record`] module.
 //! - **Broker errors**: [`ErrorCode`], classified by [`ErrorKind`].
+//! - **Metrics**: [`ConsumerMetrics`] from [`Consumer::metrics`] ([`PartitionMetrics`],
+//!   [`FetchMetrics`], [`RebalanceMetrics`], [`CommitMetrics`]); [`Consumer::current_lag`].
 //! - **Read-only views** of the consumer's state, for drivers and tests; only their
 //!   getters are public, the consumer alone changes them: [`Metadata`] ([`Node`],
 //!   [`TopicInfo`], [`PartitionLeader`]) from [`Consumer::metadata`];
@@ -95,6 +97,7 @@ mod event;
 mod fetch_session;
 mod fetcher;
 mod metadata;
+mod metrics;
 mod offsets;
 mod outcome;
 pub mod record;
@@ -119,6 +122,9 @@ pub use coordinator::{ConsumerCoordinator, Generation, MemberState};
 pub use error_code::{ErrorCode, ErrorKind};
 pub use event::{ConsumerError, ConsumerRecord, Event, QueryId, RequestId, StateError};
 pub use metadata::{Metadata, Node, PartitionLeader, TopicInfo};
+pub use metrics::{
+    CommitMetrics, ConsumerMetrics, FetchMetrics, PartitionMetrics, RebalanceMetrics,
+};
 pub use record::{Header, RecordError, RecordErrorKind, TimestampType};
 pub use sasl::SaslError;
 pub use subscription::{PartitionState, SubscriptionKind, SubscriptionState};

@@ -5,6 +5,7 @@ use std::time::Instant;
 use indexmap::IndexMap;
 
 use crate::config::AutoOffsetReset;
+use crate::metrics::Consumed;
 use crate::topic_partition::{FetchPosition, TopicPartition};
 
 /// Where to move a partition whose position must be looked up.
@@ -61,6 +62,8 @@ pub struct PartitionState {
     pub last_stable_offset: Option<i64>,
     /// The log start offset from the last fetch.
     pub log_start_offset: Option<i64>,
+    /// Records and bytes handed out since the partition was assigned.
+    pub(crate) consumed: Consumed,
 }
 
 impl PartitionState {
@@ -203,6 +206,24 @@ impl SubscriptionState {
             Some(s) => {
                 s.position = Some(position);
                 s.reset = None;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Moves `tp` past records just handed out, counting them. False if not assigned.
+    pub(crate) fn advance(
+        &mut self,
+        tp: &TopicPartition,
+        position: FetchPosition,
+        consumed: Consumed,
+    ) -> bool {
+        match self.partitions.get_mut(tp) {
+            Some(s) => {
+                s.position = Some(position);
+                s.reset = None;
+                s.consumed.add(consumed);
                 true
             }
             None => false,

@@ -160,6 +160,9 @@ pub mod testing;
 pub use consumer::{
     CloseError, CommitCallback, KafkaConsumer, KafkaError, RebalanceListener, DEFAULT_CLOSE_TIMEOUT,
 };
+pub use consumer::{
+    CommitMetrics, ConsumerMetrics, FetchMetrics, PartitionMetrics, RebalanceMetrics,
+};
 pub use consumer_core::{
     parse_properties, AutoOffsetReset, CloseFailure, CloseStep, ConfigError, ConsumerConfig,
     ConsumerError, ConsumerRecord, ErrorCode, Event, Header, OAuthBearerToken, OffsetAndMetadata,

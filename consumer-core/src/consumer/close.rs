@@ -218,6 +218,9 @@ impl Consumer {
             .map(|g| g.owned().to_vec())
             .unwrap_or_default();
         if !owned.is_empty() {
+            if let Some(g) = self.group.as_mut() {
+                g.rebalances.revoked();
+            }
             self.events.push_back(Event::PartitionsRevoked(owned));
         }
         Closing::Revoking { deadline }

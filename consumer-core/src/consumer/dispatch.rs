@@ -21,6 +21,7 @@ impl Consumer {
             api,
             version,
             owner,
+            handed_out,
             ..
         } = request;
         match owner {
@@ -39,6 +40,11 @@ impl Consumer {
             },
             Owner::Fetcher(ctx) => {
                 let resp = decode::<FetchRequest>(node, version, frame);
+                match (handed_out, &resp) {
+                    (Some(sent), Ok(_)) => self.counters.fetch_completed(sent, now),
+                    (Some(_), Err(_)) => self.counters.fetch_failed(),
+                    (None, _) => {}
+                }
                 let errs = self.fetcher.handle_response(
                     now,
                     ctx,

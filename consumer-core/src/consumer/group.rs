@@ -114,6 +114,9 @@ impl Consumer {
                 }
             }
             if !owned.is_empty() {
+                if let Some(g) = self.group.as_mut() {
+                    g.rebalances.revoked();
+                }
                 self.events.push_back(Event::PartitionsRevoked(owned));
             }
             if let Some(g) = self.group.as_mut() {

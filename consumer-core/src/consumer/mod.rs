@@ -36,6 +36,7 @@ use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, ConsumerRecord, Event, QueryId, StateError};
 use crate::fetcher::Fetcher;
 use crate::metadata::{Metadata, Node, PartitionLeader, TopicInfo};
+use crate::metrics::{ConsumerMetrics, Counters};
 use crate::offsets::OffsetLookups;
 use crate::subscription::{OffsetResetStrategy, SubscriptionKind, SubscriptionState};
 use crate::timer::TimerTable;
@@ -81,6 +82,8 @@ pub struct Consumer {
     fetching_stopped: bool,
     /// Lasting problems with the user's topics, warned about once per interval.
     topic_warnings: WarnLimiter,
+    /// Records consumed and fetches, for [`metrics`](Self::metrics).
+    counters: Counters,
 }
 
 impl Consumer {
@@ -120,6 +123,7 @@ impl Consumer {
             timers_after: None,
             fetching_stopped: false,
             topic_warnings: WarnLimiter::default(),
+            counters: Counters::default(),
         })
     }
 
@@ -161,6 +165,26 @@ impl Consumer {
         } else {
             state.position
         })
+    }
+
+    /// The lag of `tp`: from its position to the end of its log as last seen in a fetch
+    /// answer (the high watermark; the last stable offset under `read_committed`), as
+    /// Java's `currentLag`. None when `tp` is not assigned, or its position or end is not
+    /// known yet; it asks the broker nothing.
+    pub fn current_lag(&self, tp: &TopicPartition) -> Option<i64> {
+        crate::metrics::lag(self.subs.get(tp)?, self.config.isolation_level)
+    }
+
+    /// A snapshot of the consumer's metrics: per assigned partition, and totals.
+    pub fn metrics(&self) -> ConsumerMetrics {
+        let group = self.group.as_ref();
+        crate::metrics::snapshot(
+            &self.subs,
+            self.config.isolation_level,
+            &self.counters,
+            group.map(|g| &g.rebalances),
+            group.map(|g| &g.commits.counters),
+        )
     }
 
     /// The paused partitions.
@@ -395,7 +419,11 @@ impl Consumer {
         if !self.nodes.has_transmits() {
             self.prepare(now);
         }
-        self.nodes.pop_transmit()
+        let transmit = self.nodes.pop_transmit()?;
+        if let Some(Owner::Fetcher(_)) = self.requests.handed_out(transmit.correlation_id, now) {
+            self.counters.fetch_sent();
+        }
+        Some(transmit)
     }
 
     /// When the consumer next needs [`handle_timeout`](Self::handle_timeout): the
@@ -436,7 +464,10 @@ impl Consumer {
         } else {
             Vec::new()
         };
-        if let Err(err) = self.fetcher.drain(max, &mut self.subs, &mut out) {
+        if let Err(err) =
+            self.fetcher
+                .drain(max, &mut self.subs, &mut out, &mut self.counters.consumed)
+        {
             if let (ConsumerError::CorruptRecord { tp, offset, .. }, Some(now)) =
                 (&err, self.last_now)
             {
@@ -618,6 +649,7 @@ impl Consumer {
             version: -1,
             owner,
             sent: false,
+            handed_out: None,
         };
         self.finish(request, Err(RequestFailure::NotSent(why.to_owned())), now);
     }

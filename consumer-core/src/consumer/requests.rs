@@ -13,6 +13,7 @@
 //! hears of it as a lost connection.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use super::group::GroupCall;
 use super::NodeId;
@@ -56,6 +57,8 @@ pub(crate) struct InFlight {
     pub owner: Owner,
     /// False for a request that was never queued (it ends at once, not sent).
     pub sent: bool,
+    /// When `poll_transmit` handed it to the driver (None while it waits in the core).
+    pub handed_out: Option<Instant>,
 }
 
 impl InFlight {
@@ -67,6 +70,7 @@ impl InFlight {
             version,
             owner,
             sent: true,
+            handed_out: None,
         }
     }
 }
@@ -122,6 +126,13 @@ impl Requests {
     /// Takes the pending request `correlation_id` out, to be ended (see [`ended`](Self::ended)).
     pub(super) fn take(&mut self, correlation_id: i32) -> Option<InFlight> {
         self.pending.remove(&correlation_id)
+    }
+
+    /// The pending request `correlation_id` was handed to the driver at `now`: its owner.
+    pub(super) fn handed_out(&mut self, correlation_id: i32, now: Instant) -> Option<&Owner> {
+        let request = self.pending.get_mut(&correlation_id)?;
+        request.handed_out = Some(now);
+        Some(&request.owner)
     }
 
     /// A request taken out was handed to its owner.

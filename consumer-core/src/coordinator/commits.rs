@@ -18,6 +18,7 @@ use crate::codec::messages::{
 };
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, Event, RequestId};
+use crate::metrics::CommitCounters;
 use crate::outcome::RequestFailure;
 use crate::subscription::SubscriptionState;
 use crate::timer::Timer;
@@ -107,6 +108,8 @@ pub(crate) struct Commits {
     /// Positions of partitions revoked in the current rebalance: the caller's revocation
     /// listener may still commit them (they are no longer assigned by then).
     revoked_positions: Vec<(TopicPartition, OffsetAndMetadata)>,
+    /// Commits succeeded and failed, for the consumer's metrics.
+    pub(crate) counters: CommitCounters,
 }
 
 impl Commits {
@@ -131,6 +134,7 @@ impl Commits {
             retry_at: None,
             next_id: 0,
             revoked_positions: Vec::new(),
+            counters: CommitCounters::default(),
         }
     }
 
@@ -399,16 +403,20 @@ impl Commits {
         match c.kind {
             CommitKind::Auto => {}
             CommitKind::PreRevoke => self.pre_revoke = PreRevoke::Done,
-            CommitKind::User | CommitKind::UserAsync => events.push_back(Event::CommitCompleted {
-                id: c.id.unwrap_or(RequestId(0)),
-                offsets: c.offsets,
-                result: Err(ConsumerError::CommitFailed {
+            CommitKind::User | CommitKind::UserAsync => {
+                let error = ConsumerError::CommitFailed {
                     reason: format!(
                         "the group rebalanced (generation {:?} to {now_generation}) since these offsets were consumed",
                         c.generation
                     ),
-                }),
-            }),
+                };
+                self.counters.failed(&error);
+                events.push_back(Event::CommitCompleted {
+                    id: c.id.unwrap_or(RequestId(0)),
+                    offsets: c.offsets,
+                    result: Err(error),
+                });
+            }
         }
     }
 
@@ -498,6 +506,16 @@ impl Commits {
             }
             Err(_) => worst = ErrorCode::RequestTimedOut,
         }
+        match &resp {
+            Err(failure) => self
+                .counters
+                .failed(format_args!("OffsetCommit failed: {failure}")),
+            Ok(_) if worst == ErrorCode::None => self.counters.succeeded(),
+            Ok(_) => self.counters.failed(format_args!(
+                "OffsetCommit failed: {}: {worst}",
+                worst.name()
+            )),
+        }
         let coordinator_gone = worst.needs_coordinator_lookup() || resp.is_err();
         let retriable = worst.is_retriable() || worst.needs_coordinator_lookup() || resp.is_err();
         if worst == ErrorCode::None {
@@ -576,12 +594,14 @@ impl Commits {
     pub(crate) fn member_left(&mut self, events: &mut VecDeque<Event>) {
         for c in self.queued.drain(..) {
             if c.kind.is_user() {
+                let error = ConsumerError::CommitFailed {
+                    reason: "the consumer left the group before the commit was sent".into(),
+                };
+                self.counters.failed(&error);
                 events.push_back(Event::CommitCompleted {
                     id: c.id.unwrap_or(RequestId(0)),
                     offsets: c.offsets,
-                    result: Err(ConsumerError::CommitFailed {
-                        reason: "the consumer left the group before the commit was sent".into(),
-                    }),
+                    result: Err(error),
                 });
             }
         }

@@ -54,6 +54,7 @@ impl ConsumerCoordinator {
             );
             self.commits.remember_revoked(ctx.subs, &revoked);
             ctx.subs.assign(Vec::new());
+            self.rebalances.revoked();
             ctx.events.push_back(Event::PartitionsRevoked(revoked));
             // The listener runs before the join goes out (next round).
             return None;
@@ -433,6 +434,7 @@ impl ConsumerCoordinator {
         if !revoked.is_empty() {
             // Cooperative: give up only what moves, then rejoin so it can be reassigned.
             self.commits.remember_revoked(ctx.subs, &revoked);
+            self.rebalances.revoked();
             ctx.events
                 .push_back(Event::PartitionsRevoked(revoked.clone()));
             self.request_rejoin("partitions revoked in a cooperative rebalance");
@@ -440,6 +442,7 @@ impl ConsumerCoordinator {
         ctx.subs.assign(assigned.clone());
         self.commits.assigned(&added, &revoked);
         self.owned = assigned;
+        self.rebalances.assigned(now);
         ctx.events.push_back(Event::PartitionsAssigned(added));
         // A subscription change while the join was in flight was folded into it (the
         // join answer clears the rejoin request): join again with the new topics.

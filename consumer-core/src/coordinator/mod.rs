@@ -60,6 +60,7 @@ use crate::config::{ConfigError, ConsumerConfig};
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, Event, RequestId};
 use crate::metadata::{Metadata, Node};
+use crate::metrics::RebalanceCounters;
 use crate::subscription::SubscriptionState;
 use crate::timer::Timer;
 use crate::topic_partition::{OffsetAndMetadata, TopicPartition};
@@ -158,6 +159,8 @@ pub struct ConsumerCoordinator {
 
     /// Offsets: commits, auto-commit, committed-offset lookups.
     pub(crate) commits: Commits,
+    /// Rebalances, for the consumer's metrics.
+    pub(crate) rebalances: RebalanceCounters,
 }
 
 impl std::fmt::Debug for ConsumerCoordinator {
@@ -234,6 +237,7 @@ impl ConsumerCoordinator {
             owned: Vec::new(),
             last_poll: None,
             last_problem: None,
+            rebalances: RebalanceCounters::default(),
         }))
     }
 
@@ -507,6 +511,7 @@ impl ConsumerCoordinator {
         let lost = std::mem::take(&mut self.owned);
         ctx.subs.assign(Vec::new());
         self.commits.assigned(&[], &lost);
+        self.rebalances.lost();
         ctx.events.push_back(Event::PartitionsLost(lost));
     }
 

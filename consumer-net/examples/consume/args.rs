@@ -34,7 +34,8 @@ Options:
   --progress                          show progress on stderr even when it is not a terminal
   -h, --help                          print this help
 
-A summary (records, bytes, rate, lag left) goes to stderr at the end.
+A summary (records, bytes, rate, lag left, fetches and their mean latency; rebalances
+and commit failures if any) goes to stderr at the end.
 ";
 
 /// Where to start reading each partition.

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use consumer_net::{ConsumerError, KafkaConsumer, KafkaError, TopicPartition};
+use consumer_net::{ConsumerError, ConsumerMetrics, KafkaConsumer, KafkaError, TopicPartition};
 
 use args::{Args, Command, StartAt, USAGE};
 use commits::{commit_printed, CommitOnRevoke, Printed, Shared};
@@ -99,8 +99,7 @@ fn run(args: &Args) -> Result<(), String> {
     // Even after an error: what was printed is consumed.
     let committed = session.commit_on_exit(left());
     let lag = session.final_lag(left().min(SUMMARY_TIMEOUT));
-    let partitions = session.consumer.assignment().len();
-    session.stats.finish(lag, partitions);
+    session.stats.finish(lag, &session.consumer.metrics());
     if let Err(e) = session.consumer.close_with_timeout(left()) {
         eprintln!("consume: {e}");
     }
@@ -299,8 +298,7 @@ impl Session {
                 }
             }
             let (consumer, held) = (&self.consumer, &self.held_back);
-            self.stats
-                .tick(|| lag(consumer, &consumer.assignment(), held, None));
+            self.stats.tick(|| lag(&consumer.metrics(), held, None));
         }
         Ok(())
     }
@@ -333,17 +331,17 @@ impl Session {
     /// The lag left at the end; partitions never fetched get their end offsets looked up
     /// (within `timeout`).
     fn final_lag(&mut self, timeout: Duration) -> Option<i64> {
-        let partitions = self.consumer.assignment();
-        let known = lag(&self.consumer, &partitions, &self.held_back, None);
+        let known = lag(&self.consumer.metrics(), &self.held_back, None);
         if known.is_some() {
             return known;
         }
         if timeout.is_zero() {
             return None;
         }
+        let partitions = self.consumer.assignment();
         let consumer = &mut self.consumer;
         let ends = despite_wakeup(|| consumer.end_offsets(&partitions, timeout)).ok()?;
-        lag(&self.consumer, &partitions, &self.held_back, Some(&ends))
+        lag(&self.consumer.metrics(), &self.held_back, Some(&ends))
     }
 }
 
@@ -372,27 +370,24 @@ fn still_open(e: io::Error) -> Result<bool, String> {
     }
 }
 
-/// The sum over `partitions` of the end offset (the high watermark last seen, else
-/// `ends`) minus the position; None while either is unknown for some partition, or
-/// while nothing is assigned (a group member before its first assignment).
+/// The sum over the assigned partitions of `metrics` of the end offset (the one last
+/// seen in a fetch answer, else `ends`) minus the position (the first record held back,
+/// else the consumer's); None while either is unknown for some partition, or while
+/// nothing is assigned (a group member before its first assignment).
 fn lag(
-    consumer: &KafkaConsumer,
-    partitions: &[TopicPartition],
+    metrics: &ConsumerMetrics,
     held_back: &HashMap<TopicPartition, i64>,
     ends: Option<&HashMap<TopicPartition, i64>>,
 ) -> Option<i64> {
-    if partitions.is_empty() {
+    if metrics.partitions.is_empty() {
         return None;
     }
     let mut total = 0;
-    for tp in partitions {
-        let position = match held_back.get(tp) {
-            Some(&o) => o,
-            None => consumer.core().position(tp).ok()??.offset,
-        };
-        let end = consumer
-            .high_watermark(tp)
-            .or_else(|| ends.and_then(|e| e.get(tp).copied()))?;
+    for p in &metrics.partitions {
+        let position = held_back.get(&p.tp).copied().or(p.position)?;
+        let end = p
+            .end_offset
+            .or_else(|| ends.and_then(|e| e.get(&p.tp).copied()))?;
         total += (end - position).max(0);
     }
     Some(total)

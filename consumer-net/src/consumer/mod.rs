@@ -12,6 +12,7 @@
 mod error;
 mod group;
 mod health;
+mod metrics;
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -27,6 +28,9 @@ pub use crate::network::WakeupHandle;
 use crate::network::{Completion, NetConfig, NetError, NetworkClient, TlsClientConfig};
 use crate::transport::Transport;
 
+pub use consumer_core::{
+    CommitMetrics, ConsumerMetrics, FetchMetrics, PartitionMetrics, RebalanceMetrics,
+};
 pub use error::{CloseError, KafkaError};
 pub use group::{CommitCallback, RebalanceListener};
 
