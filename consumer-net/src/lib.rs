@@ -158,14 +158,15 @@ pub mod consumer;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub use consumer::{
-    CloseError, CommitCallback, KafkaConsumer, KafkaError, RebalanceListener, DEFAULT_CLOSE_TIMEOUT,
+    CloseError, CommitCallback, CommitMetrics, ConsumerMetrics, FetchMetrics, KafkaConsumer,
+    KafkaError, PartitionMetrics, RebalanceListener, RebalanceMetrics, DEFAULT_CLOSE_TIMEOUT,
 };
-pub use consumer::{
-    CommitMetrics, ConsumerMetrics, FetchMetrics, PartitionMetrics, RebalanceMetrics,
-};
+/// The types of the configuration, the records, the errors and the events, from
+/// consumer-core: a service needs no direct dependency on it.
 pub use consumer_core::{
     parse_properties, AutoOffsetReset, CloseFailure, CloseStep, ConfigError, ConsumerConfig,
-    ConsumerError, ConsumerRecord, ErrorCode, Event, Header, OAuthBearerToken, OffsetAndMetadata,
-    OffsetAndTimestamp, RebalanceProtocol, RecordError, SaslError, SaslMechanism, Secret,
-    SecurityProtocol, StateError, TimestampType, TokenProvider, TopicPartition,
+    ConsumerConfigBuilder, ConsumerError, ConsumerRecord, ErrorCode, Event, Header,
+    IsolationLevel, OAuthBearerToken, OffsetAndMetadata, OffsetAndTimestamp, RebalanceProtocol,
+    RecordError, RequestId, SaslError, SaslMechanism, Secret, SecurityProtocol, StateError,
+    TimestampType, TokenProvider, TopicPartition,
 };

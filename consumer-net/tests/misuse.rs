@@ -244,38 +244,23 @@ fn calls_after_close_are_refused() {
 
 #[test]
 fn a_config_built_by_hand_is_validated_too() {
-    let base = || consumer_net::ConsumerConfig {
-        bootstrap_servers: vec!["127.0.0.1:1".to_owned()],
-        ..consumer_net::ConsumerConfig::default()
+    // With #[non_exhaustive], a config "by hand" is a default one with fields set.
+    let with = |change: &dyn Fn(&mut consumer_net::ConsumerConfig)| {
+        let mut c = consumer_net::ConsumerConfig::default();
+        c.bootstrap_servers = vec!["127.0.0.1:1".to_owned()];
+        change(&mut c);
+        c
     };
     let cases: [(&str, consumer_net::ConsumerConfig); 4] = [
-        (
-            "fetch.max.bytes",
-            consumer_net::ConsumerConfig {
-                fetch_max_bytes: -1,
-                ..base()
-            },
-        ),
-        (
-            "max.poll.records",
-            consumer_net::ConsumerConfig {
-                max_poll_records: 0,
-                ..base()
-            },
-        ),
+        ("fetch.max.bytes", with(&|c| c.fetch_max_bytes = -1)),
+        ("max.poll.records", with(&|c| c.max_poll_records = 0)),
         (
             "isolation.level",
-            consumer_net::ConsumerConfig {
-                isolation_level: consumer_core::IsolationLevel::ReadCommitted,
-                ..base()
-            },
+            with(&|c| c.isolation_level = consumer_net::IsolationLevel::ReadCommitted),
         ),
         (
             "partition.assignment.strategy",
-            consumer_net::ConsumerConfig {
-                partition_assignment_strategy: vec!["bogus".to_owned()],
-                ..base()
-            },
+            with(&|c| c.partition_assignment_strategy = vec!["bogus".to_owned()]),
         ),
     ];
     for (key, config) in cases {

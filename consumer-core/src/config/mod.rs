@@ -111,8 +111,10 @@ fn did_you_mean(suggestion: &Option<&'static str>) -> String {
 }
 
 /// The consumer's configuration. Build it with [`ConsumerConfig::builder`] or
-/// [`ConsumerConfig::from_properties`].
+/// [`ConsumerConfig::from_properties`] (or take [`ConsumerConfig::default`] and set
+/// fields: more may be added in later versions).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ConsumerConfig {
     /// `bootstrap.servers`: host:port pairs used until the first metadata answer.
     pub bootstrap_servers: Vec<String>,
