@@ -204,6 +204,15 @@ impl TlsSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use rustls::version::{TLS12, TLS13};
+    use rustls::{
+        ClientConfig, RootCertStore, ServerConfig, ServerConnection, SupportedProtocolVersion,
+    };
 
     #[test]
     fn hosts_are_taken_from_addresses() {
@@ -224,5 +233,499 @@ mod tests {
             server_name("bad host!:1"),
             Err(TlsError::InvalidServerName { .. })
         ));
+    }
+
+    // ------------------------------------------------------------ an in-memory peer
+
+    const ADDRESS: &str = "localhost:9093";
+    const BOTH: &[&SupportedProtocolVersion] = &[&TLS13, &TLS12];
+
+    #[allow(deprecated)] // rustls 0.23.48 deprecates its ring provider (no post-quantum kx).
+    fn provider() -> rustls::crypto::CryptoProvider {
+        rustls::crypto::ring::default_provider()
+    }
+
+    /// A rustls server (a CA-signed certificate for localhost) and a client trusting
+    /// the CA, both limited to `versions`; the server to `suites` when given.
+    fn configs(
+        versions: &[&'static SupportedProtocolVersion],
+        client_versions: &[&'static SupportedProtocolVersion],
+        suites: Option<Vec<rustls::SupportedCipherSuite>>,
+    ) -> (Arc<ServerConfig>, TlsClientConfig) {
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        let mut server_provider = provider();
+        if let Some(suites) = suites {
+            server_provider.cipher_suites = suites;
+        }
+        let server = ServerConfig::builder_with_provider(Arc::new(server_provider))
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let client = ClientConfig::builder_with_provider(Arc::new(provider()))
+            .with_protocol_versions(client_versions)
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (
+            Arc::new(server),
+            TlsClientConfig::from_rustls(Arc::new(client)),
+        )
+    }
+
+    /// What the peer sent, handed out at most `step` bytes a read; WouldBlock when all
+    /// was read, unless the peer `closed` (then end of stream).
+    struct Wire {
+        data: Vec<u8>,
+        pos: usize,
+        step: usize,
+        closed: bool,
+    }
+
+    impl Wire {
+        fn new(data: Vec<u8>, step: usize, closed: bool) -> Self {
+            Wire {
+                data,
+                pos: 0,
+                step,
+                closed,
+            }
+        }
+    }
+
+    impl Read for Wire {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let rest = &self.data[self.pos..];
+            if rest.is_empty() {
+                return if self.closed {
+                    Ok(0)
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                };
+            }
+            let n = rest.len().min(buf.len()).min(self.step);
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    /// A socket that takes at most `step` bytes a write and would block every other time.
+    struct Sink {
+        data: Vec<u8>,
+        step: usize,
+        calls: usize,
+    }
+
+    impl Sink {
+        fn new(step: usize) -> Self {
+            Sink {
+                data: Vec::new(),
+                step,
+                calls: 0,
+            }
+        }
+    }
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls.is_multiple_of(2) {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.step);
+            self.data.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Everything the client has to send, through a socket that writes `step` bytes at a
+    /// time and would block every other write.
+    fn client_output(client: &mut TlsSession, step: usize) -> Vec<u8> {
+        let mut sink = Sink::new(step);
+        while !client.flush(&mut sink).unwrap() {}
+        assert!(!client.wants_write());
+        sink.data
+    }
+
+    /// Hands `bytes` to the server; returns the plaintext it decrypted.
+    fn feed(server: &mut ServerConnection, mut bytes: &[u8]) -> Result<Vec<u8>, rustls::Error> {
+        let mut plain = Vec::new();
+        while !bytes.is_empty() {
+            server.read_tls(&mut bytes).unwrap();
+            server.process_new_packets()?;
+            match server.reader().read_to_end(&mut plain) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => {
+                    other.unwrap();
+                }
+            }
+        }
+        Ok(plain)
+    }
+
+    fn server_output(server: &mut ServerConnection) -> Vec<u8> {
+        let mut out = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut out).unwrap();
+        }
+        out
+    }
+
+    /// A finished handshake: the client session and the rustls server. Both sides' flights
+    /// go over byte-at-a-time-ish wires of `step` bytes.
+    fn connected(
+        server_config: Arc<ServerConfig>,
+        client_config: &TlsClientConfig,
+        step: usize,
+    ) -> (TlsSession, ServerConnection) {
+        let name = server_name(ADDRESS).unwrap();
+        let mut client = TlsSession::new(client_config, name, ADDRESS).unwrap();
+        let mut server = ServerConnection::new(server_config).unwrap();
+        server.set_buffer_limit(None);
+        let mut decoder = FrameDecoder::new(1 << 20);
+        assert!(client.wants_write(), "the ClientHello is ready at once");
+        for _ in 0..10 {
+            let sent = client_output(&mut client, step);
+            feed(&mut server, &sent).unwrap();
+            let mut wire = Wire::new(server_output(&mut server), step, false);
+            let status = client
+                .read(&mut wire, &mut decoder, &mut |_| panic!("a frame"))
+                .unwrap();
+            assert_eq!(status, ReadStatus::Open);
+            if !client.is_handshaking() && !server.is_handshaking() && !client.wants_write() {
+                assert!(
+                    client.describe().contains("TLSv1_"),
+                    "{}",
+                    client.describe()
+                );
+                return (client, server);
+            }
+        }
+        panic!("the handshake did not finish");
+    }
+
+    fn frame(i: usize, len: usize) -> Vec<u8> {
+        let mut v = (len as i32).to_be_bytes().to_vec();
+        v.extend((0..len).map(|j| (i * 7 + j % 251) as u8));
+        v
+    }
+
+    /// Reads `wire` to its end through `client`; the frames and how the read ended.
+    fn read_all(
+        client: &mut TlsSession,
+        wire: &mut Wire,
+    ) -> Result<(Vec<Bytes>, ReadStatus), NetError> {
+        let mut decoder = FrameDecoder::new(1 << 22);
+        let mut frames = Vec::new();
+        let status = client.read(wire, &mut decoder, &mut |f| {
+            frames.push(f);
+            Ok(())
+        })?;
+        Ok((frames, status))
+    }
+
+    fn check_frames(got: &[Bytes], want: &[Vec<u8>]) {
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(g[..] == w[4..], "frame {i} differs");
+        }
+    }
+
+    #[test]
+    fn frames_arrive_whatever_the_reads() {
+        let sizes = [0, 1, 100, 16_379, 16_380, 16_384, 40_000, 300_000, 5];
+        for versions in [&[&TLS13][..], &[&TLS12][..]] {
+            for step in [1, 7, 1000, 16_390, 100_000, 1 << 22] {
+                let (server_config, client_config) = configs(versions, BOTH, None);
+                let (mut client, mut server) = connected(server_config, &client_config, step);
+                // A byte at a time only for small frames, to keep the test fast.
+                let sizes = if step < 1000 { &sizes[..5] } else { &sizes[..] };
+                let frames: Vec<Vec<u8>> = sizes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &n)| frame(i, n))
+                    .collect();
+                for f in &frames {
+                    server.writer().write_all(f).unwrap();
+                }
+                server.send_close_notify();
+                let mut wire = Wire::new(server_output(&mut server), step, true);
+                let (got, status) = read_all(&mut client, &mut wire).unwrap();
+                assert_eq!(status, ReadStatus::Eof, "step {step}");
+                check_frames(&got, &frames);
+            }
+        }
+    }
+
+    #[test]
+    fn frames_come_as_soon_as_their_records_do() {
+        let (server_config, client_config) = configs(&[&TLS13], BOTH, None);
+        let (mut client, mut server) = connected(server_config, &client_config, 1 << 20);
+        let mut decoder = FrameDecoder::new(1 << 22);
+        let mut frames = Vec::new();
+        let big = frame(1, 100_000);
+        server.writer().write_all(&big).unwrap();
+        let wire = server_output(&mut server);
+        // All but the last byte: every frame but the big one's last record.
+        let (head, tail) = wire.split_at(wire.len() - 1);
+        let mut collect = |f: Bytes| {
+            frames.push(f);
+            Ok(())
+        };
+        let mut first = Wire::new(head.to_vec(), 1 << 20, false);
+        let status = client.read(&mut first, &mut decoder, &mut collect).unwrap();
+        assert_eq!(status, ReadStatus::Open);
+        let mut second = Wire::new(tail.to_vec(), 1 << 20, false);
+        let status = client
+            .read(&mut second, &mut decoder, &mut collect)
+            .unwrap();
+        assert_eq!(status, ReadStatus::Open);
+        assert_eq!(frames.len(), 1);
+        assert!(frames[0][..] == big[4..]);
+    }
+
+    #[test]
+    fn tcp_end_without_close_notify_delivers_everything_before() {
+        for versions in [&[&TLS13][..], &[&TLS12][..]] {
+            let (server_config, client_config) = configs(versions, BOTH, None);
+            let (mut client, mut server) = connected(server_config, &client_config, 1 << 20);
+            let frames = vec![frame(0, 10), frame(1, 20_000)];
+            for f in &frames {
+                server.writer().write_all(f).unwrap();
+            }
+            // Half a frame, and half of the record holding it.
+            server.writer().write_all(&frame(2, 50)[..30]).unwrap();
+            let mut wire = server_output(&mut server);
+            wire.truncate(wire.len() - 10);
+            let mut wire = Wire::new(wire, 4096, true);
+            let (got, status) = read_all(&mut client, &mut wire).unwrap();
+            assert_eq!(status, ReadStatus::Eof);
+            check_frames(&got, &frames);
+        }
+    }
+
+    #[test]
+    fn what_follows_close_notify_is_ignored() {
+        let (server_config, client_config) = configs(&[&TLS13], BOTH, None);
+        let (mut client, mut server) = connected(server_config, &client_config, 1 << 20);
+        let frames = vec![frame(0, 10)];
+        server.writer().write_all(&frames[0]).unwrap();
+        server.send_close_notify();
+        let mut wire = server_output(&mut server);
+        wire.extend_from_slice(b"not TLS at all");
+        let mut wire = Wire::new(wire, 1 << 20, false);
+        let (got, status) = read_all(&mut client, &mut wire).unwrap();
+        assert_eq!(status, ReadStatus::Eof);
+        check_frames(&got, &frames);
+    }
+
+    #[test]
+    fn writes_survive_partial_writes() {
+        for versions in [&[&TLS13][..], &[&TLS12][..]] {
+            let (server_config, client_config) = configs(versions, BOTH, None);
+            let (mut client, mut server) = connected(server_config, &client_config, 1 << 20);
+            // A size prefix and a frame per request, as the request queue hands them out.
+            let bodies: Vec<Vec<u8>> = [3, 0, 1000, 16_384, 70_000, 200_000, 1]
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| frame(i, n)[4..].to_vec())
+                .collect();
+            let prefixes: Vec<[u8; 4]> = bodies
+                .iter()
+                .map(|b| (b.len() as i32).to_be_bytes())
+                .collect();
+            let mut slices = Vec::new();
+            let mut want = Vec::new();
+            for (p, b) in prefixes.iter().zip(&bodies) {
+                slices.push(&p[..]);
+                slices.push(&b[..]);
+                want.extend_from_slice(p);
+                want.extend_from_slice(b);
+            }
+            let mut sink = Sink::new(5000);
+            let mut taken = 0;
+            let mut plain = Vec::new();
+            let mut rounds = 0;
+            while taken < want.len() || client.wants_write() {
+                rounds += 1;
+                assert!(rounds < 10_000, "no progress");
+                if !client.flush(&mut sink).unwrap() {
+                    continue;
+                }
+                plain.extend(feed(&mut server, &std::mem::take(&mut sink.data)).unwrap());
+                // What is left, as IoSlices starting `taken` bytes in.
+                let mut skip = taken;
+                let mut rest = Vec::new();
+                for s in &slices {
+                    if skip >= s.len() {
+                        skip -= s.len();
+                        continue;
+                    }
+                    rest.push(IoSlice::new(&s[skip..]));
+                    skip = 0;
+                }
+                if rest.is_empty() {
+                    continue;
+                }
+                taken += client
+                    .write_plaintext(&rest)
+                    .map_err(NetError::from)
+                    .unwrap();
+            }
+            plain.extend(feed(&mut server, &sink.data).unwrap());
+            assert!(plain == want, "the server read something else");
+        }
+    }
+
+    #[test]
+    fn key_updates_both_ways() {
+        let (server_config, client_config) = configs(&[&TLS13], BOTH, None);
+        let (mut client, mut server) = connected(server_config, &client_config, 1 << 20);
+        for round in 0..3 {
+            // The server updates its keys and asks the client to update its own.
+            server.refresh_traffic_keys().unwrap();
+            let frames = vec![frame(round, 30_000), frame(round + 1, 3)];
+            for f in &frames {
+                server.writer().write_all(f).unwrap();
+            }
+            let mut wire = Wire::new(server_output(&mut server), 10_000, false);
+            let (got, status) = read_all(&mut client, &mut wire).unwrap();
+            assert_eq!(status, ReadStatus::Open);
+            check_frames(&got, &frames);
+            let request = frame(round, 100);
+            let taken = client
+                .write_plaintext(&[IoSlice::new(&request)])
+                .map_err(NetError::from)
+                .unwrap();
+            assert_eq!(taken, request.len());
+            let sent = client_output(&mut client, 1 << 20);
+            assert_eq!(feed(&mut server, &sent).unwrap(), request);
+        }
+    }
+
+    #[test]
+    fn plaintext_answers_are_not_tls() {
+        let (_, client_config) = configs(BOTH, BOTH, None);
+        let name = server_name(ADDRESS).unwrap();
+        let mut client = TlsSession::new(&client_config, name, ADDRESS).unwrap();
+        client_output(&mut client, 1 << 20);
+        // A Kafka frame: size 8, then a correlation id and an error code.
+        let mut wire = Wire::new(vec![0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0], 1 << 20, false);
+        match read_all(&mut client, &mut wire) {
+            Err(NetError::Tls(TlsError::NotTls { address })) => assert_eq!(address, ADDRESS),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn alerts_are_classified() {
+        // The server speaks only TLS 1.2, the client only TLS 1.3.
+        let (server_config, client_config) = configs(&[&TLS12], &[&TLS13], None);
+        let name = server_name(ADDRESS).unwrap();
+        let mut client = TlsSession::new(&client_config, name, ADDRESS).unwrap();
+        let mut server = ServerConnection::new(server_config).unwrap();
+        let hello = client_output(&mut client, 1 << 20);
+        assert!(feed(&mut server, &hello).is_err());
+        let mut wire = Wire::new(server_output(&mut server), 1 << 20, false);
+        match read_all(&mut client, &mut wire) {
+            Err(NetError::Tls(TlsError::HandshakeRefused { alert, .. })) => {
+                assert_eq!(alert, "ProtocolVersion")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // ------------------------------------------------------------ cost of a read
+
+    #[inline(never)]
+    fn consume_tls(client: &mut TlsSession, wire: &mut Wire) -> (usize, usize) {
+        let mut decoder = FrameDecoder::new(1 << 22);
+        let (mut count, mut bytes) = (0, 0);
+        let status = client
+            .read(wire, &mut decoder, &mut |f| {
+                count += 1;
+                bytes += f.len();
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(status, ReadStatus::Eof);
+        (count, bytes)
+    }
+
+    #[inline(never)]
+    fn consume_plain(wire: &mut Wire) -> (usize, usize) {
+        let mut decoder = FrameDecoder::new(1 << 22);
+        let (mut count, mut bytes) = (0, 0);
+        while decoder.read_from(wire).unwrap() > 0 {
+            while let Some(f) = decoder.next_frame().unwrap() {
+                count += 1;
+                bytes += f.len();
+            }
+        }
+        (count, bytes)
+    }
+
+    /// The CPU cost of reading fetch-response-sized frames over TLS 1.3
+    /// (TLS_AES_256_GCM_SHA384, as the TLS bench pins) against plaintext, in memory:
+    /// `TLS_READ_MB` MiB (64) of 1 MiB frames, socket reads of `TLS_READ_STEP` bytes
+    /// (65536). Run in release; under callgrind, `--toggle-collect='*consume_tls*'` (or
+    /// `*consume_plain*`) counts the instructions of one side:
+    /// `cargo test --release -p consumer-net --lib read_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn read_cost() {
+        let env = |k: &str, d: usize| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(d)
+        };
+        let (mib, step) = (env("TLS_READ_MB", 64), env("TLS_READ_STEP", 65_536));
+        let suites = vec![rustls::crypto::ring::cipher_suite::TLS13_AES_256_GCM_SHA384];
+        let (server_config, client_config) = configs(&[&TLS13], BOTH, Some(suites));
+        let (mut client, mut server) = connected(server_config, &client_config, 1 << 20);
+        let frames: Vec<Vec<u8>> = (0..mib).map(|i| frame(i, (1 << 20) - 4)).collect();
+        let mut ciphertext = Vec::new();
+        let mut plaintext = Vec::new();
+        for f in &frames {
+            server.writer().write_all(f).unwrap();
+            ciphertext.extend(server_output(&mut server));
+            plaintext.extend_from_slice(f);
+        }
+        let mut wire = Wire::new(ciphertext, step, true);
+        let start = Instant::now();
+        let got = consume_tls(&mut client, &mut wire);
+        let tls = start.elapsed();
+        assert_eq!(got, (mib, mib * ((1 << 20) - 4)));
+        let mut wire = Wire::new(plaintext, step, true);
+        let start = Instant::now();
+        let got = consume_plain(&mut wire);
+        let plain = start.elapsed();
+        assert_eq!(got, (mib, mib * ((1 << 20) - 4)));
+        let per_mib = |d: std::time::Duration| d.as_secs_f64() * 1e6 / mib as f64;
+        println!(
+            "read_cost: {mib} MiB in reads of {step} B: TLS {:.0} µs/MiB, plaintext {:.0} µs/MiB",
+            per_mib(tls),
+            per_mib(plain)
+        );
     }
 }
