@@ -247,11 +247,12 @@ impl TlsSession {
     ) -> Result<ReadStatus, NetError> {
         let mut deliver = |mut plaintext: &[u8]| -> Result<(), NetError> {
             while !plaintext.is_empty() {
-                // The decoder makes room for at least half a read chunk (32 KiB): a record
-                // (16 KiB) takes one call.
-                if decoder.read_from(&mut plaintext)? == 0 {
+                // One call takes a record, or the rest of the frame it completes.
+                let n = decoder.extend_from_slice(plaintext);
+                if n == 0 {
                     return Err(io::Error::from(io::ErrorKind::WriteZero).into());
                 }
+                plaintext = plaintext.get(n..).unwrap_or_default();
                 while let Some(frame) = decoder.next_frame()? {
                     on_frame(frame)?;
                 }
@@ -1049,9 +1050,10 @@ mod tests {
 
     /// The CPU cost of reading fetch-response-sized frames over TLS 1.3
     /// (TLS_AES_256_GCM_SHA384, as the TLS bench pins) against plaintext, in memory:
-    /// `TLS_READ_MB` MiB (64) of 1 MiB frames, socket reads of `TLS_READ_STEP` bytes
-    /// (65536). Run in release; under callgrind, `--toggle-collect='*consume_tls*'` (or
-    /// `*consume_plain*`) counts the instructions of one side:
+    /// `TLS_READ_MB` MiB (64) in frames of `TLS_READ_FRAME` bytes (1,000,000), socket
+    /// reads of `TLS_READ_STEP` bytes (65536). Run in release; under callgrind,
+    /// `--toggle-collect='*consume_tls*'` (or `*consume_plain*`) counts the instructions
+    /// of one side:
     /// `cargo test --release -p consumer-net --lib read_cost -- --ignored --nocapture`
     #[test]
     #[ignore]
@@ -1062,31 +1064,37 @@ mod tests {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(d)
         };
-        let (mib, step) = (env("TLS_READ_MB", 64), env("TLS_READ_STEP", 65_536));
+        let (mib, size, step) = (
+            env("TLS_READ_MB", 64),
+            env("TLS_READ_FRAME", 1_000_000),
+            env("TLS_READ_STEP", 65_536),
+        );
         let suites = vec![rustls::crypto::ring::cipher_suite::TLS13_AES_256_GCM_SHA384];
         let (server_config, client_config) = configs(&[&TLS13], BOTH, Some(suites));
         let (mut client, mut server) = connected(server_config, &client_config, 1 << 20);
-        let frames: Vec<Vec<u8>> = (0..mib).map(|i| frame(i, (1 << 20) - 4)).collect();
+        let count = (mib << 20) / size;
         let mut ciphertext = Vec::new();
         let mut plaintext = Vec::new();
-        for f in &frames {
-            server.writer().write_all(f).unwrap();
+        for i in 0..count {
+            let f = frame(i, size - 4);
+            server.writer().write_all(&f).unwrap();
             ciphertext.extend(server_output(&mut server));
-            plaintext.extend_from_slice(f);
+            plaintext.extend_from_slice(&f);
         }
         let mut wire = Wire::new(ciphertext, step, true);
         let start = Instant::now();
         let got = consume_tls(&mut client, &mut wire);
         let tls = start.elapsed();
-        assert_eq!(got, (mib, mib * ((1 << 20) - 4)));
+        assert_eq!(got, (count, count * (size - 4)));
         let mut wire = Wire::new(plaintext, step, true);
         let start = Instant::now();
         let got = consume_plain(&mut wire);
         let plain = start.elapsed();
-        assert_eq!(got, (mib, mib * ((1 << 20) - 4)));
+        assert_eq!(got, (count, count * (size - 4)));
         let per_mib = |d: std::time::Duration| d.as_secs_f64() * 1e6 / mib as f64;
         println!(
-            "read_cost: {mib} MiB in reads of {step} B: TLS {:.0} µs/MiB, plaintext {:.0} µs/MiB",
+            "read_cost: {count} frames of {size} B in reads of {step} B: TLS {:.0} µs/MiB, \
+             plaintext {:.0} µs/MiB",
             per_mib(tls),
             per_mib(plain)
         );
