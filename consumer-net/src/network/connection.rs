@@ -357,8 +357,8 @@ impl Connection {
         self.set_interest(registry, queue.has_unsent())
     }
 
-    /// [`write`](Self::write) through TLS: plaintext into rustls (which encrypts it into
-    /// its bounded record buffer), records to the socket, until the queue is drained or
+    /// [`write`](Self::write) through TLS: plaintext encrypted by the session into its
+    /// bounded ciphertext buffer, records to the socket, until the queue is drained or
     /// the socket would block. WRITABLE interest stays while records wait.
     fn write_tls(&mut self, registry: &Registry, queue: &mut RequestQueue) -> Result<(), NetError> {
         let Some(session) = self.session.as_mut() else {
@@ -380,7 +380,7 @@ impl Connection {
             }
             let taken = session.write_plaintext(&slices[..count])?;
             if taken == 0 && !session.wants_write() {
-                // rustls took nothing and has nothing to send: no progress is possible.
+                // Nothing encrypted and nothing to send: no progress is possible.
                 return Err(io::Error::from(io::ErrorKind::WriteZero).into());
             }
             trace!("encrypted {taken} bytes for {}", self.address);

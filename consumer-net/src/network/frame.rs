@@ -79,6 +79,34 @@ impl FrameDecoder {
         Ok(n)
     }
 
+    /// Copies as much of `bytes` (a decrypted TLS record, at most 16 KiB) as the spare
+    /// room takes; the count copied (more than 0 for non-empty `bytes`).
+    ///
+    /// Room is made as for [`read_from`](Self::read_from), except that the rest of a
+    /// frame that fits in the room left is copied there: a large frame's last record
+    /// completes it in place rather than moving the frame so far (up to a fetch
+    /// response) to a larger buffer for the half read chunk `read_from` wants.
+    pub(crate) fn extend_from_slice(&mut self, bytes: &[u8]) -> usize {
+        let room = self.buf.len() - self.filled;
+        let rest_fits = matches!(
+            self.announced_size(),
+            Ok(Some(size)) if SIZE_PREFIX + size > self.filled
+                && SIZE_PREFIX + size - self.filled <= room
+        );
+        if !rest_fits {
+            self.make_room();
+        }
+        let Some(room) = self.buf.get_mut(self.filled..) else {
+            return 0;
+        };
+        let n = room.len().min(bytes.len());
+        if let (Some(to), Some(from)) = (room.get_mut(..n), bytes.get(..n)) {
+            to.copy_from_slice(from);
+            self.filled += n;
+        }
+        n
+    }
+
     /// Bytes received but not yet returned as frames.
     pub(crate) fn buffered(&self) -> usize {
         self.filled
@@ -374,6 +402,46 @@ mod tests {
             "{} buffers allocated",
             dec.fresh_buffers
         );
+    }
+
+    #[test]
+    fn records_complete_a_frame_in_place() {
+        // Frames of 1 MiB in 16 KiB records, each dropped once decoded: the last record
+        // of a frame fits the room left and is not a reason to move the frame.
+        let body = vec![3u8; (1 << 20) - SIZE_PREFIX];
+        let stream: Vec<u8> = (0..8).flat_map(|_| framed(&body)).collect();
+        let mut dec = FrameDecoder::new(1 << 20);
+        let mut frames = 0;
+        for mut record in stream.chunks(16 * 1024) {
+            while !record.is_empty() {
+                let n = dec.extend_from_slice(record);
+                assert!(n > 0);
+                record = &record[n..];
+                while let Some(frame) = dec.next_frame().unwrap() {
+                    assert!(frame[..] == body[..]);
+                    frames += 1;
+                }
+            }
+        }
+        assert_eq!((frames, dec.buffered()), (8, 0));
+        assert!(dec.fresh_buffers <= 1, "{} buffers", dec.fresh_buffers);
+        // Records of any size, frames of any size.
+        let bodies: Vec<Vec<u8>> = vec![vec![], vec![1; 5], vec![2; 70_000], vec![4; 16_380]];
+        let stream: Vec<u8> = bodies.iter().flat_map(|b| framed(b)).collect();
+        for step in [1, 3, 1000, 16 * 1024, 20_000] {
+            let mut dec = FrameDecoder::new(1 << 20);
+            let mut got = Vec::new();
+            for mut record in stream.chunks(step) {
+                while !record.is_empty() {
+                    let n = dec.extend_from_slice(record);
+                    record = &record[n..];
+                    while let Some(frame) = dec.next_frame().unwrap() {
+                        got.push(frame.to_vec());
+                    }
+                }
+            }
+            assert_eq!(got, bodies, "step {step}");
+        }
     }
 
     #[test]
