@@ -760,6 +760,7 @@ impl Consumer {
             })
             .collect();
         self.metadata.update(now, brokers, resp.cluster_id, topics);
+        self.report_missing_partitions(now);
         self.apply_pattern();
         if let Some(g) = self.group.as_mut() {
             g.metadata_updated(&self.metadata);
@@ -797,6 +798,26 @@ impl Consumer {
                 }
             }
             code => debug!("metadata for {topic}: {code}"),
+        }
+    }
+
+    /// Assigned partitions that the metadata says their topic does not have: logged at
+    /// WARN (once per interval each) and waited for, as the topic may grow.
+    fn report_missing_partitions(&mut self, now: Instant) {
+        let missing: Vec<(TopicPartition, usize)> = self
+            .subs
+            .assigned()
+            .filter_map(|tp| {
+                let info = self.metadata.topic(&tp.topic)?;
+                let exists = info.error_code == 0 && !info.partitions.is_empty();
+                (exists && !info.partitions.contains_key(&tp.partition))
+                    .then(|| (tp.clone(), info.partitions.len()))
+            })
+            .collect();
+        for (tp, count) in missing {
+            if self.topic_warnings.allow(&tp.to_string(), now) {
+                warn!("partition {tp} does not exist (topic `{}` has {count} partitions); waiting for it", tp.topic);
+            }
         }
     }
 

@@ -1,0 +1,96 @@
+//! Lasting problems with the caller's topics are logged at WARN once per interval, not
+//! once per retry, and not silently: a topic that does not exist, a partition its topic
+//! does not have. (A capturing logger: this file is its own test binary.)
+
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use consumer_core::codec::ApiKey;
+use consumer_core::diagnostics::WARN_INTERVAL;
+use consumer_core::testing::{tp, Action, TestCluster};
+use consumer_core::AutoOffsetReset;
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+struct Capture(Mutex<Vec<(Level, String)>>);
+
+impl Log for Capture {
+    fn enabled(&self, _: &Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &Record) {
+        let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        lines.push((record.level(), record.args().to_string()));
+    }
+    fn flush(&self) {}
+}
+
+fn capture() -> &'static Capture {
+    static LOGGER: OnceLock<&'static Capture> = OnceLock::new();
+    LOGGER.get_or_init(|| {
+        let logger: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+        log::set_logger(logger).expect("the only logger of this binary");
+        log::set_max_level(LevelFilter::Debug);
+        logger
+    })
+}
+
+/// WARN lines containing `needle` logged by this thread's test so far. (Tests of this
+/// file run one at a time: see `serial`.)
+fn warnings(needle: &str) -> usize {
+    let lines = capture().0.lock().unwrap_or_else(|e| e.into_inner());
+    lines
+        .iter()
+        .filter(|(level, line)| *level == Level::Warn && line.contains(needle))
+        .count()
+}
+
+/// The tests share the logger: one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn an_assigned_topic_that_does_not_exist_is_warned_about_once_per_interval() {
+    let _serial = serial();
+    capture();
+    let mut cluster = TestCluster::builder().topic("t", 1).build();
+    cluster.always(None, ApiKey::Metadata, Action::Error(3)); // UNKNOWN_TOPIC_OR_PARTITION
+    let mut consumer = cluster.consumer(
+        cluster
+            .config()
+            .auto_offset_reset(AutoOffsetReset::Earliest)
+            .metadata_max_age(Duration::from_secs(1)),
+    );
+    consumer.assign([tp("missing-topic", 0)]).unwrap();
+    // Metadata is asked again and again (every retry says the same).
+    cluster.run_for(&mut consumer, WARN_INTERVAL - Duration::from_secs(1));
+    let asked = cluster.requests_of(ApiKey::Metadata).len();
+    assert!(asked > 5, "{asked} metadata requests");
+    assert_eq!(warnings("topic `missing-topic` does not exist"), 1);
+    // The next interval: one more.
+    cluster.run_for(&mut consumer, Duration::from_secs(2));
+    assert_eq!(warnings("topic `missing-topic` does not exist"), 2);
+    // Nothing fetched, nothing reported by poll: the topic may be about to be created.
+    assert!(consumer.poll_records(10).unwrap().is_empty());
+}
+
+#[test]
+fn an_assigned_partition_the_topic_does_not_have_is_warned_about() {
+    let _serial = serial();
+    capture();
+    let mut cluster = TestCluster::builder().topic("small", 2).build();
+    let mut consumer = cluster.consumer(
+        cluster
+            .config()
+            .auto_offset_reset(AutoOffsetReset::Earliest)
+            .metadata_max_age(Duration::from_secs(1)),
+    );
+    consumer.assign([tp("small", 0), tp("small", 7)]).unwrap();
+    cluster.run_for(&mut consumer, Duration::from_secs(5));
+    assert_eq!(
+        warnings("partition small-7 does not exist (topic `small` has 2 partitions)"),
+        1
+    );
+    assert_eq!(warnings("small-0"), 0);
+}
