@@ -1,12 +1,11 @@
 //! The console consumer (`consumer-net/examples/consume`) as a child process.
 //!
 //! Examples have no `CARGO_BIN_EXE_*`, so the binary is built once per test process with
-//! the cargo that runs the tests.
+//! the cargo that runs the tests ([`crate::example_binary`]).
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -30,37 +29,7 @@ pub struct ConsoleRun {
 
 /// Builds the example once per test process and returns its path.
 pub fn console_consumer_binary() -> Result<PathBuf> {
-    static BINARY: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
-    BINARY
-        .get_or_init(build)
-        .clone()
-        .map_err(|e| HarnessError::Failed {
-            what: "building the console consumer".to_owned(),
-            status: "error".to_owned(),
-            output: e,
-        })
-}
-
-fn build() -> std::result::Result<PathBuf, String> {
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
-    let out = Command::new(env!("CARGO"))
-        .args(["build", "--manifest-path", manifest])
-        .args(["-p", "consumer-net", "--example", "consume"])
-        .args(["--quiet", "--message-format=json-render-diagnostics"])
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("running cargo: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("cargo build failed ({})", out.status));
-    }
-    // The artifact message of the example names the executable.
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .filter(|l| l.contains("\"reason\":\"compiler-artifact\"") && l.contains("\"consume\""))
-        .find_map(|l| json_string_field(l, "executable"))
-        .map(PathBuf::from)
-        .ok_or_else(|| format!("no executable in cargo's output:\n{stdout}"))
+    crate::examples::example_binary("consume")
 }
 
 /// The string value of `"name":"…"` in one line of JSON (no escapes expected).

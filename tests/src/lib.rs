@@ -12,6 +12,8 @@
 //! * [`library_consumer`], [`poll_until`] and [`Expected`]: drive the
 //!   library's `KafkaConsumer` and check that it delivered exactly what was
 //!   produced.
+//! * [`example_binary`] builds an example of consumer-net (`consume`, `service`);
+//!   [`LiveChild`] runs one, reading its stdout as it comes, and sends it SIGINT.
 //!
 //! Every wait has a timeout, and every missing prerequisite is an error that
 //! names the package to install (`scripts/install-deps.sh` installs all of
@@ -27,11 +29,13 @@ mod confluent;
 mod console;
 mod consumer;
 mod error;
+mod examples;
 mod group_history;
 mod group_log;
 mod group_member;
 mod json;
 mod library;
+mod live_child;
 mod malicious;
 mod mock_cluster;
 mod noloss;
@@ -56,6 +60,7 @@ pub use console::{
 };
 pub use consumer::{consume_kcat, consume_python, consume_python_with, kcat_metadata};
 pub use error::{HarnessError, Result};
+pub use examples::example_binary;
 pub use group_history::{
     assert_no_violations, wait_for_history, Delivery, End, GroupHistory, Interval,
 };
@@ -69,6 +74,7 @@ pub use library::{
     init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for, poll_until,
     produce_read_back, sample_records, summary, Expected, ExpectedRecord, WAIT,
 };
+pub use live_child::LiveChild;
 pub use malicious::{fake_records, FakeCluster, Fault};
 pub use mock_cluster::{launcher_binary, CoordinatorType, MockCluster};
 pub use noloss::{bad_rows, noloss_table, write_report, NoLoss, NoLossRow};
