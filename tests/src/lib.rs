@@ -14,6 +14,7 @@
 //!   produced.
 //! * [`example_binary`] builds an example of consumer-net (`consume`, `service`);
 //!   [`LiveChild`] runs one, reading its stdout as it comes, and sends it SIGINT.
+//! * [`capture_logs`] / [`captured_warnings`]: what the library logged at WARN.
 //!
 //! Every wait has a timeout, and every missing prerequisite is an error that
 //! names the package to install (`scripts/install-deps.sh` installs all of
@@ -36,6 +37,7 @@ mod group_member;
 mod json;
 mod library;
 mod live_child;
+mod log_capture;
 mod malicious;
 mod mock_cluster;
 mod noloss;
@@ -75,6 +77,7 @@ pub use library::{
     produce_read_back, sample_records, summary, Expected, ExpectedRecord, WAIT,
 };
 pub use live_child::LiveChild;
+pub use log_capture::{capture_logs, captured_warnings, LogLine};
 pub use malicious::{fake_records, FakeCluster, Fault};
 pub use mock_cluster::{launcher_binary, CoordinatorType, MockCluster};
 pub use noloss::{bad_rows, noloss_table, write_report, NoLoss, NoLossRow};
