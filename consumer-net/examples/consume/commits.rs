@@ -81,15 +81,19 @@ pub fn commit_printed(
         return Ok(());
     }
     // A Ctrl-C that came while records were printed leaves a wakeup pending, which ends
-    // the first attempt; the commit is still wanted.
+    // the first attempt; the commit is still wanted, and so is the stop: the wake is
+    // raised again for the consume loop. (In the rebalance listener this runs inside
+    // `poll`, which would otherwise return normally: the Ctrl-C would be lost.)
     let mut commit = || match timeout {
         Some(t) => consumer.commit_offsets_sync_with_timeout(offsets.clone(), t),
         None => consumer.commit_offsets_sync(offsets.clone()),
     };
-    let result = match commit() {
-        Err(KafkaError::Wakeup) => commit(),
-        other => other,
-    };
+    let first = commit();
+    let woken = matches!(first, Err(KafkaError::Wakeup));
+    let result = if woken { commit() } else { first };
+    if woken {
+        consumer.wakeup_handle().wake();
+    }
     if result.is_ok() {
         lock(printed).mark_committed(&offsets);
     }
@@ -145,6 +149,29 @@ mod tests {
         let one = [TopicPartition::new("t", 1)];
         assert_eq!(offsets(&p, Some(&one)), vec![(1, 9)]);
         assert_eq!(p.uncommitted(None)[0].1.leader_epoch, Some(3));
+    }
+
+    #[test]
+    fn a_wake_that_ends_the_commit_is_raised_again_for_the_consume_loop() {
+        let mut consumer = KafkaConsumer::from_properties([
+            ("bootstrap.servers", "127.0.0.1:1"),
+            ("group.id", "g"),
+            ("enable.auto.commit", "false"),
+        ])
+        .expect("consumer");
+        let printed: Shared = Arc::default();
+        lock(&printed).add(&record(0, 4));
+        // Ctrl-C before the commit (in the listener: during the poll that runs it).
+        consumer.wakeup_handle().wake();
+        let timeout = Some(Duration::from_millis(50));
+        let result = commit_printed(&mut consumer, &printed, None, timeout);
+        // Made again (nothing answers at 127.0.0.1:1: it times out) ...
+        assert!(
+            matches!(result, Err(KafkaError::Timeout { .. })),
+            "{result:?}"
+        );
+        // ... and the wake is pending again, for the consume loop to stop on.
+        assert!(consumer.wakeup_handle().take(), "the Ctrl-C was lost");
     }
 
     #[test]
