@@ -185,6 +185,13 @@ pub enum ConsumerError {
         /// Why.
         reason: String,
     },
+    /// A commit was never sent: the consumer left the group (closed or unsubscribed)
+    /// while the commit waited for the group coordinator or for the member to rejoin.
+    #[error("commit not sent: {reason}")]
+    CommitNotSent {
+        /// Why.
+        reason: String,
+    },
     /// The consumer left its group because the caller did not poll within
     /// max.poll.interval.ms; it rejoins on the next poll.
     #[error("left the group: poll was not called within max.poll.interval.ms ({elapsed_ms} ms since the last poll)")]

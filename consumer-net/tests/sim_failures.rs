@@ -1,6 +1,8 @@
 //! Failures a service must hear of, and waits it must be able to bound, tested through
 //! the public API over the simulated cluster (simulated time: the bounds are exact).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use consumer_net::testing::{tp, Action, ApiKey, SharedCluster, SimTransport, TestCluster};
@@ -287,4 +289,51 @@ fn no_broker_answering_is_reported_naming_each_address() {
         }
     }
     assert!(got > 0, "no records after the brokers came back");
+}
+
+/// Looks up the committed offsets of its new partitions; a wake comes just then.
+struct WokenInListener(Arc<AtomicBool>);
+
+impl RebalanceListener<SimTransport> for WokenInListener {
+    fn on_partitions_assigned(
+        &mut self,
+        consumer: &mut KafkaConsumer<SimTransport>,
+        partitions: &[TopicPartition],
+    ) {
+        consumer.wakeup_handle().wake();
+        let result = consumer.committed(partitions, SECOND);
+        self.0
+            .store(matches!(result, Err(KafkaError::Wakeup)), Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_wake_that_ends_a_call_of_the_listener_ends_the_poll_that_ran_it() {
+    let cluster = orders(20);
+    let mut c = consumer(&cluster, true, false);
+    let woken_inside = Arc::new(AtomicBool::new(false));
+    c.subscribe_with_listener(
+        ["orders"],
+        Box::new(WokenInListener(Arc::clone(&woken_inside))),
+    )
+    .expect("subscribe");
+    let mut results = Vec::new();
+    for _ in 0..100 {
+        let r = c.poll(Duration::from_millis(100));
+        let woken = matches!(r, Err(KafkaError::Wakeup));
+        results.push(r.map(|r| r.len()));
+        if woken {
+            break;
+        }
+    }
+    assert!(
+        woken_inside.load(Ordering::SeqCst),
+        "the listener's call saw the wake"
+    );
+    assert!(
+        matches!(results.last(), Some(Err(KafkaError::Wakeup))),
+        "no poll reported the wake: {results:?}"
+    );
+    // Reported once: the next poll runs normally.
+    assert!(c.poll(Duration::from_millis(100)).is_ok());
 }

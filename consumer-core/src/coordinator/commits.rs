@@ -594,8 +594,10 @@ impl Commits {
     pub(crate) fn member_left(&mut self, events: &mut VecDeque<Event>) {
         for c in self.queued.drain(..) {
             if c.kind.is_user() {
-                let error = ConsumerError::CommitFailed {
-                    reason: "the consumer left the group before the commit was sent".into(),
+                let error = ConsumerError::CommitNotSent {
+                    reason: "the consumer left the group before it could be sent (no group \
+                             coordinator was reachable, or the member was rejoining)"
+                        .into(),
                 };
                 self.counters.failed(&error);
                 events.push_back(Event::CommitCompleted {

@@ -82,8 +82,8 @@ pub fn commit_printed(
     }
     // A Ctrl-C that came while records were printed leaves a wakeup pending, which ends
     // the first attempt; the commit is still wanted, and so is the stop: the wake is
-    // raised again for the consume loop. (In the rebalance listener this runs inside
-    // `poll`, which would otherwise return normally: the Ctrl-C would be lost.)
+    // raised again for the consume loop. (In the rebalance listener, the `poll` that ran
+    // it reports such a wake by itself.)
     let mut commit = || match timeout {
         Some(t) => consumer.commit_offsets_sync_with_timeout(offsets.clone(), t),
         None => consumer.commit_offsets_sync(offsets.clone()),

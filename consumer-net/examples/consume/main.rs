@@ -269,6 +269,11 @@ impl Session {
                     eprintln!("consume: {e}");
                     continue;
                 }
+                Err(e @ KafkaError::BrokersUnreachable { .. }) => {
+                    return Err(format!(
+                        "{e}; giving up: no broker ever answered (check --bootstrap-server)"
+                    ));
+                }
                 Err(e) => return Err(e.to_string()),
             };
             if !records.is_empty() {

@@ -67,6 +67,9 @@ pub(super) struct GroupFacade<T: Transport> {
     pub(super) revocation_told: bool,
     /// The listener is running (taken out of `listener`).
     pub(super) listener_running: bool,
+    /// A call the listener made was ended by a wake: the call that ran the listener
+    /// reports it as well.
+    pub(super) wakeup_in_listener: bool,
 }
 
 impl<T: Transport> Default for GroupFacade<T> {
@@ -79,6 +82,7 @@ impl<T: Transport> Default for GroupFacade<T> {
             committed: HashMap::new(),
             revocation_told: false,
             listener_running: false,
+            wakeup_in_listener: false,
         }
     }
 }
@@ -216,6 +220,7 @@ impl<T: Transport> KafkaConsumer<T> {
         if offsets.is_empty() {
             return Ok(());
         }
+        let started = self.net.now();
         let deadline = self.deadline_after(timeout);
         let id = self.core.commit(offsets)?;
         loop {
@@ -224,7 +229,11 @@ impl<T: Transport> KafkaConsumer<T> {
             }
             if self.net.now() >= deadline {
                 self.core.cancel_commit(id);
-                return Err(self.timeout("commit", timeout, self.group_wait_reason()));
+                return Err(self.timeout(
+                    "commit",
+                    deadline.saturating_duration_since(started),
+                    self.group_wait_reason(),
+                ));
             }
             if let Err(e) = self.run_once(deadline) {
                 self.core.cancel_commit(id);
@@ -284,6 +293,7 @@ impl<T: Transport> KafkaConsumer<T> {
         P::Item: Borrow<TopicPartition>,
     {
         self.start_call()?;
+        let started = self.net.now();
         let deadline = self.deadline_after(timeout);
         let partitions: Vec<TopicPartition> = partitions
             .into_iter()
@@ -296,7 +306,11 @@ impl<T: Transport> KafkaConsumer<T> {
             }
             if self.net.now() >= deadline {
                 let cause = self.group_wait_reason();
-                return Err(self.timeout("committed offsets lookup", timeout, cause));
+                return Err(self.timeout(
+                    "committed offsets lookup",
+                    deadline.saturating_duration_since(started),
+                    cause,
+                ));
             }
             self.run_once(deadline)?;
         }
@@ -339,6 +353,9 @@ impl<T: Transport> KafkaConsumer<T> {
             self.group.listener_running = true;
             l.on_partitions_revoked(self, &owned);
             self.group.listener_running = false;
+            if std::mem::take(&mut self.group.wakeup_in_listener) {
+                self.wakeup_pending = true;
+            }
             if self.group.listener.is_none() {
                 self.group.listener = Some(l);
             }
@@ -397,6 +414,9 @@ impl<T: Transport> KafkaConsumer<T> {
         self.group.listener_running = false;
         if self.group.listener.is_none() {
             self.group.listener = Some(listener);
+        }
+        if std::mem::take(&mut self.group.wakeup_in_listener) {
+            self.wakeup_pending = true;
         }
     }
 }

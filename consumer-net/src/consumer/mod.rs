@@ -169,6 +169,12 @@ impl<T: Transport> KafkaConsumer<T> {
         }
         if self.wakeup_pending && self.close_deadline.is_none() {
             self.wakeup_pending = false;
+            if self.group.listener_running {
+                // The listener cannot pass the error on (its methods return nothing): as
+                // Java's WakeupException out of the callback, the call that ran the
+                // listener reports it too.
+                self.group.wakeup_in_listener = true;
+            }
             return Err(KafkaError::Wakeup);
         }
         Ok(())
@@ -181,8 +187,9 @@ impl<T: Transport> KafkaConsumer<T> {
         self.close_deadline.map_or(deadline, |c| c.min(deadline))
     }
 
-    /// The timeout error of `operation`, with what was in its way: `cause` if the
-    /// caller knows it, else the last connection failure.
+    /// The timeout error of `operation` after waiting `after` (the caller's timeout, or
+    /// less when the close deadline cut it), with what was in its way: `cause` if the
+    /// caller knows it, and the last connection failure.
     fn timeout(
         &self,
         operation: &'static str,
@@ -297,6 +304,7 @@ impl<T: Transport> KafkaConsumer<T> {
         timeout: Duration,
     ) -> Result<i64, KafkaError> {
         self.start_call()?;
+        let started = self.net.now();
         let deadline = self.deadline_after(timeout);
         loop {
             if let Some(p) = self.core.position(tp)? {
@@ -305,7 +313,11 @@ impl<T: Transport> KafkaConsumer<T> {
             self.core.poll_records(0)?;
             if self.net.now() >= deadline {
                 let cause = self.core.topic_problem(&tp.topic);
-                return Err(self.timeout("position lookup", timeout, cause));
+                return Err(self.timeout(
+                    "position lookup",
+                    deadline.saturating_duration_since(started),
+                    cause,
+                ));
             }
             self.run_once(deadline)?;
         }
@@ -367,6 +379,8 @@ impl<T: Transport> KafkaConsumer<T> {
         let max = self.core.config().max_poll_records;
         self.core.poll_started(self.net.now());
         self.dispatch_events();
+        // A wake that ended a call of the listener ends this call too.
+        self.take_wakeup()?;
         loop {
             let records = self.core.poll_records(max)?;
             if !records.is_empty() {
@@ -404,6 +418,7 @@ impl<T: Transport> KafkaConsumer<T> {
         timeout: Duration,
     ) -> Result<Vec<i32>, KafkaError> {
         self.start_call()?;
+        let started = self.net.now();
         let deadline = self.deadline_after(timeout);
         // Only an answer applied after this call may say the topic does not exist: an
         // error remembered from before could be stale.
@@ -429,7 +444,11 @@ impl<T: Transport> KafkaConsumer<T> {
             }
             if self.net.now() >= deadline {
                 let cause = self.core.topic_problem(topic);
-                return Err(self.timeout("partition lookup", timeout, cause));
+                return Err(self.timeout(
+                    "partition lookup",
+                    deadline.saturating_duration_since(started),
+                    cause,
+                ));
             }
             self.run_once(deadline)?;
         }
@@ -499,6 +518,7 @@ impl<T: Transport> KafkaConsumer<T> {
         timeout: Duration,
     ) -> Result<HashMap<TopicPartition, Option<OffsetAndTimestamp>>, KafkaError> {
         self.start_call()?;
+        let started = self.net.now();
         let deadline = self.deadline_after(timeout);
         let topics: Vec<String> = query.iter().map(|(tp, _)| tp.topic.clone()).collect();
         let id = self.core.list_offsets(query);
@@ -514,7 +534,11 @@ impl<T: Transport> KafkaConsumer<T> {
             if self.net.now() >= deadline {
                 self.core.cancel_query(id);
                 let cause = topics.iter().find_map(|t| self.core.topic_problem(t));
-                return Err(self.timeout("offset lookup", timeout, cause));
+                return Err(self.timeout(
+                    "offset lookup",
+                    deadline.saturating_duration_since(started),
+                    cause,
+                ));
             }
             if let Err(e) = self.run_once(deadline) {
                 self.core.cancel_query(id);

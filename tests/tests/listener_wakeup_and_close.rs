@@ -1,8 +1,7 @@
-//! Library behaviour found wanting while writing the service example and the loud
-//! failure tests (branch service-tests), kept as failing tests for the library's owners.
-//! They are `#[ignore]`d with the reason, so the suite stays green: run them with
-//! `cargo test -p integration-tests --test library_gaps -- --ignored`. Un-ignore each one
-//! with its fix.
+//! Two behaviours found wanting while writing the service example and the loud-failure
+//! tests, now fixed: a wake that ends a call the rebalance listener makes also ends the
+//! `poll` that ran the listener (as Java's `WakeupException` out of the callback), and
+//! the error of a close with every broker down does not advise polling.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,15 +13,11 @@ use integration_tests::{
 };
 
 /// A wake (Ctrl-C) that lands while the rebalance listener runs, and ends a call the
-/// listener makes, is lost: the listener's call returns `Wakeup`, the listener cannot
-/// pass an error on (its methods return `()`), and the `poll` that ran it returns
-/// normally, as do the polls after it, so a service's loop never stops on it. (In Java,
-/// the `WakeupException` thrown in the callback propagates out of `poll`.) Users must
-/// re-arm the wake themselves (`consumer.wakeup_handle().wake()`), as
-/// examples/service.rs and examples/consume now do.
+/// listener makes, is reported by the `poll` that ran the listener too: the listener
+/// cannot pass an error on (its methods return `()`), and a service's loop must still
+/// stop. (In Java, the `WakeupException` thrown in the callback propagates out of
+/// `poll`.)
 #[test]
-#[ignore = "library gap: a Wakeup returned to a call the rebalance listener makes is not \
-            reported by the poll that ran the listener"]
 fn a_wake_that_ends_a_call_of_the_listener_still_ends_the_poll() {
     init_logging();
     let cluster = mock_cluster(1);
@@ -80,13 +75,10 @@ fn a_wake_that_ends_a_call_of_the_listener_still_ends_the_poll() {
     );
 }
 
-/// With every broker down, `close_with_timeout` reports, besides the timeouts, the final
-/// commit as `CommitFailed` "the consumer left the group before the commit was sent; ...
-/// (keep polling: this member rejoins the group)": advice for a live member, given
-/// about a closed consumer, and a reason (leaving the group) that is not the cause (no
-/// coordinator could be reached before the close deadline).
+/// With every broker down, `close_with_timeout` reports the final commit as not sent
+/// (no coordinator could be reached before the close deadline), not as `CommitFailed`,
+/// whose advice ("keep polling: this member rejoins the group") is for a live member.
 #[test]
-#[ignore = "library gap: the close error tells a closed consumer to keep polling"]
 fn the_close_error_does_not_advise_polling_a_closed_consumer() {
     init_logging();
     let cluster = mock_cluster(1);
