@@ -221,7 +221,7 @@ impl<T: Transport> KafkaConsumer<T> {
             return Ok(());
         }
         let started = self.net.now();
-        let deadline = self.deadline_after(timeout);
+        let deadline = self.deadline_after(started, timeout);
         let id = self.core.commit(offsets)?;
         loop {
             if let Some(r) = self.group.commit_results.remove(&id) {
@@ -294,7 +294,7 @@ impl<T: Transport> KafkaConsumer<T> {
     {
         self.start_call()?;
         let started = self.net.now();
-        let deadline = self.deadline_after(timeout);
+        let deadline = self.deadline_after(started, timeout);
         let partitions: Vec<TopicPartition> = partitions
             .into_iter()
             .map(|tp| tp.borrow().clone())

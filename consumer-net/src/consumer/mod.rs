@@ -182,8 +182,8 @@ impl<T: Transport> KafkaConsumer<T> {
 
     /// The deadline of a call bounded by `timeout`; while closing, never past the close
     /// deadline (a listener's commit cannot stretch the close).
-    fn deadline_after(&self, timeout: Duration) -> Instant {
-        let deadline = self.net.now() + timeout;
+    fn deadline_after(&self, started: Instant, timeout: Duration) -> Instant {
+        let deadline = started + timeout;
         self.close_deadline.map_or(deadline, |c| c.min(deadline))
     }
 
@@ -305,7 +305,7 @@ impl<T: Transport> KafkaConsumer<T> {
     ) -> Result<i64, KafkaError> {
         self.start_call()?;
         let started = self.net.now();
-        let deadline = self.deadline_after(timeout);
+        let deadline = self.deadline_after(started, timeout);
         loop {
             if let Some(p) = self.core.position(tp)? {
                 return Ok(p.offset);
@@ -419,7 +419,7 @@ impl<T: Transport> KafkaConsumer<T> {
     ) -> Result<Vec<i32>, KafkaError> {
         self.start_call()?;
         let started = self.net.now();
-        let deadline = self.deadline_after(timeout);
+        let deadline = self.deadline_after(started, timeout);
         // Only an answer applied after this call may say the topic does not exist: an
         // error remembered from before could be stale.
         let start = self.core.metadata().update_count();
@@ -519,7 +519,7 @@ impl<T: Transport> KafkaConsumer<T> {
     ) -> Result<HashMap<TopicPartition, Option<OffsetAndTimestamp>>, KafkaError> {
         self.start_call()?;
         let started = self.net.now();
-        let deadline = self.deadline_after(timeout);
+        let deadline = self.deadline_after(started, timeout);
         let topics: Vec<String> = query.iter().map(|(tp, _)| tp.topic.clone()).collect();
         let id = self.core.list_offsets(query);
         loop {
