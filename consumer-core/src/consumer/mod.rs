@@ -410,6 +410,7 @@ impl Consumer {
     // ---- outputs ----
 
     /// The next request to send, if any.
+    #[must_use = "a request taken and dropped is never sent"]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         self.observe(now);
         self.advance_close(now);
@@ -440,6 +441,7 @@ impl Consumer {
     }
 
     /// The next event, if any.
+    #[must_use = "an event taken and dropped is lost (a commit's result, a revocation)"]
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self
             .events
@@ -451,6 +453,7 @@ impl Consumer {
 
     /// Drains up to `max` buffered records. An error is returned before any record that
     /// follows it, never instead of records already decoded.
+    #[must_use = "records returned count as consumed: dropping them loses them"]
     pub fn poll_records(&mut self, max: usize) -> Result<Vec<ConsumerRecord>, ConsumerError> {
         if let Some(err) = self.errors.pop_front() {
             return Err(err);

@@ -794,7 +794,7 @@ mod tests {
         assert!(!c.has_pending_sync_commits());
         assert!(matches!(
             events.pop_front(),
-            Some(Event::CommitCompleted { id: got, result: Err(ConsumerError::CommitFailed { .. }), .. }) if got == id
+            Some(Event::CommitCompleted { id: got, result: Err(ConsumerError::CommitNotSent { .. }), .. }) if got == id
         ));
         assert!(
             events.is_empty(),
