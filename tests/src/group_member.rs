@@ -240,7 +240,11 @@ pub fn run_member(
             }
         }
     }
-    c.close().expect("close");
+    // A fault may leave the final commit or the LeaveGroup undone (the close error says
+    // which); the tests check what was committed and read, not the close's own result.
+    if let Err(e) = c.close() {
+        log::warn!("close: {e}");
+    }
     sink(MemberEvent::Closed);
     Ok(())
 }
