@@ -190,7 +190,7 @@ fn away_longer_than_the_session() {
     );
     let y_errors = logs[1].errors();
     assert!(
-        y_errors.iter().all(|e| e.contains("group is rebalancing")),
+        y_errors.iter().all(|e| e.contains("group rebalanced")),
         "{y_errors:?}"
     );
 }
@@ -260,7 +260,7 @@ fn away_longer_than_max_poll_interval_within_the_session() {
     );
     let y_errors = logs[1].errors();
     assert!(
-        y_errors.iter().all(|e| e.contains("group is rebalancing")),
+        y_errors.iter().all(|e| e.contains("group rebalanced")),
         "{y_errors:?}"
     );
 }
