@@ -255,7 +255,7 @@ impl Consumer {
         if !self.subs.seek(tp, FetchPosition::at(offset)) {
             return Err(StateError::NotAssigned(tp.clone()));
         }
-        self.fetcher.clear_partition(tp);
+        self.fetcher.clear_partition(tp, &mut self.subs);
         self.forget_missing_offset(tp);
         Ok(())
     }
@@ -286,7 +286,7 @@ impl Consumer {
         }
         for tp in partitions {
             self.subs.request_reset(tp, strategy);
-            self.fetcher.clear_partition(tp);
+            self.fetcher.clear_partition(tp, &mut self.subs);
             self.forget_missing_offset(tp);
         }
         Ok(())
@@ -474,7 +474,7 @@ impl Consumer {
                 // Not fetched again at once: a caller polling past the error would
                 // otherwise refetch the corrupt batch in a tight loop.
                 self.fetcher
-                    .back_off(tp, *offset, now, self.config.retry_backoff);
+                    .back_off(tp, *offset, now, self.config.retry_backoff, &mut self.subs);
             }
             return Err(err);
         }
@@ -534,26 +534,27 @@ impl Consumer {
 
     /// Queues the fetches the fetcher wants now; nodes not ready for them go to `wanted`.
     fn prepare_fetches(&mut self, now: Instant, wanted: &mut Vec<NodeId>) {
-        self.fetcher.expire_backoffs(now, &self.subs);
+        self.fetcher.expire_backoffs(now, &mut self.subs);
         let nodes = &self.nodes;
         let mut version_errors = Vec::new();
         let fetches =
-            self.fetcher.prepare(
-                &self.config,
-                &self.subs,
-                &mut self.metadata,
-                |node| match nodes.pick(node, ApiKey::Fetch) {
-                    Some(Ok(v)) => Some(v),
-                    Some(Err(e)) => {
-                        version_errors.push(e);
-                        None
-                    }
-                    None => {
-                        wanted.push(node);
-                        None
-                    }
-                },
-            );
+            self.fetcher
+                .prepare(
+                    &self.config,
+                    &mut self.subs,
+                    &mut self.metadata,
+                    |node| match nodes.pick(node, ApiKey::Fetch) {
+                        Some(Ok(v)) => Some(v),
+                        Some(Err(e)) => {
+                            version_errors.push(e);
+                            None
+                        }
+                        None => {
+                            wanted.push(node);
+                            None
+                        }
+                    },
+                );
         self.errors
             .extend(version_errors.into_iter().map(ConsumerError::from));
         for (req, ctx) in fetches {
