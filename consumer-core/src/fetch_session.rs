@@ -420,13 +420,7 @@ impl FetchSessionHandler {
 
     /// Adds or replaces `tp` in the session.
     fn insert(&mut self, tp: TopicPartition, data: PartitionFetch) {
-        if data.topic_id != [0; 16] {
-            let entry = self
-                .topic_ids
-                .entry(data.topic_id)
-                .or_insert_with(|| (tp.topic.clone(), 0));
-            entry.1 += 1;
-        }
+        self.count_topic_id(data.topic_id, &tp.topic, 1);
         if let Some(old) = self.partitions.insert(tp, data) {
             self.forget_topic_id(&old.topic_id);
         }
@@ -454,16 +448,34 @@ impl FetchSessionHandler {
     /// Replaces the whole session view.
     fn set_partitions(&mut self, partitions: IndexMap<TopicPartition, PartitionFetch>) {
         self.topic_ids.clear();
+        // Partitions of one topic mostly come together: counted in runs.
+        let mut run: Option<([u8; 16], &str, usize)> = None;
         for (tp, p) in &partitions {
-            if p.topic_id != [0; 16] {
-                let entry = self
-                    .topic_ids
-                    .entry(p.topic_id)
-                    .or_insert_with(|| (tp.topic.clone(), 0));
-                entry.1 += 1;
+            match &mut run {
+                Some((id, _, n)) if *id == p.topic_id => *n += 1,
+                _ => {
+                    if let Some((id, topic, n)) = run.take() {
+                        self.count_topic_id(id, topic, n);
+                    }
+                    run = Some((p.topic_id, tp.topic.as_str(), 1));
+                }
             }
         }
+        if let Some((id, topic, n)) = run {
+            self.count_topic_id(id, topic, n);
+        }
         self.partitions = partitions;
+    }
+
+    /// `n` more partitions of the session have `topic_id`, the id of `topic`.
+    fn count_topic_id(&mut self, topic_id: [u8; 16], topic: &str, n: usize) {
+        if topic_id != [0; 16] {
+            let entry = self
+                .topic_ids
+                .entry(topic_id)
+                .or_insert_with(|| (topic.to_owned(), 0));
+            entry.1 += n;
+        }
     }
 
     /// Applies the answer to the last request: its top-level `error_code` and the

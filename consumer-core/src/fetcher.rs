@@ -589,14 +589,17 @@ impl Fetcher {
                 topic.topic
             };
             let shared: Arc<str> = Arc::from(name.as_str());
+            // One key per topic, its partition set for each (no allocation per partition).
+            let mut key = TopicPartition::new(name, 0);
             for part in topic.partitions {
-                let tp = TopicPartition::new(name.clone(), part.partition_index);
-                let Some(fetch_offset) = session.fetched_offset(&tp) else {
+                key.partition = part.partition_index;
+                let tp = &key;
+                let Some(fetch_offset) = session.fetched_offset(tp) else {
                     debug!("fetch answer for {tp}, which was not asked; dropped");
                     session.invalidate();
                     continue;
                 };
-                let Some(slot) = subs.slot_of(&tp) else {
+                let Some(slot) = subs.slot_of(tp) else {
                     debug!("fetch answer for {tp}, no longer assigned; dropped");
                     continue;
                 };
@@ -638,7 +641,7 @@ impl Fetcher {
                             partition: tp.partition,
                         };
                         let fetch = CompletedFetch {
-                            tp,
+                            tp: tp.clone(),
                             end: scan_next_offset(&records),
                             bytes: records.len(),
                             batches: RecordBatches::new(source, records, &decode),
@@ -661,19 +664,19 @@ impl Fetcher {
                         match OffsetResetStrategy::from_policy(config.auto_offset_reset) {
                             Some(strategy) => {
                                 debug!("{tp}: offset {fetch_offset} out of range, resetting to {strategy:?}");
-                                subs.request_reset(&tp, strategy);
+                                subs.request_reset(tp, strategy);
                             }
                             None => {
                                 debug_assert_eq!(config.auto_offset_reset, AutoOffsetReset::None);
                                 back_off_in(
                                     &mut self.backoff,
                                     subs,
-                                    &tp,
+                                    tp,
                                     fetch_offset,
                                     now + config.retry_backoff,
                                 );
                                 errors.push(ConsumerError::OffsetOutOfRange {
-                                    tp,
+                                    tp: tp.clone(),
                                     offset: fetch_offset,
                                 });
                             }
@@ -683,17 +686,20 @@ impl Fetcher {
                         back_off_in(
                             &mut self.backoff,
                             subs,
-                            &tp,
+                            tp,
                             fetch_offset,
                             now + config.retry_backoff,
                         );
-                        errors.push(ConsumerError::TopicAuthorization { topic: tp.topic });
+                        errors.push(ConsumerError::TopicAuthorization {
+                            topic: tp.topic.clone(),
+                        });
                     }
                     code if code.needs_metadata_refresh() => {
                         debug!("{tp}: {code}; refreshing metadata before fetching it again");
                         metadata.request_update();
                         subs.touch(slot);
-                        self.awaiting_metadata.insert(tp, metadata.update_count());
+                        self.awaiting_metadata
+                            .insert(tp.clone(), metadata.update_count());
                     }
                     ErrorCode::UnknownLeaderEpoch => {
                         // The broker is behind our metadata; try again shortly.
@@ -701,7 +707,7 @@ impl Fetcher {
                         back_off_in(
                             &mut self.backoff,
                             subs,
-                            &tp,
+                            tp,
                             fetch_offset,
                             now + config.retry_backoff,
                         );
@@ -712,7 +718,7 @@ impl Fetcher {
                         back_off_in(
                             &mut self.backoff,
                             subs,
-                            &tp,
+                            tp,
                             fetch_offset,
                             now + config.retry_backoff,
                         );
