@@ -134,7 +134,7 @@ impl SubscriptionState {
         true
     }
 
-    /// The subscribed topics (group subscriptions; matched topics for a pattern).
+    /// The subscribed topics (group subscriptions; matched topics for a pattern), sorted.
     pub fn subscribed_topics(&self) -> &[String] {
         &self.topics
     }
