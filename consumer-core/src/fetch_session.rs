@@ -85,6 +85,11 @@ impl PartitionFetch {
 }
 
 /// One fetch request as the session handler decided it.
+///
+/// Every partition its answer may carry (the sent ones and, on an incremental request,
+/// the idle ones of the session) is in the handler's session until the answer is in:
+/// [`FetchSessionHandler::fetched_offset`] and [`FetchSessionHandler::topic_of`] read
+/// the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SessionFetch {
     /// The session id to send.
@@ -100,8 +105,9 @@ pub(crate) struct SessionFetch {
     /// Partitions (with the topic id the session knows them by) to remove from the
     /// session. Always empty on a full request.
     pub forgotten: Vec<(TopicPartition, [u8; 16])>,
-    /// Every partition the answer may carry, with the fetch data the broker holds for it:
-    /// the sent ones and, on an incremental request, the idle ones of the session.
+    /// Every partition the answer may carry, with the fetch data the broker holds for it
+    /// (a copy of the session, for the tests).
+    #[cfg(test)]
     pub session: HashMap<TopicPartition, PartitionFetch>,
 }
 
@@ -109,15 +115,24 @@ impl SessionFetch {
     /// The request's topics, grouped by topic in the order first wanted.
     pub(crate) fn topics(&self) -> Vec<FetchTopic> {
         let mut topics: Vec<FetchTopic> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
         for (tp, data) in &self.to_send {
             let partition = data.to_wire(tp.partition);
-            match topics.iter_mut().find(|t| t.topic == tp.topic) {
+            // Partitions of one topic usually come together: the last topic first.
+            let at = match topics.last() {
+                Some(t) if t.topic == tp.topic => Some(topics.len() - 1),
+                _ => index.get(tp.topic.as_str()).copied(),
+            };
+            match at.and_then(|i| topics.get_mut(i)) {
                 Some(t) => t.partitions.push(partition),
-                None => topics.push(FetchTopic {
-                    topic: tp.topic.clone(),
-                    topic_id: data.topic_id,
-                    partitions: vec![partition],
-                }),
+                None => {
+                    index.insert(tp.topic.as_str(), topics.len());
+                    topics.push(FetchTopic {
+                        topic: tp.topic.clone(),
+                        topic_id: data.topic_id,
+                        partitions: vec![partition],
+                    });
+                }
             }
         }
         topics
@@ -127,17 +142,19 @@ impl SessionFetch {
     /// was re-created (same name, new id) forgets its old id separately.
     pub(crate) fn forgotten_topics(&self) -> Vec<ForgottenTopic> {
         let mut topics: Vec<ForgottenTopic> = Vec::new();
+        let mut index: HashMap<(&str, [u8; 16]), usize> = HashMap::new();
         for (tp, topic_id) in &self.forgotten {
-            match topics
-                .iter_mut()
-                .find(|t| t.topic == tp.topic && t.topic_id == *topic_id)
-            {
+            let key = (tp.topic.as_str(), *topic_id);
+            match index.get(&key).and_then(|&i| topics.get_mut(i)) {
                 Some(t) => t.partitions.push(tp.partition),
-                None => topics.push(ForgottenTopic {
-                    topic: tp.topic.clone(),
-                    topic_id: *topic_id,
-                    partitions: vec![tp.partition],
-                }),
+                None => {
+                    index.insert(key, topics.len());
+                    topics.push(ForgottenTopic {
+                        topic: tp.topic.clone(),
+                        topic_id: *topic_id,
+                        partitions: vec![tp.partition],
+                    });
+                }
             }
         }
         topics
@@ -150,6 +167,7 @@ impl SessionFetch {
     }
 
     /// Every partition the answer may carry, with the offset the broker fetches it from.
+    #[cfg(test)]
     pub(crate) fn offsets(&self) -> HashMap<TopicPartition, i64> {
         self.session
             .iter()
@@ -158,6 +176,7 @@ impl SessionFetch {
     }
 
     /// The topic of each topic id in the session, to name the topics of an answer by id.
+    #[cfg(test)]
     pub(crate) fn topic_names(&self) -> HashMap<[u8; 16], String> {
         self.session
             .iter()
@@ -166,6 +185,10 @@ impl SessionFetch {
             .collect()
     }
 }
+
+/// The partitions whose wanted fetch data may differ from what a session holds, with
+/// that data (None: no longer wanted), for an incremental request.
+pub(crate) type Changes = Vec<(TopicPartition, Option<PartitionFetch>)>;
 
 /// The kind of the request awaiting its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,12 +210,17 @@ pub(crate) struct FetchSessionHandler {
     session_id: i32,
     /// The epoch for the next request (0: full; ≥ 1: incremental).
     epoch: i32,
-    /// The partitions the broker holds in the session, as last sent, in sending order.
+    /// The partitions the broker holds in the session, as last sent.
     partitions: IndexMap<TopicPartition, PartitionFetch>,
+    /// The topic of each topic id in `partitions`, with how many partitions have it.
+    topic_ids: HashMap<[u8; 16], (String, usize)>,
     /// Whether the session's partitions are keyed by topic id (v13+) or by name.
     by_topic_id: bool,
     /// The request built and not yet answered.
     outstanding: Option<Outstanding>,
+    /// The next incremental request compares every wanted partition with the session,
+    /// not only those said to have changed.
+    resync: bool,
 }
 
 impl Default for FetchSessionHandler {
@@ -208,9 +236,28 @@ impl FetchSessionHandler {
             session_id: INVALID_SESSION_ID,
             epoch: INITIAL_SESSION_EPOCH,
             partitions: IndexMap::new(),
+            topic_ids: HashMap::new(),
             by_topic_id: false,
             outstanding: None,
+            resync: false,
         }
+    }
+
+    /// The fetch offset the session holds for `tp`: where the answer to the last request
+    /// reads it from, if that answer may carry it.
+    pub(crate) fn fetched_offset(&self, tp: &TopicPartition) -> Option<i64> {
+        self.partitions.get(tp).map(|p| p.fetch_offset)
+    }
+
+    /// The topic the session knows by `topic_id`, to name the topics of an answer by id.
+    pub(crate) fn topic_of(&self, topic_id: &[u8; 16]) -> Option<&str> {
+        self.topic_ids.get(topic_id).map(|(name, _)| name.as_str())
+    }
+
+    /// The changes given to [`build_changes`](Self::build_changes) may miss some (the
+    /// caller lost track of its partitions): the next incremental request compares all.
+    pub(crate) fn resync(&mut self) {
+        self.resync = true;
     }
 
     /// The session id the next request will carry (0: none).
@@ -226,13 +273,30 @@ impl FetchSessionHandler {
     }
 
     /// Decides the next request to this broker at Fetch `version`, for the `wanted`
-    /// partitions (in priority order) with their fetch data.
+    /// partitions (in priority order) with their fetch data, comparing all of them with
+    /// the session.
     ///
     /// A request built while an earlier one is still unanswered counts that one as lost.
+    #[cfg(test)]
     pub(crate) fn build(
         &mut self,
         version: i16,
         wanted: impl IntoIterator<Item = (TopicPartition, PartitionFetch)>,
+    ) -> SessionFetch {
+        self.build_changes(version, || wanted.into_iter().collect(), None)
+    }
+
+    /// Like `build`, for a caller that knows which partitions changed: `wanted` (called
+    /// only for a full request, or to compare all) gives every wanted partition in
+    /// priority order; `changes`, when given, every partition whose wanted data may differ
+    /// from the session's since the last request, so an incremental request costs what
+    /// changed, not what the session holds. Without `changes`, or after
+    /// [`resync`](Self::resync), all are compared.
+    pub(crate) fn build_changes(
+        &mut self,
+        version: i16,
+        wanted: impl FnOnce() -> IndexMap<TopicPartition, PartitionFetch>,
+        changes: Option<Changes>,
     ) -> SessionFetch {
         if self.outstanding.is_some() {
             debug!(
@@ -241,12 +305,11 @@ impl FetchSessionHandler {
             );
             self.handle_error();
         }
-        let mut wanted: IndexMap<TopicPartition, PartitionFetch> = wanted.into_iter().collect();
         if version < FIRST_SESSION_VERSION {
             // No sessions at this version; a session the broker may hold simply expires.
             self.reset();
             self.outstanding = Some(Outstanding::Sessionless);
-            return self.full_request(INVALID_SESSION_ID, FINAL_SESSION_EPOCH, wanted);
+            return self.full_request(INVALID_SESSION_ID, FINAL_SESSION_EPOCH, wanted());
         }
         let by_topic_id = version >= FIRST_TOPIC_ID_VERSION;
         if self.epoch != INITIAL_SESSION_EPOCH && by_topic_id != self.by_topic_id {
@@ -260,36 +323,13 @@ impl FetchSessionHandler {
         self.by_topic_id = by_topic_id;
         if self.epoch == INITIAL_SESSION_EPOCH {
             self.outstanding = Some(Outstanding::Full);
-            return self.full_request(self.session_id, INITIAL_SESSION_EPOCH, wanted);
+            return self.full_request(self.session_id, INITIAL_SESSION_EPOCH, wanted());
         }
-
-        // Incremental: compare the session with what is wanted now.
-        let mut to_send = Vec::new();
-        let mut forgotten = Vec::new();
-        let mut kept = IndexMap::with_capacity(wanted.len());
-        for (tp, old) in std::mem::take(&mut self.partitions) {
-            match wanted.shift_remove(&tp) {
-                None => forgotten.push((tp, old.topic_id)),
-                Some(new) if new == old => {
-                    kept.insert(tp, old);
-                }
-                Some(new) => {
-                    // A re-created topic (new id) is a different partition to a broker
-                    // keyed by ids: forget the old one. By name, the update replaces it.
-                    if by_topic_id && old.topic_id != new.topic_id {
-                        forgotten.push((tp.clone(), old.topic_id));
-                    }
-                    to_send.push((tp.clone(), new));
-                    kept.insert(tp, new);
-                }
-            }
-        }
-        // What is left was not in the session: added.
-        for (tp, new) in wanted {
-            to_send.push((tp.clone(), new));
-            kept.insert(tp, new);
-        }
-        self.partitions = kept;
+        let (to_send, forgotten) = match changes.filter(|_| !self.resync) {
+            Some(changes) => self.apply_changes(by_topic_id, changes),
+            None => self.compare_all(by_topic_id, wanted()),
+        };
+        self.resync = false;
         self.outstanding = Some(Outstanding::Incremental);
         debug!(
             "fetch session {} epoch {}: {} sent, {} forgotten, {} in session",
@@ -305,7 +345,136 @@ impl FetchSessionHandler {
             full: false,
             to_send,
             forgotten,
+            #[cfg(test)]
             session: self.session_map(),
+        }
+    }
+
+    /// An incremental request's partitions from the changes alone: each one whose data
+    /// differs from the session's is sent (added or altered), each one no longer wanted
+    /// is forgotten.
+    fn apply_changes(&mut self, by_topic_id: bool, changes: Changes) -> (Sent, Forgotten) {
+        let mut to_send = Vec::new();
+        let mut forgotten = Vec::new();
+        for (tp, new) in changes {
+            let old = self.partitions.get(&tp).copied();
+            match (old, new) {
+                (None, None) => {}
+                (Some(old), None) => {
+                    self.remove(&tp);
+                    forgotten.push((tp, old.topic_id));
+                }
+                (Some(old), Some(new)) if old == new => {}
+                (old, Some(new)) => {
+                    // A re-created topic (new id) is a different partition to a broker
+                    // keyed by ids: forget the old one. By name, the update replaces it.
+                    if let Some(old) = old.filter(|o| by_topic_id && o.topic_id != new.topic_id) {
+                        forgotten.push((tp.clone(), old.topic_id));
+                    }
+                    self.insert(tp.clone(), new);
+                    to_send.push((tp, new));
+                }
+            }
+        }
+        (to_send, forgotten)
+    }
+
+    /// An incremental request's partitions from comparing the whole session with
+    /// everything wanted.
+    fn compare_all(
+        &mut self,
+        by_topic_id: bool,
+        wanted: IndexMap<TopicPartition, PartitionFetch>,
+    ) -> (Sent, Forgotten) {
+        let mut to_send = Vec::new();
+        let mut forgotten = Vec::new();
+        let mut kept = IndexMap::with_capacity(wanted.len());
+        let session = std::mem::take(&mut self.partitions);
+        for (tp, old) in &session {
+            match wanted.get(tp) {
+                None => forgotten.push((tp.clone(), old.topic_id)),
+                Some(new) if new == old => {
+                    kept.insert(tp.clone(), *old);
+                }
+                Some(new) => {
+                    // A re-created topic (new id) is a different partition to a broker
+                    // keyed by ids: forget the old one. By name, the update replaces it.
+                    if by_topic_id && old.topic_id != new.topic_id {
+                        forgotten.push((tp.clone(), old.topic_id));
+                    }
+                    to_send.push((tp.clone(), *new));
+                    kept.insert(tp.clone(), *new);
+                }
+            }
+        }
+        // What is not in the session is added.
+        for (tp, new) in wanted {
+            if !session.contains_key(&tp) {
+                to_send.push((tp.clone(), new));
+                kept.insert(tp, new);
+            }
+        }
+        self.set_partitions(kept);
+        (to_send, forgotten)
+    }
+
+    /// Adds or replaces `tp` in the session.
+    fn insert(&mut self, tp: TopicPartition, data: PartitionFetch) {
+        self.count_topic_id(data.topic_id, &tp.topic, 1);
+        if let Some(old) = self.partitions.insert(tp, data) {
+            self.forget_topic_id(&old.topic_id);
+        }
+    }
+
+    /// Removes `tp` from the session.
+    fn remove(&mut self, tp: &TopicPartition) {
+        if let Some(old) = self.partitions.swap_remove(tp) {
+            self.forget_topic_id(&old.topic_id);
+        }
+    }
+
+    fn forget_topic_id(&mut self, topic_id: &[u8; 16]) {
+        if *topic_id == [0; 16] {
+            return;
+        }
+        if let Some(entry) = self.topic_ids.get_mut(topic_id) {
+            entry.1 = entry.1.saturating_sub(1);
+            if entry.1 == 0 {
+                self.topic_ids.remove(topic_id);
+            }
+        }
+    }
+
+    /// Replaces the whole session view.
+    fn set_partitions(&mut self, partitions: IndexMap<TopicPartition, PartitionFetch>) {
+        self.topic_ids.clear();
+        // Partitions of one topic mostly come together: counted in runs.
+        let mut run: Option<([u8; 16], &str, usize)> = None;
+        for (tp, p) in &partitions {
+            match &mut run {
+                Some((id, _, n)) if *id == p.topic_id => *n += 1,
+                _ => {
+                    if let Some((id, topic, n)) = run.take() {
+                        self.count_topic_id(id, topic, n);
+                    }
+                    run = Some((p.topic_id, tp.topic.as_str(), 1));
+                }
+            }
+        }
+        if let Some((id, topic, n)) = run {
+            self.count_topic_id(id, topic, n);
+        }
+        self.partitions = partitions;
+    }
+
+    /// `n` more partitions of the session have `topic_id`, the id of `topic`.
+    fn count_topic_id(&mut self, topic_id: [u8; 16], topic: &str, n: usize) {
+        if topic_id != [0; 16] {
+            let entry = self
+                .topic_ids
+                .entry(topic_id)
+                .or_insert_with(|| (topic.to_owned(), 0));
+            entry.1 += n;
         }
     }
 
@@ -397,7 +566,8 @@ impl FetchSessionHandler {
         session_epoch: i32,
         wanted: IndexMap<TopicPartition, PartitionFetch>,
     ) -> SessionFetch {
-        self.partitions = wanted;
+        self.set_partitions(wanted);
+        self.resync = false;
         debug!(
             "full fetch (session {session_id}, epoch {session_epoch}) of {} partitions",
             self.partitions.len()
@@ -412,10 +582,12 @@ impl FetchSessionHandler {
                 .map(|(tp, p)| (tp.clone(), *p))
                 .collect(),
             forgotten: Vec::new(),
+            #[cfg(test)]
             session: self.session_map(),
         }
     }
 
+    #[cfg(test)]
     fn session_map(&self) -> HashMap<TopicPartition, PartitionFetch> {
         self.partitions
             .iter()
@@ -428,6 +600,11 @@ impl FetchSessionHandler {
         self.epoch = epoch;
     }
 }
+
+/// Partitions to send in a request, with their fetch data.
+type Sent = Vec<(TopicPartition, PartitionFetch)>;
+/// Partitions to forget, with the topic id the session knows them by.
+type Forgotten = Vec<(TopicPartition, [u8; 16])>;
 
 /// True for the top-level Fetch errors that concern the session, not the partitions:
 /// the handler recovers from them with a full fetch.

@@ -9,11 +9,23 @@
 //! fetch of that partition already asks from the end of it, so the broker is not left
 //! waiting for the caller. At most two fetches of a partition are held (one buffered, one
 //! prefetched), and prefetching stops once `fetch.max.bytes` of data is buffered in all.
+//!
+//! # Work proportional to what changed
+//! A poll must not cost in proportion to the assignment (thousands of partitions): the
+//! fetcher keeps, per partition slot (see [`SubscriptionState`]), what it buffers and
+//! where the partition stands — fetched from a node at some offset, draining, without a
+//! leader, or not fetched — and per node the partitions it fetches. Only the slots whose
+//! inputs changed are looked at again: those the subscription logs as touched (position,
+//! pause, reset, watermarks), those whose buffered data, backoff or metadata wait changed
+//! here; all of them when the assignment, the metadata or the room to prefetch changed.
+//! Each node also keeps the slots changed since its last request, which is all an
+//! incremental fetch session (KIP-227) needs to build the next request.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use indexmap::IndexMap;
 use log::{debug, warn};
 
 use crate::codec::messages::fetch::{FINAL_SESSION_EPOCH, FIRST_TOPIC_ID_VERSION};
@@ -29,20 +41,18 @@ use crate::outcome::RequestFailure;
 use crate::record::{
     scan_next_offset, DecodeOptions, RecordBatch, RecordBatches, RecordSource, Records,
 };
-use crate::subscription::{OffsetResetStrategy, SubscriptionState};
+use crate::subscription::{OffsetResetStrategy, PartitionState, SubscriptionState};
 use crate::topic_partition::{FetchPosition, TopicPartition};
 
-/// What was asked of one node, to interpret its answer.
+/// What was asked of one node, to interpret its answer. The partitions the answer may
+/// carry, with the offsets they were fetched from, are those of the node's fetch
+/// session, which does not change until the answer is in.
 #[derive(Debug, Clone)]
 pub(crate) struct FetchContext {
     /// The node asked.
     pub node: NodeId,
     /// The version used.
     pub version: i16,
-    /// Each partition asked with the offset asked from.
-    pub partitions: HashMap<TopicPartition, i64>,
-    /// Topic ids used in the request (v13+), to map the answer back to names.
-    pub topic_ids: HashMap<[u8; 16], String>,
 }
 
 /// A partition's fetched data, decoded lazily as the caller drains it.
@@ -66,10 +76,52 @@ struct CompletedFetch {
     topic: Arc<str>,
 }
 
-/// One node's next fetch while it is assembled: the partitions with the offsets to fetch
-/// from, and whether all of them are caught up (a fetch of those alone is a long poll
-/// that waits out `fetch.max.wait.ms`).
-type NodeFetch = (NodeId, Vec<(TopicPartition, i64)>, bool);
+/// Where a partition stands for the next fetches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Placement {
+    /// Not fetched: not assigned or not fetchable (paused, no position, a reset pending),
+    /// backing off, or waiting for newer metadata.
+    #[default]
+    Out,
+    /// Fetchable, but its leader is not known: metadata is asked for.
+    Leaderless,
+    /// Its buffered data must be drained before it is fetched again from `node`.
+    Draining(NodeId),
+    /// Fetched from `node` (with the data in that node's `wanted`).
+    Wanted {
+        /// The leader.
+        node: NodeId,
+        /// The offset asked is at or past the high watermark.
+        caught_up: bool,
+    },
+}
+
+/// The fetcher's view of one assigned partition.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    /// Completed fetches held for it (buffered and parked).
+    buffered: u32,
+    /// The start of the newest of them, and the offset a prefetch after it starts from.
+    newest: Option<(i64, Option<i64>)>,
+    placement: Placement,
+    /// Queued in `Fetcher::dirty`.
+    dirty: bool,
+}
+
+/// The partitions fetched from one node.
+#[derive(Debug, Default)]
+struct NodeFetches {
+    /// Slot → what its fetch asks, in assignment order.
+    wanted: BTreeMap<usize, PartitionFetch>,
+    /// Wanted partitions that are not caught up.
+    not_caught_up: usize,
+    /// Wanted partitions without a topic id.
+    without_topic_id: usize,
+    /// Partitions of this node that wait for their buffered data to be drained.
+    draining: usize,
+    /// Slots whose entry in `wanted` changed since this node's last request was built.
+    changed: BTreeSet<usize>,
+}
 
 /// The fetch side of the consumer.
 #[derive(Debug, Default)]
@@ -93,6 +145,26 @@ pub(crate) struct Fetcher {
     awaiting_metadata: HashMap<TopicPartition, u64>,
     /// The same for nodes whose whole answer was such an error.
     nodes_awaiting_metadata: HashMap<NodeId, u64>,
+
+    // ---- indexes (see the module documentation) ----
+    /// The assignment version `slots` belong to.
+    assignment: Option<u64>,
+    /// The metadata version the placements were computed with.
+    metadata_version: Option<u64>,
+    /// Whether there was room to prefetch when the placements were computed.
+    room: bool,
+    /// Per assigned partition, by slot.
+    slots: Vec<Slot>,
+    /// Slots whose placement must be computed again.
+    dirty: Vec<usize>,
+    /// Every slot's placement must be computed again.
+    all_dirty: bool,
+    /// Bytes of record data held (buffered and parked).
+    buffered_bytes: usize,
+    /// Per node, the partitions it is fetched.
+    nodes: BTreeMap<NodeId, NodeFetches>,
+    /// Partitions placed `Leaderless`.
+    leaderless: usize,
 }
 
 impl Fetcher {
@@ -111,22 +183,239 @@ impl Fetcher {
         self.completed.iter().chain(self.parked.iter())
     }
 
-    fn buffered<'a>(&'a self, tp: &'a TopicPartition) -> impl Iterator<Item = &'a CompletedFetch> {
-        self.all_buffered().filter(move |c| &c.tp == tp)
-    }
-
-    /// Bytes of record data buffered for all partitions.
-    fn buffered_bytes(&self) -> usize {
-        self.all_buffered().map(|c| c.bytes).sum()
-    }
-
-    /// Where the next fetch of `tp` starts: its position when nothing is buffered for it,
-    /// else the end of its newest buffered data (None when that end is not known).
-    fn next_fetch_offset(&self, tp: &TopicPartition, position: i64) -> Option<i64> {
-        match self.buffered(tp).max_by_key(|c| c.start) {
-            None => Some(position),
-            Some(newest) => newest.prefetch_offset(),
+    /// Catches up with a new assignment: drops what belongs to partitions no longer
+    /// assigned and lays the slots out again (every placement is computed anew, every
+    /// session compares all at its next request).
+    fn sync(&mut self, subs: &SubscriptionState) {
+        if self.assignment == Some(subs.assignment_version()) {
+            return;
         }
+        self.assignment = Some(subs.assignment_version());
+        self.completed.retain(|c| subs.is_assigned(&c.tp));
+        self.parked.retain(|c| subs.is_assigned(&c.tp));
+        self.backoff.retain(|tp, _| subs.is_assigned(tp));
+        self.awaiting_metadata.retain(|tp, _| subs.is_assigned(tp));
+        self.slots = vec![Slot::default(); subs.len()];
+        self.buffered_bytes = 0;
+        let held: Vec<(usize, i64, Option<i64>, usize)> = self
+            .all_buffered()
+            .filter_map(|c| Some((subs.slot_of(&c.tp)?, c.start, c.prefetch_offset(), c.bytes)))
+            .collect();
+        for (slot, start, prefetch, bytes) in held {
+            self.buffered_bytes += bytes;
+            if let Some(s) = self.slots.get_mut(slot) {
+                s.buffered += 1;
+                if s.newest.is_none_or(|(newest, _)| start > newest) {
+                    s.newest = Some((start, prefetch));
+                }
+            }
+        }
+        self.nodes.clear();
+        self.leaderless = 0;
+        self.dirty.clear();
+        self.all_dirty = true;
+        for session in self.sessions.values_mut() {
+            session.resync();
+        }
+    }
+
+    /// Queues `slot`'s placement to be computed again.
+    fn mark(&mut self, slot: usize) {
+        if let Some(s) = self.slots.get_mut(slot) {
+            if !s.dirty {
+                s.dirty = true;
+                self.dirty.push(slot);
+            }
+        }
+    }
+
+    /// A completed fetch of `slot` (None: not assigned) is gone (drained or dropped).
+    fn dropped_one(&mut self, slot: Option<usize>, fetch: &CompletedFetch) {
+        self.buffered_bytes = self.buffered_bytes.saturating_sub(fetch.bytes);
+        let Some(slot) = slot else {
+            return;
+        };
+        let Some(s) = self.slots.get_mut(slot) else {
+            return;
+        };
+        s.buffered = s.buffered.saturating_sub(1);
+        if s.buffered == 0 {
+            s.newest = None;
+        } else if s.newest.is_some_and(|(newest, _)| newest == fetch.start) {
+            // Not the oldest of its partition gone first (rare): find the newest left.
+            let newest = self
+                .completed
+                .iter()
+                .chain(self.parked.iter())
+                .filter(|c| c.tp == fetch.tp)
+                .max_by_key(|c| c.start)
+                .map(|c| (c.start, c.prefetch_offset()));
+            if let Some(s) = self.slots.get_mut(slot) {
+                s.newest = newest;
+            }
+        }
+        self.mark(slot);
+    }
+
+    /// Brings every placement up to date with what changed since the last call.
+    fn update_placements(
+        &mut self,
+        config: &ConsumerConfig,
+        subs: &mut SubscriptionState,
+        metadata: &Metadata,
+    ) {
+        self.sync(subs);
+        if self.metadata_version != Some(metadata.version()) {
+            self.metadata_version = Some(metadata.version());
+            self.all_dirty = true;
+        }
+        let room = self.buffered_bytes < usize::try_from(config.fetch_max_bytes).unwrap_or(0);
+        if room != self.room {
+            // Partitions with one answer buffered are prefetched only with room.
+            self.room = room;
+            for slot in 0..self.slots.len() {
+                if self.slots.get(slot).is_some_and(|s| s.buffered == 1) {
+                    self.mark(slot);
+                }
+            }
+        }
+        let touched = subs.take_touched();
+        if self.all_dirty {
+            self.all_dirty = false;
+            for slot in std::mem::take(&mut self.dirty) {
+                if let Some(s) = self.slots.get_mut(slot) {
+                    s.dirty = false;
+                }
+            }
+            for slot in 0..self.slots.len() {
+                self.place(slot, config, subs, metadata);
+            }
+            return;
+        }
+        for slot in touched {
+            self.mark(slot);
+        }
+        for slot in std::mem::take(&mut self.dirty) {
+            if let Some(s) = self.slots.get_mut(slot) {
+                s.dirty = false;
+            }
+            self.place(slot, config, subs, metadata);
+        }
+    }
+
+    /// Computes where `slot` stands now and files it under its node.
+    fn place(
+        &mut self,
+        slot: usize,
+        config: &ConsumerConfig,
+        subs: &SubscriptionState,
+        metadata: &Metadata,
+    ) {
+        let Some((tp, state)) = subs.at(slot) else {
+            return;
+        };
+        let (placement, data) = self.placement_of(slot, tp, state, config, metadata);
+        let Some(s) = self.slots.get_mut(slot) else {
+            return;
+        };
+        let old = std::mem::replace(&mut s.placement, placement);
+        let old_data = match old {
+            Placement::Out => None,
+            Placement::Leaderless => {
+                self.leaderless = self.leaderless.saturating_sub(1);
+                None
+            }
+            Placement::Draining(node) => {
+                if let Some(n) = self.nodes.get_mut(&node) {
+                    n.draining = n.draining.saturating_sub(1);
+                }
+                None
+            }
+            Placement::Wanted { node, caught_up } => {
+                let n = self.nodes.entry(node).or_default();
+                let old = n.wanted.remove(&slot);
+                if !caught_up {
+                    n.not_caught_up = n.not_caught_up.saturating_sub(1);
+                }
+                if old.is_some_and(|d| d.topic_id == [0; 16]) {
+                    n.without_topic_id = n.without_topic_id.saturating_sub(1);
+                }
+                old.map(|d| (node, d))
+            }
+        };
+        match placement {
+            Placement::Out => {}
+            Placement::Leaderless => self.leaderless += 1,
+            Placement::Draining(node) => self.nodes.entry(node).or_default().draining += 1,
+            Placement::Wanted { node, caught_up } => {
+                let n = self.nodes.entry(node).or_default();
+                if !caught_up {
+                    n.not_caught_up += 1;
+                }
+                if let Some(d) = data {
+                    if d.topic_id == [0; 16] {
+                        n.without_topic_id += 1;
+                    }
+                    n.wanted.insert(slot, d);
+                }
+            }
+        }
+        // What each node's session must hear about at its next request.
+        let new_data = match placement {
+            Placement::Wanted { node, .. } => data.map(|d| (node, d)),
+            _ => None,
+        };
+        if old_data != new_data {
+            for (node, _) in old_data.into_iter().chain(new_data) {
+                self.nodes.entry(node).or_default().changed.insert(slot);
+            }
+        }
+    }
+
+    /// Where `tp` stands now, with its fetch data when it is fetched.
+    fn placement_of(
+        &mut self,
+        slot: usize,
+        tp: &TopicPartition,
+        state: &PartitionState,
+        config: &ConsumerConfig,
+        metadata: &Metadata,
+    ) -> (Placement, Option<PartitionFetch>) {
+        let out = (Placement::Out, None);
+        let Some(position) = state.position.filter(|_| state.is_fetchable()) else {
+            return out;
+        };
+        if !self.backoff.is_empty() && self.backoff.contains_key(tp) {
+            return out;
+        }
+        if let Some(at) = self.awaiting_metadata.get(tp) {
+            if *at == metadata.update_count() {
+                return out;
+            }
+            self.awaiting_metadata.remove(tp);
+        }
+        let Some((node, leader_epoch, topic_id)) = metadata.fetch_leader(tp) else {
+            return (Placement::Leaderless, None);
+        };
+        // Nothing buffered: fetch from the position; one answer buffered: prefetch from
+        // its end; two: wait for the caller.
+        let s = self.slots.get(slot).copied().unwrap_or_default();
+        let offset = match (s.buffered, s.newest) {
+            (0, _) => Some(position.offset),
+            (1, Some((_, prefetch))) if self.room => prefetch,
+            _ => None,
+        };
+        let Some(offset) = offset else {
+            return (Placement::Draining(node), None);
+        };
+        let caught_up = state.high_watermark.is_some_and(|hw| offset >= hw);
+        let data = PartitionFetch {
+            topic_id,
+            fetch_offset: offset,
+            current_leader_epoch: leader_epoch.unwrap_or(-1),
+            max_bytes: config.max_partition_fetch_bytes,
+        };
+        (Placement::Wanted { node, caught_up }, Some(data))
     }
 
     /// The fetch requests to send now, one per leader that has fetchable partitions and no
@@ -135,7 +424,7 @@ impl Fetcher {
     pub(crate) fn prepare(
         &mut self,
         config: &ConsumerConfig,
-        subs: &SubscriptionState,
+        subs: &mut SubscriptionState,
         metadata: &mut Metadata,
         mut ready: impl FnMut(NodeId) -> Option<i16>,
     ) -> Vec<(FetchRequest, FetchContext)> {
@@ -146,65 +435,29 @@ impl Fetcher {
         {
             return Vec::new();
         }
-        let mut per_node: Vec<NodeFetch> = Vec::new();
-        // Nodes leading a partition left out only because its buffered data is not
-        // drained yet: it will want a fetch soon.
-        let mut draining: HashSet<NodeId> = HashSet::new();
-        let mut need_metadata = false;
-        let room_to_prefetch =
-            self.buffered_bytes() < usize::try_from(config.fetch_max_bytes).unwrap_or(0);
-        for (tp, state) in subs.fetchable() {
-            let Some(position) = state.position else {
-                continue;
-            };
-            if self.backoff.contains_key(tp) {
-                continue;
-            }
-            if let Some(at) = self.awaiting_metadata.get(tp) {
-                if *at == metadata.update_count() {
-                    continue;
-                }
-                self.awaiting_metadata.remove(tp);
-            }
-            let Some(node) = metadata.leader_node(tp).map(|n| n.id) else {
-                need_metadata = true;
-                continue;
-            };
-            if self.in_flight.contains(&node) {
-                continue;
-            }
-            // Nothing buffered: fetch from the position; one answer buffered: prefetch from
-            // its end; two: wait for the caller.
-            let mut buffered = self.buffered(tp);
-            let prefetch = match (buffered.next(), buffered.next()) {
-                (None, _) => Some(position.offset),
-                (Some(only), None) if room_to_prefetch => only.prefetch_offset(),
-                _ => None,
-            };
-            let Some(offset) = prefetch else {
-                draining.insert(node);
-                continue;
-            };
-            let caught_up = state.high_watermark.is_some_and(|hw| offset >= hw);
-            match per_node.iter_mut().find(|(n, _, _)| *n == node) {
-                Some((_, list, all_caught_up)) => {
-                    list.push((tp.clone(), offset));
-                    *all_caught_up &= caught_up;
-                }
-                None => per_node.push((node, vec![(tp.clone(), offset)], caught_up)),
-            }
-        }
-        if need_metadata {
+        self.update_placements(config, subs, metadata);
+        if self.leaderless > 0 {
             metadata.request_update();
         }
-        let mut out = Vec::new();
         let seen = metadata.update_count();
         self.nodes_awaiting_metadata.retain(|_, at| *at == seen);
-        for (node, parts, all_caught_up) in per_node {
+        // Nodes in the order of their first partition in the assignment.
+        let mut candidates: Vec<(usize, NodeId)> = self
+            .nodes
+            .iter()
+            .filter(|(node, _)| !self.in_flight.contains(node))
+            .filter_map(|(node, n)| n.wanted.keys().next().map(|&slot| (slot, *node)))
+            .collect();
+        candidates.sort_unstable();
+        let mut out = Vec::new();
+        for (_, node) in candidates {
             if self.nodes_awaiting_metadata.contains_key(&node) {
                 continue;
             }
-            if all_caught_up && draining.contains(&node) {
+            let Some(n) = self.nodes.get_mut(&node) else {
+                continue;
+            };
+            if n.not_caught_up == 0 && n.draining > 0 {
                 // A long poll for caught-up partitions would hold the connection while a
                 // busy partition of this node drains: wait and fetch them all together.
                 continue;
@@ -213,44 +466,35 @@ impl Fetcher {
                 continue;
             };
             // Topic ids are needed from v13 on; without them for every topic, stay below.
-            let all_ids = parts
-                .iter()
-                .all(|(tp, _)| metadata.topic(&tp.topic).is_some_and(|t| t.id != [0; 16]));
-            if version >= FIRST_TOPIC_ID_VERSION && !all_ids {
+            if version >= FIRST_TOPIC_ID_VERSION && n.without_topic_id > 0 {
                 version = FIRST_TOPIC_ID_VERSION - 1;
             }
-            let wanted = parts.into_iter().map(|(tp, offset)| {
-                let data = PartitionFetch {
-                    topic_id: metadata.topic(&tp.topic).map_or([0; 16], |t| t.id),
-                    fetch_offset: offset,
-                    current_leader_epoch: metadata
-                        .leader(&tp)
-                        .and_then(|l| l.leader_epoch)
-                        .unwrap_or(-1),
-                    max_bytes: config.max_partition_fetch_bytes,
-                };
-                (tp, data)
-            });
+            let name = |slot: &usize| subs.at(*slot).map(|(tp, _)| tp.clone());
+            let wanted = &n.wanted;
+            let all = || -> IndexMap<TopicPartition, PartitionFetch> {
+                wanted
+                    .iter()
+                    .filter_map(|(slot, data)| Some((name(slot)?, *data)))
+                    .collect()
+            };
+            let changes = std::mem::take(&mut n.changed)
+                .iter()
+                .filter_map(|slot| Some((name(slot)?, wanted.get(slot).copied())))
+                .collect();
             // The session decides what goes on the wire; the answer may carry any
             // partition of the session, sent in this request or not.
-            let fetch = self
-                .sessions
-                .entry(node)
-                .or_default()
-                .build(version, wanted);
-            let ctx = FetchContext {
-                node,
-                version,
-                partitions: fetch.offsets(),
-                topic_ids: fetch.topic_names(),
-            };
+            let fetch =
+                self.sessions
+                    .entry(node)
+                    .or_default()
+                    .build_changes(version, all, Some(changes));
             let request = FetchRequest {
                 topics: fetch.topics(),
                 forgotten_topics_data: fetch.forgotten_topics(),
                 ..fetch_request(config, fetch.session_id, fetch.session_epoch)
             };
             self.in_flight.insert(node);
-            out.push((request, ctx));
+            out.push((request, FetchContext { node, version }));
         }
         out
     }
@@ -301,6 +545,7 @@ impl Fetcher {
         subs: &mut SubscriptionState,
         metadata: &mut Metadata,
     ) -> Vec<ConsumerError> {
+        self.sync(subs);
         self.in_flight.remove(&ctx.node);
         let resp = match resp {
             Ok(resp) => resp,
@@ -309,9 +554,8 @@ impl Fetcher {
                 return Vec::new();
             }
         };
-        if let Some(session) = self.sessions.get_mut(&ctx.node) {
-            session.handle_response(resp.session_id, resp.error_code);
-        }
+        let session = self.sessions.entry(ctx.node).or_default();
+        session.handle_response(resp.session_id, resp.error_code);
         let mut errors = Vec::new();
         let top = ErrorCode::from_i16(resp.error_code);
         if is_session_error(top) {
@@ -333,11 +577,11 @@ impl Fetcher {
         };
         for topic in resp.responses {
             let name = if ctx.version >= FIRST_TOPIC_ID_VERSION {
-                match ctx.topic_ids.get(&topic.topic_id) {
-                    Some(n) => n.clone(),
+                match session.topic_of(&topic.topic_id) {
+                    Some(n) => n.to_owned(),
                     None => {
                         debug!("fetch answer for unknown topic id; dropped");
-                        self.sessions.entry(ctx.node).or_default().invalidate();
+                        session.invalidate();
                         continue;
                     }
                 }
@@ -345,32 +589,49 @@ impl Fetcher {
                 topic.topic
             };
             let shared: Arc<str> = Arc::from(name.as_str());
+            // One key per topic, its partition set for each (no allocation per partition).
+            let mut key = TopicPartition::new(name, 0);
             for part in topic.partitions {
-                let tp = TopicPartition::new(name.clone(), part.partition_index);
-                let Some(&fetch_offset) = ctx.partitions.get(&tp) else {
+                key.partition = part.partition_index;
+                let tp = &key;
+                let Some(fetch_offset) = session.fetched_offset(tp) else {
                     debug!("fetch answer for {tp}, which was not asked; dropped");
-                    self.sessions.entry(ctx.node).or_default().invalidate();
+                    session.invalidate();
                     continue;
                 };
-                let Some(state) = subs.get_mut(&tp) else {
+                let Some(slot) = subs.slot_of(tp) else {
                     debug!("fetch answer for {tp}, no longer assigned; dropped");
                     continue;
                 };
-                let expected = state
-                    .position
-                    .and_then(|p| self.next_fetch_offset(&tp, p.offset));
-                if expected != Some(fetch_offset) || state.reset.is_some() {
+                let expected = subs
+                    .at(slot)
+                    .and_then(|(_, s)| s.position.filter(|_| s.reset.is_none()))
+                    .and_then(|p| next_fetch_offset(&self.slots, slot, p.offset));
+                if expected != Some(fetch_offset) {
                     debug!("fetch answer for {tp} from {fetch_offset}: position moved; dropped");
                     continue;
                 }
                 match ErrorCode::from_i16(part.error_code) {
                     ErrorCode::None => {
-                        state.high_watermark = Some(part.high_watermark);
-                        if part.last_stable_offset >= 0 {
-                            state.last_stable_offset = Some(part.last_stable_offset);
-                        }
-                        if part.log_start_offset >= 0 {
-                            state.log_start_offset = Some(part.log_start_offset);
+                        let hw = Some(part.high_watermark);
+                        let lso = (part.last_stable_offset >= 0).then_some(part.last_stable_offset);
+                        let log_start =
+                            (part.log_start_offset >= 0).then_some(part.log_start_offset);
+                        let unchanged = subs.at(slot).is_some_and(|(_, s)| {
+                            s.high_watermark == hw
+                                && lso.is_none_or(|o| s.last_stable_offset == Some(o))
+                                && log_start.is_none_or(|o| s.log_start_offset == Some(o))
+                        });
+                        if !unchanged {
+                            if let Some((_, state)) = subs.at_mut(slot) {
+                                state.high_watermark = hw;
+                                if lso.is_some() {
+                                    state.last_stable_offset = lso;
+                                }
+                                if log_start.is_some() {
+                                    state.log_start_offset = log_start;
+                                }
+                            }
                         }
                         let Some(records) = part.records.filter(|r| !r.is_empty()) else {
                             continue;
@@ -379,8 +640,8 @@ impl Fetcher {
                             topic: shared.clone(),
                             partition: tp.partition,
                         };
-                        self.completed.push_back(CompletedFetch {
-                            tp,
+                        let fetch = CompletedFetch {
+                            tp: tp.clone(),
                             end: scan_next_offset(&records),
                             bytes: records.len(),
                             batches: RecordBatches::new(source, records, &decode),
@@ -389,42 +650,78 @@ impl Fetcher {
                             next_offset: fetch_offset,
                             last_epoch: None,
                             topic: shared.clone(),
-                        });
+                        };
+                        buffered_one(
+                            &mut self.slots,
+                            &mut self.buffered_bytes,
+                            &mut self.dirty,
+                            slot,
+                            &fetch,
+                        );
+                        self.completed.push_back(fetch);
                     }
                     ErrorCode::OffsetOutOfRange => {
                         match OffsetResetStrategy::from_policy(config.auto_offset_reset) {
                             Some(strategy) => {
                                 debug!("{tp}: offset {fetch_offset} out of range, resetting to {strategy:?}");
-                                subs.request_reset(&tp, strategy);
+                                subs.request_reset(tp, strategy);
                             }
                             None => {
                                 debug_assert_eq!(config.auto_offset_reset, AutoOffsetReset::None);
-                                self.back_off(&tp, fetch_offset, now, config.retry_backoff);
-                                errors.push(ConsumerError::OffsetOutOfRange {
+                                back_off_in(
+                                    &mut self.backoff,
+                                    subs,
                                     tp,
+                                    fetch_offset,
+                                    now + config.retry_backoff,
+                                );
+                                errors.push(ConsumerError::OffsetOutOfRange {
+                                    tp: tp.clone(),
                                     offset: fetch_offset,
                                 });
                             }
                         }
                     }
                     ErrorCode::TopicAuthorizationFailed => {
-                        self.back_off(&tp, fetch_offset, now, config.retry_backoff);
-                        errors.push(ConsumerError::TopicAuthorization { topic: tp.topic });
+                        back_off_in(
+                            &mut self.backoff,
+                            subs,
+                            tp,
+                            fetch_offset,
+                            now + config.retry_backoff,
+                        );
+                        errors.push(ConsumerError::TopicAuthorization {
+                            topic: tp.topic.clone(),
+                        });
                     }
                     code if code.needs_metadata_refresh() => {
                         debug!("{tp}: {code}; refreshing metadata before fetching it again");
                         metadata.request_update();
-                        self.awaiting_metadata.insert(tp, metadata.update_count());
+                        subs.touch(slot);
+                        self.awaiting_metadata
+                            .insert(tp.clone(), metadata.update_count());
                     }
                     ErrorCode::UnknownLeaderEpoch => {
                         // The broker is behind our metadata; try again shortly.
                         debug!("{tp}: broker behind on leader epoch; retrying");
-                        self.back_off(&tp, fetch_offset, now, config.retry_backoff);
+                        back_off_in(
+                            &mut self.backoff,
+                            subs,
+                            tp,
+                            fetch_offset,
+                            now + config.retry_backoff,
+                        );
                     }
                     code => {
                         warn!("{tp}: fetch error {code}; refreshing metadata and retrying");
                         metadata.request_update();
-                        self.back_off(&tp, fetch_offset, now, config.retry_backoff);
+                        back_off_in(
+                            &mut self.backoff,
+                            subs,
+                            tp,
+                            fetch_offset,
+                            now + config.retry_backoff,
+                        );
                     }
                 }
             }
@@ -433,10 +730,23 @@ impl Fetcher {
     }
 
     /// Ends the partition backoffs that are over at `now`, or whose position moved.
-    pub(crate) fn expire_backoffs(&mut self, now: Instant, subs: &SubscriptionState) {
+    pub(crate) fn expire_backoffs(&mut self, now: Instant, subs: &mut SubscriptionState) {
+        if self.backoff.is_empty() {
+            return;
+        }
+        let mut ended = Vec::new();
         self.backoff.retain(|tp, (offset, until)| {
-            now < *until && subs.position(tp).map(|p| p.offset) == Some(*offset)
+            let keep = now < *until && subs.position(tp).map(|p| p.offset) == Some(*offset);
+            if !keep {
+                ended.push(tp.clone());
+            }
+            keep
         });
+        for tp in ended {
+            if let Some(slot) = subs.slot_of(&tp) {
+                subs.touch(slot);
+            }
+        }
     }
 
     /// Keeps `tp` out of fetches until `now + backoff`, unless its position leaves `offset`.
@@ -446,8 +756,9 @@ impl Fetcher {
         offset: i64,
         now: Instant,
         backoff: Duration,
+        subs: &mut SubscriptionState,
     ) {
-        self.backoff.insert(tp.clone(), (offset, now + backoff));
+        back_off_in(&mut self.backoff, subs, tp, offset, now + backoff);
     }
 
     /// Drains up to `max` records, advancing positions past what is returned and counting
@@ -462,6 +773,7 @@ impl Fetcher {
         out: &mut Vec<ConsumerRecord>,
         total: &mut Consumed,
     ) -> Result<(), ConsumerError> {
+        self.sync(subs);
         if let Some(err) = self.pending_error.take() {
             return Err(err);
         }
@@ -477,7 +789,9 @@ impl Fetcher {
             let Some(mut fetch) = self.completed.pop_front() else {
                 break;
             };
-            let Some(state) = subs.get(&fetch.tp) else {
+            let slot = subs.slot_of(&fetch.tp);
+            let Some(state) = slot.and_then(|slot| subs.at(slot)).map(|(_, s)| s) else {
+                self.dropped_one(slot, &fetch);
                 continue;
             };
             if state.paused {
@@ -487,6 +801,7 @@ impl Fetcher {
             if state.position.map(|p| p.offset) != Some(fetch.next_offset) || state.reset.is_some()
             {
                 // Moved by a seek or reset since this data was fetched.
+                self.dropped_one(slot, &fetch);
                 continue;
             }
             if fetch.last_epoch.is_none() {
@@ -500,11 +815,14 @@ impl Fetcher {
             };
             let consumed = consumed(&out[before..]);
             total.add(consumed);
-            subs.advance(&fetch.tp, position, consumed);
+            if let Some(slot) = slot {
+                subs.advance(slot, position, consumed);
+            }
             match result {
-                Ok(true) => {}
+                Ok(true) => self.dropped_one(slot, &fetch),
                 Ok(false) => self.completed.push_front(fetch),
                 Err(source) => {
+                    self.dropped_one(slot, &fetch);
                     let tp = fetch.tp.clone();
                     let err = ConsumerError::CorruptRecord {
                         tp,
@@ -525,22 +843,85 @@ impl Fetcher {
 
     /// Drops buffered data of partitions no longer assigned.
     pub(crate) fn retain_assigned(&mut self, subs: &SubscriptionState) {
-        self.completed.retain(|c| subs.is_assigned(&c.tp));
-        self.parked.retain(|c| subs.is_assigned(&c.tp));
-        self.backoff.retain(|tp, _| subs.is_assigned(tp));
-        self.awaiting_metadata.retain(|tp, _| subs.is_assigned(tp));
+        self.sync(subs);
     }
 
     /// Drops everything buffered for `tp` (after a seek).
-    pub(crate) fn clear_partition(&mut self, tp: &TopicPartition) {
-        self.completed.retain(|c| &c.tp != tp);
-        self.parked.retain(|c| &c.tp != tp);
+    pub(crate) fn clear_partition(&mut self, tp: &TopicPartition, subs: &mut SubscriptionState) {
+        self.sync(subs);
+        let mut bytes = 0;
+        self.completed.retain(|c| {
+            let keep = &c.tp != tp;
+            if !keep {
+                bytes += c.bytes;
+            }
+            keep
+        });
+        self.parked.retain(|c| {
+            let keep = &c.tp != tp;
+            if !keep {
+                bytes += c.bytes;
+            }
+            keep
+        });
+        self.buffered_bytes = self.buffered_bytes.saturating_sub(bytes);
         self.backoff.remove(tp);
+        if let Some(slot) = subs.slot_of(tp) {
+            if let Some(s) = self.slots.get_mut(slot) {
+                s.buffered = 0;
+                s.newest = None;
+            }
+            subs.touch(slot);
+        }
     }
 
     /// When each partition backoff ends.
     pub(crate) fn backoff_ends(&self) -> impl Iterator<Item = Instant> + '_ {
         self.backoff.values().map(|(_, until)| *until)
+    }
+}
+
+/// Where the next fetch of `slot` starts: its position when nothing is buffered for it,
+/// else the end of its newest buffered data (None when that end is not known).
+fn next_fetch_offset(slots: &[Slot], slot: usize, position: i64) -> Option<i64> {
+    match slots.get(slot).and_then(|s| s.newest) {
+        None => Some(position),
+        Some((_, prefetch)) => prefetch,
+    }
+}
+
+/// A completed fetch of `slot` was buffered: counted, and its placement queued again.
+fn buffered_one(
+    slots: &mut [Slot],
+    buffered_bytes: &mut usize,
+    dirty: &mut Vec<usize>,
+    slot: usize,
+    fetch: &CompletedFetch,
+) {
+    *buffered_bytes += fetch.bytes;
+    if let Some(s) = slots.get_mut(slot) {
+        s.buffered += 1;
+        if s.newest.is_none_or(|(newest, _)| fetch.start > newest) {
+            s.newest = Some((fetch.start, fetch.prefetch_offset()));
+        }
+        if !s.dirty {
+            s.dirty = true;
+            dirty.push(slot);
+        }
+    }
+}
+
+/// Keeps `tp` out of fetches until `until`, unless its position leaves `offset`.
+fn back_off_in(
+    backoff: &mut HashMap<TopicPartition, (i64, Instant)>,
+    subs: &mut SubscriptionState,
+    tp: &TopicPartition,
+    offset: i64,
+    until: Instant,
+) {
+    backoff.insert(tp.clone(), (offset, until));
+    if let Some(slot) = subs.slot_of(tp) {
+        subs.touch(slot);
     }
 }
 

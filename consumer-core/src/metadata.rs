@@ -78,6 +78,8 @@ pub struct Metadata {
     backoff: Duration,
     backoff_max: Duration,
     updates: u64,
+    /// Bumped whenever brokers or topics (leaders, epochs, ids) may have changed.
+    changes: u64,
 }
 
 impl Metadata {
@@ -120,6 +122,7 @@ impl Metadata {
             backoff,
             backoff_max,
             updates: 0,
+            changes: 0,
         }
     }
 
@@ -155,6 +158,12 @@ impl Metadata {
         self.updates
     }
 
+    /// Changes whenever what is known of brokers and topics may have changed, so that
+    /// what was derived from it (the leader of each partition) is looked up again.
+    pub(crate) fn version(&self) -> u64 {
+        self.changes
+    }
+
     /// The topics whose metadata is fetched.
     pub fn topics_of_interest(&self) -> impl Iterator<Item = &String> {
         self.interest.iter()
@@ -166,7 +175,11 @@ impl Metadata {
         if next.iter().any(|t| !self.topics.contains_key(t)) {
             self.need_update = true;
         }
+        let known = self.topics.len();
         self.topics.retain(|t, _| next.contains(t));
+        if self.topics.len() != known {
+            self.changes += 1;
+        }
         self.interest = next;
     }
 
@@ -216,6 +229,18 @@ impl Metadata {
         self.leader(tp)
             .and_then(|l| l.leader)
             .and_then(|id| self.brokers.get(&id))
+    }
+
+    /// What fetching `tp` needs: its leader if that is a known broker, the leader epoch
+    /// and the topic id (all zero when unknown). One lookup of each.
+    pub(crate) fn fetch_leader(
+        &self,
+        tp: &TopicPartition,
+    ) -> Option<(NodeId, Option<i32>, [u8; 16])> {
+        let topic = self.topics.get(&tp.topic)?;
+        let leader = topic.partitions.get(&tp.partition)?;
+        let node = leader.leader.filter(|id| self.brokers.contains_key(id))?;
+        Some((node, leader.leader_epoch, topic.id))
     }
 
     /// Asks for a refresh at the next opportunity.
@@ -278,6 +303,7 @@ impl Metadata {
         self.need_update = false;
         self.last_success = Some(now);
         self.updates += 1;
+        self.changes += 1;
         if !brokers.is_empty() {
             self.brokers = brokers.into_iter().map(|n| (n.id, n)).collect();
         }

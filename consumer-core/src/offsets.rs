@@ -76,7 +76,7 @@ impl OffsetLookups {
         for (tp, timestamp) in partitions {
             // A partition asked twice is looked up once (the last timestamp wins) and
             // answered once, instead of its second entry finding no result.
-            if !q.order.contains(&tp) {
+            if !q.pending.contains_key(&tp) {
                 q.order.push(tp.clone());
             }
             q.pending.insert(
@@ -169,6 +169,7 @@ impl OffsetLookups {
         let mut out = Vec::new();
         for (node, kind, partitions) in groups {
             let mut topics: Vec<ListOffsetsTopic> = Vec::new();
+            let mut index: HashMap<&str, usize> = HashMap::new();
             for (tp, timestamp) in &partitions {
                 match kind {
                     LookupKind::Reset => {
@@ -194,12 +195,18 @@ impl OffsetLookups {
                         .unwrap_or(-1),
                     timestamp: *timestamp,
                 };
-                match topics.iter_mut().find(|t| t.name == tp.topic) {
+                match index
+                    .get(tp.topic.as_str())
+                    .and_then(|&i| topics.get_mut(i))
+                {
                     Some(t) => t.partitions.push(partition),
-                    None => topics.push(ListOffsetsTopic {
-                        name: tp.topic.clone(),
-                        partitions: vec![partition],
-                    }),
+                    None => {
+                        index.insert(&tp.topic, topics.len());
+                        topics.push(ListOffsetsTopic {
+                            name: tp.topic.clone(),
+                            partitions: vec![partition],
+                        });
+                    }
                 }
             }
             let request = ListOffsetsRequest {
@@ -320,7 +327,8 @@ impl OffsetLookups {
                         }
                         continue;
                     }
-                    q.pending.shift_remove(&tp);
+                    // (Not shift_remove: that moves every later entry.)
+                    q.pending.swap_remove(&tp);
                     let result = if code == ErrorCode::None {
                         Ok(found)
                     } else {

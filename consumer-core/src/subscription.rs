@@ -1,5 +1,12 @@
 //! Subscription state: the assigned partitions and, for each, where consumption stands.
+//!
+//! Each assigned partition has a *slot*: its index in assignment order, stable until the
+//! assignment changes ([`SubscriptionState::assignment_version`]). The state keeps what
+//! the per-poll work needs indexed, so that work is proportional to what changed, not to
+//! the assignment: the partitions waiting for a position, those with a pending reset, and
+//! a log of the slots whose fetch-relevant state changed (read by the fetcher).
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use indexmap::IndexMap;
@@ -79,6 +86,17 @@ pub struct SubscriptionState {
     partitions: IndexMap<TopicPartition, PartitionState>,
     kind: SubscriptionKind,
     topics: Vec<String>,
+    /// Bumped whenever the set or order of assigned partitions changes (slots move).
+    version: u64,
+    /// Slots with neither a position nor a pending reset (may hold stale slots: readers
+    /// check the state).
+    missing: BTreeSet<usize>,
+    /// Slots with a pending reset (may hold stale slots: readers check the state).
+    resetting: BTreeSet<usize>,
+    /// Slots whose position, pause, reset or fetch data changed since the fetcher last
+    /// looked, each once (`touched_flag`).
+    touched: Vec<usize>,
+    touched_flag: Vec<bool>,
 }
 
 /// How partitions come to be assigned; the two ways do not mix.
@@ -116,7 +134,7 @@ impl SubscriptionState {
         true
     }
 
-    /// The subscribed topics (group subscriptions; matched topics for a pattern).
+    /// The subscribed topics (group subscriptions; matched topics for a pattern), sorted.
     pub fn subscribed_topics(&self) -> &[String] {
         &self.topics
     }
@@ -137,6 +155,7 @@ impl SubscriptionState {
         self.partitions.clear();
         self.topics.clear();
         self.kind = SubscriptionKind::None;
+        self.reindex();
     }
 
     /// Replaces the assignment; partitions kept keep their state.
@@ -147,6 +166,87 @@ impl SubscriptionState {
             next.insert(tp, state);
         }
         self.partitions = next;
+        self.reindex();
+    }
+
+    /// The slots moved: a new version, the indexes rebuilt, the touch log dropped (whoever
+    /// reads it starts over from the whole assignment on a new version).
+    fn reindex(&mut self) {
+        self.version += 1;
+        self.missing.clear();
+        self.resetting.clear();
+        for (slot, s) in self.partitions.values().enumerate() {
+            if s.reset.is_some() {
+                self.resetting.insert(slot);
+            } else if s.position.is_none() {
+                self.missing.insert(slot);
+            }
+        }
+        self.touched.clear();
+        self.touched_flag.clear();
+        self.touched_flag.resize(self.partitions.len(), false);
+    }
+
+    /// Changes with every change of the assigned partitions or their order, which moves
+    /// slots.
+    pub(crate) fn assignment_version(&self) -> u64 {
+        self.version
+    }
+
+    /// The slot of `tp`, if assigned.
+    pub(crate) fn slot_of(&self, tp: &TopicPartition) -> Option<usize> {
+        self.partitions.get_index_of(tp)
+    }
+
+    /// The partition in `slot` with its state.
+    pub(crate) fn at(&self, slot: usize) -> Option<(&TopicPartition, &PartitionState)> {
+        self.partitions.get_index(slot)
+    }
+
+    /// The mutable state of the partition in `slot` (which counts as touched).
+    pub(crate) fn at_mut(&mut self, slot: usize) -> Option<(&TopicPartition, &mut PartitionState)> {
+        self.touch(slot);
+        self.partitions.get_index_mut(slot)
+    }
+
+    /// Notes that what decides fetching `slot` may have changed.
+    pub(crate) fn touch(&mut self, slot: usize) {
+        if let Some(flag) = self.touched_flag.get_mut(slot) {
+            if !*flag {
+                *flag = true;
+                self.touched.push(slot);
+            }
+        }
+    }
+
+    /// The slots touched since the last call, each once.
+    pub(crate) fn take_touched(&mut self) -> Vec<usize> {
+        let touched = std::mem::take(&mut self.touched);
+        for &slot in &touched {
+            if let Some(flag) = self.touched_flag.get_mut(slot) {
+                *flag = false;
+            }
+        }
+        touched
+    }
+
+    /// Keeps the position indexes of `slot` in line with its state.
+    fn reindex_slot(&mut self, slot: usize) {
+        let Some(s) = self.partitions.get_index(slot).map(|(_, s)| s) else {
+            return;
+        };
+        let (resetting, missing) = (s.reset.is_some(), s.reset.is_none() && s.position.is_none());
+        if resetting {
+            self.resetting.insert(slot);
+        } else {
+            self.resetting.remove(&slot);
+        }
+        if missing {
+            self.missing.insert(slot);
+        } else {
+            self.missing.remove(&slot);
+        }
+        self.touch(slot);
     }
 
     /// The assigned partitions.
@@ -179,20 +279,21 @@ impl SubscriptionState {
         self.partitions.get(tp)
     }
 
-    /// The mutable state of `tp`, if assigned.
+    /// The mutable state of `tp`, if assigned (which counts as touched). Its position and
+    /// reset are changed only through the methods below, which keep the indexes.
     pub(crate) fn get_mut(&mut self, tp: &TopicPartition) -> Option<&mut PartitionState> {
-        self.partitions.get_mut(tp)
+        let slot = self.partitions.get_index_of(tp)?;
+        self.at_mut(slot).map(|(_, s)| s)
     }
 
-    /// The distinct topics of the assignment.
+    /// The distinct topics of the assignment, in order of first appearance.
     pub fn topics(&self) -> Vec<String> {
-        let mut topics: Vec<String> = Vec::new();
-        for tp in self.partitions.keys() {
-            if !topics.contains(&tp.topic) {
-                topics.push(tp.topic.clone());
-            }
-        }
-        topics
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        self.partitions
+            .keys()
+            .filter(|tp| seen.insert(tp.topic.as_str()))
+            .map(|tp| tp.topic.clone())
+            .collect()
     }
 
     /// The position of `tp`, if assigned and known.
@@ -202,32 +303,41 @@ impl SubscriptionState {
 
     /// Moves `tp` to `position`, cancelling any pending reset. False if not assigned.
     pub(crate) fn seek(&mut self, tp: &TopicPartition, position: FetchPosition) -> bool {
-        match self.partitions.get_mut(tp) {
-            Some(s) => {
-                s.position = Some(position);
-                s.reset = None;
-                true
-            }
-            None => false,
+        let Some((slot, _, s)) = self.partitions.get_full_mut(tp) else {
+            return false;
+        };
+        let was_indexed = s.reset.is_some() || s.position.is_none();
+        s.position = Some(position);
+        s.reset = None;
+        if was_indexed {
+            self.reindex_slot(slot);
+        } else {
+            self.touch(slot);
         }
+        true
     }
 
-    /// Moves `tp` past records just handed out, counting them. False if not assigned.
+    /// Moves the partition in `slot` past records just handed out, counting them. False if
+    /// nothing is assigned there.
     pub(crate) fn advance(
         &mut self,
-        tp: &TopicPartition,
+        slot: usize,
         position: FetchPosition,
         consumed: Consumed,
     ) -> bool {
-        match self.partitions.get_mut(tp) {
-            Some(s) => {
-                s.position = Some(position);
-                s.reset = None;
-                s.consumed.add(consumed);
-                true
-            }
-            None => false,
+        let Some((_, s)) = self.partitions.get_index_mut(slot) else {
+            return false;
+        };
+        let was_indexed = s.reset.is_some() || s.position.is_none();
+        s.position = Some(position);
+        s.reset = None;
+        s.consumed.add(consumed);
+        if was_indexed {
+            self.reindex_slot(slot);
+        } else {
+            self.touch(slot);
         }
+        true
     }
 
     /// Asks for `tp` to be moved by `strategy` (ListOffsets). False if not assigned.
@@ -236,28 +346,26 @@ impl SubscriptionState {
         tp: &TopicPartition,
         strategy: OffsetResetStrategy,
     ) -> bool {
-        match self.partitions.get_mut(tp) {
-            Some(s) => {
-                s.reset = Some(PendingReset {
-                    strategy,
-                    in_flight: false,
-                    next_attempt: None,
-                });
-                true
-            }
-            None => false,
-        }
+        let Some((slot, _, s)) = self.partitions.get_full_mut(tp) else {
+            return false;
+        };
+        s.reset = Some(PendingReset {
+            strategy,
+            in_flight: false,
+            next_attempt: None,
+        });
+        self.reindex_slot(slot);
+        true
     }
 
     /// Pauses or resumes `tp`. False if not assigned.
     pub(crate) fn set_paused(&mut self, tp: &TopicPartition, paused: bool) -> bool {
-        match self.partitions.get_mut(tp) {
-            Some(s) => {
-                s.paused = paused;
-                true
-            }
-            None => false,
-        }
+        let Some((slot, _, s)) = self.partitions.get_full_mut(tp) else {
+            return false;
+        };
+        s.paused = paused;
+        self.touch(slot);
+        true
     }
 
     /// True if `tp` is assigned and paused.
@@ -265,21 +373,28 @@ impl SubscriptionState {
         self.partitions.get(tp).is_some_and(|s| s.paused)
     }
 
-    /// Partitions with neither a position nor a pending reset.
+    /// Partitions with neither a position nor a pending reset, in assignment order.
     pub(crate) fn missing_positions(&self) -> Vec<TopicPartition> {
-        self.partitions
+        self.missing
             .iter()
+            .filter_map(|&slot| self.partitions.get_index(slot))
             .filter(|(_, s)| s.position.is_none() && s.reset.is_none())
             .map(|(tp, _)| tp.clone())
             .collect()
     }
 
+    /// The pending resets, in assignment order.
+    fn resets(&self) -> impl Iterator<Item = (&TopicPartition, PendingReset)> + '_ {
+        self.resetting
+            .iter()
+            .filter_map(|&slot| self.partitions.get_index(slot))
+            .filter_map(|(tp, s)| Some((tp, s.reset?)))
+    }
+
     /// Partitions whose reset may be sent now: not in flight, backoff over.
     pub(crate) fn resets_due(&self, now: Instant) -> Vec<(TopicPartition, OffsetResetStrategy)> {
-        self.partitions
-            .iter()
-            .filter_map(|(tp, s)| {
-                let r = s.reset?;
+        self.resets()
+            .filter_map(|(tp, r)| {
                 let due = !r.in_flight && r.next_attempt.is_none_or(|t| t <= now);
                 due.then(|| (tp.clone(), r.strategy))
             })
@@ -288,14 +403,13 @@ impl SubscriptionState {
 
     /// When each backed-off reset may be retried.
     pub(crate) fn reset_attempts(&self) -> impl Iterator<Item = Instant> + '_ {
-        self.partitions.values().filter_map(|s| {
-            s.reset
-                .filter(|r| !r.in_flight)
-                .and_then(|r| r.next_attempt)
-        })
+        self.resets()
+            .filter(|(_, r)| !r.in_flight)
+            .filter_map(|(_, r)| r.next_attempt)
     }
 
     /// Partitions that may be fetched now.
+    #[cfg(test)]
     pub(crate) fn fetchable(&self) -> impl Iterator<Item = (&TopicPartition, &PartitionState)> {
         self.partitions.iter().filter(|(_, s)| s.is_fetchable())
     }

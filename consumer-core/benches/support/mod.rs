@@ -1,4 +1,7 @@
-//! What the benches share: the records they feed the decoder.
+//! What the benches share: the records they feed the decoder, and a consumer driven
+//! through poll cycles against scripted brokers.
+
+pub mod cycle;
 
 use bytes::Bytes;
 use consumer_core::record::{Record, TimestampType};

@@ -76,10 +76,30 @@ impl MemberSubscription {
         }
     }
 
-    /// Whether the member subscribes to `topic`.
+    /// Whether the member subscribes to `topic` (a walk of its list: see
+    /// [`subscribers`] for many topics).
+    #[cfg(test)]
     pub(crate) fn subscribes_to(&self, topic: &str) -> bool {
         self.topics.iter().any(|t| t == topic)
     }
+}
+
+/// For each topic anyone subscribes to, the positions in `members` of its subscribers,
+/// in order, each once. One pass over the subscriptions: looking each member up per topic
+/// would cost topics × members × topics.
+fn subscribers<M: std::ops::Deref<Target = MemberSubscription>>(
+    members: &[M],
+) -> std::collections::HashMap<&str, Vec<usize>> {
+    let mut of: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    for (i, m) in members.iter().enumerate() {
+        for t in &m.topics {
+            let list = of.entry(t.as_str()).or_default();
+            if list.last() != Some(&i) {
+                list.push(i);
+            }
+        }
+    }
+    of
 }
 
 /// The leader's answer: each member id with the partitions it is assigned. Every member
@@ -186,6 +206,57 @@ pub(crate) fn choose_protocol(
         .filter_map(|ours| assignor_by_name(ours))
         .find(|assignor| assignor.name() == chosen)
         .ok_or_else(|| ChooseProtocolError::NotOffered(chosen.to_owned()))
+}
+
+/// A group member as the leader's assignor sees it, for benchmarks and tests outside the
+/// crate ([`crate::testing::run_assignor`]).
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignorMember {
+    /// The member id.
+    pub member_id: String,
+    /// The topics it subscribes to.
+    pub topics: Vec<String>,
+    /// The partitions it owns (cooperative protocol).
+    pub owned: Vec<TopicPartition>,
+    /// The generation in which it was assigned them (-1: none).
+    pub generation: i32,
+}
+
+/// Members made ready for [`run_assignor`] once, so that a benchmark times the
+/// assignment alone.
+#[cfg(any(test, feature = "testing"))]
+#[derive(Debug, Clone)]
+pub struct PreparedMembers(Vec<MemberSubscription>);
+
+/// Prepares `members` for [`run_assignor`].
+#[cfg(any(test, feature = "testing"))]
+pub fn prepare_members(members: &[AssignorMember]) -> PreparedMembers {
+    PreparedMembers(
+        members
+            .iter()
+            .map(|m| MemberSubscription {
+                member_id: m.member_id.clone(),
+                group_instance_id: None,
+                topics: m.topics.clone(),
+                owned_partitions: m.owned.clone(),
+                generation_id: m.generation,
+                rack_id: None,
+                user_data: None,
+            })
+            .collect(),
+    )
+}
+
+/// Runs the assignor named `name` (`range`, `roundrobin`, `cooperative-sticky`) as a
+/// group leader does: member id → its sorted partitions. None for an unknown name.
+#[cfg(any(test, feature = "testing"))]
+pub fn run_assignor(
+    name: &str,
+    partitions_per_topic: &BTreeMap<String, i32>,
+    members: &PreparedMembers,
+) -> Option<BTreeMap<String, Vec<TopicPartition>>> {
+    Some(assignor_by_name(name)?.assign(partitions_per_topic, &members.0))
 }
 
 /// Only topics someone subscribes to and that have partitions take part, so that an

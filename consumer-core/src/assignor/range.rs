@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    empty_assignment, java_member_order, sorted, subscribed_topics, Assignment, Assignor,
-    MemberSubscription, RebalanceProtocol,
+    empty_assignment, java_member_order, sorted, subscribed_topics, subscribers, Assignment,
+    Assignor, MemberSubscription, RebalanceProtocol,
 };
 use crate::topic_partition::TopicPartition;
 
@@ -33,12 +33,17 @@ impl Assignor for RangeAssignor {
     ) -> Assignment {
         let mut assignment = empty_assignment(members);
         let ordered = java_member_order(members);
+        let subscribers_of = subscribers(&ordered);
         for (topic, &count) in &subscribed_topics(partitions_per_topic, members) {
-            let consumers: Vec<&MemberSubscription> = ordered
-                .iter()
-                .copied()
-                .filter(|m| m.subscribes_to(topic))
+            let consumers: Vec<&MemberSubscription> = subscribers_of
+                .get(topic.as_str())
+                .into_iter()
+                .flatten()
+                .filter_map(|&i| ordered.get(i).copied())
                 .collect();
+            if consumers.is_empty() {
+                continue;
+            }
             // `count` is positive and `consumers` non-empty: the topic is subscribed.
             let n = consumers.len() as i32;
             let (per_member, with_extra) = (count / n, count % n);

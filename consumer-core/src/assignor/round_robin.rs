@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    empty_assignment, java_member_order, sorted, subscribed_topics, Assignment, Assignor,
-    MemberSubscription, RebalanceProtocol,
+    empty_assignment, java_member_order, sorted, subscribed_topics, subscribers, Assignment,
+    Assignor, MemberSubscription, RebalanceProtocol,
 };
 use crate::topic_partition::TopicPartition;
 
@@ -36,12 +36,23 @@ impl Assignor for RoundRobinAssignor {
         // The dealer's position survives from one topic to the next, as Java's circular
         // iterator does; that is what spreads a topic's remainder over different members.
         let mut next = 0usize;
+        let subscribers_of = subscribers(&ordered);
+        let mut subscribed = vec![false; ordered.len()];
         for (topic, &count) in &subscribed_topics(partitions_per_topic, members) {
+            subscribed.fill(false);
+            for &i in subscribers_of.get(topic.as_str()).into_iter().flatten() {
+                if let Some(s) = subscribed.get_mut(i) {
+                    *s = true;
+                }
+            }
             for partition in 0..count {
                 // A subscriber exists (the topic is subscribed), so a full turn finds it.
-                let Some(offset) = (0..ordered.len())
-                    .find(|k| ordered[(next + k) % ordered.len()].subscribes_to(topic))
-                else {
+                let Some(offset) = (0..ordered.len()).find(|k| {
+                    subscribed
+                        .get((next + k) % ordered.len())
+                        .copied()
+                        .unwrap_or(false)
+                }) else {
                     continue;
                 };
                 let member = ordered[(next + offset) % ordered.len()];

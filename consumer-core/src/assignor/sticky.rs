@@ -185,13 +185,14 @@ fn general(
     members: &[&MemberSubscription],
     ownership: &Ownership,
 ) -> Vec<Vec<TopicPartition>> {
+    let mut subscribers_of = super::subscribers(members);
     let candidates: BTreeMap<&str, Vec<usize>> = topics
         .keys()
         .map(|t| {
-            let subscribers = (0..members.len())
-                .filter(|&i| members[i].subscribes_to(t))
-                .collect();
-            (t.as_str(), subscribers)
+            (
+                t.as_str(),
+                subscribers_of.remove(t.as_str()).unwrap_or_default(),
+            )
         })
         .collect();
     let candidates_of = |tp: &TopicPartition| -> &[usize] {

@@ -157,8 +157,7 @@ impl Consumer {
     /// The consumed positions of all assigned partitions, as offsets to commit; during a
     /// rebalance also those of the partitions it revoked (for the revocation listener).
     pub fn consumed_offsets(&self) -> Vec<(TopicPartition, OffsetAndMetadata)> {
-        let assigned: Vec<TopicPartition> = self.subs.assigned().cloned().collect();
-        let mut out = crate::coordinator::Commits::positions(&self.subs, &assigned);
+        let mut out = crate::coordinator::Commits::all_positions(&self.subs);
         if let Some(g) = &self.group {
             out.extend(
                 g.commits

@@ -227,10 +227,11 @@ impl Consumer {
         if let Some(g) = self.group.as_mut() {
             // With a group.id, manually assigned partitions start at their committed
             // offsets (then auto.offset.reset), as in Java.
+            let before_set: std::collections::HashSet<&TopicPartition> = before.iter().collect();
             let added: Vec<TopicPartition> = self
                 .subs
                 .assigned()
-                .filter(|tp| !before.contains(tp))
+                .filter(|tp| !before_set.contains(tp))
                 .cloned()
                 .collect();
             let removed: Vec<TopicPartition> = before
@@ -255,7 +256,7 @@ impl Consumer {
         if !self.subs.seek(tp, FetchPosition::at(offset)) {
             return Err(StateError::NotAssigned(tp.clone()));
         }
-        self.fetcher.clear_partition(tp);
+        self.fetcher.clear_partition(tp, &mut self.subs);
         self.forget_missing_offset(tp);
         Ok(())
     }
@@ -286,7 +287,7 @@ impl Consumer {
         }
         for tp in partitions {
             self.subs.request_reset(tp, strategy);
-            self.fetcher.clear_partition(tp);
+            self.fetcher.clear_partition(tp, &mut self.subs);
             self.forget_missing_offset(tp);
         }
         Ok(())
@@ -477,7 +478,7 @@ impl Consumer {
                 // Not fetched again at once: a caller polling past the error would
                 // otherwise refetch the corrupt batch in a tight loop.
                 self.fetcher
-                    .back_off(tp, *offset, now, self.config.retry_backoff);
+                    .back_off(tp, *offset, now, self.config.retry_backoff, &mut self.subs);
             }
             return Err(err);
         }
@@ -537,26 +538,27 @@ impl Consumer {
 
     /// Queues the fetches the fetcher wants now; nodes not ready for them go to `wanted`.
     fn prepare_fetches(&mut self, now: Instant, wanted: &mut Vec<NodeId>) {
-        self.fetcher.expire_backoffs(now, &self.subs);
+        self.fetcher.expire_backoffs(now, &mut self.subs);
         let nodes = &self.nodes;
         let mut version_errors = Vec::new();
         let fetches =
-            self.fetcher.prepare(
-                &self.config,
-                &self.subs,
-                &mut self.metadata,
-                |node| match nodes.pick(node, ApiKey::Fetch) {
-                    Some(Ok(v)) => Some(v),
-                    Some(Err(e)) => {
-                        version_errors.push(e);
-                        None
-                    }
-                    None => {
-                        wanted.push(node);
-                        None
-                    }
-                },
-            );
+            self.fetcher
+                .prepare(
+                    &self.config,
+                    &mut self.subs,
+                    &mut self.metadata,
+                    |node| match nodes.pick(node, ApiKey::Fetch) {
+                        Some(Ok(v)) => Some(v),
+                        Some(Err(e)) => {
+                            version_errors.push(e);
+                            None
+                        }
+                        None => {
+                            wanted.push(node);
+                            None
+                        }
+                    },
+                );
         self.errors
             .extend(version_errors.into_iter().map(ConsumerError::from));
         for (req, ctx) in fetches {
@@ -719,9 +721,14 @@ impl Consumer {
     }
 
     fn apply_metadata(&mut self, resp: MetadataResponse, now: Instant) {
+        let assigned: std::collections::HashSet<String> = self.subs.topics().into_iter().collect();
         for t in &resp.topics {
             if let Some(name) = &t.name {
-                self.report_topic_error(name, ErrorCode::from_i16(t.error_code), now);
+                let wanted = assigned.contains(name)
+                    || self.subs.subscribed_topics().binary_search(name).is_ok();
+                if wanted {
+                    self.report_topic_error(name, ErrorCode::from_i16(t.error_code), now);
+                }
             }
         }
         let brokers = resp
@@ -771,15 +778,10 @@ impl Consumer {
     }
 
     /// A topic the caller subscribed to or was assigned partitions of has `code` in a
-    /// metadata answer. As in Java, an authorization failure is returned by the next
+    /// metadata answer (other topics are not reported). As in Java, an authorization failure is returned by the next
     /// `poll`; a topic that does not exist is logged at WARN (once per interval: it may
     /// be about to be created) and waited for.
     fn report_topic_error(&mut self, topic: &str, code: ErrorCode, now: Instant) {
-        let wanted = self.subs.subscribed_topics().iter().any(|t| t == topic)
-            || self.subs.assigned().any(|tp| tp.topic == topic);
-        if !wanted {
-            return;
-        }
         match code {
             ErrorCode::None => self.topic_warnings.clear(topic),
             ErrorCode::TopicAuthorizationFailed => {
@@ -843,7 +845,20 @@ impl Consumer {
     }
 
     fn apply_default_resets(&mut self) {
-        for tp in self.subs.missing_positions() {
+        let missing = self.subs.missing_positions();
+        if missing.is_empty() {
+            return;
+        }
+        // Partitions whose error is already queued (a set: thousands may wait).
+        let mut reported: std::collections::HashSet<TopicPartition> = self
+            .errors
+            .iter()
+            .filter_map(|e| match e {
+                ConsumerError::NoOffsetForPartition { tp } => Some(tp.clone()),
+                _ => None,
+            })
+            .collect();
+        for tp in missing {
             if self
                 .group
                 .as_ref()
@@ -857,9 +872,7 @@ impl Consumer {
                     self.subs.request_reset(&tp, strategy);
                 }
                 None => {
-                    if !self.errors.iter().any(
-                        |e| matches!(e, ConsumerError::NoOffsetForPartition { tp: t } if *t == tp),
-                    ) {
+                    if reported.insert(tp.clone()) {
                         self.errors
                             .push_back(ConsumerError::NoOffsetForPartition { tp });
                     }

@@ -20,7 +20,7 @@ use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, Event, RequestId};
 use crate::metrics::CommitCounters;
 use crate::outcome::RequestFailure;
-use crate::subscription::SubscriptionState;
+use crate::subscription::{PartitionState, SubscriptionState};
 use crate::timer::Timer;
 use crate::topic_partition::{FetchPosition, OffsetAndMetadata, TopicPartition};
 
@@ -230,22 +230,46 @@ impl Commits {
     ) -> Vec<(TopicPartition, OffsetAndMetadata)> {
         partitions
             .iter()
-            .filter_map(|tp| {
-                let p = subs.get(tp)?;
-                if p.reset.is_some() {
-                    return None;
-                }
-                let pos = p.position?;
-                Some((
-                    tp.clone(),
-                    OffsetAndMetadata {
-                        offset: pos.offset,
-                        leader_epoch: pos.leader_epoch,
-                        metadata: String::new(),
-                    },
-                ))
+            .filter_map(|tp| Some((tp, subs.get(tp)?)))
+            .filter_map(|(tp, p)| Some((tp.clone(), Self::committable(p)?)))
+            .collect()
+    }
+
+    /// The consumed positions of every assigned partition, in assignment order, as
+    /// offsets to commit.
+    pub(crate) fn all_positions(
+        subs: &SubscriptionState,
+    ) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+        subs.iter()
+            .filter_map(|(tp, p)| Some((tp.clone(), Self::committable(p)?)))
+            .collect()
+    }
+
+    /// The consumed positions of the assigned partitions whose position moved since it
+    /// was last committed, in assignment order. Nothing is cloned for the others.
+    fn uncommitted_positions(
+        &self,
+        subs: &SubscriptionState,
+    ) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+        subs.iter()
+            .filter_map(|(tp, p)| {
+                let o = Self::committable(p)?;
+                (self.last_committed.get(tp) != Some(&o.offset)).then(|| (tp.clone(), o))
             })
             .collect()
+    }
+
+    /// The position of a partition as the offset to commit, if it has one to commit.
+    fn committable(p: &PartitionState) -> Option<OffsetAndMetadata> {
+        if p.reset.is_some() {
+            return None;
+        }
+        let pos = p.position?;
+        Some(OffsetAndMetadata {
+            offset: pos.offset,
+            leader_epoch: pos.leader_epoch,
+            metadata: String::new(),
+        })
     }
 
     /// Auto-commit before (re)joining, and so before an eager revocation: queue the
@@ -295,8 +319,9 @@ impl Commits {
         subs: &SubscriptionState,
         revoked: &[TopicPartition],
     ) {
+        let revoked_set: HashSet<&TopicPartition> = revoked.iter().collect();
         self.revoked_positions
-            .retain(|(tp, _)| !revoked.contains(tp));
+            .retain(|(tp, _)| !revoked_set.contains(tp));
         self.revoked_positions
             .extend(Self::positions(subs, revoked));
     }
@@ -354,11 +379,7 @@ impl Commits {
                 Some(t) if now >= t => {
                     self.next_auto_commit = Some(now + interval);
                     if let Some(g) = generation {
-                        let assigned: Vec<TopicPartition> = ctx.subs.assigned().cloned().collect();
-                        let offsets: Vec<_> = Self::positions(ctx.subs, &assigned)
-                            .into_iter()
-                            .filter(|(tp, o)| self.last_committed.get(tp) != Some(&o.offset))
-                            .collect();
+                        let offsets = self.uncommitted_positions(ctx.subs);
                         if !offsets.is_empty() {
                             self.queued.push_back(CommitContext {
                                 id: None,
@@ -426,14 +447,21 @@ impl Commits {
         query: Option<RequestId>,
     ) -> GroupRequest {
         let mut topics: Vec<OffsetFetchRequestTopic> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
         for tp in &partitions {
-            match topics.iter_mut().find(|t| t.name == tp.topic) {
+            match index
+                .get(tp.topic.as_str())
+                .and_then(|&i| topics.get_mut(i))
+            {
                 Some(t) => t.partition_indexes.push(tp.partition),
-                None => topics.push(OffsetFetchRequestTopic {
-                    name: tp.topic.clone(),
-                    topic_id: [0; 16],
-                    partition_indexes: vec![tp.partition],
-                }),
+                None => {
+                    index.insert(&tp.topic, topics.len());
+                    topics.push(OffsetFetchRequestTopic {
+                        name: tp.topic.clone(),
+                        topic_id: [0; 16],
+                        partition_indexes: vec![tp.partition],
+                    });
+                }
             }
         }
         let req = OffsetFetchRequest {
@@ -452,6 +480,7 @@ impl Commits {
 
     fn commit_request(&self, generation: &Generation, c: &CommitContext) -> OffsetCommitRequest {
         let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
         for (tp, o) in &c.offsets {
             let p = OffsetCommitRequestPartition {
                 partition_index: tp.partition,
@@ -460,13 +489,19 @@ impl Commits {
                 commit_timestamp: -1,
                 committed_metadata: Some(o.metadata.clone()),
             };
-            match topics.iter_mut().find(|t| t.name == tp.topic) {
+            match index
+                .get(tp.topic.as_str())
+                .and_then(|&i| topics.get_mut(i))
+            {
                 Some(t) => t.partitions.push(p),
-                None => topics.push(OffsetCommitRequestTopic {
-                    name: tp.topic.clone(),
-                    topic_id: [0; 16],
-                    partitions: vec![p],
-                }),
+                None => {
+                    index.insert(&tp.topic, topics.len());
+                    topics.push(OffsetCommitRequestTopic {
+                        name: tp.topic.clone(),
+                        topic_id: [0; 16],
+                        partitions: vec![p],
+                    });
+                }
             }
         }
         OffsetCommitRequest {

@@ -1,6 +1,6 @@
 //! Joining a generation: JoinGroup, the leader's assignment, and SyncGroup.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -395,20 +395,28 @@ impl ConsumerCoordinator {
                 }
             };
         // Only partitions of subscribed topics are taken (the leader may be stale).
-        let subscribed = ctx.subs.subscribed_topics();
+        let subscribed: HashSet<&str> = ctx
+            .subs
+            .subscribed_topics()
+            .iter()
+            .map(String::as_str)
+            .collect();
         let assigned: Vec<TopicPartition> = assigned
             .into_iter()
-            .filter(|tp| subscribed.contains(&tp.topic))
+            .filter(|tp| subscribed.contains(tp.topic.as_str()))
             .collect();
+        // Sets, not lists: thousands of partitions must not cost their square.
+        let assigned_set: HashSet<&TopicPartition> = assigned.iter().collect();
+        let owned_set: HashSet<&TopicPartition> = self.owned.iter().collect();
         let revoked: Vec<TopicPartition> = self
             .owned
             .iter()
-            .filter(|tp| !assigned.contains(tp))
+            .filter(|tp| !assigned_set.contains(tp))
             .cloned()
             .collect();
         let added: Vec<TopicPartition> = assigned
             .iter()
-            .filter(|tp| !self.owned.contains(tp))
+            .filter(|tp| !owned_set.contains(tp))
             .cloned()
             .collect();
         info!(

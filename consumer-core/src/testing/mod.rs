@@ -92,6 +92,7 @@ use bytes::Bytes;
 use crate::event::Event;
 use crate::topic_partition::TopicPartition;
 
+pub use crate::assignor::{prepare_members, run_assignor, AssignorMember, PreparedMembers};
 pub use broker::{PartitionError, SeenRequest};
 pub use cluster::{Broker, ClusterBuilder, LogBatch, Partition, Profile, TestCluster, Topic};
 pub use driver::Member;
