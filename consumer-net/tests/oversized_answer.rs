@@ -1,5 +1,6 @@
 //! An answer larger than the consumer accepts is reported, not retried in silence: a
-//! "broker" answers the first request with a frame announcing 1 GiB.
+//! "broker" answers every request with a frame announcing 1 GiB. A first one may be a
+//! glitch (the connection is made again); the second in a row is reported.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

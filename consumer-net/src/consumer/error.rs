@@ -56,10 +56,10 @@ pub enum KafkaError {
     },
     /// A broker's answer was larger than the consumer accepts (`fetch.max.bytes` +
     /// `max.partition.fetch.bytes`, at least 16 MiB, plus 1 MiB): most likely one record
-    /// batch larger than the fetch limits. The connection was closed; the same fetch
-    /// would bring the same answer, so raise `fetch.max.bytes` (or
-    /// `max.partition.fetch.bytes`) to read past it. Returned by the call during which
-    /// it happened.
+    /// batch larger than the fetch limits. Returned by the call during which it happened
+    /// the second time in a row on one broker (the connection is closed and made again
+    /// each time): the same fetch would bring the same answer, so raise
+    /// `fetch.max.bytes` (or `max.partition.fetch.bytes`) to read past it.
     #[error("node {node}: {source}; a record batch larger than the fetch limits? raise fetch.max.bytes to read it")]
     ResponseTooLarge {
         /// The broker.

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use consumer_core::{
-    Consumer, ConsumerConfig, ConsumerError, ConsumerRecord, ErrorCode, OffsetAndTimestamp,
+    Consumer, ConsumerConfig, ConsumerError, ConsumerRecord, ErrorCode, NodeId, OffsetAndTimestamp,
     QueryId, StateError, SubscriptionKind, TokenProvider, TopicPartition,
 };
 use log::{debug, warn};
@@ -33,6 +33,10 @@ pub use consumer_core::{
 };
 pub use error::{CloseError, KafkaError};
 pub use group::{CommitCallback, RebalanceListener};
+
+/// Answers too large in a row from one broker before the calls are told (one may be a
+/// glitch of the stream; the connection is made again either way).
+const TOO_LARGE_TIMES: u32 = 2;
 
 /// How long `close` waits for its sequence (commit, revocation, LeaveGroup, session
 /// closes) at most: Java's default close timeout.
@@ -68,6 +72,8 @@ pub struct KafkaConsumer<T: Transport = NetworkClient> {
     close_deadline: Option<Instant>,
     /// Connection failures and whether any broker answers.
     health: health::Health,
+    /// Per broker, answers too large in a row (connections closed for it).
+    too_large: HashMap<NodeId, u32>,
 }
 
 type ListedOffsets = Vec<(
@@ -108,6 +114,7 @@ impl<T: Transport> KafkaConsumer<T> {
             wakeup_pending: false,
             close_deadline: None,
             health: health::Health::new(unreachable_after),
+            too_large: HashMap::new(),
         })
     }
 
@@ -649,6 +656,7 @@ impl<T: Transport> KafkaConsumer<T> {
                     correlation_id,
                     frame,
                 } => {
+                    self.too_large.remove(&node);
                     self.health.answered(self.core.node_address(node));
                     self.core.handle_response(node, correlation_id, frame, now);
                 }
@@ -666,11 +674,19 @@ impl<T: Transport> KafkaConsumer<T> {
                             warn!("node {node}: {source}");
                             self.pending_failure = Some(KafkaError::Ssl { node, source });
                         }
-                        // Retrying brings the same answer: the caller must change a limit.
+                        // Twice in a row from one broker, it is no glitch: retrying brings
+                        // the same answer, and the caller must change a limit.
                         source @ NetError::FrameTooLarge { .. } => {
-                            let e = KafkaError::ResponseTooLarge { node, source };
-                            warn!("{e}");
-                            self.pending_failure = Some(e);
+                            let times = self.too_large.entry(node).or_insert(0);
+                            *times += 1;
+                            if *times >= TOO_LARGE_TIMES {
+                                *times = 0;
+                                let e = KafkaError::ResponseTooLarge { node, source };
+                                warn!("{e}");
+                                self.pending_failure = Some(e);
+                            } else {
+                                warn!("node {node}: {source}; reconnecting");
+                            }
                         }
                         _ => {}
                     }
