@@ -36,12 +36,11 @@ use crate::event::{ConsumerError, ConsumerRecord};
 use crate::fetch_session::{is_session_error, FetchSessionHandler, PartitionFetch};
 use crate::metadata::Metadata;
 use crate::metadata::NodeId;
-use crate::metrics::Consumed;
 use crate::outcome::RequestFailure;
 use crate::record::{
     scan_next_offset, DecodeOptions, RecordBatch, RecordBatches, RecordSource, Records,
 };
-use crate::subscription::{OffsetResetStrategy, PartitionState, SubscriptionState};
+use crate::subscription::{Consumed, OffsetResetStrategy, PartitionState, SubscriptionState};
 use crate::topic_partition::{FetchPosition, TopicPartition};
 
 /// What was asked of one node, to interpret its answer. The partitions the answer may

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use crate::config::IsolationLevel;
-use crate::subscription::{PartitionState, SubscriptionState};
+use crate::subscription::{Consumed, PartitionState, SubscriptionState};
 use crate::topic_partition::TopicPartition;
 
 /// The lag of a partition: from its position to the end of its log as last seen in a
@@ -26,21 +26,6 @@ fn end_offset(state: &PartitionState, isolation: IsolationLevel) -> Option<i64> 
     match isolation {
         IsolationLevel::ReadUncommitted => state.high_watermark,
         IsolationLevel::ReadCommitted => state.last_stable_offset,
-    }
-}
-
-/// Records and key+value bytes handed out.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Consumed {
-    pub(crate) records: u64,
-    pub(crate) bytes: u64,
-}
-
-impl Consumed {
-    /// Adds `other`.
-    pub(crate) fn add(&mut self, other: Consumed) {
-        self.records += other.records;
-        self.bytes += other.bytes;
     }
 }
 

@@ -12,7 +12,6 @@ use std::time::Instant;
 use indexmap::IndexMap;
 
 use crate::config::AutoOffsetReset;
-use crate::metrics::Consumed;
 use crate::topic_partition::{FetchPosition, TopicPartition};
 
 /// Where to move a partition whose position must be looked up.
@@ -412,6 +411,21 @@ impl SubscriptionState {
     #[cfg(test)]
     pub(crate) fn fetchable(&self) -> impl Iterator<Item = (&TopicPartition, &PartitionState)> {
         self.partitions.iter().filter(|(_, s)| s.is_fetchable())
+    }
+}
+
+/// Records and key+value bytes handed out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Consumed {
+    pub(crate) records: u64,
+    pub(crate) bytes: u64,
+}
+
+impl Consumed {
+    /// Adds `other`.
+    pub(crate) fn add(&mut self, other: Consumed) {
+        self.records += other.records;
+        self.bytes += other.bytes;
     }
 }
 

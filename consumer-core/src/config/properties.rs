@@ -134,7 +134,7 @@ pub(super) fn set(c: &mut ConsumerConfig, key: &str, value: &str) -> Result<(), 
         }),
         None => Err(ConfigError::UnknownProperty {
             key: key.to_owned(),
-            suggestion: other_names::closest_known(key),
+            suggestion: other_names::closest_known(key, KNOWN_PROPERTIES),
         }),
     }
 }
@@ -235,6 +235,71 @@ fn set_java(c: &mut ConsumerConfig, key: &str, value: &str) -> Result<bool, Conf
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The table of other clients' names against the accepted names.
+    use super::super::other_names::{closest_known, lookup, Meaning::*, OTHER_NAMES};
+    const KNOWN: &[&str] = KNOWN_PROPERTIES;
+
+    #[test]
+    fn the_table_is_consistent() {
+        let mut seen = std::collections::HashSet::new();
+        for &(name, meaning) in OTHER_NAMES {
+            assert!(seen.insert(name), "{name} twice");
+            let known = KNOWN.contains(&name);
+            match meaning {
+                // Accepted names are listed, so they can be suggested.
+                Alias { java, .. } => {
+                    assert!(known, "{name} accepted but not in KNOWN_PROPERTIES");
+                    assert!(KNOWN.contains(&java), "{name} -> {java}");
+                    assert!(lookup(java).is_none(), "{name} -> {java}, itself an alias");
+                }
+                Fixed { .. } => assert!(known, "{name} accepted but not in KNOWN_PROPERTIES"),
+                Unsupported { .. } | SerdeClass => {
+                    assert!(!known, "{name} refused but in KNOWN_PROPERTIES")
+                }
+            }
+            if name.ends_with('.') {
+                assert!(
+                    matches!(meaning, Unsupported { .. }),
+                    "prefix row {name} must refuse"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn closest_names() {
+        assert_eq!(
+            closest_known("fetch.mni.bytes", KNOWN),
+            Some("fetch.min.bytes")
+        );
+        assert_eq!(
+            closest_known("fetch.max.byte", KNOWN),
+            Some("fetch.max.bytes")
+        );
+        assert_eq!(closest_known("gruop.id", KNOWN), Some("group.id"));
+        assert_eq!(
+            closest_known("FETCH_MIN_BYTES", KNOWN),
+            Some("fetch.min.bytes")
+        );
+        assert_eq!(
+            closest_known("auto-offset-reset", KNOWN),
+            Some("auto.offset.reset")
+        );
+        assert_eq!(
+            closest_known("fetch.wait.max.m", KNOWN),
+            Some("fetch.wait.max.ms")
+        );
+        assert_eq!(
+            closest_known("sasl.mechanismz", KNOWN),
+            Some("sasl.mechanism")
+        );
+        // Nothing close: no guess.
+        assert_eq!(closest_known("foo.bar.baz", KNOWN), None);
+        assert_eq!(closest_known("x", KNOWN), None);
+        assert_eq!(closest_known("", KNOWN), None);
+        assert_eq!(closest_known("completely.unrelated.setting", KNOWN), None);
+    }
     use std::time::Duration;
 
     #[test]
