@@ -209,3 +209,30 @@ fn an_invalid_pattern_is_refused() {
     // Nothing was subscribed: a topic subscription is still allowed.
     consumer.subscribe(["orders-eu".to_owned()]).unwrap();
 }
+
+/// As Java with `exclude.internal.topics=true` (its default, the only value here): a
+/// pattern leaves out internal topics (`__consumer_offsets`, …), even one matching it.
+#[test]
+fn a_pattern_leaves_internal_topics_out() {
+    let mut cluster = cluster();
+    cluster.create_topic("__consumer_offsets", 2);
+    cluster.fill(&tp("__consumer_offsets", 0), 3, 3);
+    let mut consumer = cluster.consumer(
+        cluster
+            .config()
+            .group_id(GROUP)
+            .auto_offset_reset(AutoOffsetReset::Earliest),
+    );
+    consumer.subscribe_pattern(".*").unwrap();
+    cluster.drive(&mut consumer, |c, _| stable(c), 300);
+    let topics = joined_topics(&cluster);
+    assert_eq!(
+        topics,
+        ["old-orders-eu", "orders-eu", "orders-us", "payments"],
+        "{topics:?}"
+    );
+    assert!(consumer
+        .assignment()
+        .iter()
+        .all(|tp| !tp.topic.starts_with("__")));
+}

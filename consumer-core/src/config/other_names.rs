@@ -239,9 +239,10 @@ pub(super) const OTHER_NAMES: &[(&str, Meaning)] = &[
     (
         "exclude.internal.topics",
         Fixed {
-            value: "false",
-            otherwise: "a pattern subscription here matches internal topics \
-                        (__consumer_offsets, …) too: write the pattern to leave them out",
+            value: "true",
+            otherwise: "a pattern subscription here always leaves internal topics \
+                        (__consumer_offsets, …: names starting with `__`) out; subscribe \
+                        to one by name to read it",
         },
     ),
     (

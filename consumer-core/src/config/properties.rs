@@ -536,7 +536,11 @@ mod tests {
             ),
             ("group.protocol", "consumer", "KIP-848"),
             ("statistics.interval.ms", "1000", "no metrics"),
-            ("exclude.internal.topics", "true", "pattern"),
+            (
+                "exclude.internal.topics",
+                "false",
+                "subscribe to one by name",
+            ),
             ("sasl.oauthbearer.method", "oidc", "TokenProvider"),
         ] {
             let e = config(&[(key, value)]).unwrap_err();
