@@ -84,6 +84,10 @@ def parse_args():
                     help="records each scale run reads (re-reading a topic that holds fewer)")
     ap.add_argument("--runs", type=int, default=int(env("BENCH_RUNS", "5")),
                     help="runs of each consumer per scale cell (alternating)")
+    ap.add_argument("--before", default=env("BENCH_BEFORE", ""),
+                    help="a bench_consume built from an older commit (e.g. before the issue-16 fix): "
+                         "read each scale cell --before-runs times after the rounds, as 'ours-before'")
+    ap.add_argument("--before-runs", type=int, default=1)
     ap.add_argument("--idle-partitions", default=env("BENCH_IDLE_PARTITIONS", "3000,10000"))
     ap.add_argument("--idle-s", type=float, default=float(env("BENCH_IDLE_S", "10")))
     ap.add_argument("--idle-runs", type=int, default=int(env("BENCH_IDLE_RUNS", "3")))
@@ -100,6 +104,7 @@ def parse_args():
     ap.add_argument("--quiet-wait", type=float, default=20.0,
                     help="seconds to wait for the background load to drop after a discarded run")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--render", metavar="JSON", help="only write the .md and .png of an earlier run's .json")
     return ap.parse_args()
 
 
@@ -169,8 +174,8 @@ def setup_topic(cluster, topic, parts, n, log_dir):
     return produced
 
 
-def consumer_cmd(who, bootstrap, topic, parts, ends, passes):
-    prog = str(OURS) if who == "ours" else str(BIN / "rdkafka_consume")
+def consumer_cmd(who, bootstrap, topic, parts, ends, passes, before=None):
+    prog = {"ours": str(OURS), "librdkafka": str(BIN / "rdkafka_consume"), "ours-before": before}[who]
     return [prog, bootstrap, topic, str(parts), ends, str(passes)]
 
 
@@ -231,6 +236,8 @@ def run_scale(args, log_dir):
                           "evicted": n - expected, "passes": passes, "produce_ms": produced["ms"],
                           "ends": ",".join(str(h) for h in high), "runs": {c: [] for c in CONSUMERS},
                           "errors": []})
+            if args.before:
+                cells[-1]["runs"]["ours-before"] = []
         env = dict(os.environ, BENCH_STALL_S=str(args.stall))
         for k in ("BENCH_COLD", "BENCH_IDLE_S", "BENCH_GROUP"):
             env.pop(k, None)
@@ -249,6 +256,18 @@ def run_scale(args, log_dir):
                     check_run(cell, who, run)
                     cell["runs"][who].append(run)
                     print("   " + describe(label, run), flush=True)
+        for r in range(args.before_runs if args.before else 0):
+            print(f"== scale: ours before ({args.before}), run {r + 1}", flush=True)
+            for cell in cells:
+                label = f"{cell['partitions']}p/ours-before"
+                cmd = consumer_cmd("ours-before", cluster.bootstrap, cell["topic"], cell["partitions"],
+                                   cell["ends"], cell["passes"], args.before)
+                run = measured_with_retries(args, cluster, cmd, env, log_dir / "scale-ours-before.stderr.log",
+                                            args.stall * 2 + 1800, label, discarded)
+                run["round"] = r + 1
+                check_run(cell, "ours-before", run)
+                cell["runs"]["ours-before"].append(run)
+                print("   " + describe(label, run), flush=True)
     finally:
         cluster.close()
     for cell in cells:
@@ -260,7 +279,12 @@ def run_scale(args, log_dir):
     ours16 = next((c["summary"].get("ours") for c in cells if c["partitions"] == 16), None)
     for cell in cells:
         cell["targets"] = targets(cell, ours16)
-    return {"cells": cells, "discarded": discarded}
+    before = None
+    if args.before:
+        rev = subprocess.run(["git", "-C", str(Path(args.before).resolve().parent), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True).stdout.strip()
+        before = f"{args.before}" + (f" (git {rev})" if rev else "")
+    return {"cells": cells, "discarded": discarded, "before": before}
 
 
 def check_run(cell, who, run):
@@ -286,7 +310,7 @@ def describe(label, run):
 
 def summarize_cell(cell):
     out = {}
-    for who in CONSUMERS:
+    for who in cell["runs"]:
         good = [r for r in cell["runs"][who] if not r.get("errors") and "records" in r]
         if not good:
             out[who] = None
@@ -308,6 +332,8 @@ def summarize_cell(cell):
             "mock_cpu_us_per_record": median([r["mock_cpu_s"] * 1e6 / r["records"] for r in ok if "mock_cpu_s" in r]),
             "background_cpus": median([r.get("background_cpus") for r in ok]),
             "fetches_per_pass": median([r["fetches_sent"] / r["passes"] for r in ok if "fetches_sent" in r]),
+            "fetched_partitions_per_record": median([r["fetches_sent"] * cell["partitions"] / 3 / r["records"]
+                                                     for r in ok if "fetches_sent" in r]),
         }
     ours, lib = out.get("ours"), out.get("librdkafka")
     if ours and lib:
@@ -643,15 +669,18 @@ def markdown(report):
             "consumer, alternating, cells visited in turn; ranges are min–max of the runs used. CPU µs/rec: all "
             "threads while consuming (/proc/self/task/*/schedstat, from just before assign to the last "
             "record) per record read; rec/s: the first pass. Fetches: sent by ours per pass (the mock answers "
-            "with at most one batch per partition, so this counts rounds × brokers).", "",
+            "with at most one batch per partition, so this counts rounds × brokers)"
+            + (f"; ours-before: {sc['before']} ({cfg['before_runs']} run(s) per cell after the rounds)"
+               if sc.get("before") else "") + ".", "",
             "| partitions | records/pass × passes | consumer | CPU µs/rec | range | rec/s | range | "
-            "first record ms | peak RSS MiB | fetches/pass | mock CPU µs/rec | background CPUs |",
-            "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "first record ms | peak RSS MiB | fetches/pass | partitions fetched per record | mock CPU µs/rec | "
+            "background CPUs |",
+            "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for c in sc["cells"]:
-            for who in CONSUMERS:
+            for who in c["runs"]:
                 m = c["summary"].get(who)
                 if not m:
-                    lines.append(f"| {c['partitions']:,} | | {who} | failed | | | | | | | | |")
+                    lines.append(f"| {c['partitions']:,} | | {who} | failed | | | | | | | | | |")
                     continue
                 lines.append(
                     f"| {c['partitions']:,} | {m['records_per_pass']:,} × {m['passes']} | {who} | "
@@ -659,6 +688,7 @@ def markdown(report):
                     f"{m['records_per_s']:,.0f} | {rng(m['records_per_s_range'], ',.0f')} | "
                     f"{m['first_record_ms']:.1f} | {m['peak_rss_mib']:.1f} | "
                     f"{fmt(m['fetches_per_pass'], '.0f') if who == 'ours' else '—'} | "
+                    f"{fmt(m['fetched_partitions_per_record'], '.3f') if who == 'ours' else '—'} | "
                     f"{fmt(m['mock_cpu_us_per_record'], '.3f')} | {fmt(m['background_cpus'], '.2f')}"
                     + (f" ({m['noisy_runs_used']} noisy)" if m["noisy_runs_used"] else "") + " |")
             r = c["summary"].get("ratio")
@@ -666,7 +696,7 @@ def markdown(report):
                 lines.append(f"| {c['partitions']:,} | | **ours / librdkafka** | "
                              f"**{fmt(r['cpu_us_per_record'], '.2f')}×** | | "
                              f"**{fmt(r['records_per_s'], '.2f')}×** | | {fmt(r['first_record_ms'], '.2f')}× | "
-                             f"{fmt(r['peak_rss_mib'], '.2f')}× | | | |")
+                             f"{fmt(r['peak_rss_mib'], '.2f')}× | | | | |")
         lines += ["", "Targets (ours):", "", "| partitions | " + " | ".join(TARGETS.values()) + " | errors |",
                   "|---:|" + "---|" * len(TARGETS) + "---|"]
         for c in sc["cells"]:
@@ -748,11 +778,13 @@ def plot(report, path):
 
     cells = report["scale"]["cells"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    colors = {"ours": "#d95f02", "librdkafka": "#1b9e77"}
-    labels = {"ours": "consumer-net (ours)", "librdkafka": "librdkafka 2.0.2"}
+    colors = {"ours": "#d95f02", "librdkafka": "#1b9e77", "ours-before": "#999999"}
+    labels = {"ours": "consumer-net (ours)", "librdkafka": "librdkafka 2.0.2",
+              "ours-before": "ours before the issue-16 fix"}
+    measured_before = any(c["summary"].get("ours-before") for c in cells)
     for ax, key, title in ((axes[0], "cpu_us_per_record", "CPU µs per record (lower is better)"),
                            (axes[1], "records_per_s", "records/s, first pass (higher is better)")):
-        for who in CONSUMERS:
+        for who in CONSUMERS + (("ours-before",) if measured_before else ()):
             pts = [(c["partitions"], c["summary"][who]) for c in cells if c["summary"].get(who)]
             if not pts:
                 continue
@@ -760,8 +792,9 @@ def plot(report, path):
             ys = [m[key] for _, m in pts]
             lo = [m[key] - m[key + "_range"][0] for _, m in pts]
             hi = [m[key + "_range"][1] - m[key] for _, m in pts]
-            ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, color=colors[who], label=labels[who])
-        if key == "cpu_us_per_record":
+            ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, color=colors[who], label=labels[who],
+                        linestyle="--" if who == "ours-before" else "-")
+        if key == "cpu_us_per_record" and not measured_before:
             xs = sorted(ISSUE_BEFORE)
             ax.plot(xs, [ISSUE_BEFORE[x] for x in xs], linestyle="--", marker="x", color="#999999",
                     label="ours before the fix (issue report)")
@@ -786,8 +819,20 @@ def librdkafka_version():
         return "?"
 
 
+def render(path):
+    path = Path(path)
+    report = json.loads(path.read_text())
+    path.with_suffix(".md").write_text(markdown(report))
+    if "scale" in report:
+        plot(report, path.with_suffix(".png"))
+    print(path.with_suffix(".md").read_text())
+    return 0
+
+
 def main():
     args = parse_args()
+    if args.render:
+        return render(args.render)
     for b in (BIN / "mock-cluster-launcher", BIN / "rdkafka_produce", BIN / "rdkafka_consume", OURS):
         if not b.exists():
             sys.exit(f"bench_scale.py: {b} missing: run scripts/bench.sh --scale (it builds everything)")
@@ -804,6 +849,7 @@ def main():
                         "cpus": os.cpu_count(), "librdkafka": librdkafka_version(), "git": git,
                         "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg())},
         "config": {"cases": cases, "partitions": args.partitions, "records": args.records, "runs": args.runs,
+                   "before_runs": args.before_runs if args.before else 0,
                    "idle_partitions": args.idle_partitions, "idle_s": args.idle_s, "idle_runs": args.idle_runs,
                    "group_partitions": args.group_partitions, "group_records": args.group_records,
                    "group_runs": args.group_runs, "max_background": args.max_background},
