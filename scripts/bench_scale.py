@@ -84,6 +84,9 @@ def parse_args():
                     help="records each scale run reads (re-reading a topic that holds fewer)")
     ap.add_argument("--runs", type=int, default=int(env("BENCH_RUNS", "5")),
                     help="runs of each consumer per scale cell (alternating)")
+    ap.add_argument("--produce-conf", default=env("BENCH_PRODUCE_CONF", ""),
+                    help="extra producer properties for the scale topics (k=v,...; e.g. linger.ms=1000 for "
+                         "bigger batches on many partitions)")
     ap.add_argument("--before", default=env("BENCH_BEFORE", ""),
                     help="a bench_consume built from an older commit (e.g. before the issue-16 fix): "
                          "read each scale cell --before-runs times after the rounds, as 'ours-before'")
@@ -152,7 +155,7 @@ def spread(xs):
 
 # ---------------------------------------------------------------- cluster set-up
 
-def setup_topic(cluster, topic, parts, n, log_dir):
+def setup_topic(cluster, topic, parts, n, log_dir, produce_conf=""):
     """Creates topic (leaders round-robin) and fills it with n records; returns the
     producer's report (low/high watermarks)."""
     t0 = time.monotonic()
@@ -164,7 +167,8 @@ def setup_topic(cluster, topic, parts, n, log_dir):
         return {"low": [0] * parts, "high": [0] * parts, "ms": 0.0, "setup_s": setup_s}
     prod = subprocess.run(
         [str(BIN / "rdkafka_produce"), cluster.bootstrap, topic, str(parts), str(n), str(VALUE_SIZE), "none"],
-        capture_output=True, text=True, timeout=900)
+        capture_output=True, text=True, timeout=900,
+        env=dict(os.environ, BENCH_PRODUCE_CONF=produce_conf) if produce_conf else None)
     with open(log_dir / "produce.stderr.log", "a") as f:
         f.write(prod.stderr)
     if prod.returncode != 0:
@@ -226,7 +230,7 @@ def run_scale(args, log_dir):
             topic = f"scale-{parts}"
             print(f"== scale: {topic}: creating, producing {n} records (load {os.getloadavg()[0]:.2f})",
                   flush=True)
-            produced = setup_topic(cluster, topic, parts, n, log_dir)
+            produced = setup_topic(cluster, topic, parts, n, log_dir, args.produce_conf)
             low, high = produced["low"], produced["high"]
             expected = sum(h - l for l, h in zip(low, high))
             passes = max(1, -(-args.records // max(expected, 1)))
@@ -334,6 +338,11 @@ def summarize_cell(cell):
             "fetches_per_pass": median([r["fetches_sent"] / r["passes"] for r in ok if "fetches_sent" in r]),
             "fetched_partitions_per_record": median([r["fetches_sent"] * cell["partitions"] / 3 / r["records"]
                                                      for r in ok if "fetches_sent" in r]),
+            # Records per partition per fetch: about the records per batch, the mock
+            # answering with one batch per partition (fetches that came back empty, such as
+            # the last long poll of each broker, make it an underestimate).
+            "records_per_fetched_partition": median([r["records"] / (r["fetches_sent"] * cell["partitions"] / 3)
+                                                     for r in ok if r.get("fetches_sent")]),
         }
     ours, lib = out.get("ours"), out.get("librdkafka")
     if ours and lib:
@@ -668,12 +677,14 @@ def markdown(report):
             f"twice). Both consumers on their defaults (as in results.md). Medians of {cfg['runs']} runs per "
             "consumer, alternating, cells visited in turn; ranges are min–max of the runs used. CPU µs/rec: all "
             "threads while consuming (/proc/self/task/*/schedstat, from just before assign to the last "
-            "record) per record read; rec/s: the first pass. Fetches: sent by ours per pass (the mock answers "
-            "with at most one batch per partition, so this counts rounds × brokers)"
+            "record) per record read; rec/s: the first pass. Fetches: sent by ours per pass; records per fetched "
+            "partition: records read / (fetches × partitions per broker), about the records per batch (the mock "
+            "answers with at most one batch per partition)"
+            + (f"; producer properties: {cfg['produce_conf']}" if cfg.get("produce_conf") else "")
             + (f"; ours-before: {sc['before']} ({cfg['before_runs']} run(s) per cell after the rounds)"
                if sc.get("before") else "") + ".", "",
             "| partitions | records/pass × passes | consumer | CPU µs/rec | range | rec/s | range | "
-            "first record ms | peak RSS MiB | fetches/pass | partitions fetched per record | mock CPU µs/rec | "
+            "first record ms | peak RSS MiB | fetches/pass | records per fetched partition | mock CPU µs/rec | "
             "background CPUs |",
             "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for c in sc["cells"]:
@@ -688,7 +699,7 @@ def markdown(report):
                     f"{m['records_per_s']:,.0f} | {rng(m['records_per_s_range'], ',.0f')} | "
                     f"{m['first_record_ms']:.1f} | {m['peak_rss_mib']:.1f} | "
                     f"{fmt(m['fetches_per_pass'], '.0f') if who == 'ours' else '—'} | "
-                    f"{fmt(m['fetched_partitions_per_record'], '.3f') if who == 'ours' else '—'} | "
+                    f"{fmt(m.get('records_per_fetched_partition'), '.1f') if who == 'ours' else '—'} | "
                     f"{fmt(m['mock_cpu_us_per_record'], '.3f')} | {fmt(m['background_cpus'], '.2f')}"
                     + (f" ({m['noisy_runs_used']} noisy)" if m["noisy_runs_used"] else "") + " |")
             r = c["summary"].get("ratio")
@@ -782,6 +793,9 @@ def plot(report, path):
     labels = {"ours": "consumer-net (ours)", "librdkafka": "librdkafka 2.0.2",
               "ours-before": "ours before the issue-16 fix"}
     measured_before = any(c["summary"].get("ours-before") for c in cells)
+    rev = re.search(r"\(git (\w+)\)", report["scale"].get("before") or "")
+    runs = report["config"].get("before_runs") or 1
+    labels["ours-before"] += f" ({'git ' + rev.group(1) + ', ' if rev else ''}{runs} run{'s' if runs > 1 else ''})"
     for ax, key, title in ((axes[0], "cpu_us_per_record", "CPU µs per record (lower is better)"),
                            (axes[1], "records_per_s", "records/s, first pass (higher is better)")):
         for who in CONSUMERS + (("ours-before",) if measured_before else ()):
@@ -804,8 +818,9 @@ def plot(report, path):
         ax.set_title(title)
         ax.grid(alpha=0.3, which="both")
         ax.legend()
+    conf = report["config"].get("produce_conf")
     fig.suptitle(f"100-byte records, ~{report['config']['records']:,} per run, librdkafka mock cluster "
-                 "(medians, bars: min–max)")
+                 + (f"(producer: {conf}) " if conf else "") + "(medians, bars: min–max)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -849,7 +864,7 @@ def main():
                         "cpus": os.cpu_count(), "librdkafka": librdkafka_version(), "git": git,
                         "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg())},
         "config": {"cases": cases, "partitions": args.partitions, "records": args.records, "runs": args.runs,
-                   "before_runs": args.before_runs if args.before else 0,
+                   "before_runs": args.before_runs if args.before else 0, "produce_conf": args.produce_conf,
                    "idle_partitions": args.idle_partitions, "idle_s": args.idle_s, "idle_runs": args.idle_runs,
                    "group_partitions": args.group_partitions, "group_records": args.group_records,
                    "group_runs": args.group_runs, "max_background": args.max_background},
