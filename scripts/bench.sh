@@ -15,7 +15,7 @@
 #
 #   bash scripts/bench.sh --scale               # many partitions (issue 16): 16 to 10 000
 #                                               # partitions, 3 000 idle ones, a group of 3 000
-#                                               # that two members join (~25 min)
+#                                               # that two members join (~8 min)
 #   bash scripts/bench.sh --scale --cases scale --partitions 16,3000 --records 300000 --runs 1   # quick
 #
 # Installs what it needs (scripts/install-deps.sh, matplotlib), builds the C programs and
