@@ -12,6 +12,9 @@
  * with linger.ms=5. Waits for every delivery report and exits non-zero if any failed.
  * On success prints one JSON line: {"produced":N,"ms":T,"low":[..],"high":[..]}
  * with each partition's low and high watermark after producing.
+ *
+ * BENCH_PRODUCE_CONF="k=v,k=v": extra producer properties, for experiments (e.g.
+ * batch.num.messages=4 for small batches on few partitions); the benchmarks do not set it.
  */
 
 #include <inttypes.h>
@@ -113,6 +116,18 @@ int main(int argc, char **argv) {
             conf_set(conf, "queue.buffering.max.messages", "1000000") ||
             conf_set(conf, "queue.buffering.max.kbytes", "1048576"))
                 return 2;
+        if (getenv("BENCH_PRODUCE_CONF")) {
+                char *extra = strdup(getenv("BENCH_PRODUCE_CONF")), *kv, *save = NULL;
+                for (kv = strtok_r(extra, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+                        char *eq = strchr(kv, '=');
+                        if (!eq)
+                                continue;
+                        *eq = '\0';
+                        if (conf_set(conf, kv, eq + 1))
+                                return 2;
+                }
+                free(extra);
+        }
         rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
         rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
         if (!rk) {

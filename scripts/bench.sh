@@ -13,21 +13,32 @@
 #   bash scripts/bench.sh --tls --terminator nginx  # nginx (stream module) instead of stunnel;
 #                                               # installs nginx-light + libnginx-mod-stream
 #
+#   bash scripts/bench.sh --scale               # many partitions (issue 16): 16 to 10 000
+#                                               # partitions, 3 000 idle ones, a group of 3 000
+#                                               # that two members join (~8 min)
+#   bash scripts/bench.sh --scale --cases scale --partitions 16,3000 --records 300000 --runs 1   # quick
+#
 # Installs what it needs (scripts/install-deps.sh, matplotlib), builds the C programs and
 # the Rust bench consumer in release mode, then runs scripts/bench.py with the arguments
 # given. Results: bench/results/{results.md,results.json,plot.png}. With --tls (first
 # argument; install-deps.sh brings stunnel4 and openssl): builds
 # bench/rdkafka_{produce,consume}.c against the librdkafka 2.16 bundled in the
 # confluent-kafka wheel and bench/connect_redirect.c, then runs scripts/bench_tls.py;
-# results: bench/results/{tls.md,tls.json} (tls-nginx.* with --terminator nginx).
+# results: bench/results/{tls.md,tls.json} (tls-nginx.* with --terminator nginx). With
+# --scale (first argument): the same build as the default, then scripts/bench_scale.py;
+# results: bench/results/scale/{scale.md,scale.json,scale.png}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
 TLS=0
+SCALE=0
 if [ "${1:-}" = "--tls" ]; then
     TLS=1
+    shift
+elif [ "${1:-}" = "--scale" ]; then
+    SCALE=1
     shift
 fi
 
@@ -94,6 +105,11 @@ for prog in rdkafka_produce rdkafka_consume; do
     cc -std=c99 -D_GNU_SOURCE -O2 -Wall -Wextra -o "target/bench/$prog" "bench/$prog.c" $RDKAFKA_FLAGS
 done
 cargo build --release -q -p consumer-net --example bench_consume
+
+if [ "$SCALE" = 1 ]; then
+    step "Running the many-partitions benchmark (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+    exec "$PY" scripts/bench_scale.py "$@"
+fi
 
 step "Running the benchmark (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 exec "$PY" scripts/bench.py "$@"
