@@ -15,20 +15,15 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use consumer_core::codec::messages::api_versions::ApiVersion;
 use consumer_core::codec::messages::fetch::{FetchableTopicResponse, PartitionData};
-use consumer_core::codec::messages::metadata::{
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-};
 use consumer_core::codec::messages::{
-    ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, MetadataRequest,
-    MetadataResponse,
+    ApiVersionsRequest, FetchRequest, FetchResponse, MetadataRequest,
 };
-use consumer_core::codec::{encode_response_frame, ApiKey, Request};
+use consumer_core::codec::ApiKey;
 use consumer_core::record::{BatchBuilder, Compression, Record};
 use consumer_core::{Consumer, ConsumerConfig, NodeId, TopicPartition, Transmit};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use support::bench_record;
+use support::{api_versions, bench_record, encode, metadata};
 
 const TOPIC: &str = "bench";
 const TOPIC_ID: [u8; 16] = [7; 16];
@@ -164,13 +159,6 @@ fn zstd_without_size(batch: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Encodes an answer and strips the size prefix, as the network layer does.
-fn encode<R: Request>(corr: i32, version: i16, body: &R::Response) -> Bytes {
-    encode_response_frame::<R>(corr, version, body)
-        .expect("encode answer")
-        .slice(4..)
-}
-
 /// A consumer assigned the bench partitions at offset 0, with its first Fetch in flight:
 /// ApiVersions and Metadata are answered here (one broker, node 1, leading everything).
 struct Driver {
@@ -211,9 +199,11 @@ impl Driver {
                 ApiKey::ApiVersions => {
                     encode::<ApiVersionsRequest>(t.correlation_id, t.api_version, &api_versions())
                 }
-                ApiKey::Metadata => {
-                    encode::<MetadataRequest>(t.correlation_id, t.api_version, &metadata())
-                }
+                ApiKey::Metadata => encode::<MetadataRequest>(
+                    t.correlation_id,
+                    t.api_version,
+                    &metadata(TOPIC, TOPIC_ID, PARTITIONS as usize, 1),
+                ),
                 other => panic!("unexpected {other:?} request"),
             };
             consumer.handle_response(t.node, t.correlation_id, frame, now);
@@ -250,49 +240,6 @@ impl Driver {
     }
 }
 
-fn api_versions() -> ApiVersionsResponse {
-    ApiVersionsResponse {
-        api_keys: ApiKey::ALL
-            .iter()
-            .map(|k| ApiVersion {
-                api_key: *k as i16,
-                min_version: k.versions().min,
-                max_version: k.versions().max,
-            })
-            .collect(),
-        ..ApiVersionsResponse::default()
-    }
-}
-
-fn metadata() -> MetadataResponse {
-    MetadataResponse {
-        brokers: vec![MetadataResponseBroker {
-            node_id: 1,
-            host: "localhost".to_owned(),
-            port: 9092,
-            rack: None,
-        }],
-        controller_id: 1,
-        topics: vec![MetadataResponseTopic {
-            name: Some(TOPIC.to_owned()),
-            topic_id: TOPIC_ID,
-            partitions: (0..PARTITIONS)
-                .map(|p| MetadataResponsePartition {
-                    partition_index: p,
-                    leader_id: 1,
-                    leader_epoch: 0,
-                    replica_nodes: vec![1],
-                    isr_nodes: vec![1],
-                    ..MetadataResponsePartition::default()
-                })
-                .collect(),
-            ..MetadataResponseTopic::default()
-        }],
-        ..MetadataResponse::default()
-    }
-}
-
-/// A ready driver and the answer frame for `case`, checked to hand out every record.
 fn setup(case: &Case) -> (Driver, Bytes) {
     let mut driver = Driver::new();
     let frame = case.fetch_frame(driver.fetch.api_version);

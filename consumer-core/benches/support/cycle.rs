@@ -7,20 +7,15 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use consumer_core::codec::messages::api_versions::ApiVersion;
 use consumer_core::codec::messages::fetch::{FetchableTopicResponse, PartitionData};
-use consumer_core::codec::messages::metadata::{
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-};
 use consumer_core::codec::messages::{
-    ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, MetadataRequest,
-    MetadataResponse,
+    ApiVersionsRequest, FetchRequest, FetchResponse, MetadataRequest,
 };
-use consumer_core::codec::{decode_request_frame, encode_response_frame, ApiKey, Request};
+use consumer_core::codec::{decode_request_frame, ApiKey};
 use consumer_core::record::{BatchBuilder, Record};
 use consumer_core::{Consumer, ConsumerConfig, TopicPartition, Transmit};
 
-use super::bench_record;
+use super::{api_versions, bench_record, encode, metadata};
 
 const TOPIC: &str = "bench";
 const TOPIC_ID: [u8; 16] = [7; 16];
@@ -249,57 +244,6 @@ fn leader(partition: i32) -> i32 {
     partition % BROKERS + 1
 }
 
-/// Encodes an answer and strips the size prefix, as the network layer does.
-fn encode<R: Request>(corr: i32, version: i16, body: &R::Response) -> Bytes {
-    encode_response_frame::<R>(corr, version, body)
-        .expect("encode answer")
-        .slice(4..)
-}
-
-fn api_versions() -> ApiVersionsResponse {
-    ApiVersionsResponse {
-        api_keys: ApiKey::ALL
-            .iter()
-            .map(|k| ApiVersion {
-                api_key: *k as i16,
-                min_version: k.versions().min,
-                max_version: k.versions().max,
-            })
-            .collect(),
-        ..ApiVersionsResponse::default()
-    }
-}
-
-fn metadata(partitions: usize) -> MetadataResponse {
-    MetadataResponse {
-        brokers: (1..=BROKERS)
-            .map(|id| MetadataResponseBroker {
-                node_id: id,
-                host: format!("broker{id}"),
-                port: 9092,
-                rack: None,
-            })
-            .collect(),
-        controller_id: 1,
-        topics: vec![MetadataResponseTopic {
-            name: Some(TOPIC.to_owned()),
-            topic_id: TOPIC_ID,
-            partitions: (0..partitions as i32)
-                .map(|p| MetadataResponsePartition {
-                    partition_index: p,
-                    leader_id: leader(p),
-                    leader_epoch: 0,
-                    replica_nodes: vec![leader(p)],
-                    isr_nodes: vec![leader(p)],
-                    ..MetadataResponsePartition::default()
-                })
-                .collect(),
-            ..MetadataResponseTopic::default()
-        }],
-        ..MetadataResponse::default()
-    }
-}
-
 /// A consumer assigned every partition of the case at offset 0, with its fetches in flight.
 pub struct Driver {
     consumer: Consumer,
@@ -346,7 +290,7 @@ impl Driver {
                     ApiKey::Metadata => encode::<MetadataRequest>(
                         t.correlation_id,
                         t.api_version,
-                        &metadata(case.partitions),
+                        &metadata(TOPIC, TOPIC_ID, case.partitions, BROKERS),
                     ),
                     other => panic!("unexpected {other:?} request"),
                 };
