@@ -51,6 +51,47 @@ def env_list(name, default):
     return os.environ.get(name, default)
 
 
+# ---------------------------------------------------------------- machine load
+
+def proc_cpu_s(pid):
+    """User+sys CPU seconds of a running process (all its threads), from /proc/<pid>/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def system_busy_s():
+    """CPU seconds all CPUs spent busy since boot (/proc/stat: everything but idle and iowait)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        return (sum(ticks[:7]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def wait_quiet(limit, max_wait, pids, vanished_as_zero=False):
+    """Waits (1 s samples, at most max_wait s) until everything but pids keeps at most limit
+    CPUs busy; returns the last sample (None when it cannot be read, or when one of pids has
+    gone, unless vanished_as_zero counts a gone process as idle)."""
+    deadline = time.monotonic() + max_wait
+    busy = None
+    while True:
+        b0, own0 = system_busy_s(), [proc_cpu_s(p) for p in pids]
+        time.sleep(1.0)
+        b1, own1 = system_busy_s(), [proc_cpu_s(p) for p in pids]
+        if vanished_as_zero:
+            own0, own1 = [x or 0 for x in own0], [x or 0 for x in own1]
+        if None in (b0, b1) or None in own0 or None in own1:
+            return None
+        busy = max(0.0, (b1 - b0) - sum(own1) + sum(own0))
+        if busy <= limit or time.monotonic() >= deadline:
+            return busy
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default=env_list("BENCH_SIZES", "100,1024"), help="value sizes in bytes")

@@ -58,7 +58,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import BIN, OURS, MockCluster, fmt, median, run_measured  # noqa: E402  (scripts/bench.py)
+from bench import (BIN, OURS, MockCluster, fmt, median, proc_cpu_s, run_measured,  # noqa: E402
+                   system_busy_s, wait_quiet)  # noqa: E402  (scripts/bench.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "scale"
@@ -113,41 +114,6 @@ def parse_args():
 
 
 # ---------------------------------------------------------------- machine
-
-def proc_cpu_s(pid):
-    """User+sys CPU seconds of a running process (all threads), from /proc/<pid>/stat."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def system_busy_s():
-    """CPU seconds all CPUs spent busy since boot (/proc/stat: all but idle and iowait)."""
-    try:
-        with open("/proc/stat") as f:
-            ticks = [int(x) for x in f.readline().split()[1:]]
-        return (sum(ticks[:7]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def wait_quiet(limit, max_wait, pids):
-    """Waits (1 s samples, at most max_wait s) until everything but pids keeps at most limit
-    CPUs busy; returns the last sample."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        b0, own0 = system_busy_s(), [proc_cpu_s(p) or 0 for p in pids]
-        time.sleep(1.0)
-        b1, own1 = system_busy_s(), [proc_cpu_s(p) or 0 for p in pids]
-        if None in (b0, b1):
-            return None
-        busy = max(0.0, (b1 - b0) - sum(own1) + sum(own0))
-        if busy <= limit or time.monotonic() >= deadline:
-            return busy
-
 
 def spread(xs):
     xs = [x for x in xs if x is not None]
@@ -213,7 +179,7 @@ def measured_with_retries(args, cluster, cmd, env, err_path, timeout, label, dis
         run["discarded"] = f"background load {busy:.2f} CPUs"
         discarded.append({"cell": label, **run})
         print(f"    {label}: discarded, other processes kept {busy:.2f} CPUs busy; again", flush=True)
-        wait_quiet(args.max_background, args.quiet_wait, [cluster.proc.pid])
+        wait_quiet(args.max_background, args.quiet_wait, [cluster.proc.pid], vanished_as_zero=True)
     return run
 
 

@@ -50,7 +50,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import fmt, median, run_measured  # noqa: E402  (scripts/bench.py)
+from bench import fmt, median, proc_cpu_s, run_measured, system_busy_s, wait_quiet  # noqa: E402  (scripts/bench.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "bench-tls"
@@ -146,42 +146,6 @@ def wait_for_port(port, proc, what, timeout=15.0):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"{what} not listening on {HOST}:{port} after {timeout:.0f} s")
-
-
-def proc_cpu_s(pid):
-    """User+sys CPU seconds of a running process (all its threads), from /proc/<pid>/stat."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def system_busy_s():
-    """CPU seconds all CPUs spent busy since boot (/proc/stat: everything but idle and iowait)."""
-    try:
-        with open("/proc/stat") as f:
-            ticks = [int(x) for x in f.readline().split()[1:]]
-        return (sum(ticks[:7]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def wait_quiet(limit, max_wait, pids):
-    """Waits (1 s samples, at most max_wait s) until everything but pids keeps at most limit
-    CPUs busy; returns the last sample."""
-    deadline = time.monotonic() + max_wait
-    busy = None
-    while True:
-        b0, own0 = system_busy_s(), [proc_cpu_s(p) for p in pids]
-        time.sleep(1.0)
-        b1, own1 = system_busy_s(), [proc_cpu_s(p) for p in pids]
-        if None in (b0, b1) or None in own0 or None in own1:
-            return None
-        busy = max(0.0, (b1 - b0) - sum(own1) + sum(own0))
-        if busy <= limit or time.monotonic() >= deadline:
-            return busy
 
 
 def proc_rss_mib(pid):
