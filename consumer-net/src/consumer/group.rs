@@ -349,17 +349,7 @@ impl<T: Transport> KafkaConsumer<T> {
         if owned.is_empty() {
             return;
         }
-        if let Some(mut l) = self.group.listener.take() {
-            self.group.listener_running = true;
-            l.on_partitions_revoked(self, &owned);
-            self.group.listener_running = false;
-            if std::mem::take(&mut self.group.wakeup_in_listener) {
-                self.wakeup_pending = true;
-            }
-            if self.group.listener.is_none() {
-                self.group.listener = Some(l);
-            }
-        }
+        self.run_listener(|l, me| l.on_partitions_revoked(me, &owned));
         self.group.revocation_told = true;
     }
 
@@ -398,19 +388,31 @@ impl<T: Transport> KafkaConsumer<T> {
         if self.group.listener_running {
             return;
         }
-        let Some(mut listener) = self.group.listener.take() else {
+        let ran = self.run_listener(|l, me| {
+            while let Some(e) = me.group.listener_events.pop_front() {
+                match e {
+                    Event::PartitionsRevoked(p) => l.on_partitions_revoked(me, &p),
+                    Event::PartitionsAssigned(p) => l.on_partitions_assigned(me, &p),
+                    Event::PartitionsLost(p) => l.on_partitions_lost(me, &p),
+                    other => debug!("unexpected listener event {other:?}"),
+                }
+            }
+        });
+        if !ran {
             self.group.listener_events.clear();
-            return;
+        }
+    }
+
+    /// Runs `f` with the listener taken out, so that a call it makes does not re-enter
+    /// it (events arriving meanwhile wait); a listener it sets replaces this one. A wake
+    /// that ended one of its calls is kept for the call that ran it. False without a
+    /// listener.
+    fn run_listener(&mut self, f: impl FnOnce(&mut dyn RebalanceListener<T>, &mut Self)) -> bool {
+        let Some(mut listener) = self.group.listener.take() else {
+            return false;
         };
         self.group.listener_running = true;
-        while let Some(e) = self.group.listener_events.pop_front() {
-            match e {
-                Event::PartitionsRevoked(p) => listener.on_partitions_revoked(self, &p),
-                Event::PartitionsAssigned(p) => listener.on_partitions_assigned(self, &p),
-                Event::PartitionsLost(p) => listener.on_partitions_lost(self, &p),
-                other => debug!("unexpected listener event {other:?}"),
-            }
-        }
+        f(listener.as_mut(), self);
         self.group.listener_running = false;
         if self.group.listener.is_none() {
             self.group.listener = Some(listener);
@@ -418,5 +420,6 @@ impl<T: Transport> KafkaConsumer<T> {
         if std::mem::take(&mut self.group.wakeup_in_listener) {
             self.wakeup_pending = true;
         }
+        true
     }
 }
