@@ -105,6 +105,8 @@ api_keys! {
     OffsetForLeaderEpoch = 23, "OffsetForLeaderEpoch", (2, 4), flexible Some(4);
     /// SaslAuthenticate.
     SaslAuthenticate = 36, "SaslAuthenticate", (0, 2), flexible Some(2);
+    /// ConsumerGroupHeartbeat (KIP-848).
+    ConsumerGroupHeartbeat = 68, "ConsumerGroupHeartbeat", (0, 1), flexible Some(0);
 }
 
 impl ApiKey {

@@ -1,6 +1,7 @@
 //! One module per API: the request and response bodies over their whole version range.
 
 pub mod api_versions;
+pub mod consumer_group_heartbeat;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -18,6 +19,7 @@ mod tag_writer;
 mod topic_key;
 
 pub use api_versions::{ApiVersionsRequest, ApiVersionsResponse};
+pub use consumer_group_heartbeat::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 pub use fetch::{FetchRequest, FetchResponse};
 pub use find_coordinator::{FindCoordinatorRequest, FindCoordinatorResponse};
 pub use heartbeat::{HeartbeatRequest, HeartbeatResponse};
