@@ -111,9 +111,10 @@ mod topic_partition;
 pub use assignor::RebalanceProtocol;
 pub use config::parse_properties;
 pub use config::{
-    AutoOffsetReset, ConfigError, ConsumerConfig, ConsumerConfigBuilder, IsolationLevel,
-    OAuthBearerToken, SaslConfig, SaslMechanism, Secret, SecurityConfig, SecurityProtocol,
-    SslConfig, TlsVersion, TokenCallback, TokenProvider, UnsecuredJwt, KNOWN_PROPERTIES,
+    AutoOffsetReset, ConfigError, ConsumerConfig, ConsumerConfigBuilder, GroupProtocol,
+    IsolationLevel, OAuthBearerToken, SaslConfig, SaslMechanism, Secret, SecurityConfig,
+    SecurityProtocol, SslConfig, TlsVersion, TokenCallback, TokenProvider, UnsecuredJwt,
+    KNOWN_PROPERTIES,
 };
 pub use consumer::{
     CloseFailure, CloseStep, Consumer, NodeId, RequestCounts, RequestFailure, Transmit,

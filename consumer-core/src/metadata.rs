@@ -243,6 +243,18 @@ impl Metadata {
         Some((node, leader.leader_epoch, topic.id))
     }
 
+    /// The name of the topic with id `id`, if metadata knows it (Metadata v10+ carries
+    /// topic ids; an all-zero id is never a topic's).
+    pub fn topic_name_by_id(&self, id: &[u8; 16]) -> Option<&str> {
+        if *id == [0; 16] {
+            return None;
+        }
+        self.topics
+            .iter()
+            .find(|(_, t)| t.id == *id)
+            .map(|(name, _)| name.as_str())
+    }
+
     /// Asks for a refresh at the next opportunity.
     pub(crate) fn request_update(&mut self) {
         self.need_update = true;

@@ -93,7 +93,10 @@ fn every_captured_frame_decodes_and_reencodes() {
                 ApiKey::LeaveGroup => assert_canonical::<LeaveGroupRequest>(ex),
                 ApiKey::OffsetFetch => assert_canonical::<OffsetFetchRequest>(ex),
                 ApiKey::OffsetCommit => assert_canonical::<OffsetCommitRequest>(ex),
-                ApiKey::OffsetForLeaderEpoch | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate => {
+                ApiKey::OffsetForLeaderEpoch
+                | ApiKey::SaslHandshake
+                | ApiKey::SaslAuthenticate
+                | ApiKey::ConsumerGroupHeartbeat => {
                     panic!(
                         "{}: no fixture of {api} was expected; add its checks",
                         ex.name()

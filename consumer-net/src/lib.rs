@@ -165,8 +165,8 @@ pub use consumer::{
 /// consumer-core: a service needs no direct dependency on it.
 pub use consumer_core::{
     parse_properties, AutoOffsetReset, CloseFailure, CloseStep, ConfigError, ConsumerConfig,
-    ConsumerConfigBuilder, ConsumerError, ConsumerRecord, ErrorCode, Event, Header, IsolationLevel,
-    OAuthBearerToken, OffsetAndMetadata, OffsetAndTimestamp, RebalanceProtocol, RecordError,
-    RequestId, SaslError, SaslMechanism, Secret, SecurityProtocol, StateError, TimestampType,
-    TokenProvider, TopicPartition,
+    ConsumerConfigBuilder, ConsumerError, ConsumerRecord, ErrorCode, Event, GroupProtocol, Header,
+    IsolationLevel, OAuthBearerToken, OffsetAndMetadata, OffsetAndTimestamp, RebalanceProtocol,
+    RecordError, RequestId, SaslError, SaslMechanism, Secret, SecurityProtocol, StateError,
+    TimestampType, TokenProvider, TopicPartition,
 };

@@ -54,6 +54,20 @@ impl IsolationLevel {
     }
 }
 
+/// `group.protocol`: which consumer-group protocol a member speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupProtocol {
+    /// The classic protocol (JoinGroup, SyncGroup, Heartbeat): the group leader assigns
+    /// partitions with `partition.assignment.strategy`, each rebalance is a round every
+    /// member takes part in. The default, as in Java.
+    #[default]
+    Classic,
+    /// KIP-848's consumer protocol (ConsumerGroupHeartbeat): the broker assigns
+    /// partitions (`group.remote.assignor`) and members move them one at a time, with no
+    /// group-wide pause. Needs a broker that offers ConsumerGroupHeartbeat (Kafka 4.0+).
+    Consumer,
+}
+
 /// An invalid configuration, naming the key at fault.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -174,8 +188,14 @@ pub struct ConsumerConfig {
     pub heartbeat_interval: Duration,
     /// `max.poll.interval.ms`.
     pub max_poll_interval: Duration,
-    /// `partition.assignment.strategy`: assignor names in order of preference.
+    /// `partition.assignment.strategy`: assignor names in order of preference (classic
+    /// protocol only).
     pub partition_assignment_strategy: Vec<String>,
+    /// `group.protocol`.
+    pub group_protocol: GroupProtocol,
+    /// `group.remote.assignor`: the broker-side assignor the consumer protocol asks for
+    /// (`uniform`, `range`, …); `None` lets the broker choose.
+    pub group_remote_assignor: Option<String>,
     /// `max.decompressed.bytes` (this library's own): the bound on one decompressed batch.
     pub max_decompressed_bytes: usize,
     /// `security.protocol` and its SASL and TLS settings.
@@ -218,6 +238,8 @@ impl Default for ConsumerConfig {
                 "range".to_owned(),
                 "cooperative-sticky".to_owned(),
             ],
+            group_protocol: GroupProtocol::Classic,
+            group_remote_assignor: None,
             max_decompressed_bytes: 256 * 1024 * 1024,
             security: SecurityConfig::default(),
         }
@@ -384,6 +406,8 @@ setters! {
     max_poll_interval: Duration,
     /// `max.decompressed.bytes`.
     max_decompressed_bytes: usize,
+    /// `group.protocol`.
+    group_protocol: GroupProtocol,
 }
 
 impl ConsumerConfigBuilder {
@@ -405,6 +429,12 @@ impl ConsumerConfigBuilder {
     /// `group.instance.id`.
     pub fn group_instance_id(mut self, id: impl Into<String>) -> Self {
         self.config.group_instance_id = Some(id.into());
+        self
+    }
+
+    /// `group.remote.assignor`.
+    pub fn group_remote_assignor(mut self, name: impl Into<String>) -> Self {
+        self.config.group_remote_assignor = Some(name.into());
         self
     }
 

@@ -163,14 +163,6 @@ pub(super) const OTHER_NAMES: &[(&str, Meaning)] = &[
         },
     ),
     (
-        "group.protocol",
-        Fixed {
-            value: "classic",
-            otherwise: "only the classic group protocol (JoinGroup, SyncGroup) is spoken; \
-                        KIP-848's consumer protocol is not supported",
-        },
-    ),
-    (
         "group.protocol.type",
         Fixed {
             value: "consumer",
@@ -487,14 +479,6 @@ pub(super) const OTHER_NAMES: &[(&str, Meaning)] = &[
             "when to re-bootstrap without metadata",
             "re-bootstrapping is not implemented: once metadata named the brokers, only \
              they are asked",
-        ),
-    ),
-    (
-        "group.remote.assignor",
-        unsupported(
-            "the broker-side assignor of KIP-848's consumer group protocol",
-            "only the classic protocol is spoken, where partition.assignment.strategy \
-             names the assignors",
         ),
     ),
     (

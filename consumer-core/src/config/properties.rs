@@ -2,7 +2,7 @@
 
 use super::other_names::{self, Meaning};
 use super::values::{boolean, i32_at_least, int, invalid, list, millis, optional};
-use super::{AutoOffsetReset, ConfigError, ConsumerConfig, IsolationLevel};
+use super::{AutoOffsetReset, ConfigError, ConsumerConfig, GroupProtocol, IsolationLevel};
 
 /// Every property name [`ConsumerConfig::set`] accepts: Java's, and librdkafka's where
 /// they mean the same thing.
@@ -37,6 +37,8 @@ pub const KNOWN_PROPERTIES: &[&str] = &[
     "heartbeat.interval.ms",
     "max.poll.interval.ms",
     "partition.assignment.strategy",
+    "group.protocol",
+    "group.remote.assignor",
     "max.decompressed.bytes",
     // security.protocol, SASL and TLS (config/security.rs)
     "security.protocol",
@@ -185,6 +187,15 @@ fn set_java(c: &mut ConsumerConfig, key: &str, value: &str) -> Result<bool, Conf
                 }
             }
         }
+        "group.protocol" => {
+            // Case-insensitive, as in Java.
+            c.group_protocol = match value.trim().to_ascii_lowercase().as_str() {
+                "classic" => GroupProtocol::Classic,
+                "consumer" => GroupProtocol::Consumer,
+                _ => return Err(invalid(key, value, "expected classic or consumer")),
+            }
+        }
+        "group.remote.assignor" => c.group_remote_assignor = optional(value),
         "isolation.level" => {
             c.isolation_level = match value.trim() {
                 "read_uncommitted" => IsolationLevel::ReadUncommitted,
@@ -517,7 +528,6 @@ mod tests {
             ("api.version.request", "TRUE"),
             ("enable.partition.eof", "false"),
             ("enable.auto.offset.store", "true"),
-            ("group.protocol", "classic"),
             ("statistics.interval.ms", "0"),
             ("socket.nagle.disable", "true"),
             ("client.dns.lookup", "use_all_dns_ips"),
@@ -534,7 +544,6 @@ mod tests {
                 "false",
                 "enable.auto.commit=false",
             ),
-            ("group.protocol", "consumer", "KIP-848"),
             ("statistics.interval.ms", "1000", "no metrics"),
             (
                 "exclude.internal.topics",

@@ -9,10 +9,11 @@ use log::debug;
 use super::requests::{decode, Outcome, Owner};
 use super::{Consumer, NodeId};
 use crate::codec::messages::{
-    FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
-    OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
+    ConsumerGroupHeartbeatRequest, FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest,
+    LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
 };
 use crate::codec::ApiKey;
+use crate::config::GroupProtocol;
 use crate::coordinator::{
     CommitContext, ConsumerCoordinator, GroupCtx, GroupRequest, GroupRequestKind,
     OffsetFetchContext,
@@ -49,6 +50,9 @@ impl Consumer {
         }
         self.pattern = None;
         self.metadata.set_want_all_topics(false);
+        if let Some(g) = self.group.as_mut() {
+            g.set_broker_regex(None);
+        }
         let changed = self
             .subs
             .set_subscribed_topics(topics.into_iter().collect());
@@ -77,6 +81,11 @@ impl Consumer {
             return Err(StateError::SubscriptionMix);
         }
         self.pattern = Some(re);
+        if let Some(g) = self.group.as_mut() {
+            // A KIP-848 coordinator matches the pattern itself (ConsumerGroupHeartbeat
+            // v1); the names matched here stay for metadata and older coordinators.
+            g.set_broker_regex(Some(pattern.to_owned()));
+        }
         self.metadata.set_want_all_topics(true);
         self.metadata.request_update();
         self.apply_pattern();
@@ -110,7 +119,7 @@ impl Consumer {
             if let Some(req) = g.leave("the consumer unsubscribed") {
                 // A consumer never driven has no coordinator connection to send it on.
                 if let Some(now) = self.last_now {
-                    self.send_group(now, GroupRequest::Leave(req));
+                    self.send_group(now, req);
                 }
             }
             if !owned.is_empty() {
@@ -121,6 +130,7 @@ impl Consumer {
             }
             if let Some(g) = self.group.as_mut() {
                 g.rejoin_after_leave();
+                g.set_broker_regex(None);
             }
         }
         self.subs.unsubscribe();
@@ -207,7 +217,7 @@ impl Consumer {
         if let Some(g) = self.group.as_mut() {
             g.commits.member_left(&mut self.events);
             if let Some(req) = g.leave("the consumer is being closed") {
-                self.send_group(now, GroupRequest::Leave(req));
+                self.send_group(now, req);
             }
         }
     }
@@ -312,6 +322,14 @@ impl Consumer {
             GroupRequest::Sync(_) => (ApiKey::SyncGroup, None, GroupCall::Sync),
             GroupRequest::Heartbeat(_) => (ApiKey::Heartbeat, None, GroupCall::Heartbeat),
             GroupRequest::Leave(_) => (ApiKey::LeaveGroup, None, GroupCall::Leave),
+            GroupRequest::ConsumerHeartbeat(_) => (
+                ApiKey::ConsumerGroupHeartbeat,
+                None,
+                GroupCall::ConsumerHeartbeat,
+            ),
+            GroupRequest::ConsumerLeave(_) => {
+                (ApiKey::ConsumerGroupHeartbeat, None, GroupCall::Leave)
+            }
             GroupRequest::Commit(_, ctx) => (
                 ApiKey::OffsetCommit,
                 Some(9),
@@ -341,6 +359,14 @@ impl Consumer {
             return self.not_sent_api(api, node.id, owner, "the coordinator is not ready", now);
         };
         let Some(v) = version else {
+            if matches!(call, GroupCall::ConsumerHeartbeat) && self.nodes.is_ready(node.id) {
+                // The coordinator answered ApiVersions without ConsumerGroupHeartbeat:
+                // no retry can help.
+                if let Some(g) = self.group.as_mut() {
+                    g.consumer_heartbeat_failed(true, now);
+                }
+                return;
+            }
             let owner = Owner::Group(call);
             return self.not_sent_api(api, node.id, owner, "no usable version", now);
         };
@@ -353,6 +379,10 @@ impl Consumer {
             GroupRequest::Sync(req) => self.send_to(&node, v, &req, None, owner, now),
             GroupRequest::Heartbeat(req) => self.send_to(&node, v, &req, None, owner, now),
             GroupRequest::Leave(req) => self.send_to(&node, v, &req, None, owner, now),
+            GroupRequest::ConsumerHeartbeat(req) | GroupRequest::ConsumerLeave(req) => {
+                let req = without_regex_below_v1(req, v, &self.subs);
+                self.send_to(&node, v, &req, None, owner, now)
+            }
             GroupRequest::Commit(req, _) => self.send_to(&node, v, &req, None, owner, now),
             GroupRequest::FetchOffsets(req, _) => self.send_to(&node, v, &req, None, owner, now),
         }
@@ -396,10 +426,25 @@ impl Consumer {
                 Ok(r) => g.handle_heartbeat(r, now, &mut ctx),
                 Err(_) => g.request_failed(GroupRequestKind::Heartbeat, now, &mut ctx),
             },
+            GroupCall::Leave if version >= 0 && g.group_protocol() == GroupProtocol::Consumer => {
+                match decode::<ConsumerGroupHeartbeatRequest>(node, version, frame) {
+                    Ok(r) => debug!("left the group: error code {}", r.error_code),
+                    Err(e) => debug!("ConsumerGroupHeartbeat (leave): {e}"),
+                }
+            }
             GroupCall::Leave => match decode::<LeaveGroupRequest>(node, version, frame) {
                 Ok(r) => debug!("left the group: error code {}", r.error_code),
                 Err(e) => debug!("LeaveGroup: {e}"),
             },
+            GroupCall::ConsumerHeartbeat => {
+                match decode::<ConsumerGroupHeartbeatRequest>(node, version, frame) {
+                    Ok(r) => g.handle_consumer_heartbeat(r, now, &mut ctx),
+                    Err(e) => {
+                        g.note_problem(format!("ConsumerGroupHeartbeat to node {node}: {e}"));
+                        g.consumer_heartbeat_failed(false, now);
+                    }
+                }
+            }
             GroupCall::Commit(commit) => {
                 let resp = decode::<OffsetCommitRequest>(node, version, frame);
                 let outcome = g
@@ -442,10 +487,25 @@ pub(crate) enum GroupCall {
     Sync,
     /// Heartbeat.
     Heartbeat,
-    /// LeaveGroup.
+    /// LeaveGroup, or a KIP-848 member's leaving heartbeat.
     Leave,
+    /// ConsumerGroupHeartbeat (KIP-848).
+    ConsumerHeartbeat,
     /// OffsetCommit, with what it carried.
     Commit(CommitContext),
     /// OffsetFetch, with what it asked.
     OffsetFetch(OffsetFetchContext),
+}
+
+/// A broker-side regex needs ConsumerGroupHeartbeat v1: below, the topic names it
+/// matched here go instead.
+fn without_regex_below_v1(
+    mut req: ConsumerGroupHeartbeatRequest,
+    version: i16,
+    subs: &crate::subscription::SubscriptionState,
+) -> ConsumerGroupHeartbeatRequest {
+    if version < 1 && req.subscribed_topic_regex.take().is_some() {
+        req.subscribed_topic_names = Some(subs.subscribed_topics().to_vec());
+    }
+    req
 }

@@ -177,18 +177,18 @@ impl Commits {
     pub(crate) fn commit_in(
         &mut self,
         offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
-        generation: i32,
+        generation: Option<i32>,
     ) -> RequestId {
-        self.queue_user_commit(offsets, Some(generation))
+        self.queue_user_commit(offsets, generation)
     }
 
     /// Like [`commit_in`](Self::commit_in), never retried.
     pub(crate) fn commit_async_in(
         &mut self,
         offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
-        generation: i32,
+        generation: Option<i32>,
     ) -> RequestId {
-        let id = self.queue_user_commit(offsets, Some(generation));
+        let id = self.queue_user_commit(offsets, generation);
         if let Some(c) = self.queued.back_mut() {
             c.kind = CommitKind::UserAsync;
         }

@@ -15,6 +15,7 @@ impl ConsumerCoordinator {
     /// True if a coordinator lookup should be sent now.
     pub(crate) fn wants_lookup(&self, now: Instant) -> bool {
         !matches!(self.member, Member::Left { .. } | Member::Failed(_))
+            && !self.kip848.as_ref().is_some_and(|m| m.is_done())
             && matches!(self.coordinator, CoordinatorState::Unknown { retry_at }
                 if retry_at.is_none_or(|t| now >= t))
     }

@@ -41,6 +41,7 @@
 pub(crate) mod commits;
 mod heartbeat;
 mod join;
+mod kip848;
 mod lookup;
 mod state;
 #[cfg(test)]
@@ -54,9 +55,10 @@ use log::{debug, warn};
 use crate::assignor::{self, Assignor, RebalanceProtocol};
 use crate::codec::messages::leave_group::LeaveGroupMember;
 use crate::codec::messages::{
-    HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest,
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, HeartbeatRequest,
+    JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest,
 };
-use crate::config::{ConfigError, ConsumerConfig};
+use crate::config::{ConfigError, ConsumerConfig, GroupProtocol};
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, Event, RequestId};
 use crate::metadata::{Metadata, Node};
@@ -66,6 +68,7 @@ use crate::timer::Timer;
 use crate::topic_partition::{OffsetAndMetadata, TopicPartition};
 
 pub(crate) use commits::{CommitContext, Commits, OffsetFetchContext};
+use kip848::{Kip848Member, Reaction};
 use state::{CoordinatorState, Heartbeat, Member};
 
 /// Where the member stands in the group, in summary.
@@ -120,6 +123,10 @@ pub(crate) enum GroupRequest {
     Heartbeat(HeartbeatRequest),
     /// To the coordinator.
     Leave(LeaveGroupRequest),
+    /// To the coordinator: a KIP-848 member's heartbeat (joining, staying, acknowledging).
+    ConsumerHeartbeat(ConsumerGroupHeartbeatRequest),
+    /// To the coordinator: a KIP-848 member's heartbeat that leaves the group.
+    ConsumerLeave(ConsumerGroupHeartbeatRequest),
     /// To the coordinator.
     Commit(crate::codec::messages::OffsetCommitRequest, CommitContext),
     /// To the coordinator.
@@ -142,7 +149,10 @@ pub struct ConsumerCoordinator {
     protocol: RebalanceProtocol,
 
     coordinator: CoordinatorState,
+    /// The classic member (`group.protocol=classic`); stays `Unjoined` otherwise.
     member: Member,
+    /// The KIP-848 member (`group.protocol=consumer`), which replaces the classic one.
+    kip848: Option<Kip848Member>,
     /// Kept across stages: a member rejoins with its id, and a cooperative one with its
     /// generation.
     generation: Generation,
@@ -215,6 +225,18 @@ impl ConsumerCoordinator {
         let auto_commit = config
             .enable_auto_commit
             .then_some(config.auto_commit_interval);
+        let kip848 = match config.group_protocol {
+            GroupProtocol::Classic => None,
+            GroupProtocol::Consumer => {
+                let mut random = [0u8; 16];
+                getrandom::fill(&mut random).map_err(|e| ConfigError::InvalidValue {
+                    key: "group.protocol".to_owned(),
+                    value: "consumer".to_owned(),
+                    reason: format!("no randomness for the member id: {e}"),
+                })?;
+                Some(Kip848Member::new(group_id.clone(), config, random))
+            }
+        };
         Ok(Some(Self {
             commits: Commits::new(
                 group_id.clone(),
@@ -232,6 +254,7 @@ impl ConsumerCoordinator {
             protocol,
             coordinator: CoordinatorState::Unknown { retry_at: None },
             member: Member::Unjoined { retry_at: None },
+            kip848,
             generation: Generation::none(),
             rejoin_reason: "initial join".to_owned(),
             owned: Vec::new(),
@@ -256,7 +279,19 @@ impl ConsumerCoordinator {
 
     /// The member state.
     pub fn state(&self) -> MemberState {
-        self.member.summary()
+        match &self.kip848 {
+            Some(m) => m.summary(),
+            None => self.member.summary(),
+        }
+    }
+
+    /// The group protocol the member speaks.
+    pub fn group_protocol(&self) -> GroupProtocol {
+        if self.kip848.is_some() {
+            GroupProtocol::Consumer
+        } else {
+            GroupProtocol::Classic
+        }
     }
 
     /// The current generation.
@@ -277,11 +312,17 @@ impl ConsumerCoordinator {
     /// True while the member wants to (re)join: before the first join, after a reset, or
     /// when a rejoin was requested; never once refused for good.
     pub fn needs_rejoin(&self) -> bool {
-        self.member.rejoin_pending()
+        match &self.kip848 {
+            Some(m) => m.rejoin_pending(),
+            None => self.member.rejoin_pending(),
+        }
     }
 
     /// True once the coordinator refused the member for good.
     pub fn fatal_error(&self) -> Option<&ConsumerError> {
+        if let Some(m) = &self.kip848 {
+            return m.fatal();
+        }
         match &self.member {
             Member::Failed(e) => Some(e),
             _ => None,
@@ -292,11 +333,26 @@ impl ConsumerCoordinator {
 
     /// Asks for a rejoin (subscription change, partition count change, …).
     pub(crate) fn request_rejoin(&mut self, reason: &str) {
+        if let Some(m) = &mut self.kip848 {
+            // The consumer protocol has no rejoin: the subscription goes out with the
+            // next heartbeat, sent now.
+            debug!("group {}: {reason}: heartbeat now", self.group_id);
+            m.subscription_changed();
+            return;
+        }
         if !self.member.rejoin_pending() {
             debug!("group {}: rejoin requested: {reason}", self.group_id);
         }
         self.member.mark_rejoin();
         reason.clone_into(&mut self.rejoin_reason);
+    }
+
+    /// A KIP-848 member subscribes by the broker-side regular expression `regex` (`None`:
+    /// by topic names); a classic member matches patterns itself.
+    pub(crate) fn set_broker_regex(&mut self, regex: Option<String>) {
+        if let Some(m) = &mut self.kip848 {
+            m.set_regex(regex);
+        }
     }
 
     /// The caller entered `poll`: checks `max.poll.interval.ms` and restarts it.
@@ -314,7 +370,12 @@ impl ConsumerCoordinator {
                     self.group_id,
                     elapsed.as_millis()
                 );
-                if let Some(req) = self.leave_request("consumer poll timeout has expired") {
+                if let Some(m) = &mut self.kip848 {
+                    if let Some(req) = m.leave() {
+                        out.push(GroupRequest::ConsumerLeave(req));
+                    }
+                    m.rejoin_after_leave();
+                } else if let Some(req) = self.leave_request("consumer poll timeout has expired") {
                     out.push(GroupRequest::Leave(req));
                 }
                 self.lose_partitions(ctx);
@@ -331,8 +392,13 @@ impl ConsumerCoordinator {
 
     /// The LeaveGroup to send on close, if this member should leave (static members
     /// keep their place, as in Java). Resets the member.
-    pub(crate) fn leave(&mut self, reason: &str) -> Option<LeaveGroupRequest> {
-        let req = self.leave_request(reason);
+    pub(crate) fn leave(&mut self, reason: &str) -> Option<GroupRequest> {
+        if let Some(m) = &mut self.kip848 {
+            let req = m.leave().map(GroupRequest::ConsumerLeave);
+            self.generation = Generation::none();
+            return req;
+        }
+        let req = self.leave_request(reason).map(GroupRequest::Leave);
         self.reset_generation();
         // A failed member stays failed: its error is reported until the end.
         if let Member::Unjoined { retry_at } = self.member {
@@ -365,6 +431,10 @@ impl ConsumerCoordinator {
     /// After `unsubscribe`: a later subscription joins afresh.
     pub(crate) fn rejoin_after_leave(&mut self) {
         self.owned.clear();
+        if let Some(m) = &mut self.kip848 {
+            m.rejoin_after_leave();
+            return;
+        }
         match self.member {
             Member::Left { retry_at } => self.member = Member::Unjoined { retry_at },
             _ => self.member.mark_rejoin(),
@@ -392,7 +462,7 @@ impl ConsumerCoordinator {
         &mut self,
         offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
     ) -> RequestId {
-        let generation = self.stable_generation_id();
+        let generation = self.commit_tag();
         self.commits.commit_in(offsets, generation)
     }
 
@@ -401,7 +471,7 @@ impl ConsumerCoordinator {
         &mut self,
         offsets: Vec<(TopicPartition, OffsetAndMetadata)>,
     ) -> RequestId {
-        let generation = self.stable_generation_id();
+        let generation = self.commit_tag();
         self.commits.commit_async_in(offsets, generation)
     }
 
@@ -419,6 +489,13 @@ impl ConsumerCoordinator {
         let mut t: Vec<(Timer, Option<Instant>)> =
             vec![(Timer::CoordinatorLookup, self.coordinator.retry_at())];
         t.extend(self.commits.timers());
+        if let Some(m) = &self.kip848 {
+            t.extend(m.timers().into_iter().map(|(timer, at)| (timer, Some(at))));
+            return t
+                .into_iter()
+                .filter_map(|(timer, at)| at.map(|at| (timer, at)))
+                .collect();
+        }
         match &self.member {
             Member::Unjoined { retry_at } | Member::Left { retry_at } => {
                 t.push((Timer::JoinBackoff, *retry_at));
@@ -452,6 +529,9 @@ impl ConsumerCoordinator {
             return out;
         }
         let subscribed = !ctx.subs.subscribed_topics().is_empty();
+        if self.kip848.is_some() {
+            return self.kip848_prepare(now, ctx);
+        }
 
         if self.session_expired(now) {
             warn!(
@@ -492,6 +572,18 @@ impl ConsumerCoordinator {
     /// a heartbeat answer (and in Java), its partitions are lost and it joins afresh.
     /// Otherwise a rebalance has already moved it on.
     pub(crate) fn commit_fenced(&mut self, generation: i32, ctx: &mut GroupCtx<'_>) {
+        if let Some(m) = &mut self.kip848 {
+            if m.is_member() && m.epoch() == generation {
+                warn!(
+                    "group {}: a commit was refused at epoch {generation}; partitions lost",
+                    self.group_id
+                );
+                m.fenced();
+                self.lose_partitions(ctx);
+                self.generation = Generation::none();
+            }
+            return;
+        }
         if !matches!(self.member, Member::Stable(_)) || self.generation.generation_id != generation
         {
             return;
@@ -560,12 +652,106 @@ impl ConsumerCoordinator {
         });
     }
 
-    /// The generation id to commit in: none (-1) unless stable.
-    fn stable_generation_id(&self) -> i32 {
-        match self.member {
+    /// The generation a caller's commit belongs to: it fails if the group moved on
+    /// before it could be sent. A KIP-848 member's commits go out at whatever epoch is
+    /// current then (the coordinator refuses a stale one), as in Java.
+    fn commit_tag(&self) -> Option<i32> {
+        if self.kip848.is_some() {
+            return None;
+        }
+        Some(match self.member {
             Member::Stable(_) => self.generation.generation_id,
             _ => -1,
+        })
+    }
+
+    // ---- KIP-848 ----
+
+    fn kip848_prepare(&mut self, now: Instant, ctx: &mut GroupCtx<'_>) -> Vec<GroupRequest> {
+        let mut out = Vec::new();
+        self.kip848_reconcile(now, ctx);
+        let Some(m) = self.kip848.as_mut() else {
+            return out;
+        };
+        if let Some(req) = m.heartbeat(now, ctx.subs.subscribed_topics()) {
+            out.push(GroupRequest::ConsumerHeartbeat(req));
         }
+        self.sync_kip848_generation();
+        let generation = self
+            .kip848
+            .as_ref()
+            .is_some_and(Kip848Member::is_member)
+            .then_some(&self.generation);
+        out.extend(self.commits.prepare(now, generation, ctx));
+        out
+    }
+
+    /// The generation the commits carry: the member id and epoch of a KIP-848 member.
+    fn sync_kip848_generation(&mut self) {
+        if let Some(m) = &self.kip848 {
+            self.generation = if m.is_member() {
+                Generation {
+                    generation_id: m.epoch(),
+                    member_id: m.member_id().to_owned(),
+                    protocol: None,
+                }
+            } else {
+                Generation::none()
+            };
+        }
+    }
+
+    /// A ConsumerGroupHeartbeat answer.
+    pub(crate) fn handle_consumer_heartbeat(
+        &mut self,
+        resp: ConsumerGroupHeartbeatResponse,
+        now: Instant,
+        ctx: &mut GroupCtx<'_>,
+    ) {
+        let Some(m) = self.kip848.as_mut() else {
+            return;
+        };
+        let code = resp.error_code;
+        let reaction = m.handle(resp, now);
+        if code != 0 {
+            self.note_problem(format!(
+                "ConsumerGroupHeartbeat answered {}",
+                ErrorCode::from_i16(code).name()
+            ));
+        }
+        match reaction {
+            Reaction::None => {}
+            Reaction::CoordinatorDead => self.coordinator_dead(now),
+            Reaction::Fenced => {
+                if let Some(m) = self.kip848.as_mut() {
+                    m.fenced();
+                }
+                self.lose_partitions(ctx);
+            }
+        }
+        self.sync_kip848_generation();
+        // Reconcile at once: a new assignment is taken in this very call when nothing
+        // has to be revoked first.
+        self.kip848_reconcile(now, ctx);
+    }
+
+    /// A ConsumerGroupHeartbeat got no answer; `unsupported`: the coordinator does not
+    /// offer the API at all.
+    pub(crate) fn consumer_heartbeat_failed(&mut self, unsupported: bool, now: Instant) {
+        let Some(m) = self.kip848.as_mut() else {
+            return;
+        };
+        if unsupported {
+            warn!(
+                "group {}: the coordinator does not offer ConsumerGroupHeartbeat: \
+                 group.protocol=consumer needs a broker with KIP-848 (Kafka 4.0+)",
+                self.group_id
+            );
+            m.fail(ErrorCode::UnsupportedVersion);
+            return;
+        }
+        m.heartbeat_lost();
+        self.coordinator_dead(now);
     }
 
     /// Takes the fatal error to report it (it stays set: the member is done).

@@ -1,0 +1,152 @@
+//! Reconciling a KIP-848 member's partitions with the target assignment its coordinator
+//! sent: revoke what is no longer ours (after the auto-commit, and only once the caller's
+//! listener has seen the revocation), then take what is new, then acknowledge.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
+
+use log::info;
+
+use super::super::{ConsumerCoordinator, GroupCtx};
+use crate::codec::messages::consumer_group_heartbeat::TopicPartitions;
+use crate::event::Event;
+use crate::topic_partition::TopicPartition;
+
+/// Where a reconciliation stands after one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::coordinator) enum Step {
+    /// Nothing to reconcile.
+    Idle,
+    /// Waiting (for metadata naming the topic ids, the auto-commit, or the caller to
+    /// see the revocation).
+    Waiting,
+    /// The assignment changed: the next heartbeat acknowledges it.
+    Done,
+}
+
+impl ConsumerCoordinator {
+    /// Moves the member's partitions one step toward its target assignment.
+    pub(in crate::coordinator) fn kip848_reconcile(
+        &mut self,
+        now: Instant,
+        ctx: &mut GroupCtx<'_>,
+    ) -> Step {
+        let Some(member) = self.kip848.as_ref() else {
+            return Step::Idle;
+        };
+        if !member.is_member() && member.target.is_none() {
+            return Step::Idle;
+        }
+        let Some(target) = member.target.clone() else {
+            return Step::Idle;
+        };
+        // Lost partitions or an earlier revocation must reach the caller first.
+        if ctx
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::PartitionsRevoked(_) | Event::PartitionsLost(_)))
+        {
+            return Step::Waiting;
+        }
+        let Some(assigned) = resolve(&target, ctx) else {
+            ctx.metadata.request_update();
+            return Step::Waiting;
+        };
+        let assigned_set: HashSet<&TopicPartition> = assigned.iter().collect();
+        let revoked: Vec<TopicPartition> = self
+            .owned
+            .iter()
+            .filter(|tp| !assigned_set.contains(tp))
+            .cloned()
+            .collect();
+        if !revoked.is_empty() {
+            let epoch = member.epoch();
+            if self.commits.auto_commit_enabled() && !self.commits.pre_revoke_done() {
+                self.commits.commit_before_revoke(ctx.subs, &revoked, epoch);
+                if !self.commits.pre_revoke_done() {
+                    return Step::Waiting;
+                }
+            }
+            info!(
+                "group {}: revoking {} partitions",
+                self.group_id,
+                revoked.len()
+            );
+            self.commits.remember_revoked(ctx.subs, &revoked);
+            let revoked_set: HashSet<&TopicPartition> = revoked.iter().collect();
+            self.owned.retain(|tp| !revoked_set.contains(tp));
+            ctx.subs.assign(self.owned.clone());
+            self.commits.assigned(&[], &revoked);
+            self.rebalances.revoked();
+            ctx.events.push_back(Event::PartitionsRevoked(revoked));
+            // The listener runs before anything is taken or acknowledged.
+            return Step::Waiting;
+        }
+        let owned_set: HashSet<&TopicPartition> = self.owned.iter().collect();
+        let added: Vec<TopicPartition> = assigned
+            .iter()
+            .filter(|tp| !owned_set.contains(tp))
+            .cloned()
+            .collect();
+        let Some(member) = self.kip848.as_mut() else {
+            return Step::Idle;
+        };
+        member.target = None;
+        member.owned_ids = sorted(target);
+        let first = !member.assigned_once;
+        member.assigned_once = true;
+        member.beat_now();
+        let epoch = member.epoch();
+        if !added.is_empty() || first {
+            info!(
+                "group {}: epoch {epoch}: assigned {} new partitions ({} in all)",
+                self.group_id,
+                added.len(),
+                assigned.len()
+            );
+            ctx.subs.assign(assigned.clone());
+            self.commits.assigned(&added, &[]);
+            self.rebalances.assigned(now);
+            ctx.events.push_back(Event::PartitionsAssigned(added));
+        }
+        self.owned = assigned;
+        self.commits.reset_pre_revoke();
+        Step::Done
+    }
+}
+
+/// The target assignment by topic name, sorted; `None` while metadata does not name one
+/// of its topic ids.
+fn resolve(target: &[TopicPartitions], ctx: &GroupCtx<'_>) -> Option<Vec<TopicPartition>> {
+    let mut out = Vec::new();
+    for t in target {
+        let name = ctx.metadata.topic_name_by_id(&t.topic_id)?;
+        out.extend(
+            t.partitions
+                .iter()
+                .map(|p| TopicPartition::new(name.to_owned(), *p)),
+        );
+    }
+    out.sort();
+    out.dedup();
+    Some(out)
+}
+
+/// The assignment in a canonical order, to compare with what was acknowledged.
+fn sorted(target: Vec<TopicPartitions>) -> Vec<TopicPartitions> {
+    let mut by_id: BTreeMap<[u8; 16], Vec<i32>> = BTreeMap::new();
+    for t in target {
+        by_id.entry(t.topic_id).or_default().extend(t.partitions);
+    }
+    by_id
+        .into_iter()
+        .map(|(topic_id, mut partitions)| {
+            partitions.sort_unstable();
+            partitions.dedup();
+            TopicPartitions {
+                topic_id,
+                partitions,
+            }
+        })
+        .collect()
+}
