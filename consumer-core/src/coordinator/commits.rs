@@ -552,7 +552,12 @@ impl Commits {
             )),
         }
         let coordinator_gone = worst.needs_coordinator_lookup() || resp.is_err();
-        let retriable = worst.is_retriable() || worst.needs_coordinator_lookup() || resp.is_err();
+        // STALE_MEMBER_EPOCH: a KIP-848 member's epoch moved on while the commit was in
+        // flight; it goes again at the current one (as in Java).
+        let retriable = worst.is_retriable()
+            || worst.needs_coordinator_lookup()
+            || worst == ErrorCode::StaleMemberEpoch
+            || resp.is_err();
         if worst == ErrorCode::None {
             for (tp, o) in &ctx.offsets {
                 self.last_committed.insert(tp.clone(), o.offset);
@@ -584,7 +589,9 @@ impl Commits {
                         ErrorCode::UnknownMemberId
                         | ErrorCode::IllegalGeneration
                         | ErrorCode::RebalanceInProgress
-                        | ErrorCode::FencedInstanceId => Err(ConsumerError::CommitFailed {
+                        | ErrorCode::FencedInstanceId
+                        | ErrorCode::FencedMemberEpoch
+                        | ErrorCode::StaleMemberEpoch => Err(ConsumerError::CommitFailed {
                             reason: format!(
                                 "the group rebalanced since these records were handed out ({})",
                                 worst.name()
@@ -616,7 +623,9 @@ impl Commits {
             ),
             stale_generation: matches!(
                 worst,
-                ErrorCode::IllegalGeneration | ErrorCode::UnknownMemberId
+                ErrorCode::IllegalGeneration
+                    | ErrorCode::UnknownMemberId
+                    | ErrorCode::FencedMemberEpoch
             )
             .then_some(ctx_generation)
             .flatten(),

@@ -488,3 +488,6 @@ fn member_id_from(random: [u8; 16]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
