@@ -100,11 +100,13 @@ impl Harness {
     fn find_coordinator(&mut self, now: Instant) {
         assert!(self.group.wants_lookup(now));
         let _ = self.group.lookup_request();
-        let mut resp = FindCoordinatorResponse::default();
-        resp.error_code = 0;
-        resp.node_id = 1;
-        resp.host = "b1".to_owned();
-        resp.port = 9092;
+        let resp = FindCoordinatorResponse {
+            error_code: 0,
+            node_id: 1,
+            host: "b1".to_owned(),
+            port: 9092,
+            ..Default::default()
+        };
         self.group.handle_lookup(resp, now);
         assert!(self.group.coordinator().is_some());
     }
