@@ -561,6 +561,7 @@ fn is_group_api(api: ApiKey) -> bool {
             | ApiKey::LeaveGroup
             | ApiKey::OffsetCommit
             | ApiKey::OffsetFetch
+            | ApiKey::ConsumerGroupHeartbeat
     )
 }
 

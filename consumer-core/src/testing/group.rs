@@ -1,4 +1,5 @@
-//! The simulated group coordinator: classic consumer groups and their committed offsets.
+//! The simulated group coordinator: classic consumer groups and their committed offsets
+//! (KIP-848 consumer groups are in `consumer_group`).
 //!
 //! It follows the broker's classic group state machine where a consumer can tell:
 //!
@@ -39,6 +40,7 @@ use crate::codec::messages::{HeartbeatResponse, JoinGroupResponse, SyncGroupResp
 use crate::error_code::ErrorCode;
 use crate::topic_partition::TopicPartition;
 
+use super::consumer_group::{ConsumerGroup, OwnershipChange};
 use super::group_offsets::Committed;
 
 /// The classic group states.
@@ -268,6 +270,16 @@ pub struct Groups {
     pub history: Vec<GenerationRecord>,
     /// What happened, for failure messages and assertions ("g: member x expired").
     pub log: Vec<String>,
+    /// KIP-848 consumer groups by id (classic groups are in [`groups`](Self::groups)).
+    pub consumer_groups: BTreeMap<String, ConsumerGroup>,
+    /// The heartbeat interval consumer group members are told
+    /// (`group.consumer.heartbeat.interval.ms`, 5 s).
+    pub consumer_heartbeat_interval: Duration,
+    /// How long a consumer group member may stay silent before it is removed
+    /// (`group.consumer.session.timeout.ms`, 45 s).
+    pub consumer_session_timeout: Duration,
+    /// Every change of a consumer group partition's owner, in order.
+    pub ownership: Vec<OwnershipChange>,
     pub(super) answers: HashMap<u64, Answer>,
     next_ticket: u64,
     next_member: u64,
@@ -333,6 +345,10 @@ impl Groups {
             rebalance_delay: Duration::ZERO,
             history: Vec::new(),
             log: Vec::new(),
+            consumer_groups: BTreeMap::new(),
+            consumer_heartbeat_interval: Duration::from_secs(5),
+            consumer_session_timeout: Duration::from_secs(45),
+            ownership: Vec::new(),
             answers: HashMap::new(),
             next_ticket: 0,
             next_member: 0,
@@ -407,6 +423,9 @@ impl Groups {
                 consider(*t);
             }
         }
+        if let Some(t) = self.consumer_deadline() {
+            consider(t);
+        }
         next
     }
 
@@ -430,13 +449,18 @@ impl Groups {
             }
             self.maybe_complete_join(&id, now);
         }
+        self.consumer_tick(now);
     }
 
     /// Forgets `member_id` as if an administrator removed it (or the coordinator lost it):
-    /// its next request gets UNKNOWN_MEMBER_ID and the others rebalance.
+    /// its next request gets UNKNOWN_MEMBER_ID and the others rebalance. Works for classic
+    /// and consumer groups.
     pub fn kick(&mut self, group: &str, member_id: &str, now: Instant) {
         self.log
             .push(format!("{group}: {member_id} removed by the test"));
+        if self.kick_consumer(group, member_id, now) {
+            return;
+        }
         self.remove_member(group, member_id, now);
         self.maybe_complete_join(group, now);
     }

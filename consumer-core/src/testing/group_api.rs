@@ -1,6 +1,6 @@
 //! The brokers' side of the group APIs (FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
-//! LeaveGroup, OffsetCommit, OffsetFetch): decoding, injected errors, and handing the
-//! request to the group coordinator.
+//! LeaveGroup, OffsetCommit, OffsetFetch, ConsumerGroupHeartbeat): decoding, injected
+//! errors, and handing the request to the group coordinator.
 
 use bytes::Bytes;
 
@@ -9,22 +9,23 @@ use crate::codec::messages::offset_fetch::{
     OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
 use crate::codec::messages::{
-    FindCoordinatorRequest, FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse,
-    JoinGroupRequest, LeaveGroupRequest, LeaveGroupResponse, OffsetCommitRequest,
-    OffsetFetchRequest, SyncGroupRequest,
+    ConsumerGroupHeartbeatRequest, FindCoordinatorRequest, FindCoordinatorResponse,
+    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, LeaveGroupRequest, LeaveGroupResponse,
+    OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
 };
 use crate::codec::ApiKey;
 use crate::error_code::ErrorCode;
 
 use super::broker::{decode, encode};
 use super::cluster::TestCluster;
+use super::consumer_group::heartbeat_error;
 use super::group::Outcome;
 use super::network::Reply;
 use super::{group_offsets, rebalance, tp, SeenRequest};
 
 impl TestCluster {
     /// A group API request: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
-    /// OffsetCommit, OffsetFetch. `error` is an injected answer; `lost` requests never
+    /// OffsetCommit, OffsetFetch, ConsumerGroupHeartbeat. `error` is an injected answer; `lost` requests never
     /// reach the coordinator.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn group_request(
@@ -225,6 +226,27 @@ impl TestCluster {
                     None => self.groups.fetch_offsets(broker, v, &req),
                 };
                 Reply::Frame(encode::<OffsetFetchRequest>(corr, v, &resp))
+            }
+            ApiKey::ConsumerGroupHeartbeat => {
+                let (header, req) = decode::<ConsumerGroupHeartbeatRequest>(frame);
+                seen.group = req.group_id.clone();
+                seen.member_id = req.member_id.clone();
+                seen.generation = req.member_epoch;
+                let resp = match (skip, injected) {
+                    (true, code) => heartbeat_error(code.unwrap_or(ErrorCode::None)),
+                    (false, _) => {
+                        let client_id = header.client_id.unwrap_or_default();
+                        self.groups.consumer_heartbeat(
+                            now,
+                            broker,
+                            v,
+                            &client_id,
+                            &self.topics,
+                            &req,
+                        )
+                    }
+                };
+                Reply::Frame(encode::<ConsumerGroupHeartbeatRequest>(corr, v, &resp))
             }
             other => unreachable!("{other} is not a group API"),
         }

@@ -1,4 +1,11 @@
 //! Committed offsets: OffsetCommit and OffsetFetch as the group coordinator answers them.
+//!
+//! For a KIP-848 consumer group, a commit (v9+; older versions from one of its members get
+//! UNSUPPORTED_VERSION) is checked against the member: an unknown member id is
+//! UNKNOWN_MEMBER_ID, an epoch above the member's FENCED_MEMBER_EPOCH, below it
+//! STALE_MEMBER_EPOCH; epoch -1 commits (admins, manual assignment) only while the group has
+//! no members. OffsetFetch v9+ with a member id and epoch: UNKNOWN_MEMBER_ID or
+//! STALE_MEMBER_EPOCH likewise.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -83,6 +90,14 @@ impl Groups {
         if self.coordinator_of(&req.group_id) != broker {
             return ErrorCode::NotCoordinator;
         }
+        if let Some(code) = self.consumer_offsets_check(
+            &req.group_id,
+            &req.member_id,
+            req.generation_id_or_member_epoch,
+            Some(version),
+        ) {
+            return code;
+        }
         let simple = version == 0 || req.generation_id_or_member_epoch < 0;
         let Some(g) = self.groups.get_mut(&req.group_id) else {
             return if simple {
@@ -125,6 +140,16 @@ impl Groups {
             (req.group_id.clone(), req.topics.clone())
         };
         let wrong = self.coordinator_of(&group_id) != broker;
+        if !wrong && version >= 9 {
+            let g = req.groups.first().cloned().unwrap_or_default();
+            let member = g.member_id.unwrap_or_default();
+            match self.consumer_offsets_check(&group_id, &member, g.member_epoch, None) {
+                Some(ErrorCode::None) | None => {}
+                Some(code) => {
+                    return offset_fetch_answer(version, &group_id, Vec::new(), code.code())
+                }
+            }
+        }
         let stored = self.offsets.get(&group_id);
         let wanted: Vec<(String, Vec<i32>)> = match topics {
             Some(t) => t

@@ -30,9 +30,21 @@
 //!   [`SharedCluster`] shaped like a network client (consumer-net's feature `testing`
 //!   makes it a transport of the blocking `KafkaConsumer`): `poll` jumps the simulated
 //!   clock instead of sleeping;
+//! * run KIP-848 consumer groups (the "consumer" group protocol): the coordinator answers
+//!   ConsumerGroupHeartbeat (v0–1, in [`Profile::modern`], not in
+//!   [`Profile::mock_cluster`]) with server-side assignors ("uniform", "range"), member
+//!   reconciliation (a partition goes to its new owner only once the old one gave it
+//!   up), fencing, static members, session and rebalance timeouts, and member epoch
+//!   checks on OffsetCommit / OffsetFetch v9+; its session timeout and heartbeat interval
+//!   are [`Groups::consumer_session_timeout`] and [`Groups::consumer_heartbeat_interval`];
+//! * play a client of raw requests ([`SimNetwork::call`]), e.g. a scripted group member
+//!   next to real consumers;
 //! * look at what happened: the requests the brokers saw ([`SeenRequest`]), records,
-//!   errors and events drained, the group coordinator's state and history ([`Groups`]),
-//!   the brokers' fetch sessions ([`FetchSessions`]).
+//!   errors and events drained, the group coordinator's state and history ([`Groups`]:
+//!   classic generations; for a consumer group ([`Groups::consumer_group`]) its epoch,
+//!   members, their epochs and assignments, the target assignment, and every change of a
+//!   partition's owner ([`Groups::ownership_history`],
+//!   [`Groups::ownership_violations`])), the brokers' fetch sessions ([`FetchSessions`]).
 //!
 //! # Example
 //!
@@ -70,12 +82,14 @@
 //! | `faults` | [`Action`]s for the next matching request, brokers going down |
 //! | `driver` | [`TestCluster::step`], `drive`, `run_for`, [`Member`]s; every call into the consumer |
 //! | `group`, `rebalance`, `group_offsets` | the broker-side group coordinator ([`Groups`]) |
+//! | `consumer_group` | KIP-848 consumer groups: heartbeats, assignors, reconciliation ([`ConsumerGroup`]) |
 //! | `group_api` | the brokers' side of the group APIs, with injected errors |
 //! | `fetch_sessions` | the broker side of incremental fetch sessions (KIP-227) |
 //! | `sasl` | SASL listeners ([`SaslServer`]): PLAIN, SCRAM, OAUTHBEARER, session lifetimes (KIP-368) |
 
 mod broker;
 mod cluster;
+mod consumer_group;
 mod driver;
 mod faults;
 mod fetch_sessions;
@@ -95,6 +109,9 @@ use crate::topic_partition::TopicPartition;
 pub use crate::assignor::{prepare_members, run_assignor, AssignorMember, PreparedMembers};
 pub use broker::{PartitionError, SeenRequest};
 pub use cluster::{Broker, ClusterBuilder, LogBatch, Partition, Profile, TestCluster, Topic};
+pub use consumer_group::{
+    ConsumerGroup, ConsumerMember, OwnershipChange, ReconcileState, SERVER_ASSIGNORS,
+};
 pub use driver::Member;
 pub use faults::Action;
 pub use fetch_sessions::{FetchSessions, SessionMode, SessionSeen};

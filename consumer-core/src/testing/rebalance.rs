@@ -180,6 +180,14 @@ impl Groups {
         if req.protocol_type != PROTOCOL_TYPE || protocols.is_empty() {
             return err(ErrorCode::InconsistentGroupProtocol);
         }
+        // A KIP-848 consumer group with members takes no classic member (Kafka would, in
+        // its mixed mode); an empty one gives way to a classic group.
+        if let Some(cg) = self.consumer_groups.get(&group_id) {
+            if !cg.members.is_empty() {
+                return err(ErrorCode::InconsistentGroupProtocol);
+            }
+            self.consumer_groups.remove(&group_id);
+        }
         let g = self
             .groups
             .entry(group_id.clone())

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::codec::{ApiKey, Reader, RequestHeader};
+use crate::codec::{
+    decode_response_frame, encode_request_frame, ApiKey, Reader, Request, RequestHeader,
+};
 use crate::consumer::{NodeId, Transmit};
 
 use super::cluster::TestCluster;
@@ -50,6 +52,8 @@ pub struct SimNetwork {
     client: usize,
     /// Requests sent and not yet handed to the brokers (that happens in `poll`).
     unsent: Vec<Transmit>,
+    /// Requests sent with [`call`](Self::call): its correlation ids.
+    calls: i32,
 }
 
 impl SimNetwork {
@@ -65,6 +69,7 @@ impl SimNetwork {
             cluster: Rc::clone(cluster),
             client,
             unsent: Vec::new(),
+            calls: 0,
         }
     }
 
@@ -147,6 +152,50 @@ impl SimNetwork {
         c.advance_to(target);
         c.groups.tick(target);
         c.network_round(client);
+    }
+
+    /// Sends `req` to `broker` at `version` and polls until it is answered: a scripted
+    /// client speaking raw requests (say, a consumer group member played by the test next
+    /// to real consumers). Fault rules apply as to any request; the clock moves as
+    /// [`poll`](Self::poll) moves it. Other answers to this client that arrive meanwhile
+    /// are dropped. Returns the answer, or the [`NetEvent::Disconnected`] that failed it.
+    ///
+    /// Panics when the request can be neither answered nor failed (held, with nothing
+    /// else left to happen).
+    pub fn call<R: Request>(
+        &mut self,
+        broker: i32,
+        version: i16,
+        req: &R,
+    ) -> Result<R::Response, NetEvent> {
+        let address = self.cluster.borrow().brokers[&broker].address();
+        self.calls += 1;
+        let corr = self.calls;
+        let client_id = format!("raw-{}", self.client);
+        let frame = encode_request_frame(corr, Some(&client_id), version, req)
+            .unwrap_or_else(|e| panic!("{} v{version}: {e}", R::API_KEY));
+        self.send(broker, &address, corr, frame.slice(4..), None);
+        for _ in 0..1000 {
+            self.poll(None);
+            while let Some(event) = self.poll_completion() {
+                match event {
+                    NetEvent::Response {
+                        correlation_id,
+                        frame,
+                        ..
+                    } if correlation_id == corr => {
+                        let (_, resp) = decode_response_frame::<R>(frame, version)
+                            .unwrap_or_else(|e| panic!("{} v{version} answer: {e}", R::API_KEY));
+                        return Ok(resp);
+                    }
+                    NetEvent::Disconnected { ref failed, .. } if failed.contains(&corr) => {
+                        return Err(event);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        panic!("{} to broker {broker}: no answer", R::API_KEY)
     }
 
     /// The next answer or lost connection, in the order they happened.
