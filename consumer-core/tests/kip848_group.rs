@@ -356,3 +356,47 @@ fn a_broker_without_the_protocol_is_a_clear_error() {
     }
     assert_eq!(cluster.count(ApiKey::ConsumerGroupHeartbeat), 0);
 }
+
+#[test]
+fn a_poll_interval_overrun_leaves_loses_and_rejoins() {
+    let mut cluster = cluster();
+    let config = cluster
+        .config()
+        .group_id(GROUP)
+        .group_protocol(GroupProtocol::Consumer)
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .max_poll_interval(Duration::from_secs(5));
+    let mut a = cluster.member("a", config);
+    a.subscribe(["orders".to_owned()]).unwrap();
+    let mut b = member(&mut cluster, "b");
+    settle(&mut cluster, &mut [&mut a, &mut b]);
+    let a_id = a.member_id();
+    let a_had = a.owned();
+
+    // a's application is busy for 6 s: no poll at all.
+    cluster.advance(Duration::from_secs(6));
+    cluster.step_member(&mut a);
+    let leaves: Vec<_> = cluster
+        .requests_of(ApiKey::ConsumerGroupHeartbeat)
+        .into_iter()
+        .filter(|r| r.client == a.client && r.generation == -1)
+        .collect();
+    assert_eq!(leaves.len(), 1, "left with epoch -1");
+    assert!(
+        matches!(
+            a.errors.as_slice(),
+            [ConsumerError::MaxPollIntervalExceeded { .. }]
+        ),
+        "{:?}",
+        a.errors
+    );
+    assert!(a
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::PartitionsLost(l) if *l == a_had)));
+
+    // It joins again (same member id) and the two share the work again.
+    settle(&mut cluster, &mut [&mut a, &mut b]);
+    assert_eq!(a.member_id(), a_id);
+    assert_no_conflicts(&cluster);
+}
