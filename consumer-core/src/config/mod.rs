@@ -68,6 +68,24 @@ pub enum GroupProtocol {
     Consumer,
 }
 
+/// Settings of the classic group protocol that the broker owns under
+/// `group.protocol=consumer`, with what to do instead.
+const CLASSIC_ONLY: &[(&str, &str)] = &[
+    (
+        "partition.assignment.strategy",
+        "with group.protocol=consumer the broker assigns: use group.remote.assignor",
+    ),
+    (
+        "session.timeout.ms",
+        "with group.protocol=consumer the broker sets it (group.consumer.session.timeout.ms)",
+    ),
+    (
+        "heartbeat.interval.ms",
+        "with group.protocol=consumer the broker sets it \
+         (group.consumer.heartbeat.interval.ms)",
+    ),
+];
+
 /// An invalid configuration, naming the key at fault.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -263,8 +281,24 @@ impl ConsumerConfig {
         V: AsRef<str>,
     {
         let mut config = ConsumerConfig::default();
+        let mut classic_only = None;
         for (k, v) in props {
-            config.set(k.as_ref(), v.as_ref())?;
+            let key = k.as_ref();
+            config.set(key, v.as_ref())?;
+            if let Some((name, instead)) = CLASSIC_ONLY.iter().find(|(name, _)| *name == key) {
+                classic_only = Some((*name, *instead));
+            }
+        }
+        // As Java: settings the broker owns under the consumer protocol are refused
+        // rather than silently ignored.
+        if let (GroupProtocol::Consumer, Some((key, instead))) =
+            (config.group_protocol, classic_only)
+        {
+            return Err(ConfigError::Unsupported {
+                key: key.to_owned(),
+                what: "a classic-protocol setting",
+                instead,
+            });
         }
         config.validate()?;
         Ok(config)

@@ -247,6 +247,59 @@ fn set_java(c: &mut ConsumerConfig, key: &str, value: &str) -> Result<bool, Conf
 mod tests {
     use super::*;
 
+    #[test]
+    fn group_protocol_takes_java_values_in_any_case() {
+        for (v, want) in [
+            ("classic", GroupProtocol::Classic),
+            ("CONSUMER", GroupProtocol::Consumer),
+            ("Consumer", GroupProtocol::Consumer),
+        ] {
+            let c = ConsumerConfig::from_properties([
+                ("bootstrap.servers", "b:9092"),
+                ("group.protocol", v),
+                ("group.remote.assignor", "uniform"),
+            ])
+            .expect("valid");
+            assert_eq!(c.group_protocol, want);
+            assert_eq!(c.group_remote_assignor.as_deref(), Some("uniform"));
+        }
+        let e = ConsumerConfig::from_properties([
+            ("bootstrap.servers", "b:9092"),
+            ("group.protocol", "streams"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("classic or consumer"), "{e}");
+    }
+
+    #[test]
+    fn classic_settings_are_refused_with_the_consumer_protocol() {
+        for key in [
+            "partition.assignment.strategy",
+            "session.timeout.ms",
+            "heartbeat.interval.ms",
+        ] {
+            let value = if key.ends_with("strategy") {
+                "range"
+            } else {
+                "10000"
+            };
+            let e = ConsumerConfig::from_properties([
+                ("bootstrap.servers", "b:9092"),
+                (key, value),
+                ("group.protocol", "consumer"),
+            ])
+            .unwrap_err();
+            assert!(
+                matches!(&e, ConfigError::Unsupported { key: k, .. } if k == key),
+                "{key}: {e}"
+            );
+            assert!(e.to_string().contains("group.protocol=consumer"), "{e}");
+            // Fine with the classic protocol.
+            ConsumerConfig::from_properties([("bootstrap.servers", "b:9092"), (key, value)])
+                .expect("classic");
+        }
+    }
+
     // The table of other clients' names against the accepted names.
     use super::super::other_names::{closest_known, lookup, Meaning::*, OTHER_NAMES};
     const KNOWN: &[&str] = KNOWN_PROPERTIES;
