@@ -12,6 +12,10 @@
 //! * `all/<N>`: N partitions, each getting a batch of 50 records (100-byte values) per
 //!   cycle; the brokers keep no fetch sessions, so every fetch is a full one (as against
 //!   librdkafka's mock cluster or Tansu).
+//! * `small/<N>`: the same with batches of 6 records, the shape of the mock cluster at
+//!   thousands of partitions (it answers at most one batch per partition per fetch): the
+//!   cost of a partition entry in a fetch round (request, answer, batch, bookkeeping) is
+//!   shared by few records.
 //! * `few/<N>`: N partitions, 8 of them getting 64 records per cycle, the others idle; the
 //!   brokers keep incremental fetch sessions (KIP-227) as Kafka does, so a fetch names only
 //!   the partitions whose fetch position changed and an answer only those with data.

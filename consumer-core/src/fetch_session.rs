@@ -44,8 +44,9 @@
 //! naming a different session id as a broken session.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use indexmap::IndexMap;
+use indexmap::{Equivalent, IndexMap};
 use log::{debug, info};
 
 use crate::codec::messages::fetch::{
@@ -84,11 +85,37 @@ impl PartitionFetch {
     }
 }
 
+/// A partition of a session: a topic-partition whose topic name is shared by the
+/// session's partitions of that topic, so a full request copies no name. Hashed and
+/// compared as the [`TopicPartition`] it stands for, which looks it up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct SessionKey {
+    /// The topic name.
+    pub topic: Arc<str>,
+    /// The partition index.
+    pub partition: i32,
+}
+
+impl SessionKey {
+    /// The topic-partition it stands for.
+    pub(crate) fn to_topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(&*self.topic, self.partition)
+    }
+}
+
+// The derived `Hash` of both hashes the topic as a `str`, then the partition: equal keys
+// hash alike.
+impl Equivalent<SessionKey> for TopicPartition {
+    fn equivalent(&self, key: &SessionKey) -> bool {
+        self.partition == key.partition && *key.topic == *self.topic
+    }
+}
+
 /// One fetch request as the session handler decided it.
 ///
 /// Every partition its answer may carry (the sent ones and, on an incremental request,
 /// the idle ones of the session) is in the handler's session until the answer is in:
-/// [`FetchSessionHandler::fetched_offset`] and [`FetchSessionHandler::topic_of`] read
+/// [`FetchSessionHandler::fetched_at`] and [`FetchSessionHandler::topic_of`] read
 /// the answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SessionFetch {
@@ -101,7 +128,7 @@ pub(crate) struct SessionFetch {
     pub full: bool,
     /// The partitions to put in the request, in the order wanted: all of them on a full
     /// request, the added or changed ones on an incremental one.
-    pub to_send: Vec<(TopicPartition, PartitionFetch)>,
+    pub to_send: Vec<(SessionKey, PartitionFetch)>,
     /// Partitions (with the topic id the session knows them by) to remove from the
     /// session. Always empty on a full request.
     pub forgotten: Vec<(TopicPartition, [u8; 16])>,
@@ -116,21 +143,29 @@ impl SessionFetch {
     pub(crate) fn topics(&self) -> Vec<FetchTopic> {
         let mut topics: Vec<FetchTopic> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
-        for (tp, data) in &self.to_send {
+        for (i, (tp, data)) in self.to_send.iter().enumerate() {
             let partition = data.to_wire(tp.partition);
             // Partitions of one topic usually come together: the last topic first.
             let at = match topics.last() {
-                Some(t) if t.topic == tp.topic => Some(topics.len() - 1),
-                _ => index.get(tp.topic.as_str()).copied(),
+                Some(t) if *t.topic == *tp.topic => Some(topics.len() - 1),
+                _ => index.get(&*tp.topic).copied(),
             };
             match at.and_then(|i| topics.get_mut(i)) {
                 Some(t) => t.partitions.push(partition),
                 None => {
-                    index.insert(tp.topic.as_str(), topics.len());
+                    index.insert(&tp.topic, topics.len());
+                    // Sized for the run of this topic, rather than grown by doubling.
+                    let run = self
+                        .to_send
+                        .iter()
+                        .skip(i)
+                        .take_while(|(t, _)| t.topic == tp.topic);
+                    let mut partitions = Vec::with_capacity(run.count());
+                    partitions.push(partition);
                     topics.push(FetchTopic {
-                        topic: tp.topic.clone(),
+                        topic: tp.topic.to_string(),
                         topic_id: data.topic_id,
-                        partitions: vec![partition],
+                        partitions,
                     });
                 }
             }
@@ -210,10 +245,11 @@ pub(crate) struct FetchSessionHandler {
     session_id: i32,
     /// The epoch for the next request (0: full; ≥ 1: incremental).
     epoch: i32,
-    /// The partitions the broker holds in the session, as last sent.
-    partitions: IndexMap<TopicPartition, PartitionFetch>,
+    /// The partitions the broker holds in the session, as last sent (a full request's in
+    /// its order).
+    partitions: IndexMap<SessionKey, PartitionFetch>,
     /// The topic of each topic id in `partitions`, with how many partitions have it.
-    topic_ids: HashMap<[u8; 16], (String, usize)>,
+    topic_ids: HashMap<[u8; 16], (Arc<str>, usize)>,
     /// Whether the session's partitions are keyed by topic id (v13+) or by name.
     by_topic_id: bool,
     /// The request built and not yet answered.
@@ -243,15 +279,23 @@ impl FetchSessionHandler {
         }
     }
 
-    /// The fetch offset the session holds for `tp`: where the answer to the last request
-    /// reads it from, if that answer may carry it.
-    pub(crate) fn fetched_offset(&self, tp: &TopicPartition) -> Option<i64> {
-        self.partitions.get(tp).map(|p| p.fetch_offset)
+    /// The index in the session of `tp` and the fetch offset the session holds for it:
+    /// where the answer to the last request reads it from, if that answer may carry it.
+    /// `guess` is tried first, which is right without a lookup when the answer follows
+    /// the order of a full request (as brokers answer).
+    pub(crate) fn fetched_at(&self, tp: &TopicPartition, guess: usize) -> Option<(usize, i64)> {
+        match self.partitions.get_index(guess) {
+            Some((key, p)) if tp.equivalent(key) => Some((guess, p.fetch_offset)),
+            _ => self
+                .partitions
+                .get_full(tp)
+                .map(|(i, _, p)| (i, p.fetch_offset)),
+        }
     }
 
     /// The topic the session knows by `topic_id`, to name the topics of an answer by id.
-    pub(crate) fn topic_of(&self, topic_id: &[u8; 16]) -> Option<&str> {
-        self.topic_ids.get(topic_id).map(|(name, _)| name.as_str())
+    pub(crate) fn topic_of(&self, topic_id: &[u8; 16]) -> Option<&Arc<str>> {
+        self.topic_ids.get(topic_id).map(|(name, _)| name)
     }
 
     /// The changes given to [`build_changes`](Self::build_changes) may miss some (the
@@ -283,7 +327,9 @@ impl FetchSessionHandler {
         version: i16,
         wanted: impl IntoIterator<Item = (TopicPartition, PartitionFetch)>,
     ) -> SessionFetch {
-        self.build_changes(version, || wanted.into_iter().collect(), None)
+        let wanted: Vec<_> = wanted.into_iter().collect();
+        let all = || wanted.iter().map(|(tp, d)| (tp, *d));
+        self.build_changes(version, all, None::<fn() -> Changes>)
     }
 
     /// Like `build`, for a caller that knows which partitions changed: `wanted` (called
@@ -292,12 +338,15 @@ impl FetchSessionHandler {
     /// from the session's since the last request, so an incremental request costs what
     /// changed, not what the session holds. Without `changes`, or after
     /// [`resync`](Self::resync), all are compared.
-    pub(crate) fn build_changes(
+    pub(crate) fn build_changes<'a, W>(
         &mut self,
         version: i16,
-        wanted: impl FnOnce() -> IndexMap<TopicPartition, PartitionFetch>,
-        changes: Option<Changes>,
-    ) -> SessionFetch {
+        wanted: impl FnOnce() -> W,
+        changes: Option<impl FnOnce() -> Changes>,
+    ) -> SessionFetch
+    where
+        W: Iterator<Item = (&'a TopicPartition, PartitionFetch)>,
+    {
         if self.outstanding.is_some() {
             debug!(
                 "fetch session {}: earlier request never answered",
@@ -326,7 +375,7 @@ impl FetchSessionHandler {
             return self.full_request(self.session_id, INITIAL_SESSION_EPOCH, wanted());
         }
         let (to_send, forgotten) = match changes.filter(|_| !self.resync) {
-            Some(changes) => self.apply_changes(by_topic_id, changes),
+            Some(changes) => self.apply_changes(by_topic_id, changes()),
             None => self.compare_all(by_topic_id, wanted()),
         };
         self.resync = false;
@@ -371,8 +420,12 @@ impl FetchSessionHandler {
                     if let Some(old) = old.filter(|o| by_topic_id && o.topic_id != new.topic_id) {
                         forgotten.push((tp.clone(), old.topic_id));
                     }
-                    self.insert(tp.clone(), new);
-                    to_send.push((tp, new));
+                    let key = SessionKey {
+                        topic: Arc::from(tp.topic.as_str()),
+                        partition: tp.partition,
+                    };
+                    self.insert(key.clone(), new);
+                    to_send.push((key, new));
                 }
             }
         }
@@ -381,18 +434,19 @@ impl FetchSessionHandler {
 
     /// An incremental request's partitions from comparing the whole session with
     /// everything wanted.
-    fn compare_all(
+    fn compare_all<'a>(
         &mut self,
         by_topic_id: bool,
-        wanted: IndexMap<TopicPartition, PartitionFetch>,
+        wanted: impl Iterator<Item = (&'a TopicPartition, PartitionFetch)>,
     ) -> (Sent, Forgotten) {
+        let wanted = keyed(wanted);
         let mut to_send = Vec::new();
         let mut forgotten = Vec::new();
         let mut kept = IndexMap::with_capacity(wanted.len());
         let session = std::mem::take(&mut self.partitions);
         for (tp, old) in &session {
             match wanted.get(tp) {
-                None => forgotten.push((tp.clone(), old.topic_id)),
+                None => forgotten.push((tp.to_topic_partition(), old.topic_id)),
                 Some(new) if new == old => {
                     kept.insert(tp.clone(), *old);
                 }
@@ -400,7 +454,7 @@ impl FetchSessionHandler {
                     // A re-created topic (new id) is a different partition to a broker
                     // keyed by ids: forget the old one. By name, the update replaces it.
                     if by_topic_id && old.topic_id != new.topic_id {
-                        forgotten.push((tp.clone(), old.topic_id));
+                        forgotten.push((tp.to_topic_partition(), old.topic_id));
                     }
                     to_send.push((tp.clone(), *new));
                     kept.insert(tp.clone(), *new);
@@ -419,8 +473,8 @@ impl FetchSessionHandler {
     }
 
     /// Adds or replaces `tp` in the session.
-    fn insert(&mut self, tp: TopicPartition, data: PartitionFetch) {
-        self.count_topic_id(data.topic_id, &tp.topic, 1);
+    fn insert(&mut self, tp: SessionKey, data: PartitionFetch) {
+        count_topic_id(&mut self.topic_ids, data.topic_id, &tp.topic, 1);
         if let Some(old) = self.partitions.insert(tp, data) {
             self.forget_topic_id(&old.topic_id);
         }
@@ -446,35 +500,47 @@ impl FetchSessionHandler {
     }
 
     /// Replaces the whole session view.
-    fn set_partitions(&mut self, partitions: IndexMap<TopicPartition, PartitionFetch>) {
+    fn set_partitions(&mut self, partitions: IndexMap<SessionKey, PartitionFetch>) {
+        self.partitions = partitions;
+        self.count_topic_ids();
+    }
+
+    /// Replaces the whole session view with `wanted`, in its order, keeping the room of
+    /// the old one.
+    fn set_wanted<'a>(
+        &mut self,
+        wanted: impl Iterator<Item = (&'a TopicPartition, PartitionFetch)>,
+    ) {
+        self.partitions.clear();
+        let mut topic: Option<Arc<str>> = None;
+        for (tp, data) in wanted {
+            let key = SessionKey {
+                topic: shared_name(&mut topic, &tp.topic),
+                partition: tp.partition,
+            };
+            self.partitions.insert(key, data);
+        }
+        self.count_topic_ids();
+    }
+
+    /// Counts the topic ids of the session anew.
+    fn count_topic_ids(&mut self) {
         self.topic_ids.clear();
         // Partitions of one topic mostly come together: counted in runs.
-        let mut run: Option<([u8; 16], &str, usize)> = None;
-        for (tp, p) in &partitions {
+        let mut run: Option<([u8; 16], &Arc<str>, usize)> = None;
+        for (tp, p) in &self.partitions {
             match &mut run {
                 Some((id, _, n)) if *id == p.topic_id => *n += 1,
                 _ => {
                     if let Some((id, topic, n)) = run.take() {
-                        self.count_topic_id(id, topic, n);
+                        count_topic_id(&mut self.topic_ids, id, topic, n);
                     }
-                    run = Some((p.topic_id, tp.topic.as_str(), 1));
+                    run = Some((p.topic_id, &tp.topic, 1));
                 }
             }
         }
         if let Some((id, topic, n)) = run {
-            self.count_topic_id(id, topic, n);
-        }
-        self.partitions = partitions;
-    }
-
-    /// `n` more partitions of the session have `topic_id`, the id of `topic`.
-    fn count_topic_id(&mut self, topic_id: [u8; 16], topic: &str, n: usize) {
-        if topic_id != [0; 16] {
-            let entry = self
-                .topic_ids
-                .entry(topic_id)
-                .or_insert_with(|| (topic.to_owned(), 0));
-            entry.1 += n;
+            count_topic_id(&mut self.topic_ids, id, topic, n);
         }
     }
 
@@ -560,13 +626,13 @@ impl FetchSessionHandler {
         self.outstanding = None;
     }
 
-    fn full_request(
+    fn full_request<'a>(
         &mut self,
         session_id: i32,
         session_epoch: i32,
-        wanted: IndexMap<TopicPartition, PartitionFetch>,
+        wanted: impl Iterator<Item = (&'a TopicPartition, PartitionFetch)>,
     ) -> SessionFetch {
-        self.set_partitions(wanted);
+        self.set_wanted(wanted);
         self.resync = false;
         debug!(
             "full fetch (session {session_id}, epoch {session_epoch}) of {} partitions",
@@ -591,7 +657,7 @@ impl FetchSessionHandler {
     fn session_map(&self) -> HashMap<TopicPartition, PartitionFetch> {
         self.partitions
             .iter()
-            .map(|(tp, p)| (tp.clone(), *p))
+            .map(|(tp, p)| (tp.to_topic_partition(), *p))
             .collect()
     }
 
@@ -602,7 +668,51 @@ impl FetchSessionHandler {
 }
 
 /// Partitions to send in a request, with their fetch data.
-type Sent = Vec<(TopicPartition, PartitionFetch)>;
+type Sent = Vec<(SessionKey, PartitionFetch)>;
+
+/// `n` more partitions of a session have `topic_id`, the id of `topic`.
+fn count_topic_id(
+    topic_ids: &mut HashMap<[u8; 16], (Arc<str>, usize)>,
+    topic_id: [u8; 16],
+    topic: &Arc<str>,
+    n: usize,
+) {
+    if topic_id != [0; 16] {
+        let entry = topic_ids
+            .entry(topic_id)
+            .or_insert_with(|| (topic.clone(), 0));
+        entry.1 += n;
+    }
+}
+
+/// `topic` as a shared name: `last` when it names the same topic (partitions of a topic
+/// come together), else a new one that becomes `last`.
+fn shared_name(last: &mut Option<Arc<str>>, topic: &str) -> Arc<str> {
+    match last {
+        Some(name) if **name == *topic => name.clone(),
+        _ => {
+            let name: Arc<str> = Arc::from(topic);
+            *last = Some(name.clone());
+            name
+        }
+    }
+}
+
+/// `wanted` keyed for comparing with a session.
+fn keyed<'a>(
+    wanted: impl Iterator<Item = (&'a TopicPartition, PartitionFetch)>,
+) -> IndexMap<SessionKey, PartitionFetch> {
+    let mut topic = None;
+    wanted
+        .map(|(tp, data)| {
+            let key = SessionKey {
+                topic: shared_name(&mut topic, &tp.topic),
+                partition: tp.partition,
+            };
+            (key, data)
+        })
+        .collect()
+}
 /// Partitions to forget, with the topic id the session knows them by.
 type Forgotten = Vec<(TopicPartition, [u8; 16])>;
 

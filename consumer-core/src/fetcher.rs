@@ -21,11 +21,10 @@
 //! Each node also keeps the slots changed since its last request, which is all an
 //! incremental fetch session (KIP-227) needs to build the next request.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indexmap::IndexMap;
 use log::{debug, warn};
 
 use crate::codec::messages::fetch::{FINAL_SESSION_EPOCH, FIRST_TOPIC_ID_VERSION};
@@ -40,6 +39,7 @@ use crate::outcome::RequestFailure;
 use crate::record::{
     scan_next_offset, DecodeOptions, RecordBatch, RecordBatches, RecordSource, Records,
 };
+use crate::slot_set::SlotSet;
 use crate::subscription::{Consumed, OffsetResetStrategy, PartitionState, SubscriptionState};
 use crate::topic_partition::{FetchPosition, TopicPartition};
 
@@ -57,7 +57,10 @@ pub(crate) struct FetchContext {
 /// A partition's fetched data, decoded lazily as the caller drains it.
 #[derive(Debug)]
 struct CompletedFetch {
-    tp: TopicPartition,
+    /// The partition's slot in the assignment the fetcher is synced with (kept up to date
+    /// by `Fetcher::sync`).
+    slot: usize,
+    partition: i32,
     batches: RecordBatches,
     current: Option<(RecordBatch, Records)>,
     /// The offset this data was fetched from.
@@ -95,6 +98,10 @@ enum Placement {
     },
 }
 
+/// What fetching a partition needs from the metadata: its leader (a known broker), the
+/// leader epoch and the topic id.
+type Leader = (NodeId, Option<i32>, [u8; 16]);
+
 /// The fetcher's view of one assigned partition.
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
@@ -103,6 +110,10 @@ struct Slot {
     /// The start of the newest of them, and the offset a prefetch after it starts from.
     newest: Option<(i64, Option<i64>)>,
     placement: Placement,
+    /// What its fetch asks while it is `Wanted` (in that node's `wanted`).
+    fetch: Option<PartitionFetch>,
+    /// Its leader as of a metadata version: looked up once per version, not per placement.
+    leader: Option<(u64, Option<Leader>)>,
     /// Queued in `Fetcher::dirty`.
     dirty: bool,
 }
@@ -110,8 +121,8 @@ struct Slot {
 /// The partitions fetched from one node.
 #[derive(Debug, Default)]
 struct NodeFetches {
-    /// Slot → what its fetch asks, in assignment order.
-    wanted: BTreeMap<usize, PartitionFetch>,
+    /// The slots placed `Wanted` here (their fetch data in `Slot::fetch`).
+    wanted: SlotSet,
     /// Wanted partitions that are not caught up.
     not_caught_up: usize,
     /// Wanted partitions without a topic id.
@@ -119,7 +130,9 @@ struct NodeFetches {
     /// Partitions of this node that wait for their buffered data to be drained.
     draining: usize,
     /// Slots whose entry in `wanted` changed since this node's last request was built.
-    changed: BTreeSet<usize>,
+    changed: SlotSet,
+    /// The slots named by its last request if that was a full one, in the request's order.
+    asked: Vec<usize>,
 }
 
 /// The fetch side of the consumer.
@@ -174,7 +187,14 @@ impl Fetcher {
 
     /// True if records are buffered for a partition that is not paused.
     pub(crate) fn has_buffered(&self, subs: &SubscriptionState) -> bool {
-        self.all_buffered().any(|c| !subs.is_paused(&c.tp))
+        let synced = self.assignment == Some(subs.assignment_version());
+        self.all_buffered().any(|c| {
+            if synced {
+                !subs.at(c.slot).is_some_and(|(_, s)| s.paused)
+            } else {
+                !subs.is_paused(&c.tp())
+            }
+        })
     }
 
     /// Every completed fetch held, paused partitions' included.
@@ -190,15 +210,23 @@ impl Fetcher {
             return;
         }
         self.assignment = Some(subs.assignment_version());
-        self.completed.retain(|c| subs.is_assigned(&c.tp));
-        self.parked.retain(|c| subs.is_assigned(&c.tp));
+        // What is kept moves to the partition's new slot.
+        let resolve = |c: &mut CompletedFetch| match subs.slot_of(&c.tp()) {
+            Some(slot) => {
+                c.slot = slot;
+                true
+            }
+            None => false,
+        };
+        self.completed.retain_mut(resolve);
+        self.parked.retain_mut(resolve);
         self.backoff.retain(|tp, _| subs.is_assigned(tp));
         self.awaiting_metadata.retain(|tp, _| subs.is_assigned(tp));
         self.slots = vec![Slot::default(); subs.len()];
         self.buffered_bytes = 0;
         let held: Vec<(usize, i64, Option<i64>, usize)> = self
             .all_buffered()
-            .filter_map(|c| Some((subs.slot_of(&c.tp)?, c.start, c.prefetch_offset(), c.bytes)))
+            .map(|c| (c.slot, c.start, c.prefetch_offset(), c.bytes))
             .collect();
         for (slot, start, prefetch, bytes) in held {
             self.buffered_bytes += bytes;
@@ -246,7 +274,7 @@ impl Fetcher {
                 .completed
                 .iter()
                 .chain(self.parked.iter())
-                .filter(|c| c.tp == fetch.tp)
+                .filter(|c| c.slot == fetch.slot)
                 .max_by_key(|c| c.start)
                 .map(|c| (c.start, c.prefetch_offset()));
             if let Some(s) = self.slots.get_mut(slot) {
@@ -318,6 +346,14 @@ impl Fetcher {
             return;
         };
         let old = std::mem::replace(&mut s.placement, placement);
+        let old_fetch = s.fetch.take();
+        let new_data = match placement {
+            Placement::Wanted { node, .. } => data.map(|d| (node, d)),
+            _ => None,
+        };
+        if let Some((_, d)) = new_data {
+            s.fetch = Some(d);
+        }
         let old_data = match old {
             Placement::Out => None,
             Placement::Leaderless => {
@@ -332,7 +368,7 @@ impl Fetcher {
             }
             Placement::Wanted { node, caught_up } => {
                 let n = self.nodes.entry(node).or_default();
-                let old = n.wanted.remove(&slot);
+                let old = old_fetch.filter(|_| n.wanted.remove(slot));
                 if !caught_up {
                     n.not_caught_up = n.not_caught_up.saturating_sub(1);
                 }
@@ -355,15 +391,11 @@ impl Fetcher {
                     if d.topic_id == [0; 16] {
                         n.without_topic_id += 1;
                     }
-                    n.wanted.insert(slot, d);
+                    n.wanted.insert(slot);
                 }
             }
         }
         // What each node's session must hear about at its next request.
-        let new_data = match placement {
-            Placement::Wanted { node, .. } => data.map(|d| (node, d)),
-            _ => None,
-        };
         if old_data != new_data {
             for (node, _) in old_data.into_iter().chain(new_data) {
                 self.nodes.entry(node).or_default().changed.insert(slot);
@@ -393,12 +425,24 @@ impl Fetcher {
             }
             self.awaiting_metadata.remove(tp);
         }
-        let Some((node, leader_epoch, topic_id)) = metadata.fetch_leader(tp) else {
+        let version = metadata.version();
+        let Some(s) = self.slots.get_mut(slot) else {
+            return out;
+        };
+        let leader = match s.leader {
+            Some((v, leader)) if v == version => leader,
+            _ => {
+                let leader = metadata.fetch_leader(tp);
+                s.leader = Some((version, leader));
+                leader
+            }
+        };
+        let s = *s;
+        let Some((node, leader_epoch, topic_id)) = leader else {
             return (Placement::Leaderless, None);
         };
         // Nothing buffered: fetch from the position; one answer buffered: prefetch from
         // its end; two: wait for the caller.
-        let s = self.slots.get(slot).copied().unwrap_or_default();
         let offset = match (s.buffered, s.newest) {
             (0, _) => Some(position.offset),
             (1, Some((_, prefetch))) if self.room => prefetch,
@@ -445,7 +489,7 @@ impl Fetcher {
             .nodes
             .iter()
             .filter(|(node, _)| !self.in_flight.contains(node))
-            .filter_map(|(node, n)| n.wanted.keys().next().map(|&slot| (slot, *node)))
+            .filter_map(|(node, n)| n.wanted.first().map(|slot| (slot, *node)))
             .collect();
         candidates.sort_unstable();
         let mut out = Vec::new();
@@ -468,18 +512,26 @@ impl Fetcher {
             if version >= FIRST_TOPIC_ID_VERSION && n.without_topic_id > 0 {
                 version = FIRST_TOPIC_ID_VERSION - 1;
             }
-            let name = |slot: &usize| subs.at(*slot).map(|(tp, _)| tp.clone());
-            let wanted = &n.wanted;
-            let all = || -> IndexMap<TopicPartition, PartitionFetch> {
+            let slots = &self.slots;
+            let subs = &*subs;
+            let (wanted, changed) = (&n.wanted, &n.changed);
+            // What a slot's fetch asks, if it is wanted from this node.
+            let data = |slot: usize| {
+                Some(slot)
+                    .filter(|&slot| wanted.contains(slot))
+                    .and_then(|slot| slots.get(slot)?.fetch)
+            };
+            let all = || {
                 wanted
                     .iter()
-                    .filter_map(|(slot, data)| Some((name(slot)?, *data)))
+                    .filter_map(move |slot| Some((subs.at(slot)?.0, data(slot)?)))
+            };
+            let changes = || {
+                changed
+                    .iter()
+                    .filter_map(|slot| Some((subs.at(slot)?.0.clone(), data(slot))))
                     .collect()
             };
-            let changes = std::mem::take(&mut n.changed)
-                .iter()
-                .filter_map(|slot| Some((name(slot)?, wanted.get(slot).copied())))
-                .collect();
             // The session decides what goes on the wire; the answer may carry any
             // partition of the session, sent in this request or not.
             let fetch =
@@ -487,6 +539,17 @@ impl Fetcher {
                     .entry(node)
                     .or_default()
                     .build_changes(version, all, Some(changes));
+            n.changed.clear();
+            // The slots of a full request in its order, which is the session's: its
+            // answer is matched to slots without a lookup.
+            n.asked.clear();
+            if fetch.full {
+                let slots = &self.slots;
+                let named = |slot: &usize| {
+                    subs.at(*slot).is_some() && slots.get(*slot).is_some_and(|s| s.fetch.is_some())
+                };
+                n.asked.extend(n.wanted.iter().filter(named));
+            }
             let request = FetchRequest {
                 topics: fetch.topics(),
                 forgotten_topics_data: fetch.forgotten_topics(),
@@ -574,10 +637,14 @@ impl Fetcher {
             max_decompressed_bytes: config.max_decompressed_bytes,
             ..DecodeOptions::default()
         };
+        // The slots of the request if it was a full one, in the order of the session.
+        let asked: &[usize] = self.nodes.get(&ctx.node).map_or(&[], |n| &n.asked);
+        // Where the next partition of the answer is expected in the session.
+        let mut guess = 0;
         for topic in resp.responses {
-            let name = if ctx.version >= FIRST_TOPIC_ID_VERSION {
+            let (name, shared) = if ctx.version >= FIRST_TOPIC_ID_VERSION {
                 match session.topic_of(&topic.topic_id) {
-                    Some(n) => n.to_owned(),
+                    Some(n) => (n.to_string(), n.clone()),
                     None => {
                         debug!("fetch answer for unknown topic id; dropped");
                         session.invalidate();
@@ -585,20 +652,25 @@ impl Fetcher {
                     }
                 }
             } else {
-                topic.topic
+                let shared = Arc::from(topic.topic.as_str());
+                (topic.topic, shared)
             };
-            let shared: Arc<str> = Arc::from(name.as_str());
             // One key per topic, its partition set for each (no allocation per partition).
             let mut key = TopicPartition::new(name, 0);
             for part in topic.partitions {
                 key.partition = part.partition_index;
                 let tp = &key;
-                let Some(fetch_offset) = session.fetched_offset(tp) else {
+                let Some((index, fetch_offset)) = session.fetched_at(tp, guess) else {
                     debug!("fetch answer for {tp}, which was not asked; dropped");
                     session.invalidate();
                     continue;
                 };
-                let Some(slot) = subs.slot_of(tp) else {
+                guess = index + 1;
+                let asked_slot = asked
+                    .get(index)
+                    .copied()
+                    .filter(|&slot| subs.at(slot).is_some_and(|(t, _)| t == tp));
+                let Some(slot) = asked_slot.or_else(|| subs.slot_of(tp)) else {
                     debug!("fetch answer for {tp}, no longer assigned; dropped");
                     continue;
                 };
@@ -640,7 +712,8 @@ impl Fetcher {
                             partition: tp.partition,
                         };
                         let fetch = CompletedFetch {
-                            tp: tp.clone(),
+                            slot,
+                            partition: tp.partition,
                             end: scan_next_offset(&records),
                             bytes: records.len(),
                             batches: RecordBatches::new(source, records, &decode),
@@ -777,30 +850,32 @@ impl Fetcher {
             return Err(err);
         }
         // Resumed partitions come back into line, in the order they were fetched.
-        if self.parked.iter().any(|c| !subs.is_paused(&c.tp)) {
+        let paused = |c: &CompletedFetch| subs.at(c.slot).is_some_and(|(_, s)| s.paused);
+        if self.parked.iter().any(|c| !paused(c)) {
             let (resumed, still): (Vec<_>, Vec<_>) = std::mem::take(&mut self.parked)
                 .into_iter()
-                .partition(|c| !subs.is_paused(&c.tp));
+                .partition(|c| !paused(c));
             self.parked = still;
             self.completed.extend(resumed);
         }
         while out.len() < max {
-            let Some(mut fetch) = self.completed.pop_front() else {
+            // Drained where it lies: a completed fetch is moved only once it is done with.
+            let Some(fetch) = self.completed.front_mut() else {
                 break;
             };
-            let slot = subs.slot_of(&fetch.tp);
-            let Some(state) = slot.and_then(|slot| subs.at(slot)).map(|(_, s)| s) else {
-                self.dropped_one(slot, &fetch);
+            let slot = Some(fetch.slot);
+            let Some(state) = subs.at(fetch.slot).map(|(_, s)| s) else {
+                self.drop_front(slot);
                 continue;
             };
             if state.paused {
-                self.parked.push(fetch);
+                self.parked.extend(self.completed.pop_front());
                 continue;
             }
             if state.position.map(|p| p.offset) != Some(fetch.next_offset) || state.reset.is_some()
             {
                 // Moved by a seek or reset since this data was fetched.
-                self.dropped_one(slot, &fetch);
+                self.drop_front(slot);
                 continue;
             }
             if fetch.last_epoch.is_none() {
@@ -812,22 +887,19 @@ impl Fetcher {
                 offset: fetch.next_offset,
                 leader_epoch: fetch.last_epoch,
             };
-            let consumed = consumed(&out[before..]);
+            let consumed = consumed(out.get(before..).unwrap_or_default());
             total.add(consumed);
-            if let Some(slot) = slot {
-                subs.advance(slot, position, consumed);
-            }
+            subs.advance(fetch.slot, position, consumed);
             match result {
-                Ok(true) => self.dropped_one(slot, &fetch),
-                Ok(false) => self.completed.push_front(fetch),
+                Ok(true) => self.drop_front(slot),
+                Ok(false) => {}
                 Err(source) => {
-                    self.dropped_one(slot, &fetch);
-                    let tp = fetch.tp.clone();
                     let err = ConsumerError::CorruptRecord {
-                        tp,
+                        tp: fetch.tp(),
                         offset: fetch.next_offset,
                         source,
                     };
+                    self.drop_front(slot);
                     if out.is_empty() {
                         return Err(err);
                     }
@@ -840,6 +912,13 @@ impl Fetcher {
         Ok(())
     }
 
+    /// The completed fetch at the front, of `slot`, is done with.
+    fn drop_front(&mut self, slot: Option<usize>) {
+        if let Some(fetch) = self.completed.pop_front() {
+            self.dropped_one(slot, &fetch);
+        }
+    }
+
     /// Drops buffered data of partitions no longer assigned.
     pub(crate) fn retain_assigned(&mut self, subs: &SubscriptionState) {
         self.sync(subs);
@@ -850,14 +929,14 @@ impl Fetcher {
         self.sync(subs);
         let mut bytes = 0;
         self.completed.retain(|c| {
-            let keep = &c.tp != tp;
+            let keep = !c.is(tp);
             if !keep {
                 bytes += c.bytes;
             }
             keep
         });
         self.parked.retain(|c| {
-            let keep = &c.tp != tp;
+            let keep = !c.is(tp);
             if !keep {
                 bytes += c.bytes;
             }
@@ -925,6 +1004,16 @@ fn back_off_in(
 }
 
 impl CompletedFetch {
+    /// Its partition.
+    fn tp(&self) -> TopicPartition {
+        TopicPartition::new(&*self.topic, self.partition)
+    }
+
+    /// True if this is data of `tp`.
+    fn is(&self, tp: &TopicPartition) -> bool {
+        self.partition == tp.partition && *self.topic == *tp.topic
+    }
+
     /// Where a fetch following this data starts, if known.
     fn prefetch_offset(&self) -> Option<i64> {
         self.end.filter(|&end| end > self.start)
@@ -962,7 +1051,7 @@ impl CompletedFetch {
             };
             let epoch = batch.partition_leader_epoch();
             let before = out.len();
-            let (topic, partition) = (&self.topic, self.tp.partition);
+            let (topic, partition) = (&self.topic, self.partition);
             let done = records.drain_into(&mut self.next_offset, out, limit, |r| ConsumerRecord {
                 topic: topic.clone(),
                 partition,

@@ -102,6 +102,7 @@ mod offsets;
 mod outcome;
 pub mod record;
 pub mod sasl;
+mod slot_set;
 mod subscription;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -54,6 +54,19 @@ impl Case {
         }
     }
 
+    /// Every partition gets a small batch (6 records) per cycle, full fetches: the shape of
+    /// the mock cluster at thousands of partitions, where the cost per partition entry of
+    /// a fetch round dominates.
+    pub fn small(partitions: usize) -> Self {
+        Self {
+            kind: "small",
+            partitions,
+            active: Active::All,
+            per_batch: 6,
+            sessions: false,
+        }
+    }
+
     pub fn few(partitions: usize, sessions: bool) -> Self {
         Self {
             kind: if sessions { "few" } else { "few_full" },
@@ -91,6 +104,9 @@ pub fn cases() -> Vec<Case> {
     let mut cases = Vec::new();
     for n in [16, 1_000, 3_000, 10_000] {
         cases.push(Case::all(n));
+    }
+    for n in [3_000, 10_000] {
+        cases.push(Case::small(n));
     }
     for n in [16, 1_000, 3_000, 10_000] {
         cases.push(Case::few(n, true));

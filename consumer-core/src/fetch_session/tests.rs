@@ -25,7 +25,10 @@ fn data(offset: i64) -> PartitionFetch {
 }
 
 fn sent(req: &SessionFetch) -> Vec<TopicPartition> {
-    req.to_send.iter().map(|(tp, _)| tp.clone()).collect()
+    req.to_send
+        .iter()
+        .map(|(tp, _)| tp.to_topic_partition())
+        .collect()
 }
 
 fn forgotten(req: &SessionFetch) -> Vec<TopicPartition> {
@@ -341,11 +344,11 @@ fn wire(req: &SessionFetch) -> FetchRequest {
         let partition = p.to_wire(tp.partition);
         match topics
             .iter_mut()
-            .find(|t| t.topic == tp.topic && t.topic_id == p.topic_id)
+            .find(|t| *t.topic == *tp.topic && t.topic_id == p.topic_id)
         {
             Some(t) => t.partitions.push(partition),
             None => topics.push(FetchTopic {
-                topic: tp.topic.clone(),
+                topic: tp.topic.to_string(),
                 topic_id: p.topic_id,
                 partitions: vec![partition],
             }),
