@@ -46,6 +46,10 @@
  *   consumer_group_session_timeout <ms>           (KIP-848 groups, >= 2.4)
  *   quit                                          -> OK, then exit 0
  *
+ * Environment: MOCK_LAUNCHER_LOG_LEVEL (librdkafka log_level, default 4)
+ * and MOCK_LAUNCHER_DEBUG (librdkafka debug contexts; "mock" logs every
+ * request with its version at log level 7).
+ *
  * The process exits cleanly on "quit" or on EOF of stdin, so a test process
  * that dies (closing the pipe) never leaks a broker. (PR_SET_PDEATHSIG is
  * deliberately not used: it fires when the spawning *thread* exits, which
@@ -408,6 +412,9 @@ int main(int argc, char **argv) {
         rd_kafka_conf_t *conf;
         rd_kafka_t *rk;
         const char *loglevel = getenv("MOCK_LAUNCHER_LOG_LEVEL");
+        /* e.g. MOCK_LAUNCHER_DEBUG=mock MOCK_LAUNCHER_LOG_LEVEL=7: every
+         * request the brokers receive, with its version, on stderr. */
+        const char *debug = getenv("MOCK_LAUNCHER_DEBUG");
 
         /* A vanished reader must not kill us with SIGPIPE mid-cleanup; the
          * write error on stdout is noticed via EOF on stdin anyway. */
@@ -422,7 +429,10 @@ int main(int argc, char **argv) {
         if (rd_kafka_conf_set(conf, "client.id", "mock-launcher", errstr,
                               sizeof(errstr)) != RD_KAFKA_CONF_OK ||
             rd_kafka_conf_set(conf, "log_level", loglevel ? loglevel : "4",
-                              errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+                              errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+            (debug && *debug &&
+             rd_kafka_conf_set(conf, "debug", debug, errstr, sizeof(errstr)) !=
+                 RD_KAFKA_CONF_OK)) {
                 fprintf(stderr, "launcher: conf: %s\n", errstr);
                 return 1;
         }

@@ -50,10 +50,13 @@ pub enum MockVersion {
     V2_0_2,
     /// librdkafka 2.16 from the `confluent-kafka==2.16.1` wheel: flexible
     /// versions (Metadata 0–13, Fetch 0–16, …) and KIP-848's
-    /// ConsumerGroupHeartbeat v1. JoinGroup is capped at v5 right after start
-    /// (its JoinGroup v6 parsing is broken). Known quirks: transaction
-    /// markers are written with CRC 0, and aborted transactions are not
-    /// filtered (see docs/testing.md).
+    /// ConsumerGroupHeartbeat v1. Right after start the harness caps the
+    /// classic group APIs whose flexible versions this mock misparses
+    /// ([`MockCluster::V2_16_CAPS`]: JoinGroup v5, SyncGroup v3, LeaveGroup
+    /// v2). Known quirks: transaction markers are written with CRC 0, aborted
+    /// transactions are not filtered, and a leaderless partition crashes it
+    /// on Fetch v12+ ([`MockCluster::allow_leaderless_partitions`]); see
+    /// docs/testing.md.
     V2_16,
 }
 
@@ -128,22 +131,45 @@ impl MockCluster {
     pub const KAFKA_PYTHON_CONFIG: &'static [(&'static str, &'static str)] =
         &[("api_version", "(2, 3)")];
 
+    /// The version caps applied to every librdkafka 2.16 cluster right after
+    /// start: `(api_key, max_version, why)`. librdkafka's own client never
+    /// sends these versions, and its mock decodes them as if they were not
+    /// flexible:
+    pub const V2_16_CAPS: &'static [(i16, i16, &'static str)] = &[
+        (
+            crate::api_key::JOIN_GROUP,
+            5,
+            "JoinGroup v6+: reads the protocols' compact array count as an INT32",
+        ),
+        (
+            crate::api_key::SYNC_GROUP,
+            3,
+            "SyncGroup v4+: reads the assignments' compact array count as an INT32 \
+             (\"Protocol read buffer underflow for SyncGroup v4\", the member never syncs)",
+        ),
+        (
+            crate::api_key::LEAVE_GROUP,
+            2,
+            "LeaveGroup v3+: reads a single member id where the Members array is, and \
+             answers without Members (the member is not removed)",
+        ),
+    ];
+
     /// Compiles the launcher if needed and starts a librdkafka 2.0.2 cluster
     /// with `brokers` brokers (1..=64).
     pub fn start(brokers: usize) -> Result<MockCluster> {
         MockCluster::start_version(MockVersion::V2_0_2, brokers)
     }
 
-    /// Like [`Self::start`], with librdkafka 2.16's mock cluster (JoinGroup
-    /// capped at v5).
+    /// Like [`Self::start`], with librdkafka 2.16's mock cluster (with
+    /// [`Self::V2_16_CAPS`]).
     pub fn start_v2_16(brokers: usize) -> Result<MockCluster> {
         MockCluster::start_version(MockVersion::V2_16, brokers)
     }
 
     /// Compiles the launcher for `version` if needed and starts a cluster
     /// with `brokers` brokers (1..=64). Fails unless the launcher's
-    /// librdkafka is `version`. On 2.16, JoinGroup is capped at v5: that
-    /// mock misparses JoinGroup v6 and later.
+    /// librdkafka is `version`. On 2.16, [`Self::V2_16_CAPS`] are applied.
     pub fn start_version(version: MockVersion, brokers: usize) -> Result<MockCluster> {
         if !(1..=64).contains(&brokers) {
             return Err(HarnessError::InvalidInput(format!(
@@ -163,7 +189,9 @@ impl MockCluster {
             });
         }
         if version == MockVersion::V2_16 {
-            cluster.set_api_version(crate::api_key::JOIN_GROUP, 0, 5)?;
+            for &(api_key, max, _) in MockCluster::V2_16_CAPS {
+                cluster.set_api_version(api_key, 0, max)?;
+            }
         }
         Ok(cluster)
     }
@@ -353,7 +381,8 @@ impl MockCluster {
         ])
     }
 
-    /// Makes `broker` the leader of `topic`/`partition` (`-1`: leaderless).
+    /// Makes `broker` the leader of `topic`/`partition` (`-1`: leaderless; on
+    /// librdkafka 2.16 see [`Self::allow_leaderless_partitions`] first).
     pub fn set_leader(&self, topic: &str, partition: i32, broker: i32) -> Result<()> {
         self.cmd(&[
             "partition_leader",
@@ -361,6 +390,22 @@ impl MockCluster {
             &partition.to_string(),
             &broker.to_string(),
         ])
+    }
+
+    /// Makes the cluster safe for partitions without a leader
+    /// ([`Self::set_leader`] with `-1`); call it before clients connect.
+    ///
+    /// librdkafka 2.16's mock crashes (SIGSEGV) when it answers a Fetch v12+
+    /// for a leaderless partition: it fills the NOT_LEADER_OR_FOLLOWER
+    /// answer's KIP-951 `CurrentLeader` tag from the partition's leader
+    /// without checking it exists (`rd_kafka_mock_handle_Fetch`,
+    /// `mpart->leader->id`). On 2.16 this caps Fetch at v11 (no tagged
+    /// fields); on 2.0.2, whose Fetch stops at v11, it does nothing.
+    pub fn allow_leaderless_partitions(&self) -> Result<()> {
+        match self.version {
+            MockVersion::V2_0_2 => Ok(()),
+            MockVersion::V2_16 => self.set_api_version(crate::api_key::FETCH, 0, 11),
+        }
     }
 
     /// Sets the preferred (follower) replica that Fetch responses redirect

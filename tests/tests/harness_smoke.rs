@@ -263,8 +263,9 @@ fn tansu_python_round_trip_with_group_consumer() {
 
 /// What the librdkafka 2.16 mock advertises (ApiVersions v0, decoded with
 /// consumer-core's codec): KIP-848's ConsumerGroupHeartbeat v1, flexible
-/// versions of the consumer's APIs, and JoinGroup capped at v5 by the harness
-/// (that mock misparses v6).
+/// versions of the consumer's APIs, and the classic group APIs it misparses
+/// in their flexible versions capped by the harness (JoinGroup v5, SyncGroup
+/// v3, LeaveGroup v2; natively 6, 4 and 4).
 #[test]
 fn mock_cluster_v2_16_advertises_kip848_and_join_group_up_to_v5() {
     let cluster = MockCluster::start_v2_16(2).expect("start the librdkafka 2.16 mock cluster");
@@ -288,6 +289,8 @@ fn mock_cluster_v2_16_advertises_kip848_and_join_group_up_to_v5() {
             Some(&(0, 5)),
             "JoinGroup must be capped at v5 on broker {broker}: {v:?}"
         );
+        assert_eq!(v.get(&api_key::SYNC_GROUP), Some(&(0, 3)), "{v:?}");
+        assert_eq!(v.get(&api_key::LEAVE_GROUP), Some(&(0, 2)), "{v:?}");
         for (key, range) in [
             (api_key::FETCH, (0, 16)),
             (api_key::LIST_OFFSETS, (0, 7)),
@@ -296,8 +299,6 @@ fn mock_cluster_v2_16_advertises_kip848_and_join_group_up_to_v5() {
             (api_key::OFFSET_FETCH, (0, 6)),
             (api_key::FIND_COORDINATOR, (0, 3)),
             (api_key::HEARTBEAT, (0, 5)),
-            (api_key::LEAVE_GROUP, (0, 4)),
-            (api_key::SYNC_GROUP, (0, 4)),
             (api_key::OFFSET_FOR_LEADER_EPOCH, (2, 2)),
         ] {
             assert_eq!(
@@ -307,6 +308,13 @@ fn mock_cluster_v2_16_advertises_kip848_and_join_group_up_to_v5() {
             );
         }
     }
+    // Without the caps it advertises its whole (partly broken) ranges.
+    cluster
+        .set_api_version(api_key::JOIN_GROUP, 0, 6)
+        .expect("uncap JoinGroup");
+    let v = cluster.advertised_versions(1).expect("ApiVersions");
+    assert_eq!(v.get(&api_key::JOIN_GROUP), Some(&(0, 6)), "{v:?}");
+
     // The KIP-848 settings exist on 2.16 only.
     cluster
         .set_consumer_group_heartbeat_interval(Duration::from_millis(500))
