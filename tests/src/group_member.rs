@@ -5,7 +5,9 @@
 //! * [`ProcessMember::library`]: the same loop in a child process (the
 //!   `group_member` binary of this crate), so a test can kill it with SIGKILL;
 //! * [`ProcessMember::rdkafka`]: librdkafka (confluent-kafka for Python),
-//!   reporting its rebalance callbacks, commits and records.
+//!   reporting its rebalance callbacks, commits and records;
+//!   [`ProcessMember::rdkafka_consumer_protocol`]: the same in a KIP-848 group
+//!   (`group.protocol=consumer`, librdkafka 2.16's mock cluster).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -395,6 +397,27 @@ pub fn rdkafka_group_props(group: &str, assignor: &str) -> Vec<(String, String)>
     .collect()
 }
 
+/// librdkafka properties of a KIP-848 member (`group.protocol=consumer`):
+/// the group, reading from the earliest offset, auto-commit every second.
+/// The session timeout, heartbeat interval and assignor belong to the
+/// coordinator in this protocol (librdkafka refuses `session.timeout.ms`,
+/// `heartbeat.interval.ms` and `partition.assignment.strategy` with it); on
+/// the mock, set them with
+/// [`crate::MockCluster::set_consumer_group_heartbeat_interval`] and
+/// [`crate::MockCluster::set_consumer_group_session_timeout`].
+pub fn rdkafka_consumer_protocol_props(group: &str) -> Vec<(String, String)> {
+    [
+        ("group.id", group),
+        ("group.protocol", "consumer"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", "true"),
+        ("auto.commit.interval.ms", "1000"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 /// A group member in a child process, reporting events on its stdout.
 pub struct ProcessMember {
     child: Child,
@@ -419,6 +442,26 @@ impl ProcessMember {
         cmd.arg(bootstrap).arg(topic);
         cmd.args(props.iter().map(|(k, v)| format!("{k}={v}")));
         ProcessMember::spawn(name, cmd, true, "confluent-kafka group member")
+    }
+
+    /// librdkafka (confluent-kafka 2.16) in the KIP-848 group `group`
+    /// (`group.protocol=consumer`, see [`rdkafka_consumer_protocol_props`]),
+    /// subscribed to `topic`: its log shows the partitions it owns over time
+    /// (incremental assignments and revocations), its commits and the records
+    /// it read, for [`crate::GroupHistory`]. Needs a broker with
+    /// ConsumerGroupHeartbeat (librdkafka 2.16's mock, not 2.0.2's).
+    pub fn rdkafka_consumer_protocol(
+        name: &str,
+        bootstrap: &str,
+        topic: &str,
+        group: &str,
+    ) -> Result<ProcessMember> {
+        ProcessMember::rdkafka(
+            name,
+            bootstrap,
+            topic,
+            &rdkafka_consumer_protocol_props(group),
+        )
     }
 
     /// The library in the `group_member` binary (`exe`, from

@@ -1,7 +1,10 @@
 //! Test harness: starts real brokers and real clients for the integration suite.
 //!
 //! * [`MockCluster`]: librdkafka's mock cluster (N brokers, fault injection),
-//!   driven through `tests/mock-cluster/launcher.c`, compiled on first use.
+//!   driven through `tests/mock-cluster/launcher.c`, compiled on first use,
+//!   in two versions ([`MockVersion`]): Debian's librdkafka 2.0.2 and the
+//!   librdkafka 2.16 of the confluent-kafka wheel. [`test_on_each_mock!`]
+//!   runs a scenario on both.
 //! * [`Tansu`]: a single real Kafka-compatible broker with in-memory storage,
 //!   speaking current (flexible) protocol versions.
 //! * [`produce_kcat`] / [`produce_python`]: put known records into a topic
@@ -68,18 +71,21 @@ pub use group_history::{
 };
 pub use group_log::{now_us, parse_event_line, Logged, MemberEvent, MemberLog};
 pub use group_member::{
-    group_props, rdkafka_group_props, run_member, CommitPolicy, LibraryMember, MemberControl,
-    MemberSpec, ProcessMember,
+    group_props, rdkafka_consumer_protocol_props, rdkafka_group_props, run_member, CommitPolicy,
+    LibraryMember, MemberControl, MemberSpec, ProcessMember,
 };
 pub use json::Json;
 pub use library::{
-    init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for, poll_until,
-    produce_read_back, sample_records, summary, Expected, ExpectedRecord, WAIT,
+    init_logging, library_consumer, mock_cluster, mock_cluster_on, partitions, poll_count,
+    poll_for, poll_until, produce_read_back, sample_records, summary, Expected, ExpectedRecord,
+    WAIT,
 };
 pub use live_child::LiveChild;
 pub use log_capture::{capture_logs, captured_warnings, LogLine};
 pub use malicious::{fake_records, FakeCluster, Fault};
-pub use mock_cluster::{launcher_binary, CoordinatorType, MockCluster};
+pub use mock_cluster::{
+    launcher_binary, launcher_binary_for, CoordinatorType, MockCluster, MockVersion,
+};
 pub use noloss::{bad_rows, noloss_table, write_report, NoLoss, NoLossRow};
 pub use ports::{free_port, port_accepts};
 pub use producer::{produce_kcat, produce_kcat_with, produce_python, produce_python_with};
@@ -95,6 +101,37 @@ pub use sasl_gateway::{
 pub use secure_cluster::{SaslTansu, ServerCert, TlsOptions, TlsTansu};
 pub use stunnel::{stunnel_binary, Stunnel, StunnelOptions, TlsVersion};
 pub use tansu::{tansu_binary, Tansu, TansuOptions};
+
+/// Declares one test per [`MockVersion`] for each scenario function
+/// `fn name(version: MockVersion)` of the calling test file: a module `name`
+/// holding the tests `v2_0_2` and `v2_16`, which call `name` with that
+/// version (`cargo test name::v2_16` runs one).
+///
+/// ```ignore
+/// fn reads_everything(version: MockVersion) {
+///     let cluster = mock_cluster_on(version, 3);
+///     // ...
+/// }
+/// test_on_each_mock!(reads_everything);
+/// ```
+#[macro_export]
+macro_rules! test_on_each_mock {
+    ($($scenario:ident),+ $(,)?) => {
+        $(
+            mod $scenario {
+                #[test]
+                fn v2_0_2() {
+                    super::$scenario($crate::MockVersion::V2_0_2);
+                }
+
+                #[test]
+                fn v2_16() {
+                    super::$scenario($crate::MockVersion::V2_16);
+                }
+            }
+        )+
+    };
+}
 
 /// Kafka API keys used with [`MockCluster::push_errors`] and friends.
 pub mod api_key {
@@ -122,6 +159,10 @@ pub mod api_key {
     pub const SYNC_GROUP: i16 = 14;
     /// ApiVersions.
     pub const API_VERSIONS: i16 = 18;
+    /// OffsetForLeaderEpoch.
+    pub const OFFSET_FOR_LEADER_EPOCH: i16 = 23;
+    /// ConsumerGroupHeartbeat (KIP-848).
+    pub const CONSUMER_GROUP_HEARTBEAT: i16 = 68;
 }
 
 /// Kafka protocol error codes commonly injected in tests.

@@ -13,7 +13,7 @@ use consumer_core::{ConsumerRecord, TopicPartition};
 use consumer_net::KafkaConsumer;
 
 use crate::consumer::consume_kcat;
-use crate::mock_cluster::MockCluster;
+use crate::mock_cluster::{MockCluster, MockVersion};
 use crate::producer::produce_kcat_with;
 use crate::record::{Compression, ConsumedRecord, Produced, Record};
 
@@ -39,18 +39,29 @@ pub fn produce_read_back(
     all
 }
 
-/// Starts a mock cluster with `brokers` brokers for the library to consume
-/// from (panics with the harness's message if it cannot start).
-///
-/// ListOffsets is capped at v3: librdkafka 2.0.2's mock writes the v4+
-/// response field `LeaderEpoch` as 8 bytes instead of 4, so every partition
-/// after the first in a response is garbage. (Fixed in later librdkafka.)
+/// Starts a librdkafka 2.0.2 mock cluster with `brokers` brokers for the
+/// library to consume from (panics with the harness's message if it cannot
+/// start); see [`mock_cluster_on`].
 pub fn mock_cluster(brokers: usize) -> MockCluster {
-    let cluster = MockCluster::start(brokers)
-        .unwrap_or_else(|e| panic!("starting a {brokers}-broker mock cluster: {e}"));
-    cluster
-        .set_api_version(crate::api_key::LIST_OFFSETS, 0, 3)
-        .unwrap_or_else(|e| panic!("capping the mock's ListOffsets version: {e}"));
+    mock_cluster_on(MockVersion::V2_0_2, brokers)
+}
+
+/// Starts `version`'s mock cluster with `brokers` brokers for the library to
+/// consume from (panics with the harness's message if it cannot start).
+///
+/// On 2.0.2, ListOffsets is capped at v3: librdkafka 2.0.2's mock writes the
+/// v4+ response field `LeaderEpoch` as 8 bytes instead of 4, so every
+/// partition after the first in a response is garbage. 2.16 has that fixed
+/// and keeps its whole range (0–7); its JoinGroup cap (v5) is
+/// [`MockCluster::start_version`]'s.
+pub fn mock_cluster_on(version: MockVersion, brokers: usize) -> MockCluster {
+    let cluster = MockCluster::start_version(version, brokers)
+        .unwrap_or_else(|e| panic!("starting a {brokers}-broker {version}: {e}"));
+    if version == MockVersion::V2_0_2 {
+        cluster
+            .set_api_version(crate::api_key::LIST_OFFSETS, 0, 3)
+            .unwrap_or_else(|e| panic!("capping the mock's ListOffsets version: {e}"));
+    }
     cluster
 }
 

@@ -1,14 +1,25 @@
 //! librdkafka mock cluster, driven through `tests/mock-cluster/launcher.c`.
 //!
-//! The launcher is compiled once per process (with `cc` and
-//! `pkg-config --cflags --libs rdkafka`) into the cargo target directory,
-//! then spawned once per [`MockCluster`]. Every command is answered
-//! synchronously with `OK` or `ERR <message>`, so fault injection is in
-//! effect when the method returns.
+//! Two librdkafka versions, one launcher source ([`MockVersion`]):
+//!
+//! * 2.0.2 (Debian's `librdkafka-dev`): the launcher is compiled with `cc` and
+//!   `pkg-config --cflags --libs rdkafka`;
+//! * 2.16 (bundled in the `confluent-kafka==2.16.1` wheel as
+//!   `confluent_kafka.libs/librdkafka-<hash>.so.1`): compiled against the same
+//!   Debian headers, but linked to a copy of the wheel's library, placed
+//!   beside the launcher under its SONAME and found through an `$ORIGIN`
+//!   rpath.
+//!
+//! Each launcher is compiled once per process into the cargo target
+//! directory, then spawned once per [`MockCluster`]. Every command is
+//! answered synchronously with `OK` or `ERR <message>`, so fault injection is
+//! in effect when the method returns.
 
 use std::collections::hash_map::DefaultHasher;
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -18,6 +29,7 @@ use std::time::Duration;
 
 use crate::error::{install_hint, HarnessError, Result};
 use crate::process::{self, OutputTail};
+use crate::python;
 
 /// The launcher's C source, embedded so the harness does not depend on the
 /// checkout layout at run time.
@@ -29,6 +41,52 @@ const LAUNCHER_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How long compiling the launcher may take.
 const COMPILE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Which librdkafka's mock cluster a [`MockCluster`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MockVersion {
+    /// Debian's librdkafka 2.0.2 (`librdkafka-dev`): old, non-flexible
+    /// versions only (Metadata 0–2, Fetch 0–11, JoinGroup 0–5, …).
+    V2_0_2,
+    /// librdkafka 2.16 from the `confluent-kafka==2.16.1` wheel: flexible
+    /// versions (Metadata 0–13, Fetch 0–16, …) and KIP-848's
+    /// ConsumerGroupHeartbeat v1. Right after start the harness caps the
+    /// classic group APIs whose flexible versions this mock misparses
+    /// ([`MockCluster::V2_16_CAPS`]: JoinGroup v5, SyncGroup v3, LeaveGroup
+    /// v2). Known quirks: transaction markers are written with CRC 0, aborted
+    /// transactions are not filtered, and a leaderless partition crashes it
+    /// on Fetch v12+ ([`MockCluster::allow_leaderless_partitions`]); see
+    /// docs/testing.md.
+    V2_16,
+}
+
+impl MockVersion {
+    /// Every version, oldest first.
+    pub const ALL: [MockVersion; 2] = [MockVersion::V2_0_2, MockVersion::V2_16];
+
+    /// The librdkafka version, `2.0.2` or `2.16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MockVersion::V2_0_2 => "2.0.2",
+            MockVersion::V2_16 => "2.16",
+        }
+    }
+
+    /// True if `librdkafka` (as `rd_kafka_version_str()` gives it, e.g.
+    /// `2.16.0`) is this version.
+    pub fn matches(self, librdkafka: &str) -> bool {
+        match self {
+            MockVersion::V2_0_2 => librdkafka == "2.0.2",
+            MockVersion::V2_16 => librdkafka.starts_with("2.16."),
+        }
+    }
+}
+
+impl std::fmt::Display for MockVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "librdkafka {} mock cluster", self.name())
+    }
+}
 
 /// Which coordinator [`MockCluster::set_coordinator`] moves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +105,8 @@ pub enum CoordinatorType {
 pub struct MockCluster {
     bootstrap: String,
     brokers: usize,
+    version: MockVersion,
+    librdkafka: String,
     inner: Mutex<Inner>,
     stderr: OutputTail,
 }
@@ -71,17 +131,74 @@ impl MockCluster {
     pub const KAFKA_PYTHON_CONFIG: &'static [(&'static str, &'static str)] =
         &[("api_version", "(2, 3)")];
 
-    /// Compiles the launcher if needed and starts a cluster with `brokers`
-    /// brokers (1..=64).
+    /// The version caps applied to every librdkafka 2.16 cluster right after
+    /// start: `(api_key, max_version, why)`. librdkafka's own client never
+    /// sends these versions, and its mock decodes them as if they were not
+    /// flexible:
+    pub const V2_16_CAPS: &'static [(i16, i16, &'static str)] = &[
+        (
+            crate::api_key::JOIN_GROUP,
+            5,
+            "JoinGroup v6+: reads the protocols' compact array count as an INT32",
+        ),
+        (
+            crate::api_key::SYNC_GROUP,
+            3,
+            "SyncGroup v4+: reads the assignments' compact array count as an INT32 \
+             (\"Protocol read buffer underflow for SyncGroup v4\", the member never syncs)",
+        ),
+        (
+            crate::api_key::LEAVE_GROUP,
+            2,
+            "LeaveGroup v3+: reads a single member id where the Members array is, and \
+             answers without Members (the member is not removed)",
+        ),
+    ];
+
+    /// Compiles the launcher if needed and starts a librdkafka 2.0.2 cluster
+    /// with `brokers` brokers (1..=64).
     pub fn start(brokers: usize) -> Result<MockCluster> {
+        MockCluster::start_version(MockVersion::V2_0_2, brokers)
+    }
+
+    /// Like [`Self::start`], with librdkafka 2.16's mock cluster (with
+    /// [`Self::V2_16_CAPS`]).
+    pub fn start_v2_16(brokers: usize) -> Result<MockCluster> {
+        MockCluster::start_version(MockVersion::V2_16, brokers)
+    }
+
+    /// Compiles the launcher for `version` if needed and starts a cluster
+    /// with `brokers` brokers (1..=64). Fails unless the launcher's
+    /// librdkafka is `version`. On 2.16, [`Self::V2_16_CAPS`] are applied.
+    pub fn start_version(version: MockVersion, brokers: usize) -> Result<MockCluster> {
         if !(1..=64).contains(&brokers) {
             return Err(HarnessError::InvalidInput(format!(
                 "mock cluster broker count must be 1..=64, got {brokers}"
             )));
         }
-        let exe = launcher_binary()?;
+        let exe = launcher_binary_for(version)?;
+        let cluster = MockCluster::spawn(&exe, version, brokers)?;
+        if !version.matches(&cluster.librdkafka) {
+            return Err(HarnessError::Missing {
+                what: format!(
+                    "{version}: the launcher {} runs librdkafka {}",
+                    exe.display(),
+                    cluster.librdkafka
+                ),
+                install: version.install_hint().into(),
+            });
+        }
+        if version == MockVersion::V2_16 {
+            for &(api_key, max, _) in MockCluster::V2_16_CAPS {
+                cluster.set_api_version(api_key, 0, max)?;
+            }
+        }
+        Ok(cluster)
+    }
+
+    fn spawn(exe: &Path, version: MockVersion, brokers: usize) -> Result<MockCluster> {
         log::debug!("starting mock cluster: {} {brokers}", exe.display());
-        let mut child = Command::new(&exe)
+        let mut child = Command::new(exe)
             .arg(brokers.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -138,13 +255,48 @@ impl MockCluster {
                 });
             }
         };
-        log::info!("mock cluster with {brokers} brokers at {bootstrap}");
-        Ok(MockCluster {
+        let mut cluster = MockCluster {
             bootstrap,
             brokers,
+            version,
+            librdkafka: String::new(),
             inner: Mutex::new(inner),
             stderr,
-        })
+        };
+        cluster.librdkafka = cluster.command("version")?.trim().to_string();
+        log::info!(
+            "mock cluster (librdkafka {}) with {brokers} brokers at {}",
+            cluster.librdkafka,
+            cluster.bootstrap
+        );
+        Ok(cluster)
+    }
+
+    /// Which librdkafka's mock this is.
+    pub fn version(&self) -> MockVersion {
+        self.version
+    }
+
+    /// The running librdkafka's own version string (`rd_kafka_version_str()`,
+    /// e.g. `2.0.2` or `2.16.0`).
+    pub fn librdkafka_version(&self) -> &str {
+        &self.librdkafka
+    }
+
+    /// The API version ranges broker `broker` (1-based id) advertises: an
+    /// ApiVersions v0 request sent over a fresh connection, decoded with
+    /// consumer-core's codec. Maps API key to `(min, max)`.
+    pub fn advertised_versions(&self, broker: usize) -> Result<BTreeMap<i16, (i16, i16)>> {
+        let addr = broker
+            .checked_sub(1)
+            .and_then(|i| self.broker_addrs().get(i).cloned())
+            .ok_or_else(|| {
+                HarnessError::InvalidInput(format!(
+                    "no broker {broker} in a {}-broker cluster",
+                    self.brokers
+                ))
+            })?;
+        api_versions(&addr)
     }
 
     /// The `bootstrap.servers` list, e.g. `127.0.0.1:40001,127.0.0.1:40002`.
@@ -229,7 +381,8 @@ impl MockCluster {
         ])
     }
 
-    /// Makes `broker` the leader of `topic`/`partition` (`-1`: leaderless).
+    /// Makes `broker` the leader of `topic`/`partition` (`-1`: leaderless; on
+    /// librdkafka 2.16 see [`Self::allow_leaderless_partitions`] first).
     pub fn set_leader(&self, topic: &str, partition: i32, broker: i32) -> Result<()> {
         self.cmd(&[
             "partition_leader",
@@ -237,6 +390,22 @@ impl MockCluster {
             &partition.to_string(),
             &broker.to_string(),
         ])
+    }
+
+    /// Makes the cluster safe for partitions without a leader
+    /// ([`Self::set_leader`] with `-1`); call it before clients connect.
+    ///
+    /// librdkafka 2.16's mock crashes (SIGSEGV) when it answers a Fetch v12+
+    /// for a leaderless partition: it fills the NOT_LEADER_OR_FOLLOWER
+    /// answer's KIP-951 `CurrentLeader` tag from the partition's leader
+    /// without checking it exists (`rd_kafka_mock_handle_Fetch`,
+    /// `mpart->leader->id`). On 2.16 this caps Fetch at v11 (no tagged
+    /// fields); on 2.0.2, whose Fetch stops at v11, it does nothing.
+    pub fn allow_leaderless_partitions(&self) -> Result<()> {
+        match self.version {
+            MockVersion::V2_0_2 => Ok(()),
+            MockVersion::V2_16 => self.set_api_version(crate::api_key::FETCH, 0, 11),
+        }
     }
 
     /// Sets the preferred (follower) replica that Fetch responses redirect
@@ -285,9 +454,7 @@ impl MockCluster {
 
     /// Delays every response of broker `id` by `rtt` (`-1`: all brokers).
     pub fn set_rtt(&self, id: i32, rtt: Duration) -> Result<()> {
-        let ms = i32::try_from(rtt.as_millis())
-            .map_err(|_| HarnessError::InvalidInput(format!("rtt too large: {rtt:?}")))?;
-        self.cmd(&["broker_rtt", &id.to_string(), &ms.to_string()])
+        self.cmd(&["broker_rtt", &id.to_string(), &millis(rtt)?])
     }
 
     /// Sets the rack that Metadata reports for broker `id` (`-1`: all).
@@ -375,6 +542,25 @@ impl MockCluster {
         ])
     }
 
+    /// The heartbeat interval the coordinator gives KIP-848
+    /// (`group.protocol=consumer`) members (librdkafka's default: 3 s).
+    /// librdkafka 2.16 only: the 2.0.2 mock has no such groups.
+    pub fn set_consumer_group_heartbeat_interval(&self, interval: Duration) -> Result<()> {
+        self.cmd(&["consumer_group_heartbeat_interval", &millis(interval)?])
+    }
+
+    /// The session timeout of KIP-848 members (librdkafka's default: 30 s);
+    /// librdkafka 2.16 only.
+    pub fn set_consumer_group_session_timeout(&self, timeout: Duration) -> Result<()> {
+        self.cmd(&["consumer_group_session_timeout", &millis(timeout)?])
+    }
+
+    /// How long a classic group's first rebalance waits for more members
+    /// (3 s in both versions; settable on 2.16 only).
+    pub fn set_group_initial_rebalance_delay(&self, delay: Duration) -> Result<()> {
+        self.cmd(&["group_initial_rebalance_delay", &millis(delay)?])
+    }
+
     fn cmd(&self, parts: &[&str]) -> Result<()> {
         self.command(&parts.join(" ")).map(drop)
     }
@@ -436,6 +622,64 @@ fn exit_status_text(child: &mut Child) -> String {
     }
 }
 
+/// `d` in whole milliseconds, as a launcher argument (at most `i32::MAX`).
+fn millis(d: Duration) -> Result<String> {
+    i32::try_from(d.as_millis())
+        .map(|ms| ms.to_string())
+        .map_err(|_| HarnessError::InvalidInput(format!("duration too large: {d:?}")))
+}
+
+/// Sends ApiVersions v0 to `addr` and returns the advertised ranges.
+fn api_versions(addr: &str) -> Result<BTreeMap<i16, (i16, i16)>> {
+    use consumer_core::codec::messages::api_versions::ApiVersionsRequest;
+    use consumer_core::codec::{decode_response_frame, encode_request_frame};
+
+    let what = format!("ApiVersions to {addr}");
+    let io = |e: std::io::Error| HarnessError::io(what.clone(), e);
+    let sock: SocketAddr = addr
+        .parse()
+        .map_err(|e| HarnessError::InvalidInput(format!("broker address {addr:?}: {e}")))?;
+    let mut stream = TcpStream::connect_timeout(&sock, LAUNCHER_TIMEOUT).map_err(io)?;
+    stream
+        .set_read_timeout(Some(LAUNCHER_TIMEOUT))
+        .map_err(io)?;
+    stream
+        .set_write_timeout(Some(LAUNCHER_TIMEOUT))
+        .map_err(io)?;
+    let request = encode_request_frame(1, Some("harness"), 0, &ApiVersionsRequest::default())
+        .map_err(|e| HarnessError::InvalidInput(format!("encoding ApiVersions: {e}")))?;
+    stream.write_all(&request).map_err(io)?;
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size).map_err(io)?;
+    let size = usize::try_from(i32::from_be_bytes(size)).map_err(|_| HarnessError::Protocol {
+        what: what.clone(),
+        detail: "negative frame size".into(),
+    })?;
+    let mut frame = vec![0u8; size];
+    stream.read_exact(&mut frame).map_err(io)?;
+    let (correlation, response) =
+        decode_response_frame::<ApiVersionsRequest>(bytes::Bytes::from(frame), 0).map_err(|e| {
+            HarnessError::Protocol {
+                what: what.clone(),
+                detail: format!("undecodable response: {e}"),
+            }
+        })?;
+    if correlation != 1 || response.error_code != 0 {
+        return Err(HarnessError::Protocol {
+            what,
+            detail: format!(
+                "correlation id {correlation}, error code {}",
+                response.error_code
+            ),
+        });
+    }
+    Ok(response
+        .api_keys
+        .iter()
+        .map(|k| (k.api_key, (k.min_version, k.max_version)))
+        .collect())
+}
+
 /// Validates a single protocol token (no whitespace, non-empty).
 fn arg(s: &str) -> Result<&str> {
     if s.is_empty() || s.chars().any(char::is_whitespace) {
@@ -446,20 +690,31 @@ fn arg(s: &str) -> Result<&str> {
     Ok(s)
 }
 
-/// Returns the path of the compiled launcher, compiling it on first use.
-///
-/// The binary is named after a hash of its source, so edits to launcher.c
-/// are picked up, and it is built under a temporary name and renamed into
-/// place, so concurrent test processes never run a half-written file.
+/// Returns the path of the compiled librdkafka 2.0.2 launcher, compiling it
+/// on first use (see [`launcher_binary_for`]).
 pub fn launcher_binary() -> Result<PathBuf> {
-    static BUILT: OnceLock<Mutex<Option<PathBuf>>> = OnceLock::new();
-    let cell = BUILT.get_or_init(|| Mutex::new(None));
+    launcher_binary_for(MockVersion::V2_0_2)
+}
+
+/// Returns the path of the launcher linked to `version`'s librdkafka,
+/// compiling it on first use.
+///
+/// The binary's path holds a hash of its source (and for 2.16, of the
+/// wheel's library), so edits to launcher.c are picked up, and it is built
+/// under a temporary name and renamed into place, so concurrent test
+/// processes never run a half-written file.
+pub fn launcher_binary_for(version: MockVersion) -> Result<PathBuf> {
+    static BUILT: OnceLock<Mutex<BTreeMap<MockVersion, PathBuf>>> = OnceLock::new();
+    let cell = BUILT.get_or_init(|| Mutex::new(BTreeMap::new()));
     let mut built = cell.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = built.as_ref() {
+    if let Some(p) = built.get(&version) {
         return Ok(p.clone());
     }
-    let path = compile_launcher()?;
-    *built = Some(path.clone());
+    let path = match version {
+        MockVersion::V2_0_2 => compile_launcher()?,
+        MockVersion::V2_16 => compile_launcher_v2_16()?,
+    };
+    built.insert(version, path.clone());
     Ok(path)
 }
 
@@ -495,7 +750,7 @@ fn compile_launcher() -> Result<PathBuf> {
     std::fs::write(&src, LAUNCHER_SRC)
         .map_err(|e| HarnessError::io(format!("writing {}", src.display()), e))?;
 
-    let result = run_cc(&src, &tmp);
+    let result = run_cc(&src, &tmp, &rdkafka_flags(&["--cflags", "--libs"]));
     let _ = std::fs::remove_file(&src);
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
@@ -507,9 +762,12 @@ fn compile_launcher() -> Result<PathBuf> {
     Ok(exe)
 }
 
-fn rdkafka_flags() -> Vec<String> {
+/// `pkg-config <what> rdkafka` (Debian's librdkafka 2.0.2): `--cflags` for
+/// the headers, `--libs` for the library.
+fn rdkafka_flags(what: &[&str]) -> Vec<String> {
     let out = Command::new("pkg-config")
-        .args(["--cflags", "--libs", "rdkafka"])
+        .args(what)
+        .arg("rdkafka")
         .output();
     match out {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
@@ -517,21 +775,208 @@ fn rdkafka_flags() -> Vec<String> {
             .map(str::to_string)
             .collect(),
         other => {
+            let fallback = if what.contains(&"--libs") {
+                vec!["-lrdkafka".to_string()]
+            } else {
+                Vec::new()
+            };
             log::warn!(
-                "pkg-config --cflags --libs rdkafka failed ({other:?}); falling back to -lrdkafka"
+                "pkg-config {what:?} rdkafka failed ({other:?}); falling back to {fallback:?}"
             );
-            vec!["-lrdkafka".into()]
+            fallback
         }
     }
 }
 
-fn run_cc(src: &Path, out: &Path) -> Result<()> {
+/// Prints the confluent-kafka wheel's librdkafka version, its own version,
+/// its package folder and the libraries in `confluent_kafka.libs` (one a line).
+const FIND_WHEEL_LIBRDKAFKA: &str = r#"
+import sys, os, glob
+try:
+    import confluent_kafka
+except ImportError as e:
+    sys.stderr.write("MISSING confluent-kafka: %s\n" % e)
+    sys.exit(97)
+pkg = os.path.dirname(os.path.abspath(confluent_kafka.__file__))
+print(confluent_kafka.libversion()[0])
+print(confluent_kafka.version()[0])
+print(pkg)
+for lib in sorted(glob.glob(os.path.join(os.path.dirname(pkg), "confluent_kafka.libs", "librdkafka*.so*"))):
+    print(lib)
+"#;
+
+/// The librdkafka the confluent-kafka wheel bundles.
+struct WheelLibrdkafka {
+    /// Its `rd_kafka_version_str()`.
+    version: String,
+    /// The file in `confluent_kafka.libs`.
+    path: PathBuf,
+    /// Its SONAME (the name the launcher is linked to and loads).
+    soname: String,
+}
+
+const WHEEL_INSTALL: &str = "python3 -m pip install confluent-kafka==2.16.1";
+
+impl MockVersion {
+    fn install_hint(self) -> &'static str {
+        match self {
+            MockVersion::V2_0_2 => "apt-get install -y librdkafka-dev pkg-config",
+            MockVersion::V2_16 => WHEEL_INSTALL,
+        }
+    }
+}
+
+/// Finds the wheel's librdkafka through the harness Python (the python3
+/// first on PATH, which pip installed confluent-kafka into).
+fn wheel_librdkafka() -> Result<WheelLibrdkafka> {
+    let py = python::python_program();
+    let mut cmd = python::python_command(FIND_WHEEL_LIBRDKAFKA);
+    let out = process::run(&mut cmd, None, Duration::from_secs(60))?;
+    if out.status.code() == Some(97) {
+        return Err(HarnessError::Missing {
+            what: format!(
+                "confluent-kafka for `{py}`, whose wheel bundles librdkafka 2.16 ({})",
+                out.stderr_text().trim()
+            ),
+            install: WHEEL_INSTALL.into(),
+        });
+    }
+    if !out.status.success() {
+        return Err(HarnessError::Failed {
+            what: format!("`{py}` looking for confluent-kafka's librdkafka"),
+            status: out.status.to_string(),
+            output: out.stderr_text(),
+        });
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let version = lines.next().unwrap_or_default().trim().to_string();
+    let wheel = lines.next().unwrap_or_default().trim().to_string();
+    let pkg = lines.next().unwrap_or_default().trim().to_string();
+    if !MockVersion::V2_16.matches(&version) {
+        return Err(HarnessError::Missing {
+            what: format!(
+                "librdkafka 2.16 from the confluent-kafka wheel: `{py}` has confluent-kafka \
+                 {wheel:?} ({pkg}) with librdkafka {version:?}"
+            ),
+            install: WHEEL_INSTALL.into(),
+        });
+    }
+    let Some(path) = lines.next().map(|l| PathBuf::from(l.trim())) else {
+        return Err(HarnessError::Missing {
+            what: format!(
+                "librdkafka in the confluent-kafka wheel: no confluent_kafka.libs/librdkafka*.so* \
+                 beside {pkg} (a confluent-kafka built from source links the system's \
+                 librdkafka instead; the manylinux wheel bundles 2.16)"
+            ),
+            install: "python3 -m pip install --force-reinstall --only-binary :all: \
+                      confluent-kafka==2.16.1"
+                .into(),
+        });
+    };
+    let soname = soname(&path)?;
+    Ok(WheelLibrdkafka {
+        version,
+        path,
+        soname,
+    })
+}
+
+/// The SONAME of the shared library `lib` (`readelf -d`), or its file name
+/// when readelf is not there (auditwheel names the copies after their SONAME).
+fn soname(lib: &Path) -> Result<String> {
+    let file_name = lib
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| HarnessError::InvalidInput(format!("no file name: {}", lib.display())))?;
+    let out = match process::run(
+        Command::new("readelf").arg("-d").arg(lib),
+        None,
+        Duration::from_secs(30),
+    ) {
+        Ok(o) if o.status.success() => o,
+        other => {
+            let why = match other {
+                Ok(o) => format!("{}: {}", o.status, o.stderr_text().trim()),
+                Err(e) => e.to_string(),
+            };
+            log::warn!(
+                "readelf -d {} failed ({why}); taking the file name as the SONAME",
+                lib.display()
+            );
+            return Ok(file_name);
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let soname = text
+        .lines()
+        .filter(|l| l.contains("(SONAME)"))
+        .find_map(|l| Some(l.split_once('[')?.1.split_once(']')?.0.to_string()));
+    Ok(soname.unwrap_or(file_name))
+}
+
+/// Builds the launcher against Debian's headers, linked to a copy of the
+/// wheel's librdkafka 2.16 placed beside it (rpath `$ORIGIN`).
+fn compile_launcher_v2_16() -> Result<PathBuf> {
+    let wheel = wheel_librdkafka()?;
+    let len = std::fs::metadata(&wheel.path)
+        .map_err(|e| HarnessError::io(format!("reading {}", wheel.path.display()), e))?
+        .len();
+    let mut h = DefaultHasher::new();
+    (LAUNCHER_SRC, &wheel.version, &wheel.soname, len).hash(&mut h);
+    let dir = build_dir().join(format!("librdkafka-{}-{:016x}", wheel.version, h.finish()));
+    let exe = dir.join("launcher");
+    let lib = dir.join(&wheel.soname);
+    if exe.is_file() && lib.is_file() {
+        return Ok(exe);
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| HarnessError::io(format!("creating {}", dir.display()), e))?;
+    let pid = std::process::id();
+    if !lib.is_file() {
+        let tmp = dir.join(format!("{}-{pid}.tmp", wheel.soname));
+        std::fs::copy(&wheel.path, &tmp)
+            .and_then(|_| std::fs::rename(&tmp, &lib))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                HarnessError::io(
+                    format!("copying {} to {}", wheel.path.display(), lib.display()),
+                    e,
+                )
+            })?;
+    }
+    let src = dir.join(format!("launcher-{pid}.c"));
+    let tmp = dir.join(format!("launcher-{pid}.tmp"));
+    std::fs::write(&src, LAUNCHER_SRC)
+        .map_err(|e| HarnessError::io(format!("writing {}", src.display()), e))?;
+    let mut flags = rdkafka_flags(&["--cflags"]);
+    flags.push(format!("-L{}", dir.display()));
+    flags.push(format!("-l:{}", wheel.soname));
+    // Literally `$ORIGIN` (no shell here): the loader looks beside the binary.
+    flags.push("-Wl,-rpath,$ORIGIN".to_string());
+    let result = run_cc(&src, &tmp, &flags);
+    let _ = std::fs::remove_file(&src);
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, &exe)
+        .map_err(|e| HarnessError::io(format!("renaming {} into place", tmp.display()), e))?;
+    log::info!(
+        "compiled the librdkafka {} mock cluster launcher: {}",
+        wheel.version,
+        exe.display()
+    );
+    Ok(exe)
+}
+
+fn run_cc(src: &Path, out: &Path, flags: &[String]) -> Result<()> {
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
     let mut cmd = Command::new(&cc);
     cmd.args(["-std=c99", "-D_GNU_SOURCE", "-O1", "-Wall", "-o"])
         .arg(out)
         .arg(src)
-        .args(rdkafka_flags());
+        .args(flags);
     let output = match process::run(&mut cmd, None, COMPILE_TIMEOUT) {
         Ok(o) => o,
         Err(HarnessError::Missing { .. }) => {

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use integration_tests::{
-    consume_kcat, init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for,
-    produce_kcat, Compression, Expected, Record, WAIT,
+    consume_kcat, init_logging, library_consumer, mock_cluster_on, partitions, poll_count,
+    poll_for, produce_kcat, test_on_each_mock, Compression, Expected, MockVersion, Record, WAIT,
 };
 
 const PARTITIONS: i32 = 3;
@@ -47,9 +47,9 @@ fn records(codec: Compression) -> Vec<Record> {
         .collect()
 }
 
-fn round_trip(codec: Compression) {
+fn round_trip(version: MockVersion, codec: Compression) {
     init_logging();
-    let cluster = mock_cluster(1);
+    let cluster = mock_cluster_on(version, 1);
     let topic = format!("compression-{codec}");
     cluster
         .create_topic(&topic, PARTITIONS, 1)
@@ -67,27 +67,24 @@ fn round_trip(codec: Compression) {
     assert!(extra.is_empty(), "unexpected extra records: {extra:?}");
 }
 
-#[test]
-fn uncompressed() {
-    round_trip(Compression::None);
+fn uncompressed(version: MockVersion) {
+    round_trip(version, Compression::None);
 }
 
-#[test]
-fn gzip() {
-    round_trip(Compression::Gzip);
+fn gzip(version: MockVersion) {
+    round_trip(version, Compression::Gzip);
 }
 
-#[test]
-fn snappy() {
-    round_trip(Compression::Snappy);
+fn snappy(version: MockVersion) {
+    round_trip(version, Compression::Snappy);
 }
 
-#[test]
-fn lz4() {
-    round_trip(Compression::Lz4);
+fn lz4(version: MockVersion) {
+    round_trip(version, Compression::Lz4);
 }
 
-#[test]
-fn zstd() {
-    round_trip(Compression::Zstd);
+fn zstd(version: MockVersion) {
+    round_trip(version, Compression::Zstd);
 }
+
+test_on_each_mock!(uncompressed, gzip, snappy, lz4, zstd,);

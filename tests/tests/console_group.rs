@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use integration_tests::{
-    init_logging, json_number_field, json_string_field, mock_cluster, produce_kcat,
-    run_console_consumer, sample_records, Compression, MockCluster,
+    init_logging, json_number_field, json_string_field, mock_cluster_on, produce_kcat,
+    run_console_consumer, sample_records, test_on_each_mock, Compression, MockCluster, MockVersion,
 };
 
 /// One printed record: (partition, offset, key).
@@ -45,10 +45,9 @@ fn run_consume(cluster: &MockCluster, topic: &str, args: &[&str]) -> Vec<Printed
         .collect()
 }
 
-#[test]
-fn max_messages_commits_exactly_what_was_printed() {
+fn max_messages_commits_exactly_what_was_printed(version: MockVersion) {
     init_logging();
-    let cluster = mock_cluster(1);
+    let cluster = mock_cluster_on(version, 1);
     let topic = "console-group-one";
     cluster.create_topic(topic, 1, 1).expect("create topic");
     let records = sample_records(30, 1, "c");
@@ -68,10 +67,9 @@ fn max_messages_commits_exactly_what_was_printed() {
     }
 }
 
-#[test]
-fn runs_in_a_group_share_the_partitions_records_exactly_once() {
+fn runs_in_a_group_share_the_partitions_records_exactly_once(version: MockVersion) {
     init_logging();
-    let cluster = mock_cluster(2);
+    let cluster = mock_cluster_on(version, 2);
     let topic = "console-group-three";
     cluster.create_topic(topic, 3, 1).expect("create topic");
     let records = sample_records(30, 3, "m");
@@ -98,3 +96,8 @@ fn runs_in_a_group_share_the_partitions_records_exactly_once() {
     let rest = run_consume(&cluster, topic, &auto);
     assert!(rest.is_empty(), "a fourth run printed {rest:?}");
 }
+
+test_on_each_mock!(
+    max_messages_commits_exactly_what_was_printed,
+    runs_in_a_group_share_the_partitions_records_exactly_once,
+);

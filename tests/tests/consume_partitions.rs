@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use consumer_net::ConsumerRecord;
 use integration_tests::{
-    consume_kcat, init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for,
-    poll_until, produce_kcat, produce_python_with, sample_records, Compression, Expected,
-    MockCluster, Record, WAIT,
+    consume_kcat, init_logging, library_consumer, mock_cluster_on, partitions, poll_count,
+    poll_for, poll_until, produce_kcat, produce_python_with, sample_records, test_on_each_mock,
+    Compression, Expected, MockCluster, MockVersion, Record, WAIT,
 };
 
 const PARTITIONS: i32 = 6;
@@ -57,10 +57,9 @@ fn varied_records(n: usize) -> Vec<Record> {
         .collect()
 }
 
-#[test]
-fn all_partitions_from_beginning_with_earliest_reset() {
+fn all_partitions_from_beginning_with_earliest_reset(version: MockVersion) {
     init_logging();
-    let cluster = mock_cluster(3);
+    let cluster = mock_cluster_on(version, 3);
     let bs = cluster.bootstrap();
     let topic = "consume-all-earliest";
     cluster
@@ -95,10 +94,9 @@ fn all_partitions_from_beginning_with_earliest_reset() {
     }
 }
 
-#[test]
-fn seek_to_beginning_overrides_latest_reset() {
+fn seek_to_beginning_overrides_latest_reset(version: MockVersion) {
     init_logging();
-    let cluster = mock_cluster(3);
+    let cluster = mock_cluster_on(version, 3);
     let bs = cluster.bootstrap();
     let topic = "consume-all-seek-beginning";
     cluster
@@ -141,10 +139,9 @@ fn kcat_expected(bs: &str, topic: &str, records: &[Record]) -> Expected {
     expected
 }
 
-#[test]
-fn many_partitions_of_several_topics_at_once() {
+fn many_partitions_of_several_topics_at_once(version: MockVersion) {
     init_logging();
-    let cluster = mock_cluster(3);
+    let cluster = mock_cluster_on(version, 3);
     let bs = cluster.bootstrap();
     let (wide, narrow) = ("consume-wide", "consume-narrow");
     cluster.create_topic(wide, 64, 2).expect("create topic");
@@ -164,10 +161,9 @@ fn many_partitions_of_several_topics_at_once() {
     assert_eq!(got.len(), total, "records of other topics");
 }
 
-#[test]
-fn reassignment_mid_stream_drops_and_adds_partitions() {
+fn reassignment_mid_stream_drops_and_adds_partitions(version: MockVersion) {
     init_logging();
-    let cluster = mock_cluster(2);
+    let cluster = mock_cluster_on(version, 2);
     let bs = cluster.bootstrap();
     let topic = "consume-reassign";
     cluster.create_topic(topic, 3, 2).expect("create topic");
@@ -213,10 +209,9 @@ fn reassignment_mid_stream_drops_and_adds_partitions() {
         .assert_delivered(&before);
 }
 
-#[test]
-fn zero_timeout_polls_make_progress() {
+fn zero_timeout_polls_make_progress(version: MockVersion) {
     init_logging();
-    let cluster = mock_cluster(2);
+    let cluster = mock_cluster_on(version, 2);
     let bs = cluster.bootstrap();
     let topic = "consume-poll-zero";
     cluster.create_topic(topic, 4, 2).expect("create topic");
@@ -241,3 +236,11 @@ fn zero_timeout_polls_make_progress() {
     got.extend(poll_for(&mut consumer, Duration::from_millis(700)));
     expected.assert_delivered(&got);
 }
+
+test_on_each_mock!(
+    all_partitions_from_beginning_with_earliest_reset,
+    seek_to_beginning_overrides_latest_reset,
+    many_partitions_of_several_topics_at_once,
+    reassignment_mid_stream_drops_and_adds_partitions,
+    zero_timeout_polls_make_progress,
+);

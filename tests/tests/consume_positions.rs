@@ -9,9 +9,9 @@ use std::time::Duration;
 use consumer_core::ConsumerError;
 use consumer_net::{KafkaConsumer, KafkaError, TopicPartition};
 use integration_tests::{
-    consume_kcat, init_logging, library_consumer, mock_cluster, partitions, poll_count, poll_for,
-    poll_until, produce_kcat, produce_kcat_with, produce_read_back, sample_records, Compression,
-    Expected, MockCluster, Record, WAIT,
+    consume_kcat, init_logging, library_consumer, mock_cluster_on, partitions, poll_count,
+    poll_for, poll_until, produce_kcat, produce_kcat_with, produce_read_back, sample_records,
+    test_on_each_mock, Compression, Expected, MockCluster, MockVersion, Record, WAIT,
 };
 
 /// Produces `records` with kcat and returns everything the topic holds now
@@ -25,10 +25,9 @@ fn assert_quiet(consumer: &mut KafkaConsumer, what: &str) {
     assert!(extra.is_empty(), "{what}: unexpected records {extra:?}");
 }
 
-#[test]
-fn from_end_only_records_produced_afterwards_arrive() {
+fn from_end_only_records_produced_afterwards_arrive(version: MockVersion) {
     init_logging();
-    let cluster = mock_cluster(2);
+    let cluster = mock_cluster_on(version, 2);
     let topic = "positions-from-end";
     cluster.create_topic(topic, 3, 2).expect("create topic");
     let before = produce(
@@ -74,10 +73,9 @@ fn from_end_only_records_produced_afterwards_arrive() {
     }
 }
 
-#[test]
-fn seek_to_offsets_forwards_backwards_and_mid_stream() {
+fn seek_to_offsets_forwards_backwards_and_mid_stream(version: MockVersion) {
     init_logging();
-    let cluster = mock_cluster(3);
+    let cluster = mock_cluster_on(version, 3);
     let topic = "positions-seek";
     cluster.create_topic(topic, 3, 3).expect("create topic");
     let all = produce(
@@ -133,10 +131,9 @@ fn seek_to_offsets_forwards_backwards_and_mid_stream() {
     assert_quiet(&mut c, "positioned at the end");
 }
 
-#[test]
-fn out_of_range_positions_reset_or_fail_per_policy() {
+fn out_of_range_positions_reset_or_fail_per_policy(version: MockVersion) {
     init_logging();
-    let cluster = mock_cluster(1);
+    let cluster = mock_cluster_on(version, 1);
     let topic = "positions-out-of-range";
     cluster.create_topic(topic, 2, 1).expect("create topic");
     let all = produce(
@@ -195,10 +192,9 @@ fn poll_error(c: &mut KafkaConsumer) -> KafkaError {
     panic!("no error within {WAIT:?}");
 }
 
-#[test]
-fn offset_lookups_match_what_kcat_reads() {
+fn offset_lookups_match_what_kcat_reads(version: MockVersion) {
     init_logging();
-    let cluster = mock_cluster(3);
+    let cluster = mock_cluster_on(version, 3);
     let topic = "positions-lookups";
     cluster.create_topic(topic, 4, 3).expect("create topic");
     // Uneven partitions: 0 stays empty, 1 gets 1 record, 2 gets 10, 3 gets 200.
@@ -268,10 +264,9 @@ fn offset_lookups_match_what_kcat_reads() {
     }
 }
 
-#[test]
-fn log_start_moved_up_by_the_broker() {
+fn log_start_moved_up_by_the_broker(version: MockVersion) {
     init_logging();
-    let cluster = mock_cluster(1);
+    let cluster = mock_cluster_on(version, 1);
     let topic = "positions-log-start";
     cluster.create_topic(topic, 1, 1).expect("create topic");
     let bs = cluster.bootstrap();
@@ -317,3 +312,11 @@ fn log_start_moved_up_by_the_broker() {
     assert_quiet(&mut c, "after the log end");
     assert_eq!(c.position(&tp).expect("position"), 70);
 }
+
+test_on_each_mock!(
+    from_end_only_records_produced_afterwards_arrive,
+    seek_to_offsets_forwards_backwards_and_mid_stream,
+    out_of_range_positions_reset_or_fail_per_policy,
+    offset_lookups_match_what_kcat_reads,
+    log_start_moved_up_by_the_broker,
+);

@@ -8,6 +8,9 @@
 //! Topology (4 brokers): partition 0 led by broker 1, partition 1 by broker
 //! 2, the group coordinator on broker 3, and broker 4 the only bootstrap
 //! server. Scenarios run in parallel threads, each with its own cluster.
+//! The whole matrix runs once per mock version (`fault_matrix::v2_0_2`,
+//! `fault_matrix::v2_16`), reporting to `target/fault-matrix.md` and
+//! `target/fault-matrix-2.16.md`.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -28,10 +31,10 @@ use integration_tests::error_code::{
     REBALANCE_IN_PROGRESS as RIP, REQUEST_TIMED_OUT as RTO, UNKNOWN_TOPIC_OR_PARTITION as UTP,
 };
 use integration_tests::{
-    bad_rows, group_props, init_logging, library_consumer, mock_cluster, noloss_table, now_us,
-    partitions, produce_kcat_with, sample_records, write_report, CommitPolicy, Compression,
-    CoordinatorType, CutProxy, Expected, Logged, MemberEvent, MemberSpec, MockCluster, NoLoss,
-    NoLossRow, ProcessMember,
+    bad_rows, group_props, init_logging, library_consumer, mock_cluster_on, noloss_table, now_us,
+    partitions, produce_kcat_with, sample_records, test_on_each_mock, write_report, CommitPolicy,
+    Compression, CoordinatorType, CutProxy, Expected, Logged, MemberEvent, MemberSpec, MockCluster,
+    MockVersion, NoLoss, NoLossRow, ProcessMember,
 };
 
 /// KAFKA_STORAGE_ERROR.
@@ -124,7 +127,10 @@ struct Scenario {
     /// One broker, reached only through a [`CutProxy`].
     proxy: bool,
     /// A scenario with its own driver (gets the topic index).
-    custom: Option<fn(usize) -> NoLossRow>,
+    custom: Option<fn(MockVersion, usize) -> NoLossRow>,
+    /// Leaves a partition without a leader (see
+    /// [`MockCluster::allow_leaderless_partitions`]).
+    leaderless: bool,
 }
 
 const BOTH: &[Mode] = &[Mode::Assign, Mode::Group];
@@ -140,6 +146,7 @@ fn scenarios() -> Vec<Scenario> {
         props: &[],
         proxy: false,
         custom: None,
+        leaderless: false,
     };
     let proxied = |name, modes, at_start, inject: Action| Scenario {
         proxy: true,
@@ -197,13 +204,16 @@ fn scenarios() -> Vec<Scenario> {
             c.leader(0, 2);
             c.leader(1, 1);
         }),
-        healed(
-            "leaderless 2 s, then a new leader",
-            BOTH,
-            |c| c.leader(0, -1),
-            2000,
-            |c| c.leader(0, 3),
-        ),
+        Scenario {
+            leaderless: true,
+            ..healed(
+                "leaderless 2 s, then a new leader",
+                BOTH,
+                |c| c.leader(0, -1),
+                2000,
+                |c| c.leader(0, 3),
+            )
+        },
         s("coordinator moves", BOTH, |c| c.coordinator(1)),
         healed(
             "coordinator moves to a down broker",
@@ -334,8 +344,13 @@ impl RebalanceListener for Runs {
     }
 }
 
-fn run(index: usize, sc: &Scenario, mode: Mode) -> NoLossRow {
-    let cluster = mock_cluster(if sc.proxy { 1 } else { 4 });
+fn run(version: MockVersion, index: usize, sc: &Scenario, mode: Mode) -> NoLossRow {
+    let cluster = mock_cluster_on(version, if sc.proxy { 1 } else { 4 });
+    if sc.leaderless {
+        cluster
+            .allow_leaderless_partitions()
+            .expect("keeping the mock's Fetch below v12");
+    }
     let topic = format!("fm{index}-{}", mode.name());
     let group = format!("{topic}-group");
     let addrs = cluster.broker_addrs();
@@ -507,9 +522,9 @@ fn member_exe() -> &'static Path {
 /// A group member process (the `group_member` binary, committing every 25
 /// records) is killed with SIGKILL mid-stream; a new one takes over from
 /// the commits. Each process is a session of the checker.
-fn killed_member(index: usize) -> NoLossRow {
+fn killed_member(version: MockVersion, index: usize) -> NoLossRow {
     let name = "member process killed, a new one takes over";
-    let cluster = mock_cluster(2);
+    let cluster = mock_cluster_on(version, 2);
     let topic = format!("fm{index}-kill");
     let group = format!("{topic}-group");
     cluster.create_topic(&topic, PARTITIONS, 2).expect("topic");
@@ -589,9 +604,12 @@ fn read_back(c: &mut KafkaConsumer, topic: &str, check: &mut NoLoss, timeout: Du
     }
 }
 
-#[test]
-fn fault_matrix() {
+fn fault_matrix(version: MockVersion) {
     init_logging();
+    // One matrix at a time: each already runs 8 scenarios in parallel, and
+    // its stall bounds assume the machine is not running another one.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // FAULT_MATRIX_ONLY=<substring> runs the matching scenarios only.
     let only = std::env::var("FAULT_MATRIX_ONLY").unwrap_or_default();
     let all: Vec<Scenario> = scenarios()
@@ -626,8 +644,8 @@ fn fault_matrix() {
                 let sc = &all[i];
                 let row =
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match sc.custom {
-                        Some(f) => f(key),
-                        None => run(key, sc, mode),
+                        Some(f) => f(version, key),
+                        None => run(version, key, sc, mode),
                     }))
                     .unwrap_or_else(|p| {
                         let msg = p
@@ -662,15 +680,21 @@ fn fault_matrix() {
     let rows: Vec<NoLossRow> = rows.into_iter().map(|(_, r)| r).collect();
     let table = noloss_table(&rows);
     let report = format!(
-        "{table}\n{total} runs of {} scenarios in {:.0} s wall ({threads} threads).\n",
+        "{version}\n\n{table}\n{total} runs of {} scenarios in {:.0} s wall ({threads} threads).\n",
         all.len(),
         started.elapsed().as_secs_f64()
     );
-    write_report("fault-matrix.md", &report);
+    let file = match version {
+        MockVersion::V2_0_2 => "fault-matrix.md".to_string(),
+        other => format!("fault-matrix-{}.md", other.name()),
+    };
+    write_report(&file, &report);
     let bad = bad_rows(&rows, MAX_STALL_MS, false);
     assert!(
         bad.is_empty(),
-        "scenarios with loss or violations:\n{}",
+        "{version}: scenarios with loss or violations:\n{}",
         bad.join("\n")
     );
 }
+
+test_on_each_mock!(fault_matrix);

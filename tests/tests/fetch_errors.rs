@@ -5,16 +5,16 @@
 use std::time::Duration;
 
 use integration_tests::{
-    api_key, consume_kcat, error_code, init_logging, library_consumer, mock_cluster, partitions,
-    poll_for, poll_until, produce_kcat_with, sample_records, Compression, Expected, MockCluster,
-    WAIT,
+    api_key, consume_kcat, error_code, init_logging, library_consumer, mock_cluster_on, partitions,
+    poll_for, poll_until, produce_kcat_with, sample_records, test_on_each_mock, Compression,
+    Expected, MockCluster, MockVersion, WAIT,
 };
 
 /// KAFKA_STORAGE_ERROR: retriable, refresh metadata.
 const KAFKA_STORAGE_ERROR: i32 = 56;
 
-fn setup(topic: &str) -> (MockCluster, Expected) {
-    let cluster = mock_cluster(2);
+fn setup(version: MockVersion, topic: &str) -> (MockCluster, Expected) {
+    let cluster = mock_cluster_on(version, 2);
     cluster.create_topic(topic, 2, 2).expect("create topic");
     // One partition per broker, so that both brokers serve fetches.
     cluster.set_leader(topic, 0, 1).expect("set leader");
@@ -33,11 +33,10 @@ fn setup(topic: &str) -> (MockCluster, Expected) {
     (cluster, all)
 }
 
-#[test]
-fn retriable_fetch_errors_and_dropped_connections() {
+fn retriable_fetch_errors_and_dropped_connections(version: MockVersion) {
     init_logging();
     let topic = "errors-fetch";
-    let (cluster, all) = setup(topic);
+    let (cluster, all) = setup(version, topic);
     let mut c = library_consumer(
         &cluster.bootstrap(),
         &[
@@ -90,11 +89,10 @@ fn retriable_fetch_errors_and_dropped_connections() {
     }
 }
 
-#[test]
-fn retriable_list_offsets_errors_during_reset() {
+fn retriable_list_offsets_errors_during_reset(version: MockVersion) {
     init_logging();
     let topic = "errors-list-offsets";
-    let (cluster, all) = setup(topic);
+    let (cluster, all) = setup(version, topic);
     cluster
         .push_errors(
             api_key::LIST_OFFSETS,
@@ -143,11 +141,10 @@ const UNKNOWN_SERVER_ERROR: i32 = -1;
 /// The Java consumer retries every ListOffsets partition error except topic
 /// authorization (OffsetFetcherUtils.handleListOffsetResponse): an
 /// unexpected error must neither fail `poll` nor an offset lookup.
-#[test]
-fn unexpected_list_offsets_errors_are_retried() {
+fn unexpected_list_offsets_errors_are_retried(version: MockVersion) {
     init_logging();
     let topic = "errors-list-offsets-unexpected";
-    let (cluster, all) = setup(topic);
+    let (cluster, all) = setup(version, topic);
     let tps = partitions(topic, 2);
     cluster
         .push_errors(
@@ -176,3 +173,9 @@ fn unexpected_list_offsets_errors_are_retried() {
         assert_eq!(begin.get(tp), Some(&0), "{tp}");
     }
 }
+
+test_on_each_mock!(
+    retriable_fetch_errors_and_dropped_connections,
+    retriable_list_offsets_errors_during_reset,
+    unexpected_list_offsets_errors_are_retried,
+);

@@ -11,9 +11,10 @@ use integration_tests::error_code::{
     COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR, REBALANCE_IN_PROGRESS,
 };
 use integration_tests::{
-    assert_no_violations, group_props, init_logging, mock_cluster, produce_kcat, sample_records,
-    wait_for_history, CommitPolicy, Compression, CoordinatorType, Expected, GroupHistory,
-    LibraryMember, MemberEvent, MemberLog, MemberSpec, MockCluster, WAIT,
+    assert_no_violations, group_props, init_logging, mock_cluster_on, produce_kcat, sample_records,
+    test_on_each_mock, wait_for_history, CommitPolicy, Compression, CoordinatorType, Expected,
+    GroupHistory, LibraryMember, MemberEvent, MemberLog, MemberSpec, MockCluster, MockVersion,
+    WAIT,
 };
 
 const PARTITIONS: i32 = 4;
@@ -29,8 +30,8 @@ struct Scenario {
 impl Scenario {
     /// A cluster of `brokers` with the group's coordinator pinned to broker 1
     /// and a first wave of records.
-    fn start(tag: &str, brokers: usize) -> Scenario {
-        let cluster = mock_cluster(brokers);
+    fn start(version: MockVersion, tag: &str, brokers: usize) -> Scenario {
+        let cluster = mock_cluster_on(version, brokers);
         let topic = format!("faults-{tag}");
         let group = format!("faults-{tag}-group");
         cluster
@@ -185,10 +186,9 @@ fn successful_commits_after(log: &MemberLog, t: i64) -> usize {
         .count()
 }
 
-#[test]
-fn coordinator_moves_mid_stream() {
+fn coordinator_moves_mid_stream(version: MockVersion) {
     init_logging();
-    let mut s = Scenario::start("move", 3);
+    let mut s = Scenario::start(version, "move", 3);
     let mut a = s.member("a", CommitPolicy::Manual { every: 40 });
     let mut b = s.member("b", CommitPolicy::Auto);
     let logs = [a.log().clone(), b.log().clone()];
@@ -232,10 +232,9 @@ fn coordinator_moves_mid_stream() {
     assert_no_errors(&lr);
 }
 
-#[test]
-fn errors_while_joining() {
+fn errors_while_joining(version: MockVersion) {
     init_logging();
-    let s = Scenario::start("join", 1);
+    let s = Scenario::start(version, "join", 1);
     // Every request of the join sequence fails first, in turn.
     s.cluster
         .push_errors(
@@ -275,10 +274,9 @@ fn errors_while_joining() {
     s.finish(&mut a, "errors while joining", &lr);
 }
 
-#[test]
-fn heartbeat_errors_mid_stream() {
+fn heartbeat_errors_mid_stream(version: MockVersion) {
     init_logging();
-    let mut s = Scenario::start("heartbeat", 1);
+    let mut s = Scenario::start(version, "heartbeat", 1);
     let (mut a, log) = s.lone_member("the first wave");
     let lr = [&log];
 
@@ -314,10 +312,9 @@ fn heartbeat_errors_mid_stream() {
     s.finish(&mut a, "heartbeat errors", &lr);
 }
 
-#[test]
-fn commit_errors_mid_stream() {
+fn commit_errors_mid_stream(version: MockVersion) {
     init_logging();
-    let mut s = Scenario::start("commit", 1);
+    let mut s = Scenario::start(version, "commit", 1);
     let (mut a, log) = s.lone_member("the first wave");
     let lr = [&log];
 
@@ -389,10 +386,9 @@ fn commit_errors_mid_stream() {
     }
 }
 
-#[test]
-fn offset_fetch_errors_on_takeover() {
+fn offset_fetch_errors_on_takeover(version: MockVersion) {
     init_logging();
-    let mut s = Scenario::start("fetch", 1);
+    let mut s = Scenario::start(version, "fetch", 1);
     let (mut a, _) = s.lone_member("the first wave");
     a.stop(Duration::from_secs(30));
     s.produce(200);
@@ -429,10 +425,9 @@ fn offset_fetch_errors_on_takeover() {
     );
 }
 
-#[test]
-fn leave_errors_on_close() {
+fn leave_errors_on_close(version: MockVersion) {
     init_logging();
-    let mut s = Scenario::start("leave", 1);
+    let mut s = Scenario::start(version, "leave", 1);
     let mut a = s.member("a", CommitPolicy::Manual { every: 50 });
     let mut b = s.member("b", CommitPolicy::Manual { every: 50 });
     let logs = [a.log().clone(), b.log().clone()];
@@ -469,3 +464,12 @@ fn leave_errors_on_close() {
     s.wait_consumed(&lr, "the second wave");
     s.finish(&mut a, "leave errors", &lr);
 }
+
+test_on_each_mock!(
+    coordinator_moves_mid_stream,
+    errors_while_joining,
+    heartbeat_errors_mid_stream,
+    commit_errors_mid_stream,
+    offset_fetch_errors_on_takeover,
+    leave_errors_on_close,
+);

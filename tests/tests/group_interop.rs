@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use integration_tests::{
-    assert_no_violations, group_props, init_logging, mock_cluster, produce_kcat,
-    rdkafka_group_props, sample_records, wait_for_history, CommitPolicy, Compression, Expected,
-    GroupHistory, LibraryMember, MemberEvent, MemberLog, MemberSpec, MockCluster, ProcessMember,
+    assert_no_violations, group_props, init_logging, mock_cluster_on, produce_kcat,
+    rdkafka_group_props, sample_records, test_on_each_mock, wait_for_history, CommitPolicy,
+    Compression, Expected, GroupHistory, LibraryMember, MemberEvent, MemberLog, MemberSpec,
+    MockCluster, MockVersion, ProcessMember,
 };
 
 const PARTITIONS: i32 = 6;
@@ -108,11 +109,11 @@ fn rebalancing_commit(error: &str) -> bool {
             || error.contains("group rebalanced"))
 }
 
-fn interop(assignor: &str, tag: &str) {
+fn interop(version: MockVersion, assignor: &str, tag: &str) {
     init_logging();
     let topic = format!("interop-{tag}");
     let group = format!("interop-{tag}-group");
-    let cluster = mock_cluster(3);
+    let cluster = mock_cluster_on(version, 3);
     cluster
         .create_topic(&topic, PARTITIONS, 1)
         .expect("create topic");
@@ -229,17 +230,20 @@ fn interop(assignor: &str, tag: &str) {
     );
 }
 
-#[test]
-fn range_with_librdkafka() {
-    interop("range", "range");
+fn range_with_librdkafka(version: MockVersion) {
+    interop(version, "range", "range");
 }
 
-#[test]
-fn roundrobin_with_librdkafka() {
-    interop("roundrobin", "rr");
+fn roundrobin_with_librdkafka(version: MockVersion) {
+    interop(version, "roundrobin", "rr");
 }
 
-#[test]
-fn cooperative_sticky_with_librdkafka() {
-    interop("cooperative-sticky", "coop");
+fn cooperative_sticky_with_librdkafka(version: MockVersion) {
+    interop(version, "cooperative-sticky", "coop");
 }
+
+test_on_each_mock!(
+    range_with_librdkafka,
+    roundrobin_with_librdkafka,
+    cooperative_sticky_with_librdkafka,
+);

@@ -11,10 +11,10 @@ use consumer_core::TopicPartition;
 use consumer_net::{KafkaConsumer, RebalanceListener};
 
 use integration_tests::{
-    assert_no_violations, group_props, init_logging, library_consumer, mock_cluster, partitions,
-    poll_until, produce_kcat, sample_records, wait_for_history, CommitPolicy, Compression,
-    Expected, GroupHistory, LibraryMember, MemberEvent, MemberLog, MemberSpec, MockCluster,
-    ProcessMember, WAIT,
+    assert_no_violations, group_props, init_logging, library_consumer, mock_cluster_on, partitions,
+    poll_until, produce_kcat, sample_records, test_on_each_mock, wait_for_history, CommitPolicy,
+    Compression, Expected, GroupHistory, LibraryMember, MemberEvent, MemberLog, MemberSpec,
+    MockCluster, MockVersion, ProcessMember, WAIT,
 };
 
 const PARTITIONS: i32 = 3;
@@ -23,8 +23,8 @@ fn member_exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_group_member"))
 }
 
-fn start(topic: &str, n: usize) -> (MockCluster, Expected) {
-    let cluster = mock_cluster(1);
+fn start(version: MockVersion, topic: &str, n: usize) -> (MockCluster, Expected) {
+    let cluster = mock_cluster_on(version, 1);
     cluster
         .create_topic(topic, PARTITIONS, 1)
         .expect("create topic");
@@ -102,12 +102,11 @@ fn wait_mid_stream(member: &ProcessMember, commits: usize) {
     }
 }
 
-#[test]
-fn killed_member_restarts_from_its_commits() {
+fn killed_member_restarts_from_its_commits(version: MockVersion) {
     init_logging();
     let topic = "restart-kill";
     let group = "restart-kill-group";
-    let (cluster, all) = start(topic, 1500);
+    let (cluster, all) = start(version, topic, 1500);
     let mut child =
         ProcessMember::library(member_exe(), &slow_spec("child", &cluster, topic, group))
             .expect("start the group_member child");
@@ -183,12 +182,11 @@ fn killed_member_restarts_from_its_commits() {
     );
 }
 
-#[test]
-fn survivor_takes_over_from_the_killed_members_commits() {
+fn survivor_takes_over_from_the_killed_members_commits(version: MockVersion) {
     init_logging();
     let topic = "restart-survivor";
     let group = "restart-survivor-group";
-    let (cluster, all) = start(topic, 1500);
+    let (cluster, all) = start(version, topic, 1500);
     let mut child =
         ProcessMember::library(member_exe(), &slow_spec("child", &cluster, topic, group))
             .expect("start the group_member child");
@@ -289,12 +287,11 @@ impl RebalanceListener for CommittingListener {
     }
 }
 
-#[test]
-fn unsubscribe_commits_in_the_listener_and_resubscribing_resumes() {
+fn unsubscribe_commits_in_the_listener_and_resubscribing_resumes(version: MockVersion) {
     init_logging();
     let topic = "restart-unsubscribe";
     let group = "restart-unsubscribe-group";
-    let (cluster, all) = start(topic, 600);
+    let (cluster, all) = start(version, topic, 600);
     let props = group_props(group, "range", CommitPolicy::Manual { every: 1 });
     let mut props: Vec<(&str, &str)> = props
         .iter()
@@ -352,3 +349,9 @@ fn unsubscribe_commits_in_the_listener_and_resubscribing_resumes() {
     rest.assert_delivered(&again);
     c.close().expect("close");
 }
+
+test_on_each_mock!(
+    killed_member_restarts_from_its_commits,
+    survivor_takes_over_from_the_killed_members_commits,
+    unsubscribe_commits_in_the_listener_and_resubscribing_resumes,
+);

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use integration_tests::{
     api_key, consume_kcat, consume_python, consumed_by_partition, error_code, kcat_metadata,
-    produce_kcat, produce_kcat_with, produce_python, produce_python_with, Compression,
-    ConsumedRecord, CoordinatorType, HarnessError, MockCluster, Produced, Record, Tansu,
+    produce_kcat, produce_kcat_with, produce_python, produce_python_with, test_on_each_mock,
+    Compression, ConsumedRecord, CoordinatorType, HarnessError, MockCluster, MockVersion, Produced,
+    Record, Tansu,
 };
 
 const CONSUME_TIMEOUT: Duration = Duration::from_secs(60);
@@ -62,9 +63,8 @@ fn kcat_records(n: usize, partitions: i32) -> Vec<Record> {
         .collect()
 }
 
-#[test]
-fn mock_cluster_kcat_round_trip_1000_records() {
-    let cluster = MockCluster::start(3).expect("start mock cluster");
+fn mock_cluster_kcat_round_trip_1000_records(version: MockVersion) {
+    let cluster = MockCluster::start_version(version, 3).expect("start mock cluster");
     let topic = "smoke-kcat-1000";
     cluster.create_topic(topic, 6, 3).expect("create topic");
     let records = kcat_records(1000, 6);
@@ -75,9 +75,8 @@ fn mock_cluster_kcat_round_trip_1000_records() {
     assert_round_trip(&produced, &consumed, false);
 }
 
-#[test]
-fn mock_cluster_kcat_every_codec_and_null_handling() {
-    let cluster = MockCluster::start(1).expect("start mock cluster");
+fn mock_cluster_kcat_every_codec_and_null_handling(version: MockVersion) {
+    let cluster = MockCluster::start_version(version, 1).expect("start mock cluster");
     for codec in Compression::ALL {
         let topic = format!("smoke-codec-{codec}");
         cluster.create_topic(&topic, 2, 1).expect("create topic");
@@ -95,9 +94,8 @@ fn mock_cluster_kcat_every_codec_and_null_handling() {
     }
 }
 
-#[test]
-fn mock_cluster_python_producer_sets_timestamps() {
-    let cluster = MockCluster::start(2).expect("start mock cluster");
+fn mock_cluster_python_producer_sets_timestamps(version: MockVersion) {
+    let cluster = MockCluster::start_version(version, 2).expect("start mock cluster");
     let topic = "smoke-python-on-mock";
     cluster.create_topic(topic, 2, 2).expect("create topic");
     let records: Vec<Record> = (0..20)
@@ -120,9 +118,8 @@ fn mock_cluster_python_producer_sets_timestamps() {
     assert_round_trip(&produced, &consumed, true);
 }
 
-#[test]
-fn mock_cluster_fault_injection_commands() {
-    let cluster = MockCluster::start(3).expect("start mock cluster");
+fn mock_cluster_fault_injection_commands(version: MockVersion) {
+    let cluster = MockCluster::start_version(version, 3).expect("start mock cluster");
     let bs = cluster.bootstrap();
     assert_eq!(cluster.broker_addrs().len(), 3);
     let topic = "smoke-faults";
@@ -263,3 +260,99 @@ fn tansu_python_round_trip_with_group_consumer() {
     .expect("group consume");
     assert_round_trip(&produced, &grouped, true);
 }
+
+/// What the librdkafka 2.16 mock advertises (ApiVersions v0, decoded with
+/// consumer-core's codec): KIP-848's ConsumerGroupHeartbeat v1, flexible
+/// versions of the consumer's APIs, and the classic group APIs it misparses
+/// in their flexible versions capped by the harness (JoinGroup v5, SyncGroup
+/// v3, LeaveGroup v2; natively 6, 4 and 4).
+#[test]
+fn mock_cluster_v2_16_advertises_kip848_and_join_group_up_to_v5() {
+    let cluster = MockCluster::start_v2_16(2).expect("start the librdkafka 2.16 mock cluster");
+    assert_eq!(cluster.version(), MockVersion::V2_16);
+    assert!(
+        cluster.librdkafka_version().starts_with("2.16."),
+        "librdkafka {}",
+        cluster.librdkafka_version()
+    );
+    for broker in 1..=2 {
+        let v = cluster
+            .advertised_versions(broker)
+            .unwrap_or_else(|e| panic!("ApiVersions to broker {broker}: {e}"));
+        assert_eq!(
+            v.get(&api_key::CONSUMER_GROUP_HEARTBEAT),
+            Some(&(1, 1)),
+            "ConsumerGroupHeartbeat (68) of broker {broker}: {v:?}"
+        );
+        assert_eq!(
+            v.get(&api_key::JOIN_GROUP),
+            Some(&(0, 5)),
+            "JoinGroup must be capped at v5 on broker {broker}: {v:?}"
+        );
+        assert_eq!(v.get(&api_key::SYNC_GROUP), Some(&(0, 3)), "{v:?}");
+        assert_eq!(v.get(&api_key::LEAVE_GROUP), Some(&(0, 2)), "{v:?}");
+        for (key, range) in [
+            (api_key::FETCH, (0, 16)),
+            (api_key::LIST_OFFSETS, (0, 7)),
+            (api_key::METADATA, (0, 13)),
+            (api_key::OFFSET_COMMIT, (0, 9)),
+            (api_key::OFFSET_FETCH, (0, 6)),
+            (api_key::FIND_COORDINATOR, (0, 3)),
+            (api_key::HEARTBEAT, (0, 5)),
+            (api_key::OFFSET_FOR_LEADER_EPOCH, (2, 2)),
+        ] {
+            assert_eq!(
+                v.get(&key),
+                Some(&range),
+                "api key {key} of broker {broker}: {v:?}"
+            );
+        }
+    }
+    // Without the caps it advertises its whole (partly broken) ranges.
+    cluster
+        .set_api_version(api_key::JOIN_GROUP, 0, 6)
+        .expect("uncap JoinGroup");
+    let v = cluster.advertised_versions(1).expect("ApiVersions");
+    assert_eq!(v.get(&api_key::JOIN_GROUP), Some(&(0, 6)), "{v:?}");
+
+    // The KIP-848 settings exist on 2.16 only.
+    cluster
+        .set_consumer_group_heartbeat_interval(Duration::from_millis(500))
+        .expect("KIP-848 heartbeat interval on 2.16");
+    cluster
+        .set_consumer_group_session_timeout(Duration::from_secs(10))
+        .expect("KIP-848 session timeout on 2.16");
+    cluster
+        .set_group_initial_rebalance_delay(Duration::from_millis(500))
+        .expect("initial rebalance delay on 2.16");
+}
+
+/// The 2.0.2 mock: old versions only, no KIP-848, and the commands of newer
+/// librdkafka answer an error naming the missing function.
+#[test]
+fn mock_cluster_v2_0_2_has_no_kip848() {
+    let cluster = MockCluster::start(1).expect("start the librdkafka 2.0.2 mock cluster");
+    assert_eq!(cluster.version(), MockVersion::V2_0_2);
+    assert_eq!(cluster.librdkafka_version(), "2.0.2");
+    let v = cluster.advertised_versions(1).expect("ApiVersions");
+    assert_eq!(v.get(&api_key::CONSUMER_GROUP_HEARTBEAT), None, "{v:?}");
+    assert_eq!(v.get(&api_key::JOIN_GROUP), Some(&(0, 5)), "{v:?}");
+    assert_eq!(v.get(&api_key::FETCH), Some(&(0, 11)), "{v:?}");
+    assert_eq!(v.get(&api_key::METADATA), Some(&(0, 2)), "{v:?}");
+    let err = cluster
+        .set_consumer_group_heartbeat_interval(Duration::from_millis(500))
+        .expect_err("no KIP-848 groups in 2.0.2");
+    assert!(
+        err.to_string()
+            .contains("rd_kafka_mock_set_group_consumer_heartbeat_interval_ms"),
+        "{err}"
+    );
+    cluster.command("ping").expect("still in sync");
+}
+
+test_on_each_mock!(
+    mock_cluster_kcat_round_trip_1000_records,
+    mock_cluster_kcat_every_codec_and_null_handling,
+    mock_cluster_python_producer_sets_timestamps,
+    mock_cluster_fault_injection_commands,
+);

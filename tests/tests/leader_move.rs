@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use consumer_net::KafkaConsumer;
 use integration_tests::{
-    error_code, init_logging, library_consumer, mock_cluster, partitions, poll_for, poll_until,
-    produce_read_back, sample_records, Expected, MockCluster, Record, WAIT,
+    error_code, init_logging, library_consumer, mock_cluster_on, partitions, poll_for, poll_until,
+    produce_read_back, sample_records, test_on_each_mock, Expected, MockCluster, MockVersion,
+    Record, WAIT,
 };
 
 /// Produces in small batches, so that consuming a partition takes many fetches
@@ -27,8 +28,21 @@ fn set_leaders(cluster: &MockCluster, topic: &str, leaders: [i32; 3]) {
 /// A 3-broker cluster where brokers 1, 2 and 3 lead the 3 partitions of `topic`, which
 /// holds `n` sample records tagged `tag`, and a library consumer assigned all of them
 /// from the start. At most 20 records a poll, so that the leaders can move mid-stream.
-fn start(topic: &str, n: usize, tag: &str) -> (MockCluster, Expected, KafkaConsumer) {
-    let cluster = mock_cluster(3);
+/// `leaderless`: the test will leave partitions without a leader (see
+/// [`MockCluster::allow_leaderless_partitions`]).
+fn start(
+    version: MockVersion,
+    topic: &str,
+    n: usize,
+    tag: &str,
+    leaderless: bool,
+) -> (MockCluster, Expected, KafkaConsumer) {
+    let cluster = mock_cluster_on(version, 3);
+    if leaderless {
+        cluster
+            .allow_leaderless_partitions()
+            .expect("keeping the mock's Fetch below v12");
+    }
     cluster.create_topic(topic, 3, 3).expect("create topic");
     set_leaders(&cluster, topic, [1, 2, 3]);
     let all = produce(
@@ -48,11 +62,10 @@ fn start(topic: &str, n: usize, tag: &str) -> (MockCluster, Expected, KafkaConsu
     (cluster, all, c)
 }
 
-#[test]
-fn every_record_arrives_once_while_leaders_move() {
+fn every_record_arrives_once_while_leaders_move(version: MockVersion) {
     init_logging();
     let topic = "leader-move";
-    let (cluster, first, mut c) = start(topic, 1200, "m");
+    let (cluster, first, mut c) = start(version, topic, 1200, "m", false);
     let mut got = Vec::new();
     let n = first.len();
 
@@ -87,11 +100,10 @@ fn every_record_arrives_once_while_leaders_move() {
     all.assert_delivered(&got);
 }
 
-#[test]
-fn consumption_resumes_after_a_partition_was_leaderless() {
+fn consumption_resumes_after_a_partition_was_leaderless(version: MockVersion) {
     init_logging();
     let topic = "leader-none";
-    let (cluster, all, mut c) = start(topic, 600, "x");
+    let (cluster, all, mut c) = start(version, topic, 600, "x", true);
     let mut got = Vec::new();
     poll_until(&mut c, &mut got, WAIT, "some of partition 2", |g| {
         g.iter().any(|r| r.partition == 2)
@@ -111,11 +123,10 @@ fn consumption_resumes_after_a_partition_was_leaderless() {
     all.assert_delivered(&got);
 }
 
-#[test]
-fn leader_moves_while_metadata_reports_a_topic_error() {
+fn leader_moves_while_metadata_reports_a_topic_error(version: MockVersion) {
     init_logging();
     let topic = "leader-move-topic-error";
-    let (cluster, all, mut c) = start(topic, 900, "t");
+    let (cluster, all, mut c) = start(version, topic, 900, "t", true);
     let mut got = Vec::new();
     poll_until(&mut c, &mut got, WAIT, "a third of the records", |g| {
         g.len() >= all.len() / 3
@@ -143,3 +154,9 @@ fn leader_moves_while_metadata_reports_a_topic_error() {
     got.extend(poll_for(&mut c, Duration::from_millis(700)));
     all.assert_delivered(&got);
 }
+
+test_on_each_mock!(
+    every_record_arrives_once_while_leaders_move,
+    consumption_resumes_after_a_partition_was_leaderless,
+    leader_moves_while_metadata_reports_a_topic_error,
+);

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use consumer_net::{KafkaConsumer, KafkaError};
-use integration_tests::{error_code, MockCluster};
+use integration_tests::{error_code, test_on_each_mock, MockCluster, MockVersion};
 
 fn consumer(cluster: &MockCluster) -> KafkaConsumer {
     KafkaConsumer::from_properties([
@@ -14,9 +14,8 @@ fn consumer(cluster: &MockCluster) -> KafkaConsumer {
     .expect("consumer")
 }
 
-#[test]
-fn lists_the_partitions_of_a_topic() {
-    let cluster = MockCluster::start(3).expect("start mock cluster");
+fn lists_the_partitions_of_a_topic(version: MockVersion) {
+    let cluster = MockCluster::start_version(version, 3).expect("start mock cluster");
     cluster.create_topic("pf-five", 5, 2).expect("create topic");
     cluster.create_topic("pf-one", 1, 1).expect("create topic");
     let mut c = consumer(&cluster);
@@ -33,9 +32,8 @@ fn lists_the_partitions_of_a_topic() {
     );
 }
 
-#[test]
-fn unknown_topic_is_empty_and_retriable_errors_time_out() {
-    let cluster = MockCluster::start(1).expect("start mock cluster");
+fn unknown_topic_is_empty_and_retriable_errors_time_out(version: MockVersion) {
+    let cluster = MockCluster::start_version(version, 1).expect("start mock cluster");
     cluster.create_topic("pf-err", 3, 1).expect("create topic");
     let mut c = consumer(&cluster);
 
@@ -78,3 +76,8 @@ fn unknown_topic_is_empty_and_retriable_errors_time_out() {
         vec![0, 1, 2]
     );
 }
+
+test_on_each_mock!(
+    lists_the_partitions_of_a_topic,
+    unknown_topic_is_empty_and_retriable_errors_time_out,
+);

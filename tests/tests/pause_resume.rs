@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use consumer_net::{KafkaConsumer, TopicPartition};
 use integration_tests::{
-    init_logging, library_consumer, mock_cluster, partitions, poll_for, poll_until,
-    produce_read_back, sample_records, Expected, MockCluster, Record, WAIT,
+    init_logging, library_consumer, mock_cluster_on, partitions, poll_for, poll_until,
+    produce_read_back, sample_records, test_on_each_mock, Expected, MockCluster, MockVersion,
+    Record, WAIT,
 };
 
 fn produce(cluster: &MockCluster, topic: &str, so_far: &Expected, records: &[Record]) -> Expected {
@@ -23,6 +24,7 @@ fn count_of(got: &[consumer_net::ConsumerRecord], p: i32) -> usize {
 /// `max_poll_records` a poll, assigned every partition (the returned list) but not yet
 /// polled. Dropping the cluster stops the brokers: keep it until the end.
 fn start(
+    version: MockVersion,
     brokers: usize,
     topic: &str,
     partition_count: i32,
@@ -30,7 +32,7 @@ fn start(
     tag: &str,
     max_poll_records: &str,
 ) -> (MockCluster, Expected, Vec<TopicPartition>, KafkaConsumer) {
-    let cluster = mock_cluster(brokers);
+    let cluster = mock_cluster_on(version, brokers);
     cluster
         .create_topic(topic, partition_count, brokers as i32)
         .expect("create topic");
@@ -52,11 +54,10 @@ fn start(
     (cluster, all, tps, c)
 }
 
-#[test]
-fn paused_partition_delivers_nothing_until_resumed() {
+fn paused_partition_delivers_nothing_until_resumed(version: MockVersion) {
     init_logging();
     let topic = "pause-before-fetch";
-    let (cluster, first, tps, mut c) = start(2, topic, 3, 900, "a", "50");
+    let (cluster, first, tps, mut c) = start(version, 2, topic, 3, 900, "a", "50");
     c.pause(&tps[1..2]).expect("pause");
     assert_eq!(c.paused(), vec![tps[1].clone()]);
 
@@ -88,11 +89,10 @@ fn paused_partition_delivers_nothing_until_resumed() {
     all.assert_delivered(&got);
 }
 
-#[test]
-fn pause_holds_back_records_already_fetched() {
+fn pause_holds_back_records_already_fetched(version: MockVersion) {
     init_logging();
     // Ten records per poll: a fetch brings far more, so the rest is buffered.
-    let (_cluster, all, tps, mut c) = start(1, "pause-buffered", 2, 1000, "c", "10");
+    let (_cluster, all, tps, mut c) = start(version, 1, "pause-buffered", 2, 1000, "c", "10");
     let mut got = Vec::new();
     poll_until(&mut c, &mut got, WAIT, "some of partition 0", |g| {
         count_of(g, 0) > 0
@@ -125,10 +125,9 @@ fn pause_holds_back_records_already_fetched() {
     all.assert_delivered(&got);
 }
 
-#[test]
-fn seek_while_paused_takes_effect_on_resume() {
+fn seek_while_paused_takes_effect_on_resume(version: MockVersion) {
     init_logging();
-    let (_cluster, all, tps, mut c) = start(1, "pause-seek", 2, 600, "s", "10");
+    let (_cluster, all, tps, mut c) = start(version, 1, "pause-seek", 2, 600, "s", "10");
     let mut before = Vec::new();
     poll_until(&mut c, &mut before, WAIT, "some of partition 0", |g| {
         count_of(g, 0) > 0
@@ -160,3 +159,9 @@ fn seek_while_paused_takes_effect_on_resume() {
     all.filtered(|p, o| p == 1 || o < read0)
         .assert_delivered(&first);
 }
+
+test_on_each_mock!(
+    paused_partition_delivers_nothing_until_resumed,
+    pause_holds_back_records_already_fetched,
+    seek_while_paused_takes_effect_on_resume,
+);
