@@ -554,7 +554,14 @@ impl Commits {
         let coordinator_gone = worst.needs_coordinator_lookup() || resp.is_err();
         // STALE_MEMBER_EPOCH: a KIP-848 member's epoch moved on while the commit was in
         // flight; it goes again at the current one (as in Java).
-        let retriable = worst.is_retriable()
+        // A leader epoch the broker refuses (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH,
+        // retriable for fetches) is refused again on every retry of the same offsets:
+        // the commit fails at once, as in Java and librdkafka.
+        let epoch_refused = matches!(
+            worst,
+            ErrorCode::FencedLeaderEpoch | ErrorCode::UnknownLeaderEpoch
+        );
+        let retriable = (worst.is_retriable() && !epoch_refused)
             || worst.needs_coordinator_lookup()
             || worst == ErrorCode::StaleMemberEpoch
             || resp.is_err();
