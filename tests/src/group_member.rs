@@ -83,6 +83,36 @@ pub fn group_props(group: &str, assignor: &str, commits: CommitPolicy) -> Vec<(S
     .collect()
 }
 
+/// The Java-named properties of a library member of a KIP-848 group
+/// (`group.protocol=consumer`): the group, reading from the earliest offset,
+/// auto-commit as `commits` says, and a static `instance` id if given. The
+/// session timeout, heartbeat interval and assignor are the coordinator's in
+/// this protocol (the library refuses them, as Java does).
+pub fn kip848_props(
+    group: &str,
+    commits: CommitPolicy,
+    instance: Option<&str>,
+) -> Vec<(String, String)> {
+    let auto = matches!(commits, CommitPolicy::Auto);
+    let mut props: Vec<(String, String)> = [
+        ("group.id", group),
+        ("group.protocol", "consumer"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.auto.commit", if auto { "true" } else { "false" }),
+        ("auto.commit.interval.ms", "1000"),
+        ("max.poll.records", "50"),
+        ("reconnect.backoff.max.ms", "500"),
+        ("retry.backoff.ms", "100"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    if let Some(id) = instance {
+        props.push(("group.instance.id".into(), id.into()));
+    }
+    props
+}
+
 /// What a library member does.
 #[derive(Clone, Debug)]
 pub struct MemberSpec {

@@ -71,8 +71,8 @@ pub use group_history::{
 };
 pub use group_log::{now_us, parse_event_line, Logged, MemberEvent, MemberLog};
 pub use group_member::{
-    group_props, rdkafka_consumer_protocol_props, rdkafka_group_props, run_member, CommitPolicy,
-    LibraryMember, MemberControl, MemberSpec, ProcessMember,
+    group_props, kip848_props, rdkafka_consumer_protocol_props, rdkafka_group_props, run_member,
+    CommitPolicy, LibraryMember, MemberControl, MemberSpec, ProcessMember,
 };
 pub use json::Json;
 pub use library::{

@@ -140,6 +140,17 @@ impl Consumer {
         self.refresh_interest();
     }
 
+    /// The caller's rebalance listener is running (`true`) or returned (`false`). While
+    /// it runs, the member takes no further rebalance step: a KIP-848 member does not
+    /// acknowledge a revocation, a classic one does not rejoin, so no other member gets
+    /// the partitions before the listener is done with them (calls it makes, such as a
+    /// commit, still drive the network).
+    pub fn set_listener_running(&mut self, running: bool) {
+        if let Some(g) = self.group.as_mut() {
+            g.set_listener_running(running);
+        }
+    }
+
     /// The group coordinator state machine, with `group.id`.
     pub fn group(&self) -> Option<&ConsumerCoordinator> {
         self.group.as_ref()

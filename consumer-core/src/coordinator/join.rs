@@ -59,12 +59,13 @@ impl ConsumerCoordinator {
             // The listener runs before the join goes out (next round).
             return None;
         }
-        if ctx
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::PartitionsRevoked(_)))
+        if self.listener_running
+            || ctx
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::PartitionsRevoked(_)))
         {
-            // Wait until the caller has seen the revocation.
+            // Wait until the caller has seen the revocation and its listener returned.
             return None;
         }
         let subscription_topics = ctx.subs.subscribed_topics().to_vec();

@@ -163,6 +163,8 @@ pub struct ConsumerCoordinator {
     /// keeps them while it rejoins.
     owned: Vec<TopicPartition>,
     last_poll: Option<Instant>,
+    /// The caller's rebalance listener is running: no rebalance step until it returns.
+    listener_running: bool,
     /// The last thing that went wrong with the coordinator or the membership, for the
     /// messages of calls that time out waiting for the group.
     last_problem: Option<String>,
@@ -259,6 +261,7 @@ impl ConsumerCoordinator {
             rejoin_reason: "initial join".to_owned(),
             owned: Vec::new(),
             last_poll: None,
+            listener_running: false,
             last_problem: None,
             rebalances: RebalanceCounters::default(),
         }))
@@ -345,6 +348,11 @@ impl ConsumerCoordinator {
         }
         self.member.mark_rejoin();
         reason.clone_into(&mut self.rejoin_reason);
+    }
+
+    /// See [`Consumer::set_listener_running`](crate::consumer::Consumer::set_listener_running).
+    pub(crate) fn set_listener_running(&mut self, running: bool) {
+        self.listener_running = running;
     }
 
     /// A KIP-848 member subscribes by the broker-side regular expression `regex` (`None`:

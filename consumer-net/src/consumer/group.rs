@@ -412,7 +412,12 @@ impl<T: Transport> KafkaConsumer<T> {
             return false;
         };
         self.group.listener_running = true;
+        // The core holds the rebalance (no acknowledgement, no JoinGroup) until the
+        // listener returns: calls it makes (a commit of the revoked partitions) drive the
+        // network meanwhile.
+        self.core.set_listener_running(true);
         f(listener.as_mut(), self);
+        self.core.set_listener_running(false);
         self.group.listener_running = false;
         if self.group.listener.is_none() {
             self.group.listener = Some(listener);

@@ -40,11 +40,13 @@ impl ConsumerCoordinator {
         let Some(target) = member.target.clone() else {
             return Step::Idle;
         };
-        // Lost partitions or an earlier revocation must reach the caller first.
-        if ctx
-            .events
-            .iter()
-            .any(|e| matches!(e, Event::PartitionsRevoked(_) | Event::PartitionsLost(_)))
+        // Lost partitions or an earlier revocation must reach the caller first, and its
+        // listener must have returned.
+        if self.listener_running
+            || ctx
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::PartitionsRevoked(_) | Event::PartitionsLost(_)))
         {
             return Step::Waiting;
         }

@@ -453,3 +453,26 @@ fn a_subscription_change_goes_out_at_once() {
         Some(vec!["orders".to_owned(), "refunds".to_owned()])
     );
 }
+
+#[test]
+fn nothing_is_acknowledged_while_the_listener_runs() {
+    let mut h = Harness::new(None, false);
+    let now = joined(&mut h, &[0, 1]);
+    h.answer(now, ok(1, None));
+    let _ = h.heartbeat(now + Duration::from_secs(5));
+    h.answer(now, ok(2, Some(&[0])));
+    // The caller took the revocation and its listener is running (committing, which
+    // drives the network): the acknowledgement waits for it to return.
+    assert_eq!(h.take_events(), vec![Event::PartitionsRevoked(orders(&[1]))]);
+    h.group.set_listener_running(true);
+    h.no_heartbeat(now);
+    h.group.set_listener_running(false);
+    let ack = h.heartbeat(now);
+    assert_eq!(
+        ack.topic_partitions,
+        Some(vec![TopicPartitions {
+            topic_id: ORDERS,
+            partitions: vec![0]
+        }])
+    );
+}
