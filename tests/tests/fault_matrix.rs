@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use consumer_core::{ConsumerError, ErrorCode, OffsetAndMetadata, TopicPartition};
 use consumer_net::{KafkaConsumer, KafkaError, RebalanceListener};
 use integration_tests::api_key::{
-    FETCH, FIND_COORDINATOR, HEARTBEAT, JOIN_GROUP, LIST_OFFSETS, METADATA, OFFSET_COMMIT,
-    OFFSET_FETCH, SYNC_GROUP,
+    CONSUMER_GROUP_HEARTBEAT, FETCH, FIND_COORDINATOR, HEARTBEAT, JOIN_GROUP, LIST_OFFSETS,
+    METADATA, OFFSET_COMMIT, OFFSET_FETCH, SYNC_GROUP,
 };
 use integration_tests::error_code::{
     COORDINATOR_LOAD_IN_PROGRESS as LOAD, COORDINATOR_NOT_AVAILABLE as CNA,
@@ -37,6 +37,10 @@ use integration_tests::{
     MockVersion, NoLoss, NoLossRow, ProcessMember,
 };
 
+/// FENCED_MEMBER_EPOCH.
+const FENCED_MEMBER_EPOCH: i32 = 110;
+/// UNKNOWN_MEMBER_ID.
+const UNKNOWN_MEMBER_ID: i32 = 25;
 /// KAFKA_STORAGE_ERROR.
 const STORAGE: i32 = 56;
 /// The mock drops the connection instead of answering.
@@ -56,7 +60,12 @@ const SCENARIO_WAIT: Duration = Duration::from_secs(90);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     Assign,
+    /// A classic group member.
     Group,
+    /// A KIP-848 group member (`group.protocol=consumer`); on brokers that
+    /// offer ConsumerGroupHeartbeat (the 2.16 mock) only. Scenarios for
+    /// `Group` run in this mode too unless they are `classic_only`.
+    Kip848,
 }
 
 impl Mode {
@@ -64,6 +73,15 @@ impl Mode {
         match self {
             Mode::Assign => "assign",
             Mode::Group => "group",
+            Mode::Kip848 => "group848",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Mode::Assign => 0,
+            Mode::Group => 1,
+            Mode::Kip848 => 2,
         }
     }
 }
@@ -126,6 +144,8 @@ struct Scenario {
     props: &'static [(&'static str, &'static str)],
     /// One broker, reached only through a [`CutProxy`].
     proxy: bool,
+    /// Injects faults into classic group requests: not run as a KIP-848 member.
+    classic_only: bool,
     /// A scenario with its own driver (gets the topic index).
     custom: Option<fn(MockVersion, usize) -> NoLossRow>,
     /// Leaves a partition without a leader (see
@@ -135,6 +155,7 @@ struct Scenario {
 
 const BOTH: &[Mode] = &[Mode::Assign, Mode::Group];
 const GROUP: &[Mode] = &[Mode::Group];
+const KIP848: &[Mode] = &[Mode::Kip848];
 
 fn scenarios() -> Vec<Scenario> {
     let s = |name, modes, inject: Action| Scenario {
@@ -147,6 +168,11 @@ fn scenarios() -> Vec<Scenario> {
         proxy: false,
         custom: None,
         leaderless: false,
+        classic_only: false,
+    };
+    let classic = |name, inject: Action| Scenario {
+        classic_only: true,
+        ..s(name, GROUP, inject)
     };
     let proxied = |name, modes, at_start, inject: Action| Scenario {
         proxy: true,
@@ -271,17 +297,39 @@ fn scenarios() -> Vec<Scenario> {
         start("FindCoordinator retriable errors", BOTH, |c| {
             c.errors(FIND_COORDINATOR, &[CNA, LOAD, NC, CUT]);
         }),
-        start("JoinGroup retriable errors", GROUP, |c| {
-            c.errors(JOIN_GROUP, &[CNA, LOAD, NC, CUT]);
-        }),
-        start("SyncGroup retriable errors", GROUP, |c| {
-            c.errors(SYNC_GROUP, &[RIP, CNA, NC, CUT]);
-        }),
-        s("Heartbeat REBALANCE_IN_PROGRESS", GROUP, |c| {
+        Scenario {
+            at_start: true,
+            ..classic("JoinGroup retriable errors", |c| {
+                c.errors(JOIN_GROUP, &[CNA, LOAD, NC, CUT]);
+            })
+        },
+        Scenario {
+            at_start: true,
+            ..classic("SyncGroup retriable errors", |c| {
+                c.errors(SYNC_GROUP, &[RIP, CNA, NC, CUT]);
+            })
+        },
+        classic("Heartbeat REBALANCE_IN_PROGRESS", |c| {
             c.errors(HEARTBEAT, &[RIP]);
         }),
-        s("Heartbeat coordinator errors", GROUP, |c| {
+        classic("Heartbeat coordinator errors", |c| {
             c.errors(HEARTBEAT, &[CNA, NC, LOAD, CUT]);
+        }),
+        start(
+            "ConsumerGroupHeartbeat retriable errors at join",
+            KIP848,
+            |c| {
+                c.errors(CONSUMER_GROUP_HEARTBEAT, &[CNA, LOAD, NC, CUT]);
+            },
+        ),
+        s("ConsumerGroupHeartbeat coordinator errors", KIP848, |c| {
+            c.errors(CONSUMER_GROUP_HEARTBEAT, &[CNA, NC, LOAD, CUT]);
+        }),
+        s("ConsumerGroupHeartbeat FENCED_MEMBER_EPOCH", KIP848, |c| {
+            c.errors(CONSUMER_GROUP_HEARTBEAT, &[FENCED_MEMBER_EPOCH]);
+        }),
+        s("ConsumerGroupHeartbeat UNKNOWN_MEMBER_ID", KIP848, |c| {
+            c.errors(CONSUMER_GROUP_HEARTBEAT, &[UNKNOWN_MEMBER_ID]);
         }),
         s("OffsetCommit retriable errors", BOTH, |c| {
             c.errors(OFFSET_COMMIT, &[CNA, NC, LOAD, RTO, CUT]);
@@ -324,11 +372,23 @@ fn scenarios() -> Vec<Scenario> {
                 c.cut(METADATA, 30, 2);
             },
         ),
-        proxied("proxy cuts the JoinGroup response", GROUP, true, |c| {
-            c.cut(JOIN_GROUP, 20, 1);
-        }),
+        Scenario {
+            classic_only: true,
+            ..proxied("proxy cuts the JoinGroup response", GROUP, true, |c| {
+                c.cut(JOIN_GROUP, 20, 1);
+            })
+        },
+        proxied(
+            "proxy cuts the ConsumerGroupHeartbeat response",
+            KIP848,
+            true,
+            |c| {
+                c.cut(CONSUMER_GROUP_HEARTBEAT, 20, 1);
+            },
+        ),
         Scenario {
             custom: Some(killed_member),
+            classic_only: true,
             ..s("member process killed, a new one takes over", GROUP, |_| {})
         },
     ]
@@ -387,13 +447,28 @@ fn run(version: MockVersion, index: usize, sc: &Scenario, mode: Mode) -> NoLossR
         ("group.id", ctx.group.as_str()),
         ("auto.offset.reset", "earliest"),
         ("enable.auto.commit", "false"),
-        ("session.timeout.ms", "6000"),
-        ("heartbeat.interval.ms", "1000"),
         ("max.poll.records", "20"),
         ("max.partition.fetch.bytes", "1024"),
         ("reconnect.backoff.max.ms", "500"),
         ("retry.backoff.ms", "100"),
     ];
+    if mode == Mode::Kip848 {
+        // The coordinator sets these under KIP-848: the same values, broker side.
+        props.push(("group.protocol", "consumer"));
+        ctx.ok(
+            "KIP-848 heartbeat interval",
+            ctx.cluster
+                .set_consumer_group_heartbeat_interval(Duration::from_millis(1000)),
+        );
+        ctx.ok(
+            "KIP-848 session timeout",
+            ctx.cluster
+                .set_consumer_group_session_timeout(Duration::from_secs(6)),
+        );
+    } else {
+        props.push(("session.timeout.ms", "6000"));
+        props.push(("heartbeat.interval.ms", "1000"));
+    }
     props.extend_from_slice(sc.props);
 
     // Healing runs on its own thread: the consumer may be blocked in a
@@ -421,7 +496,7 @@ fn run(version: MockVersion, index: usize, sc: &Scenario, mode: Mode) -> NoLossR
         Mode::Assign => c
             .assign(partitions(&ctx.topic, PARTITIONS))
             .expect("assign"),
-        Mode::Group => c
+        Mode::Group | Mode::Kip848 => c
             .subscribe_with_listener([ctx.topic.clone()], Box::new(Runs(assigned.clone())))
             .expect("subscribe"),
     }
@@ -650,13 +725,23 @@ fn fault_matrix(version: MockVersion) {
         .into_iter()
         .filter(|s| s.name.contains(only.as_str()))
         .collect();
+    // KIP-848 members need ConsumerGroupHeartbeat (the 2.16 mock): there,
+    // every group scenario not tied to the classic requests runs as one too.
+    let kip848 = version == MockVersion::V2_16;
     let jobs: VecDeque<(usize, usize, Mode)> = all
         .iter()
         .enumerate()
         .flat_map(|(i, s)| {
-            s.modes
+            let mut modes: Vec<Mode> = s
+                .modes
                 .iter()
-                .map(move |m| (i, i * 2 + usize::from(*m == Mode::Group), *m))
+                .copied()
+                .filter(|m| *m != Mode::Kip848 || kip848)
+                .collect();
+            if kip848 && s.modes.contains(&Mode::Group) && !s.classic_only {
+                modes.push(Mode::Kip848);
+            }
+            modes.into_iter().map(move |m| (i, i * 3 + m.index(), m))
         })
         .collect();
     let total = jobs.len();

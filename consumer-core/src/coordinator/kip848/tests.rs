@@ -463,7 +463,10 @@ fn nothing_is_acknowledged_while_the_listener_runs() {
     h.answer(now, ok(2, Some(&[0])));
     // The caller took the revocation and its listener is running (committing, which
     // drives the network): the acknowledgement waits for it to return.
-    assert_eq!(h.take_events(), vec![Event::PartitionsRevoked(orders(&[1]))]);
+    assert_eq!(
+        h.take_events(),
+        vec![Event::PartitionsRevoked(orders(&[1]))]
+    );
     h.group.set_listener_running(true);
     h.no_heartbeat(now);
     h.group.set_listener_running(false);
