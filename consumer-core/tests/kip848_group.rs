@@ -400,3 +400,38 @@ fn a_poll_interval_overrun_leaves_loses_and_rejoins() {
     assert_eq!(a.member_id(), a_id);
     assert_no_conflicts(&cluster);
 }
+
+#[test]
+fn commits_and_offset_lookups_name_the_member_and_its_epoch() {
+    let mut cluster = cluster();
+    let mut a = member(&mut cluster, "a");
+    settle(&mut cluster, &mut [&mut a]);
+    cluster.drive_members(&mut [&mut a], |m, _| total(m) == 60, 500);
+    let id = a.member_id();
+    let epoch = a.group().unwrap().generation().generation_id;
+    assert!(epoch > 0);
+    let fetches = cluster.requests_of(ApiKey::OffsetFetch);
+    assert!(!fetches.is_empty());
+    for f in &fetches {
+        assert!(f.version >= 9, "OffsetFetch v{}", f.version);
+        assert_eq!((f.member_id.as_str(), f.generation), (id.as_str(), epoch));
+    }
+    let offsets = a.consumed_offsets();
+    let c = a.commit(offsets).unwrap();
+    cluster.drive_members(
+        &mut [&mut a],
+        |m, _| {
+            m[0].events.iter().any(
+                |e| matches!(e, Event::CommitCompleted { id: i, result: Ok(()), .. } if *i == c),
+            )
+        },
+        200,
+    );
+    let commit = cluster.requests_of(ApiKey::OffsetCommit);
+    let last = commit.last().expect("a commit");
+    assert_eq!(last.version, 9);
+    assert_eq!(
+        (last.member_id.as_str(), last.generation),
+        (id.as_str(), epoch)
+    );
+}

@@ -19,6 +19,7 @@ use consumer_core::codec::consumer_protocol::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicPartitions,
 };
 use consumer_core::codec::messages::api_versions::ApiVersion;
+use consumer_core::codec::messages::consumer_group_heartbeat::TopicPartitions as CghTopicPartitions;
 use consumer_core::codec::messages::fetch::{FetchableTopicResponse, PartitionData};
 use consumer_core::codec::messages::find_coordinator::Coordinator;
 use consumer_core::codec::messages::join_group::JoinGroupResponseMember;
@@ -35,7 +36,8 @@ use consumer_core::codec::messages::offset_fetch::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
 use consumer_core::codec::messages::{
-    ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
+    ApiVersionsRequest, ApiVersionsResponse, ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
     JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest,
     ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
@@ -46,8 +48,8 @@ use consumer_core::codec::messages::{
 use consumer_core::codec::{decode_request_frame, encode_response_frame, ApiKey, Request};
 use consumer_core::record::{BatchBuilder, Record};
 use consumer_core::{
-    AutoOffsetReset, Consumer, ConsumerConfig, Event, IsolationLevel, OffsetAndMetadata,
-    SaslMechanism, SecurityProtocol, TopicPartition, Transmit,
+    AutoOffsetReset, Consumer, ConsumerConfig, Event, GroupProtocol, IsolationLevel,
+    OffsetAndMetadata, SaslMechanism, SecurityProtocol, TopicPartition, Transmit,
 };
 
 use crate::alloc;
@@ -154,7 +156,10 @@ fn run(u: &mut Unstructured, depth: &mut Depth) -> Res<()> {
     }
     if group {
         b = b.group_id("g");
-        if mode & 32 != 0 {
+        if u.ratio(1u8, 3)? {
+            // KIP-848: ConsumerGroupHeartbeat answers from the fuzzer.
+            b = b.group_protocol(GroupProtocol::Consumer);
+        } else if mode & 32 != 0 {
             b = b.partition_assignment_strategy(["cooperative-sticky"]);
         }
     }
@@ -826,6 +831,37 @@ fn respond(u: &mut Unstructured, t: &Transmit) -> Res<Option<Bytes>> {
                 session_lifetime_ms,
             };
             encode::<SaslAuthenticateRequest>(corr, v, &resp)
+        }
+        ApiKey::ConsumerGroupHeartbeat => {
+            let mut assignment = None;
+            if u.arbitrary::<bool>()? {
+                let mut tps = Vec::new();
+                for (_, id) in TOPICS {
+                    if u.arbitrary::<bool>()? {
+                        let partitions = (0..u.int_in_range(0..=4)?)
+                            .map(|_| u.int_in_range(-1..=4))
+                            .collect::<Result<Vec<i32>, _>>()?;
+                        tps.push(CghTopicPartitions {
+                            topic_id: if u.ratio(1u8, 8)? { [9; 16] } else { id },
+                            partitions,
+                        });
+                    }
+                }
+                assignment = Some(tps);
+            }
+            let resp = ConsumerGroupHeartbeatResponse {
+                error_code: error(u)?,
+                member_id: if u.arbitrary::<bool>()? {
+                    Some("m-fuzz".into())
+                } else {
+                    None
+                },
+                member_epoch: u.int_in_range(-2..=5)?,
+                heartbeat_interval_ms: u.int_in_range(-1..=5_000)?,
+                assignment,
+                ..Default::default()
+            };
+            encode::<ConsumerGroupHeartbeatRequest>(corr, v, &resp)
         }
         _ => None,
     };

@@ -98,6 +98,9 @@ pub fn check(data: &[u8]) -> bool {
             one::<OffsetForLeaderEpochRequest>(mode, version, rest, exact)
         }
         ApiKey::SaslAuthenticate => one::<SaslAuthenticateRequest>(mode, version, rest, exact),
+        ApiKey::ConsumerGroupHeartbeat => {
+            one::<ConsumerGroupHeartbeatRequest>(mode, version, rest, exact)
+        }
     }
 }
 

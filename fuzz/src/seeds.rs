@@ -121,6 +121,33 @@ pub fn response_decoders() -> Vec<Seed> {
                     session_lifetime_ms: 3_600_000,
                 },
             ),
+            ApiKey::ConsumerGroupHeartbeat => per_api(
+                &mut out,
+                consumer_core::codec::messages::ConsumerGroupHeartbeatRequest {
+                    group_id: "group".into(),
+                    member_id: "m-1".into(),
+                    member_epoch: 0,
+                    instance_id: Some("static-1".into()),
+                    rack_id: Some("rack-1".into()),
+                    rebalance_timeout_ms: 300_000,
+                    subscribed_topic_names: Some(vec!["orders".into()]),
+                    subscribed_topic_regex: Some(String::new()),
+                    server_assignor: Some("uniform".into()),
+                    topic_partitions: Some(Vec::new()),
+                },
+                consumer_core::codec::messages::ConsumerGroupHeartbeatResponse {
+                    member_id: Some("m-1".into()),
+                    member_epoch: 3,
+                    heartbeat_interval_ms: 5000,
+                    assignment: Some(vec![
+                        consumer_core::codec::messages::consumer_group_heartbeat::TopicPartitions {
+                            topic_id: [7; 16],
+                            partitions: vec![0, 1, 2],
+                        },
+                    ]),
+                    ..Default::default()
+                },
+            ),
         }
     }
     consumer_protocol(&mut out);

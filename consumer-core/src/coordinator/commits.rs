@@ -108,6 +108,8 @@ pub(crate) struct Commits {
     /// Positions of partitions revoked in the current rebalance: the caller's revocation
     /// listener may still commit them (they are no longer assigned by then).
     revoked_positions: Vec<(TopicPartition, OffsetAndMetadata)>,
+    /// A KIP-848 member: OffsetFetch names the member and its epoch.
+    kip848: bool,
     /// Commits succeeded and failed, for the consumer's metrics.
     pub(crate) counters: CommitCounters,
 }
@@ -134,8 +136,15 @@ impl Commits {
             retry_at: None,
             next_id: 0,
             revoked_positions: Vec::new(),
+            kip848: false,
             counters: CommitCounters::default(),
         }
+    }
+
+    /// The member speaks KIP-848's protocol: its offset lookups carry its member id and
+    /// epoch.
+    pub(crate) fn name_member_in_fetches(&mut self) {
+        self.kip848 = true;
     }
 
     fn next_request_id(&mut self) -> RequestId {
@@ -367,10 +376,10 @@ impl Commits {
             let mut partitions: Vec<TopicPartition> = self.initializing.iter().cloned().collect();
             partitions.sort();
             self.init_in_flight = true;
-            out.push(self.fetch_request(partitions, None));
+            out.push(self.fetch_request(partitions, None, generation));
         }
         while let Some((id, partitions)) = self.queries.pop_front() {
-            out.push(self.fetch_request(partitions, Some(id)));
+            out.push(self.fetch_request(partitions, Some(id), generation));
         }
         // Auto-commit.
         if let Some(interval) = self.auto_commit {
@@ -441,11 +450,16 @@ impl Commits {
         }
     }
 
+    /// An OffsetFetch of `partitions`. A KIP-848 member (`generation` is its member id
+    /// and epoch, without an assignor name) names itself, as OffsetFetch v9+ lets it, so
+    /// the coordinator can refuse a stale epoch; others ask as no member (null, -1).
     fn fetch_request(
         &self,
         partitions: Vec<TopicPartition>,
         query: Option<RequestId>,
+        generation: Option<&Generation>,
     ) -> GroupRequest {
+        let member = generation.filter(|g| self.kip848 && g.is_valid());
         let mut topics: Vec<OffsetFetchRequestTopic> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
         for tp in &partitions {
@@ -469,8 +483,8 @@ impl Commits {
             topics: Some(topics.clone()),
             groups: vec![OffsetFetchRequestGroup {
                 group_id: self.group_id.clone(),
-                member_id: None,
-                member_epoch: -1,
+                member_id: member.map(|g| g.member_id.clone()),
+                member_epoch: member.map_or(-1, |g| g.generation_id),
                 topics: Some(topics),
             }],
             require_stable: true,
@@ -705,9 +719,12 @@ impl Commits {
         };
         let top = ErrorCode::from_i16(top_error);
         if top != ErrorCode::None {
+            // STALE_MEMBER_EPOCH: a KIP-848 member's epoch moved on meanwhile; the retry
+            // carries the current one.
             if top.is_retriable()
                 || top.needs_coordinator_lookup()
                 || top == ErrorCode::UnstableOffsetCommit
+                || top == ErrorCode::StaleMemberEpoch
             {
                 retry(self);
                 return top.needs_coordinator_lookup();

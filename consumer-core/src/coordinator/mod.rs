@@ -239,12 +239,16 @@ impl ConsumerCoordinator {
                 Some(Kip848Member::new(group_id.clone(), config, random))
             }
         };
+        let mut commits = Commits::new(
+            group_id.clone(),
+            config.group_instance_id.clone(),
+            auto_commit,
+        );
+        if kip848.is_some() {
+            commits.name_member_in_fetches();
+        }
         Ok(Some(Self {
-            commits: Commits::new(
-                group_id.clone(),
-                config.group_instance_id.clone(),
-                auto_commit,
-            ),
+            commits,
             group_id,
             instance_id: config.group_instance_id.clone(),
             rack: (!config.client_rack.is_empty()).then(|| config.client_rack.clone()),

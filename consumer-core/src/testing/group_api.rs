@@ -186,6 +186,8 @@ impl TestCluster {
                 let (_, req) = decode::<OffsetFetchRequest>(frame);
                 let (group, topics) = if v >= 8 {
                     let g = req.groups.first().cloned().unwrap_or_default();
+                    seen.member_id = g.member_id.clone().unwrap_or_default();
+                    seen.generation = g.member_epoch;
                     (g.group_id, g.topics)
                 } else {
                     (req.group_id.clone(), req.topics.clone())
