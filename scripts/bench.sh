@@ -18,6 +18,12 @@
 #                                               # that two members join (~8 min)
 #   bash scripts/bench.sh --scale --cases scale --partitions 16,3000 --records 300000 --runs 1   # quick
 #
+#   bash scripts/bench.sh --groups              # consumer groups (issue 17): ours and librdkafka
+#                                               # 2.16, classic (default assignors, cooperative-
+#                                               # sticky) and consumer protocol, on the 2.16 mock:
+#                                               # subscribe -> first record, a member joining (~10 min)
+#   bash scripts/bench.sh --groups --runs 1 --cells consumer     # quick
+#
 # Installs what it needs (scripts/install-deps.sh, matplotlib), builds the C programs and
 # the Rust bench consumer in release mode, then runs scripts/bench.py with the arguments
 # given. Results: bench/results/{results.md,results.json,plot.png}. With --tls (first
@@ -26,7 +32,11 @@
 # confluent-kafka wheel and bench/connect_redirect.c, then runs scripts/bench_tls.py;
 # results: bench/results/{tls.md,tls.json} (tls-nginx.* with --terminator nginx). With
 # --scale (first argument): the same build as the default, then scripts/bench_scale.py;
-# results: bench/results/scale/{scale.md,scale.json,scale.png}.
+# results: bench/results/scale/{scale.md,scale.json,scale.png}. With --groups (first
+# argument): builds tests/mock-cluster/launcher.c against the confluent-kafka wheel's
+# librdkafka 2.16 (as the test harness does: a copy under its SONAME beside the launcher,
+# rpath $ORIGIN) and the group_timing example, then runs scripts/bench_groups.py (librdkafka's
+# member is bench/group_timing.py); results: bench/results/groups/{groups.md,groups.json}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,11 +44,15 @@ step() { printf '\n==> %s\n' "$*"; }
 
 TLS=0
 SCALE=0
+GROUP_BENCH=0
 if [ "${1:-}" = "--tls" ]; then
     TLS=1
     shift
 elif [ "${1:-}" = "--scale" ]; then
     SCALE=1
+    shift
+elif [ "${1:-}" = "--groups" ]; then
+    GROUP_BENCH=1
     shift
 fi
 
@@ -86,6 +100,27 @@ print(sorted(glob.glob(os.path.join(libs, "librdkafka-*.so*")))[0])')
 
     step "Running the TLS benchmark (load: $(cut -d' ' -f1-3 /proc/loadavg))"
     exec "$PY" scripts/bench_tls.py "$@"
+fi
+
+if [ "$GROUP_BENCH" = 1 ]; then
+    step "Building (release; the mock cluster against librdkafka 2.16 from confluent-kafka)"
+    mkdir -p target/bench-groups
+    RDKAFKA_SO=$("$PY" -c 'import confluent_kafka, glob, os
+libs = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(confluent_kafka.__file__))), "confluent_kafka.libs")
+print(sorted(glob.glob(os.path.join(libs, "librdkafka-*.so*")))[0])')
+    # The launcher loads the library by its SONAME: copy it beside the launcher under
+    # that name and find it through $ORIGIN (tests/src/mock_cluster.rs does the same).
+    SONAME=$(readelf -d "$RDKAFKA_SO" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+    SONAME="${SONAME:-$(basename "$RDKAFKA_SO")}"
+    cp "$RDKAFKA_SO" "target/bench-groups/$SONAME"
+    # shellcheck disable=SC2046,SC2016 # pkg-config prints several flags; $ORIGIN is literal
+    cc -std=c99 -D_GNU_SOURCE -O1 -Wall -o target/bench-groups/mock-cluster-launcher \
+        tests/mock-cluster/launcher.c $(pkg-config --cflags rdkafka) \
+        -Ltarget/bench-groups "-l:$SONAME" -Wl,-rpath,'$ORIGIN'
+    cargo build --release -q -p consumer-net --example group_timing
+
+    step "Running the consumer-group benchmark (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+    exec "$PY" scripts/bench_groups.py "$@"
 fi
 
 if ! "$PY" -c 'import matplotlib' 2>/dev/null; then
