@@ -416,6 +416,37 @@ def librdkafka_version():
         return "?"
 
 
+
+def stop_child(proc, command, reader, files, timeout):
+    """Asks a line-driven child to end (writes `command` and closes its stdin), kills it
+    after `timeout` s, then joins its output reader and closes `files`. Returns its exit
+    code (bench_scale.py and bench_groups.py drive their members this way)."""
+    try:
+        proc.stdin.write(command + "\n")
+        proc.stdin.flush()
+        proc.stdin.close()
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    reader.join(timeout=5)
+    for f in files:
+        f.close()
+    return proc.returncode
+
+
+def wait_for(cond, timeout, what, step=0.05):
+    """Polls `cond` every `step` s until it holds; raises after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(step)
+    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+
 def main():
     args = parse_args()
     for b in (BIN / "mock-cluster-launcher", BIN / "rdkafka_produce", BIN / "rdkafka_consume", OURS):

@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import MockCluster, fmt, median, proc_cpu_s, system_busy_s, wait_quiet  # noqa: E402
+from bench import (MockCluster, fmt, median, proc_cpu_s, stop_child,  # noqa: E402
+                   system_busy_s, wait_for, wait_quiet)
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "bench-groups"
@@ -157,30 +158,9 @@ class Member:
         return proc_cpu_s(self.proc.pid) or 0.0
 
     def stop(self, timeout=40):
-        try:
-            self.proc.stdin.write("stop\n")
-            self.proc.stdin.flush()
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.reader.join(timeout=5)
-        self.err.close()
-        self.out.close()
-        return self.proc.returncode
+        return stop_child(self.proc, "stop", self.reader, [self.err, self.out], timeout)
 
 
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class Load:

@@ -59,7 +59,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import (BIN, OURS, MockCluster, fmt, median, proc_cpu_s, run_measured,  # noqa: E402
-                   system_busy_s, wait_quiet)  # noqa: E402  (scripts/bench.py)
+                   stop_child, system_busy_s, wait_for, wait_quiet)  # (scripts/bench.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "scale"
@@ -436,29 +436,9 @@ class Member:
         return max([e.get("records", 0) for e in self.snapshot() if e["event"] == "tick"] + [0])
 
     def stop(self, timeout=30):
-        try:
-            self.proc.stdin.write("quit\n")
-            self.proc.stdin.flush()
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.reader.join(timeout=5)
-        self.err.close()
-        return self.proc.returncode
+        return stop_child(self.proc, "quit", self.reader, [self.err], timeout)
 
 
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def cpu_at(events, t):

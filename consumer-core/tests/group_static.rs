@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::testing::{story, tp, Profile, TestCluster};
-use consumer_core::{AutoOffsetReset, ConsumerConfigBuilder, ConsumerError, ErrorCode, Event};
+use consumer_core::{AutoOffsetReset, ConsumerConfigBuilder, ConsumerError, ErrorCode};
 
 const GROUP: &str = "billing";
 
@@ -54,21 +54,8 @@ fn static_restart_keeps_the_assignment(profile: Profile) {
     let generation = cluster.groups.group(GROUP).unwrap().generation;
 
     // a commits what it consumed and shuts down: no LeaveGroup for a static member.
-    let offsets = a.consumed_offsets();
-    let id = a.commit(offsets).unwrap();
-    cluster.drive_members(
-        &mut [&mut a, &mut b],
-        |m, _| {
-            m[0].events.iter().any(
-                |e| matches!(e, Event::CommitCompleted { id: i, result: Ok(()), .. } if *i == id),
-            )
-        },
-        100,
-    );
-    let now = cluster.now();
-    a.leave_group(now);
-    cluster.run_members_for(&mut [&mut a], Duration::ZERO);
-    a.close();
+    cluster.commit_consumed(&mut [&mut a, &mut b], 0, 100);
+    cluster.leave_and_close(&mut a);
     assert_eq!(cluster.count(ApiKey::LeaveGroup), 0);
 
     // Five seconds later it is back (a new process, same instance id).

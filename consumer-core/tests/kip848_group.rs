@@ -172,21 +172,8 @@ fn a_member_leaving_hands_its_partitions_to_the_others() {
     settle(&mut cluster, &mut [&mut a, &mut b]);
     cluster.drive_members(&mut [&mut a, &mut b], |m, _| total(m) == 60, 1000);
     // b commits what it read and leaves (epoch -1).
-    let offsets = b.consumed_offsets();
-    let id = b.commit(offsets).unwrap();
-    cluster.drive_members(
-        &mut [&mut a, &mut b],
-        |m, _| {
-            m[1].events.iter().any(
-                |e| matches!(e, Event::CommitCompleted { id: i, result: Ok(()), .. } if *i == id),
-            )
-        },
-        200,
-    );
-    let now = cluster.now();
-    b.leave_group(now);
-    cluster.run_members_for(&mut [&mut b], Duration::ZERO);
-    b.close();
+    cluster.commit_consumed(&mut [&mut a, &mut b], 1, 200);
+    cluster.leave_and_close(&mut b);
     assert!(cluster
         .groups
         .consumer_group(GROUP)
@@ -274,21 +261,8 @@ fn a_static_member_restarted_keeps_its_partitions() {
     settle(&mut cluster, &mut [&mut a, &mut b]);
     cluster.drive_members(&mut [&mut a, &mut b], |m, _| total(m) == 60, 1000);
     let a_parts = a.owned();
-    let offsets = a.consumed_offsets();
-    let id = a.commit(offsets).unwrap();
-    cluster.drive_members(
-        &mut [&mut a, &mut b],
-        |m, _| {
-            m[0].events.iter().any(
-                |e| matches!(e, Event::CommitCompleted { id: i, result: Ok(()), .. } if *i == id),
-            )
-        },
-        200,
-    );
-    let now = cluster.now();
-    a.leave_group(now);
-    cluster.run_members_for(&mut [&mut a], Duration::ZERO);
-    a.close();
+    cluster.commit_consumed(&mut [&mut a, &mut b], 0, 200);
+    cluster.leave_and_close(&mut a);
 
     // Back five seconds later as a new process with the same instance id.
     cluster.run_members_for(&mut [&mut b], Duration::from_secs(5));
@@ -416,17 +390,7 @@ fn commits_and_offset_lookups_name_the_member_and_its_epoch() {
         assert!(f.version >= 9, "OffsetFetch v{}", f.version);
         assert_eq!((f.member_id.as_str(), f.generation), (id.as_str(), epoch));
     }
-    let offsets = a.consumed_offsets();
-    let c = a.commit(offsets).unwrap();
-    cluster.drive_members(
-        &mut [&mut a],
-        |m, _| {
-            m[0].events.iter().any(
-                |e| matches!(e, Event::CommitCompleted { id: i, result: Ok(()), .. } if *i == c),
-            )
-        },
-        200,
-    );
+    cluster.commit_consumed(&mut [&mut a], 0, 200);
     let commit = cluster.requests_of(ApiKey::OffsetCommit);
     let last = commit.last().expect("a commit");
     assert_eq!(last.version, 9);

@@ -38,6 +38,7 @@ mod group_history;
 mod group_log;
 mod group_member;
 mod json;
+mod kip848_group;
 mod library;
 mod live_child;
 mod log_capture;
@@ -75,6 +76,9 @@ pub use group_member::{
     CommitPolicy, LibraryMember, MemberControl, MemberSpec, ProcessMember,
 };
 pub use json::Json;
+pub use kip848_group::{
+    assert_no_member_errors, check_group, kip848_cluster, produce_wave, rdkafka_kip848_member,
+};
 pub use library::{
     init_logging, library_consumer, mock_cluster, mock_cluster_on, partitions, poll_count,
     poll_for, poll_until, produce_read_back, sample_records, summary, Expected, ExpectedRecord,

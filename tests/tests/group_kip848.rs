@@ -8,60 +8,24 @@
 use std::time::Duration;
 
 use integration_tests::{
-    assert_no_violations, init_logging, mock_cluster_on, produce_kcat, sample_records,
-    wait_for_history, Compression, Expected, GroupHistory, MemberLog, MockCluster, MockVersion,
-    ProcessMember,
+    assert_no_member_errors, check_group, init_logging, kip848_cluster, produce_wave,
+    rdkafka_kip848_member, wait_for_history, Expected, GroupHistory, MemberLog, MockCluster,
 };
 
 const PARTITIONS: i32 = 6;
 /// Bound for one assignment change: a few heartbeats (500 ms) apart.
 const REBALANCE: Duration = Duration::from_secs(30);
 
-/// A 3-broker 2.16 cluster with a 6-partition `topic`, KIP-848 heartbeats
-/// every 500 ms (librdkafka's default is 3 s), and a first wave of records.
 fn start(topic: &str) -> (MockCluster, Expected) {
-    let cluster = mock_cluster_on(MockVersion::V2_16, 3);
-    cluster
-        .set_consumer_group_heartbeat_interval(Duration::from_millis(500))
-        .expect("KIP-848 heartbeat interval");
-    cluster
-        .set_consumer_group_session_timeout(Duration::from_secs(10))
-        .expect("KIP-848 session timeout");
-    cluster
-        .create_topic(topic, PARTITIONS, 1)
-        .expect("create topic");
-    let mut expected = Expected::new(topic);
-    produce(&cluster, topic, &mut expected, 600, "w1");
-    (cluster, expected)
+    kip848_cluster(topic, PARTITIONS, 600)
 }
 
 fn produce(cluster: &MockCluster, topic: &str, expected: &mut Expected, n: usize, tag: &str) {
-    let records = sample_records(n, PARTITIONS, tag);
-    let produced = produce_kcat(&cluster.bootstrap(), topic, &records, Compression::None)
-        .unwrap_or_else(|e| panic!("producing {tag}: {e}"));
-    expected.add(&produced);
-}
-
-fn member(name: &str, cluster: &MockCluster, topic: &str, group: &str) -> ProcessMember {
-    ProcessMember::rdkafka_consumer_protocol(name, &cluster.bootstrap(), topic, group)
-        .unwrap_or_else(|e| panic!("starting the KIP-848 member {name}: {e}"))
+    produce_wave(cluster, topic, PARTITIONS, expected, n, tag);
 }
 
 fn check(what: &str, h: &GroupHistory, expected: &Expected, logs: &[&MemberLog]) {
-    assert_no_violations(what, &h.ownership_violations(false), h, logs);
-    assert_no_violations(what, &h.delivery_violations(expected, PARTITIONS), h, logs);
-}
-
-fn assert_no_errors(logs: &[&MemberLog]) {
-    for log in logs {
-        let errors = log.errors();
-        assert!(
-            errors.is_empty(),
-            "{} reported errors: {errors:?}\n{}",
-            log.name(),
-            log.describe()
-        );
-    }
+    check_group(what, h, expected, PARTITIONS, logs, false);
 }
 
 #[test]
@@ -69,7 +33,7 @@ fn one_member_reads_every_record() {
     init_logging();
     let topic = "kip848-one";
     let (cluster, mut expected) = start(topic);
-    let mut a = member("rdkafka-a", &cluster, topic, "kip848-one-group");
+    let mut a = rdkafka_kip848_member("rdkafka-a", &cluster, topic, "kip848-one-group");
     let logs = [a.log().clone()];
     let lr: Vec<&MemberLog> = logs.iter().collect();
     wait_for_history(
@@ -92,7 +56,7 @@ fn one_member_reads_every_record() {
         "a lone member read records twice\n{}",
         h.describe()
     );
-    assert_no_errors(&lr);
+    assert_no_member_errors(&lr);
 }
 
 #[test]
@@ -101,14 +65,14 @@ fn two_members_split_the_partitions() {
     let topic = "kip848-two";
     let group = "kip848-two-group";
     let (cluster, mut expected) = start(topic);
-    let mut a = member("rdkafka-a", &cluster, topic, group);
+    let mut a = rdkafka_kip848_member("rdkafka-a", &cluster, topic, group);
     let logs_a = a.log().clone();
     wait_for_history(&[&logs_a], REBALANCE, "rdkafka-a owning all 6", |h| {
         h.settled(PARTITIONS, &["rdkafka-a"]) && h.distinct() > 0
     });
 
     // b joins: the coordinator moves some partitions from a to b.
-    let mut b = member("rdkafka-b", &cluster, topic, group);
+    let mut b = rdkafka_kip848_member("rdkafka-b", &cluster, topic, group);
     let logs = [logs_a.clone(), b.log().clone()];
     let lr: Vec<&MemberLog> = logs.iter().collect();
     wait_for_history(
@@ -154,7 +118,7 @@ fn two_members_split_the_partitions() {
         .unwrap_or_else(|e| panic!("closing rdkafka-a: {e}"));
     let h = GroupHistory::of(&lr);
     check("whole run", &h, &expected, &lr);
-    assert_no_errors(&lr);
+    assert_no_member_errors(&lr);
     eprintln!(
         "{} records, {} deliveries ({} again after a move), {} ownership intervals",
         expected.len(),

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use integration_tests::api_key::CONSUMER_GROUP_HEARTBEAT;
 use integration_tests::{
-    assert_no_violations, init_logging, kip848_props, mock_cluster_on, produce_kcat,
-    sample_records, wait_for_history, CommitPolicy, Compression, CoordinatorType, Expected,
-    GroupHistory, LibraryMember, MemberLog, MemberSpec, MockCluster, MockVersion, ProcessMember,
+    assert_no_member_errors, check_group, init_logging, kip848_cluster, kip848_props, produce_wave,
+    rdkafka_kip848_member, wait_for_history, CommitPolicy, CoordinatorType, Expected, GroupHistory,
+    LibraryMember, MemberLog, MemberSpec, MockCluster, ProcessMember,
 };
 
 const PARTITIONS: i32 = 6;
@@ -23,26 +23,11 @@ const REBALANCE: Duration = Duration::from_secs(40);
 const FENCED_MEMBER_EPOCH: i32 = 110;
 
 fn start(topic: &str) -> (MockCluster, Expected) {
-    let cluster = mock_cluster_on(MockVersion::V2_16, 3);
-    cluster
-        .set_consumer_group_heartbeat_interval(Duration::from_millis(500))
-        .expect("KIP-848 heartbeat interval");
-    cluster
-        .set_consumer_group_session_timeout(Duration::from_secs(10))
-        .expect("KIP-848 session timeout");
-    cluster
-        .create_topic(topic, PARTITIONS, 1)
-        .expect("create topic");
-    let mut expected = Expected::new(topic);
-    produce(&cluster, topic, &mut expected, 600, "w1");
-    (cluster, expected)
+    kip848_cluster(topic, PARTITIONS, 600)
 }
 
 fn produce(cluster: &MockCluster, topic: &str, expected: &mut Expected, n: usize, tag: &str) {
-    let records = sample_records(n, PARTITIONS, tag);
-    let produced = produce_kcat(&cluster.bootstrap(), topic, &records, Compression::None)
-        .unwrap_or_else(|e| panic!("producing {tag}: {e}"));
-    expected.add(&produced);
+    produce_wave(cluster, topic, PARTITIONS, expected, n, tag);
 }
 
 fn ours(
@@ -64,25 +49,11 @@ fn ours(
 }
 
 fn rdkafka(name: &str, cluster: &MockCluster, topic: &str, group: &str) -> ProcessMember {
-    ProcessMember::rdkafka_consumer_protocol(name, &cluster.bootstrap(), topic, group)
-        .unwrap_or_else(|e| panic!("starting the KIP-848 member {name}: {e}"))
+    rdkafka_kip848_member(name, cluster, topic, group)
 }
 
 fn check(what: &str, h: &GroupHistory, expected: &Expected, logs: &[&MemberLog], allow_lost: bool) {
-    assert_no_violations(what, &h.ownership_violations(allow_lost), h, logs);
-    assert_no_violations(what, &h.delivery_violations(expected, PARTITIONS), h, logs);
-}
-
-fn assert_no_errors(logs: &[&MemberLog]) {
-    for log in logs {
-        let errors = log.errors();
-        assert!(
-            errors.is_empty(),
-            "{} reported errors: {errors:?}\n{}",
-            log.name(),
-            log.describe()
-        );
-    }
+    check_group(what, h, expected, PARTITIONS, logs, allow_lost);
 }
 
 /// Partitions `member` owned in one unbroken interval from `before` (an
@@ -213,7 +184,7 @@ fn ours_and_librdkafka_share_a_group_and_move_only_what_moves() {
     c.stop(Duration::from_secs(30));
     let h = GroupHistory::of(&l3);
     check("whole run", &h, &expected, &l3, false);
-    assert_no_errors(&l3);
+    assert_no_member_errors(&l3);
     eprintln!(
         "{} records, {} deliveries ({} again after a move), {} ownership intervals",
         expected.len(),
@@ -268,7 +239,7 @@ fn a_static_member_restarted_gets_its_partitions_back() {
         .unwrap_or_else(|e| panic!("closing rdkafka-b: {e}"));
     let h = GroupHistory::of(&l2);
     check("static restart", &h, &expected, &l2, false);
-    assert_no_errors(&l2);
+    assert_no_member_errors(&l2);
 }
 
 #[test]
@@ -331,5 +302,5 @@ fn fencing_and_a_coordinator_move_lose_nothing() {
         "the fencing took partitions away\n{}",
         h.describe()
     );
-    assert_no_errors(&l);
+    assert_no_member_errors(&l);
 }

@@ -405,6 +405,44 @@ impl TestCluster {
         );
     }
 
+    /// `members[which]` commits the positions it consumed; every member runs until that
+    /// commit succeeded. Panics if it failed or did not finish in `max_steps`.
+    pub fn commit_consumed(&mut self, members: &mut [&mut Member], which: usize, max_steps: usize) {
+        let offsets = members[which].consumed_offsets();
+        let id = members[which]
+            .commit(offsets)
+            .expect("a group member commits");
+        self.drive_members(
+            members,
+            |m, _| {
+                m[which]
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, Event::CommitCompleted { id: i, .. } if *i == id))
+            },
+            max_steps,
+        );
+        let result = members[which].events.iter().find_map(|e| match e {
+            Event::CommitCompleted { id: i, result, .. } if *i == id => Some(result.clone()),
+            _ => None,
+        });
+        assert_eq!(
+            result,
+            Some(Ok(())),
+            "the commit of {}",
+            members[which].name
+        );
+    }
+
+    /// `member` leaves its group (the LeaveGroup or leaving heartbeat goes out) and
+    /// closes, as a process shutting down would.
+    pub fn leave_and_close(&mut self, member: &mut Member) {
+        let now = self.now();
+        member.leave_group(now);
+        self.run_members_for(&mut [&mut *member], Duration::ZERO);
+        member.close();
+    }
+
     /// Runs every member's loop for `d` of simulated time.
     pub fn run_members_for(&mut self, members: &mut [&mut Member], d: Duration) {
         let end = self.now() + d;
