@@ -111,12 +111,15 @@ pub use tansu::{tansu_binary, Tansu, TansuOptions};
 /// holding the tests `v2_0_2` and `v2_16`, which call `name` with that
 /// version (`cargo test name::v2_16` runs one).
 ///
-/// ```ignore
+/// ```no_run
+/// use integration_tests::{mock_cluster_on, test_on_each_mock, MockVersion};
+///
 /// fn reads_everything(version: MockVersion) {
 ///     let cluster = mock_cluster_on(version, 3);
-///     // ...
+///     assert_eq!(cluster.version(), version);
 /// }
 /// test_on_each_mock!(reads_everything);
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! test_on_each_mock {
