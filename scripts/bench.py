@@ -417,25 +417,54 @@ def librdkafka_version():
 
 
 
-def stop_child(proc, command, reader, files, timeout):
-    """Asks a line-driven child to end (writes `command` and closes its stdin), kills it
-    after `timeout` s, then joins its output reader and closes `files`. Returns its exit
-    code (bench_scale.py and bench_groups.py drive their members this way)."""
-    try:
-        proc.stdin.write(command + "\n")
-        proc.stdin.flush()
-        proc.stdin.close()
-    except OSError:
-        pass
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    reader.join(timeout=5)
-    for f in files:
-        f.close()
-    return proc.returncode
+class EventChild:
+    """A child that prints one JSON event per line (bench_scale.py's and bench_groups.py's
+    group members): its events are read as they come, on a thread of their own; `out`
+    (a path) keeps a copy of every line. `stop` sends `stop_command` on its stdin."""
+
+    def __init__(self, cmd, env, err_path, stop_command, out_path=None):
+        self.stop_command = stop_command
+        self.err = open(err_path, "ab")
+        self.out = open(out_path, "w") if out_path else None
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
+                                     env=env, text=True, bufsize=1)
+        self.events, self.lock = [], threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            if self.out:
+                self.out.write(line)
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            with self.lock:
+                self.events.append(ev)
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.events)
+
+    def stop(self, timeout):
+        """Asks the child to end, kills it after `timeout` s; returns its exit code."""
+        try:
+            self.proc.stdin.write(self.stop_command + "\n")
+            self.proc.stdin.flush()
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(timeout=5)
+        for f in (self.err, self.out):
+            if f:
+                f.close()
+        return self.proc.returncode
 
 
 def wait_for(cond, timeout, what, step=0.05):

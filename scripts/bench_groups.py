@@ -32,12 +32,11 @@ import os
 import platform
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import (MockCluster, fmt, median, proc_cpu_s, stop_child,  # noqa: E402
+from bench import (EventChild, MockCluster, fmt, median, proc_cpu_s,  # noqa: E402
                    system_busy_s, wait_for, wait_quiet)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,7 +97,7 @@ def parse_args():
     return ap.parse_args()
 
 
-class Member:
+class Member(EventChild):
     """One group_timing process (ours or librdkafka's) and its event lines."""
 
     def __init__(self, who, name, bootstrap, topic, group, protocol, props, log_dir):
@@ -111,27 +110,8 @@ class Member:
         env.setdefault("GROUP_TIMING_LOG", "debug")
         env.setdefault("GROUP_TIMING_DEBUG", "cgrp,fetch")
         self.name, self.who = name, who
-        self.err = open(log_dir / f"{group}-{name}.stderr.log", "ab")
-        self.out = open(log_dir / f"{group}-{name}.jsonl", "w")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
-                                     env=env, text=True, bufsize=1)
-        self.events, self.lock = [], threading.Lock()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.out.write(line)
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            with self.lock:
-                self.events.append(ev)
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.events)
+        super().__init__(cmd, env, log_dir / f"{group}-{name}.stderr.log", "stop",
+                         out_path=log_dir / f"{group}-{name}.jsonl")
 
     def first(self, name):
         return next((e for e in self.snapshot() if e["event"] == name), None)
@@ -158,7 +138,7 @@ class Member:
         return proc_cpu_s(self.proc.pid) or 0.0
 
     def stop(self, timeout=40):
-        return stop_child(self.proc, "stop", self.reader, [self.err, self.out], timeout)
+        return super().stop(timeout)
 
 
 

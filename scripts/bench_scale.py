@@ -53,13 +53,12 @@ import platform
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import (BIN, OURS, MockCluster, fmt, median, proc_cpu_s, run_measured,  # noqa: E402
-                   stop_child, system_busy_s, wait_for, wait_quiet)  # (scripts/bench.py)
+                   EventChild, system_busy_s, wait_for, wait_quiet)  # (scripts/bench.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "scale"
@@ -390,7 +389,7 @@ def run_idle(args, log_dir):
 
 # ---------------------------------------------------------------- group
 
-class Member:
+class Member(EventChild):
     """A group-mode consumer child: its event lines, read as they come."""
 
     def __init__(self, who, name, bootstrap, topic, group, log_dir):
@@ -405,25 +404,7 @@ class Member:
             env["BENCH_RDKAFKA_CONF"] = ",".join(f"{k}={v}" for k, v in conf.items())
             cmd = [str(BIN / "rdkafka_consume"), bootstrap, topic]
         self.name, self.who = name, who
-        self.err = open(log_dir / f"group-{who}-{name}.stderr.log", "ab")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
-                                     env=env, text=True, bufsize=1)
-        self.events, self.lock = [], threading.Lock()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            with self.lock:
-                self.events.append(ev)
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.events)
+        super().__init__(cmd, env, log_dir / f"group-{who}-{name}.stderr.log", "quit")
 
     def owned(self):
         own = 0
@@ -436,9 +417,7 @@ class Member:
         return max([e.get("records", 0) for e in self.snapshot() if e["event"] == "tick"] + [0])
 
     def stop(self, timeout=30):
-        return stop_child(self.proc, "quit", self.reader, [self.err], timeout)
-
-
+        return super().stop(timeout)
 
 
 def cpu_at(events, t):
