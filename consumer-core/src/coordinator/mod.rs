@@ -45,6 +45,8 @@ mod kip848;
 mod lookup;
 mod state;
 #[cfg(test)]
+mod test_harness;
+#[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;

@@ -1,9 +1,9 @@
 //! The member state machine on its own: its stages, and answers that come late.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{ConsumerCoordinator, GroupCtx, GroupRequest, GroupRequestKind, MemberState};
+use super::test_harness::Harness;
+use super::{ConsumerCoordinator, GroupRequest, GroupRequestKind, MemberState};
 use crate::assignor::group_by_topic;
 use crate::codec::consumer_protocol::{ConsumerProtocolAssignment, LATEST_VERSION};
 use crate::codec::messages::{
@@ -12,84 +12,21 @@ use crate::codec::messages::{
 use crate::config::ConsumerConfig;
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, Event};
-use crate::metadata::Metadata;
-use crate::subscription::{SubscriptionKind, SubscriptionState};
 use crate::topic_partition::TopicPartition;
 
 const HEARTBEAT: Duration = Duration::from_secs(3);
 
-/// A group member with the parts of the consumer it touches.
-struct Harness {
-    group: ConsumerCoordinator,
-    subs: SubscriptionState,
-    metadata: Metadata,
-    events: VecDeque<Event>,
-    errors: VecDeque<ConsumerError>,
-}
-
 impl Harness {
     /// A member of group "g" subscribed to "orders" (default config: range first, so
     /// eager).
-    fn new() -> Self {
+    fn classic() -> Self {
         let config = ConsumerConfig::builder()
             .bootstrap_servers(["b1:9092"])
             .group_id("g")
             .build()
             .expect("valid config");
         assert_eq!(config.heartbeat_interval, HEARTBEAT);
-        let group = ConsumerCoordinator::new(&config)
-            .expect("known assignors")
-            .expect("a group id");
-        let metadata = Metadata::new(
-            &config.bootstrap_servers,
-            config.metadata_max_age,
-            config.retry_backoff,
-            config.retry_backoff_max,
-        );
-        let mut subs = SubscriptionState::new();
-        assert!(subs.set_kind(SubscriptionKind::Topics));
-        subs.set_subscribed_topics(vec!["orders".to_owned()]);
-        Self {
-            group,
-            subs,
-            metadata,
-            events: VecDeque::new(),
-            errors: VecDeque::new(),
-        }
-    }
-
-    fn with_ctx<R>(
-        &mut self,
-        f: impl FnOnce(&mut ConsumerCoordinator, &mut GroupCtx<'_>) -> R,
-    ) -> R {
-        let mut ctx = GroupCtx {
-            subs: &mut self.subs,
-            metadata: &mut self.metadata,
-            events: &mut self.events,
-            errors: &mut self.errors,
-        };
-        f(&mut self.group, &mut ctx)
-    }
-
-    fn prepare(&mut self, now: Instant) -> Vec<GroupRequest> {
-        self.with_ctx(|g, ctx| g.prepare(now, ctx))
-    }
-
-    /// Looks the coordinator up and finds broker 1.
-    fn find_coordinator(&mut self, now: Instant) {
-        assert!(self.group.wants_lookup(now));
-        self.group.lookup_request();
-        assert!(!self.group.wants_lookup(now), "one lookup at a time");
-        self.group.handle_lookup(
-            FindCoordinatorResponse {
-                node_id: 1,
-                host: "b1".to_owned(),
-                port: 9092,
-                ..Default::default()
-            },
-            now,
-        );
-        assert!(self.group.coordinator().is_some());
+        Self::with_config(&config)
     }
 
     /// Sends the JoinGroup.
@@ -128,7 +65,7 @@ impl Harness {
 
     /// From a fresh member to a stable one owning orders-0, at `now`.
     fn stable(now: Instant) -> Self {
-        let mut h = Self::new();
+        let mut h = Self::classic();
         h.find_coordinator(now);
         h.join(now);
         assert!(matches!(h.join_answer(now), Some(GroupRequest::Sync(_))));
@@ -191,7 +128,7 @@ fn a_stable_member_heartbeats_on_schedule_one_at_a_time() {
 #[test]
 fn a_rejoin_asked_during_the_sync_is_done_once_stable() {
     let t0 = Instant::now();
-    let mut h = Harness::new();
+    let mut h = Harness::classic();
     h.find_coordinator(t0);
     h.join(t0);
     h.group.request_rejoin("asked while joining");
@@ -221,7 +158,7 @@ fn a_rejoin_asked_during_the_sync_is_done_once_stable() {
 #[test]
 fn a_join_answer_after_leaving_is_ignored() {
     let t0 = Instant::now();
-    let mut h = Harness::new();
+    let mut h = Harness::classic();
     h.find_coordinator(t0);
     h.join(t0);
     assert!(h.group.leave("closing").is_none(), "no member id yet");
@@ -241,7 +178,7 @@ fn a_join_answer_after_leaving_is_ignored() {
 #[test]
 fn losing_the_coordinator_mid_join_ends_the_rebalance_and_its_late_answer_is_ignored() {
     let t0 = Instant::now();
-    let mut h = Harness::new();
+    let mut h = Harness::classic();
     h.find_coordinator(t0);
     h.join(t0);
     h.group.coordinator_dead(t0);
@@ -259,7 +196,7 @@ fn losing_the_coordinator_mid_join_ends_the_rebalance_and_its_late_answer_is_ign
 #[test]
 fn a_join_or_sync_request_lost_without_answer_joins_again() {
     let t0 = Instant::now();
-    let mut h = Harness::new();
+    let mut h = Harness::classic();
     h.find_coordinator(t0);
     h.join(t0);
     h.with_ctx(|g, ctx| g.request_failed(GroupRequestKind::Join, t0, ctx));

@@ -1,34 +1,24 @@
 //! The KIP-848 member on its own, with scripted coordinator answers.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::codec::messages::consumer_group_heartbeat::{TopicPartitions, LEAVE_EPOCH};
-use crate::codec::messages::{
-    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, FindCoordinatorResponse,
-};
+use crate::codec::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 use crate::config::{ConsumerConfig, GroupProtocol};
-use crate::coordinator::{ConsumerCoordinator, GroupCtx, GroupRequest, MemberState};
+use crate::coordinator::test_harness::Harness;
+use crate::coordinator::{GroupRequest, MemberState};
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, Event};
-use crate::metadata::{Metadata, PartitionLeader, TopicInfo};
-use crate::subscription::{SubscriptionKind, SubscriptionState};
+use crate::metadata::{PartitionLeader, TopicInfo};
 use crate::topic_partition::TopicPartition;
 
 const ORDERS: [u8; 16] = [1; 16];
 
-struct Harness {
-    group: ConsumerCoordinator,
-    subs: SubscriptionState,
-    metadata: Metadata,
-    events: VecDeque<Event>,
-    errors: VecDeque<ConsumerError>,
-}
-
 impl Harness {
     /// A KIP-848 member of group "g" subscribed to "orders" (4 partitions, id ORDERS);
     /// `static_id`: its group.instance.id.
-    fn new(static_id: Option<&str>, auto_commit: bool) -> Self {
+    fn kip848(static_id: Option<&str>, auto_commit: bool) -> Self {
         let mut b = ConsumerConfig::builder()
             .bootstrap_servers(["b1:9092"])
             .group_id("g")
@@ -37,16 +27,7 @@ impl Harness {
         if let Some(id) = static_id {
             b = b.group_instance_id(id);
         }
-        let config = b.build().expect("valid config");
-        let group = ConsumerCoordinator::new(&config)
-            .expect("valid")
-            .expect("a group id");
-        let mut metadata = Metadata::new(
-            &config.bootstrap_servers,
-            config.metadata_max_age,
-            config.retry_backoff,
-            config.retry_backoff_max,
-        );
+        let mut h = Self::with_config(&b.build().expect("valid config"));
         let partitions: HashMap<i32, PartitionLeader> = (0..4)
             .map(|p| {
                 (
@@ -63,56 +44,15 @@ impl Harness {
             partitions,
             error_code: 0,
         };
-        metadata.set_topics_of_interest(["orders".to_owned()]);
-        metadata.update(
+        h.metadata.set_topics_of_interest(["orders".to_owned()]);
+        h.metadata.update(
             Instant::now(),
             Vec::new(),
             None,
             vec![("orders".to_owned(), info)],
         );
-        let mut subs = SubscriptionState::new();
-        assert!(subs.set_kind(SubscriptionKind::Topics));
-        subs.set_subscribed_topics(vec!["orders".to_owned()]);
-        let mut h = Self {
-            group,
-            subs,
-            metadata,
-            events: VecDeque::new(),
-            errors: VecDeque::new(),
-        };
         h.find_coordinator(Instant::now());
         h
-    }
-
-    fn with_ctx<R>(
-        &mut self,
-        f: impl FnOnce(&mut ConsumerCoordinator, &mut GroupCtx<'_>) -> R,
-    ) -> R {
-        let mut ctx = GroupCtx {
-            subs: &mut self.subs,
-            metadata: &mut self.metadata,
-            events: &mut self.events,
-            errors: &mut self.errors,
-        };
-        f(&mut self.group, &mut ctx)
-    }
-
-    fn find_coordinator(&mut self, now: Instant) {
-        assert!(self.group.wants_lookup(now));
-        let _ = self.group.lookup_request();
-        let resp = FindCoordinatorResponse {
-            error_code: 0,
-            node_id: 1,
-            host: "b1".to_owned(),
-            port: 9092,
-            ..Default::default()
-        };
-        self.group.handle_lookup(resp, now);
-        assert!(self.group.coordinator().is_some());
-    }
-
-    fn prepare(&mut self, now: Instant) -> Vec<GroupRequest> {
-        self.with_ctx(|g, ctx| g.prepare(now, ctx))
     }
 
     /// The one heartbeat `prepare` sends now.
@@ -150,14 +90,17 @@ fn ok(epoch: i32, assignment: Option<&[i32]>) -> ConsumerGroupHeartbeatResponse 
     ConsumerGroupHeartbeatResponse {
         member_epoch: epoch,
         heartbeat_interval_ms: 5000,
-        assignment: assignment.map(|ps| {
-            vec![TopicPartitions {
-                topic_id: ORDERS,
-                partitions: ps.to_vec(),
-            }]
-        }),
+        assignment: assignment.map(ids),
         ..Default::default()
     }
+}
+
+/// Partitions `ps` of "orders" by topic id, as heartbeats carry them.
+fn ids(ps: &[i32]) -> Vec<TopicPartitions> {
+    vec![TopicPartitions {
+        topic_id: ORDERS,
+        partitions: ps.to_vec(),
+    }]
 }
 
 fn error(code: ErrorCode) -> ConsumerGroupHeartbeatResponse {
@@ -188,7 +131,7 @@ fn joined(h: &mut Harness, ps: &[i32]) -> Instant {
 
 #[test]
 fn joins_with_everything_then_sends_only_what_changed() {
-    let mut h = Harness::new(None, false);
+    let mut h = Harness::kip848(None, false);
     let now = Instant::now();
     let join = h.heartbeat(now);
     assert_eq!(join.group_id, "g");
@@ -215,13 +158,7 @@ fn joins_with_everything_then_sends_only_what_changed() {
     let ack = h.heartbeat(now);
     assert_eq!(ack.member_epoch, 1);
     assert_eq!(ack.member_id, join.member_id);
-    assert_eq!(
-        ack.topic_partitions,
-        Some(vec![TopicPartitions {
-            topic_id: ORDERS,
-            partitions: vec![0, 2]
-        }])
-    );
+    assert_eq!(ack.topic_partitions, Some(ids(&[0, 2])));
     assert_eq!(ack.subscribed_topic_names, None);
     assert_eq!(ack.rebalance_timeout_ms, -1);
     h.answer(now, ok(1, None));
@@ -236,7 +173,7 @@ fn joins_with_everything_then_sends_only_what_changed() {
 
 #[test]
 fn revokes_before_it_takes_and_acknowledges() {
-    let mut h = Harness::new(None, false);
+    let mut h = Harness::kip848(None, false);
     let now = joined(&mut h, &[0, 1]);
     h.answer(now, ok(1, None));
     // The coordinator moves partition 1 away and gives 3: first only the revocation...
@@ -249,13 +186,7 @@ fn revokes_before_it_takes_and_acknowledges() {
     );
     // (the listener ran: the events were drained) ...then the acknowledgement.
     let ack = h.heartbeat(now);
-    assert_eq!(
-        ack.topic_partitions,
-        Some(vec![TopicPartitions {
-            topic_id: ORDERS,
-            partitions: vec![0]
-        }])
-    );
+    assert_eq!(ack.topic_partitions, Some(ids(&[0])));
     // ...and the new partition, at the next epoch.
     h.answer(now, ok(2, Some(&[0, 3])));
     assert_eq!(
@@ -269,7 +200,7 @@ fn revokes_before_it_takes_and_acknowledges() {
 
 #[test]
 fn nothing_is_taken_before_the_caller_saw_the_revocation() {
-    let mut h = Harness::new(None, false);
+    let mut h = Harness::kip848(None, false);
     let now = joined(&mut h, &[0, 1]);
     h.answer(now, ok(1, None));
     let _ = h.heartbeat(now + Duration::from_secs(5));
@@ -285,13 +216,7 @@ fn nothing_is_taken_before_the_caller_saw_the_revocation() {
         vec![Event::PartitionsRevoked(orders(&[1]))]
     );
     let ack = h.heartbeat(now);
-    assert_eq!(
-        ack.topic_partitions,
-        Some(vec![TopicPartitions {
-            topic_id: ORDERS,
-            partitions: vec![0, 2]
-        }])
-    );
+    assert_eq!(ack.topic_partitions, Some(ids(&[0, 2])));
     assert_eq!(
         h.take_events(),
         vec![Event::PartitionsAssigned(orders(&[2]))]
@@ -300,7 +225,7 @@ fn nothing_is_taken_before_the_caller_saw_the_revocation() {
 
 #[test]
 fn auto_commit_goes_before_the_revocation() {
-    let mut h = Harness::new(None, true);
+    let mut h = Harness::kip848(None, true);
     let now = joined(&mut h, &[0, 1]);
     h.answer(now, ok(1, None));
     h.subs.seek(
@@ -326,7 +251,7 @@ fn auto_commit_goes_before_the_revocation() {
 
 #[test]
 fn a_fenced_member_loses_its_partitions_and_joins_again_as_itself() {
-    let mut h = Harness::new(None, false);
+    let mut h = Harness::kip848(None, false);
     let now = joined(&mut h, &[0, 1]);
     let id = h.group.generation().member_id.clone();
     h.answer(now, error(ErrorCode::FencedMemberEpoch));
@@ -345,7 +270,7 @@ fn a_fenced_member_loses_its_partitions_and_joins_again_as_itself() {
 
 #[test]
 fn a_lost_coordinator_gets_the_whole_heartbeat_again() {
-    let mut h = Harness::new(None, false);
+    let mut h = Harness::kip848(None, false);
     let now = joined(&mut h, &[0]);
     h.answer(now, error(ErrorCode::NotCoordinator));
     assert!(h.group.coordinator().is_none());
@@ -367,7 +292,7 @@ fn refusals_for_good_are_reported() {
         ErrorCode::UnsupportedAssignor,
         ErrorCode::InvalidRequest,
     ] {
-        let mut h = Harness::new(None, false);
+        let mut h = Harness::kip848(None, false);
         let now = Instant::now();
         let _ = h.heartbeat(now);
         h.answer(now, error(code));
@@ -384,7 +309,7 @@ fn refusals_for_good_are_reported() {
 
 #[test]
 fn a_retriable_refusal_of_the_join_retries_after_the_backoff() {
-    let mut h = Harness::new(None, false);
+    let mut h = Harness::kip848(None, false);
     let now = Instant::now();
     let _ = h.heartbeat(now);
     h.answer(now, error(ErrorCode::CoordinatorLoadInProgress));
@@ -396,7 +321,7 @@ fn a_retriable_refusal_of_the_join_retries_after_the_backoff() {
 
 #[test]
 fn leaving_sends_epoch_minus_one_or_minus_two_for_a_static_member() {
-    let mut h = Harness::new(None, false);
+    let mut h = Harness::kip848(None, false);
     joined(&mut h, &[0]);
     match h.group.leave("closing") {
         Some(GroupRequest::ConsumerLeave(req)) => assert_eq!(req.member_epoch, LEAVE_EPOCH),
@@ -404,7 +329,7 @@ fn leaving_sends_epoch_minus_one_or_minus_two_for_a_static_member() {
     }
     h.no_heartbeat(Instant::now() + Duration::from_secs(60));
 
-    let mut h = Harness::new(Some("worker-1"), false);
+    let mut h = Harness::kip848(Some("worker-1"), false);
     joined(&mut h, &[0]);
     match h.group.leave("closing") {
         Some(GroupRequest::ConsumerLeave(req)) => {
@@ -417,14 +342,14 @@ fn leaving_sends_epoch_minus_one_or_minus_two_for_a_static_member() {
 
 #[test]
 fn a_static_member_sends_its_instance_id() {
-    let mut h = Harness::new(Some("worker-1"), false);
+    let mut h = Harness::kip848(Some("worker-1"), false);
     let join = h.heartbeat(Instant::now());
     assert_eq!(join.instance_id.as_deref(), Some("worker-1"));
 }
 
 #[test]
 fn an_unknown_topic_id_waits_for_metadata() {
-    let mut h = Harness::new(None, false);
+    let mut h = Harness::kip848(None, false);
     let now = Instant::now();
     let _ = h.heartbeat(now);
     let mut resp = ok(1, None);
@@ -441,7 +366,7 @@ fn an_unknown_topic_id_waits_for_metadata() {
 
 #[test]
 fn a_subscription_change_goes_out_at_once() {
-    let mut h = Harness::new(None, false);
+    let mut h = Harness::kip848(None, false);
     let now = joined(&mut h, &[0]);
     h.answer(now, ok(1, None));
     h.subs
@@ -456,7 +381,7 @@ fn a_subscription_change_goes_out_at_once() {
 
 #[test]
 fn nothing_is_acknowledged_while_the_listener_runs() {
-    let mut h = Harness::new(None, false);
+    let mut h = Harness::kip848(None, false);
     let now = joined(&mut h, &[0, 1]);
     h.answer(now, ok(1, None));
     let _ = h.heartbeat(now + Duration::from_secs(5));
@@ -471,11 +396,5 @@ fn nothing_is_acknowledged_while_the_listener_runs() {
     h.no_heartbeat(now);
     h.group.set_listener_running(false);
     let ack = h.heartbeat(now);
-    assert_eq!(
-        ack.topic_partitions,
-        Some(vec![TopicPartitions {
-            topic_id: ORDERS,
-            partitions: vec![0]
-        }])
-    );
+    assert_eq!(ack.topic_partitions, Some(ids(&[0])));
 }
