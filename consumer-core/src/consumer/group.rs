@@ -13,7 +13,6 @@ use crate::codec::messages::{
     LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
 };
 use crate::codec::ApiKey;
-use crate::config::GroupProtocol;
 use crate::coordinator::{
     CommitContext, ConsumerCoordinator, GroupCtx, GroupRequest, GroupRequestKind,
     OffsetFetchContext,
@@ -236,12 +235,15 @@ impl Consumer {
     /// True while group requests that must finish before closing (commits, leave) are
     /// in flight or queued.
     pub fn has_pending_group_requests(&self) -> bool {
-        self.requests
-            .any(|owner| matches!(owner, Owner::Group(GroupCall::Commit(_) | GroupCall::Leave)))
-            || self
-                .group
-                .as_ref()
-                .is_some_and(|g| g.commits.has_pending_sync_commits())
+        self.requests.any(|owner| {
+            matches!(
+                owner,
+                Owner::Group(GroupCall::Commit(_) | GroupCall::Leave | GroupCall::ConsumerLeave)
+            )
+        }) || self
+            .group
+            .as_ref()
+            .is_some_and(|g| g.commits.has_pending_sync_commits())
     }
 
     pub(super) fn prepare_group(&mut self, now: Instant) {
@@ -338,9 +340,11 @@ impl Consumer {
                 None,
                 GroupCall::ConsumerHeartbeat,
             ),
-            GroupRequest::ConsumerLeave(_) => {
-                (ApiKey::ConsumerGroupHeartbeat, None, GroupCall::Leave)
-            }
+            GroupRequest::ConsumerLeave(_) => (
+                ApiKey::ConsumerGroupHeartbeat,
+                None,
+                GroupCall::ConsumerLeave,
+            ),
             GroupRequest::Commit(_, ctx) => (
                 ApiKey::OffsetCommit,
                 Some(9),
@@ -437,7 +441,7 @@ impl Consumer {
                 Ok(r) => g.handle_heartbeat(r, now, &mut ctx),
                 Err(_) => g.request_failed(GroupRequestKind::Heartbeat, now, &mut ctx),
             },
-            GroupCall::Leave if version >= 0 && g.group_protocol() == GroupProtocol::Consumer => {
+            GroupCall::ConsumerLeave => {
                 match decode::<ConsumerGroupHeartbeatRequest>(node, version, frame) {
                     Ok(r) => debug!("left the group: error code {}", r.error_code),
                     Err(e) => debug!("ConsumerGroupHeartbeat (leave): {e}"),
@@ -498,8 +502,10 @@ pub(crate) enum GroupCall {
     Sync,
     /// Heartbeat.
     Heartbeat,
-    /// LeaveGroup, or a KIP-848 member's leaving heartbeat.
+    /// LeaveGroup.
     Leave,
+    /// A KIP-848 member's leaving heartbeat (ConsumerGroupHeartbeat at epoch -1 or -2).
+    ConsumerLeave,
     /// ConsumerGroupHeartbeat (KIP-848).
     ConsumerHeartbeat,
     /// OffsetCommit, with what it carried.

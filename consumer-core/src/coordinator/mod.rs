@@ -505,11 +505,16 @@ impl ConsumerCoordinator {
         t.extend(self.commits.timers());
         if let Some(m) = &self.kip848 {
             t.extend(m.timers().into_iter().map(|(timer, at)| (timer, Some(at))));
-            return t
-                .into_iter()
-                .filter_map(|(timer, at)| at.map(|at| (timer, at)))
-                .collect();
+        } else {
+            self.classic_timers(&mut t);
         }
+        t.into_iter()
+            .filter_map(|(timer, at)| at.map(|at| (timer, at)))
+            .collect()
+    }
+
+    /// The classic member's deadlines.
+    fn classic_timers(&self, t: &mut Vec<(Timer, Option<Instant>)>) {
         match &self.member {
             Member::Unjoined { retry_at } | Member::Left { retry_at } => {
                 t.push((Timer::JoinBackoff, *retry_at));
@@ -527,9 +532,6 @@ impl ConsumerCoordinator {
             }
             Member::Joining { .. } | Member::Syncing { .. } | Member::Failed(_) => {}
         }
-        t.into_iter()
-            .filter_map(|(timer, at)| at.map(|at| (timer, at)))
-            .collect()
     }
 
     // ---- outputs ----
@@ -586,15 +588,13 @@ impl ConsumerCoordinator {
     /// a heartbeat answer (and in Java), its partitions are lost and it joins afresh.
     /// Otherwise a rebalance has already moved it on.
     pub(crate) fn commit_fenced(&mut self, generation: i32, ctx: &mut GroupCtx<'_>) {
-        if let Some(m) = &mut self.kip848 {
+        if let Some(m) = &self.kip848 {
             if m.is_member() && m.epoch() == generation {
                 warn!(
                     "group {}: a commit was refused at epoch {generation}; partitions lost",
                     self.group_id
                 );
-                m.fenced();
-                self.lose_partitions(ctx);
-                self.generation = Generation::none();
+                self.kip848_fenced(ctx);
             }
             return;
         }
@@ -715,6 +715,16 @@ impl ConsumerCoordinator {
         }
     }
 
+    /// The KIP-848 member is out of the group (fenced, or its commit refused for its
+    /// epoch): its partitions are lost and it joins again at epoch 0.
+    fn kip848_fenced(&mut self, ctx: &mut GroupCtx<'_>) {
+        if let Some(m) = self.kip848.as_mut() {
+            m.fenced();
+        }
+        self.lose_partitions(ctx);
+        self.sync_kip848_generation();
+    }
+
     /// A ConsumerGroupHeartbeat answer.
     pub(crate) fn handle_consumer_heartbeat(
         &mut self,
@@ -736,12 +746,7 @@ impl ConsumerCoordinator {
         match reaction {
             Reaction::None => {}
             Reaction::CoordinatorDead => self.coordinator_dead(now),
-            Reaction::Fenced => {
-                if let Some(m) = self.kip848.as_mut() {
-                    m.fenced();
-                }
-                self.lose_partitions(ctx);
-            }
+            Reaction::Fenced => self.kip848_fenced(ctx),
         }
         self.sync_kip848_generation();
         // Reconcile at once: a new assignment is taken in this very call when nothing

@@ -12,33 +12,20 @@ use crate::codec::messages::consumer_group_heartbeat::TopicPartitions;
 use crate::event::Event;
 use crate::topic_partition::TopicPartition;
 
-/// Where a reconciliation stands after one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(in crate::coordinator) enum Step {
-    /// Nothing to reconcile.
-    Idle,
-    /// Waiting (for metadata naming the topic ids, the auto-commit, or the caller to
-    /// see the revocation).
-    Waiting,
-    /// The assignment changed: the next heartbeat acknowledges it.
-    Done,
-}
-
 impl ConsumerCoordinator {
-    /// Moves the member's partitions one step toward its target assignment.
+    /// Moves the member's partitions one step toward its target assignment; it waits (and
+    /// is called again) for metadata naming the topic ids, for the auto-commit, and for
+    /// the caller to have seen the revocation.
     pub(in crate::coordinator) fn kip848_reconcile(
         &mut self,
         now: Instant,
         ctx: &mut GroupCtx<'_>,
-    ) -> Step {
+    ) {
         let Some(member) = self.kip848.as_ref() else {
-            return Step::Idle;
+            return;
         };
-        if !member.is_member() && member.target.is_none() {
-            return Step::Idle;
-        }
         let Some(target) = member.target.clone() else {
-            return Step::Idle;
+            return;
         };
         // Lost partitions or an earlier revocation must reach the caller first, and its
         // listener must have returned.
@@ -48,11 +35,11 @@ impl ConsumerCoordinator {
                 .iter()
                 .any(|e| matches!(e, Event::PartitionsRevoked(_) | Event::PartitionsLost(_)))
         {
-            return Step::Waiting;
+            return;
         }
         let Some(assigned) = resolve(&target, ctx) else {
             ctx.metadata.request_update();
-            return Step::Waiting;
+            return;
         };
         let assigned_set: HashSet<&TopicPartition> = assigned.iter().collect();
         let revoked: Vec<TopicPartition> = self
@@ -66,7 +53,7 @@ impl ConsumerCoordinator {
             if self.commits.auto_commit_enabled() && !self.commits.pre_revoke_done() {
                 self.commits.commit_before_revoke(ctx.subs, &revoked, epoch);
                 if !self.commits.pre_revoke_done() {
-                    return Step::Waiting;
+                    return;
                 }
             }
             info!(
@@ -82,7 +69,7 @@ impl ConsumerCoordinator {
             self.rebalances.revoked();
             ctx.events.push_back(Event::PartitionsRevoked(revoked));
             // The listener runs before anything is taken or acknowledged.
-            return Step::Waiting;
+            return;
         }
         let owned_set: HashSet<&TopicPartition> = self.owned.iter().collect();
         let added: Vec<TopicPartition> = assigned
@@ -91,7 +78,7 @@ impl ConsumerCoordinator {
             .cloned()
             .collect();
         let Some(member) = self.kip848.as_mut() else {
-            return Step::Idle;
+            return;
         };
         member.target = None;
         member.owned_ids = sorted(target);
@@ -113,7 +100,6 @@ impl ConsumerCoordinator {
         }
         self.owned = assigned;
         self.commits.reset_pre_revoke();
-        Step::Done
     }
 }
 
