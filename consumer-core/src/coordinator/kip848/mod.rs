@@ -256,9 +256,10 @@ impl Kip848Member {
     }
 
     fn build(&mut self, topics: &[String]) -> ConsumerGroupHeartbeatRequest {
-        let joining = self.epoch == JOIN_EPOCH;
-        let sent = self.sent.clone().unwrap_or_default();
-        let full = joining || self.sent.is_none();
+        // At epoch 0 (joining, or a member the coordinator has not given an epoch yet)
+        // and after a failure, every field goes.
+        let full = self.epoch == JOIN_EPOCH || self.sent.is_none();
+        let sent = self.sent.as_ref();
         let subscription = match &self.regex {
             Some(re) => (Vec::new(), re.clone()),
             None => (topics.to_vec(), String::new()),
@@ -267,9 +268,10 @@ impl Kip848Member {
             subscription: Some(subscription.clone()),
             owned: Some(self.owned_ids.clone()),
         };
-        let subscription =
-            Some(subscription).filter(|s| full || sent.subscription.as_ref() != Some(s));
-        let owned = Some(self.owned_ids.clone()).filter(|o| full || sent.owned.as_ref() != Some(o));
+        let subscription = Some(subscription)
+            .filter(|s| full || sent.and_then(|p| p.subscription.as_ref()) != Some(s));
+        let owned = Some(self.owned_ids.clone())
+            .filter(|o| full || sent.and_then(|p| p.owned.as_ref()) != Some(o));
         let (send_names, send_regex) = match subscription {
             Some((names, regex)) => (Some(names), Some(regex)),
             None => (None, None),
