@@ -88,21 +88,19 @@ def main():
         owned.update(p.partition for p in partitions)
         report("assigned", partitions)
 
-    def on_revoke(c, partitions):
+    def release(c, partitions, name):
         if incremental:
             c.incremental_unassign(partitions)
         else:
             c.unassign()
         owned.difference_update(p.partition for p in partitions)
-        report("revoked", partitions)
+        report(name, partitions)
+
+    def on_revoke(c, partitions):
+        release(c, partitions, "revoked")
 
     def on_lost(c, partitions):
-        if incremental:
-            c.incremental_unassign(partitions)
-        else:
-            c.unassign()
-        owned.difference_update(p.partition for p in partitions)
-        report("lost", partitions)
+        release(c, partitions, "lost")
 
     stop = threading.Event()
 

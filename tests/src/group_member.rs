@@ -65,22 +65,13 @@ impl CommitPolicy {
 /// waits depend on the session timeout), reading from the earliest offset,
 /// and auto-commit as `commits` says.
 pub fn group_props(group: &str, assignor: &str, commits: CommitPolicy) -> Vec<(String, String)> {
-    let auto = matches!(commits, CommitPolicy::Auto);
-    [
-        ("group.id", group),
+    let mut props = member_props(group, commits);
+    props.extend(owned_pairs(&[
         ("partition.assignment.strategy", assignor),
         ("session.timeout.ms", "6000"),
         ("heartbeat.interval.ms", "500"),
-        ("auto.offset.reset", "earliest"),
-        ("enable.auto.commit", if auto { "true" } else { "false" }),
-        ("auto.commit.interval.ms", "1000"),
-        ("max.poll.records", "50"),
-        ("reconnect.backoff.max.ms", "500"),
-        ("retry.backoff.ms", "100"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    ]));
+    props
 }
 
 /// The Java-named properties of a library member of a KIP-848 group
@@ -93,24 +84,35 @@ pub fn kip848_props(
     commits: CommitPolicy,
     instance: Option<&str>,
 ) -> Vec<(String, String)> {
+    let mut props = member_props(group, commits);
+    props.extend(owned_pairs(&[("group.protocol", "consumer")]));
+    if let Some(id) = instance {
+        props.extend(owned_pairs(&[("group.instance.id", id)]));
+    }
+    props
+}
+
+/// What every library member sets, whatever its group protocol: the group,
+/// reading from the earliest offset, auto-commit as `commits` says, small
+/// batches and quick retries.
+fn member_props(group: &str, commits: CommitPolicy) -> Vec<(String, String)> {
     let auto = matches!(commits, CommitPolicy::Auto);
-    let mut props: Vec<(String, String)> = [
+    owned_pairs(&[
         ("group.id", group),
-        ("group.protocol", "consumer"),
         ("auto.offset.reset", "earliest"),
         ("enable.auto.commit", if auto { "true" } else { "false" }),
         ("auto.commit.interval.ms", "1000"),
         ("max.poll.records", "50"),
         ("reconnect.backoff.max.ms", "500"),
         ("retry.backoff.ms", "100"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    if let Some(id) = instance {
-        props.push(("group.instance.id".into(), id.into()));
-    }
-    props
+    ])
+}
+
+fn owned_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// What a library member does.
@@ -413,7 +415,7 @@ out("X")
 /// librdkafka properties matching [`group_props`] (session, heartbeats,
 /// earliest, auto-commit every second).
 pub fn rdkafka_group_props(group: &str, assignor: &str) -> Vec<(String, String)> {
-    [
+    owned_pairs(&[
         ("group.id", group),
         ("partition.assignment.strategy", assignor),
         ("session.timeout.ms", "6000"),
@@ -421,10 +423,7 @@ pub fn rdkafka_group_props(group: &str, assignor: &str) -> Vec<(String, String)>
         ("auto.offset.reset", "earliest"),
         ("enable.auto.commit", "true"),
         ("auto.commit.interval.ms", "1000"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    ])
 }
 
 /// librdkafka properties of a KIP-848 member (`group.protocol=consumer`):
@@ -436,16 +435,13 @@ pub fn rdkafka_group_props(group: &str, assignor: &str) -> Vec<(String, String)>
 /// [`crate::MockCluster::set_consumer_group_heartbeat_interval`] and
 /// [`crate::MockCluster::set_consumer_group_session_timeout`].
 pub fn rdkafka_consumer_protocol_props(group: &str) -> Vec<(String, String)> {
-    [
+    owned_pairs(&[
         ("group.id", group),
         ("group.protocol", "consumer"),
         ("auto.offset.reset", "earliest"),
         ("enable.auto.commit", "true"),
         ("auto.commit.interval.ms", "1000"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    ])
 }
 
 /// A group member in a child process, reporting events on its stdout.
