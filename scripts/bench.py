@@ -118,10 +118,11 @@ def parse_args():
 class MockCluster:
     """tests/mock-cluster/launcher.c over its stdin/stdout line protocol."""
 
-    def __init__(self, brokers, log_path):
+    def __init__(self, brokers, log_path, launcher=None):
+        """`launcher`: the launcher binary (default: the one linked to Debian's librdkafka)."""
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(
-            [str(BIN / "mock-cluster-launcher"), str(brokers)],
+            [str(launcher or BIN / "mock-cluster-launcher"), str(brokers)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1)
         banner = self.proc.stdout.readline().strip()
         if not banner.startswith("BOOTSTRAP "):

@@ -57,20 +57,6 @@ CELLS = {
 V2_16_CAPS = [(11, 5), (14, 3), (13, 2)]
 
 
-class Mock216(MockCluster):
-    """bench.MockCluster on the launcher linked to librdkafka 2.16."""
-
-    def __init__(self, brokers, log_path):  # noqa: D107 - same protocol, another binary
-        self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen(
-            [str(BIN / "mock-cluster-launcher"), str(brokers)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1)
-        banner = self.proc.stdout.readline().strip()
-        if not banner.startswith("BOOTSTRAP "):
-            raise RuntimeError(f"mock cluster did not start: {banner!r}")
-        self.bootstrap = banner.split(" ", 1)[1]
-
-
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "5")))
@@ -420,7 +406,8 @@ def main():
     ctx.log_dir, ctx.partitions, ctx.topic = log_dir, args.partitions, "groups"
     ctx.classic_props = ({"session.timeout.ms": str(args.session_timeout_ms)}
                          if args.session_timeout_ms else {})
-    ctx.cluster = Mock216(3, log_dir / "mock-cluster.log")
+    # The launcher linked to librdkafka 2.16 (built by bench.sh --groups).
+    ctx.cluster = MockCluster(3, log_dir / "mock-cluster.log", launcher=BIN / "mock-cluster-launcher")
     cluster_settings = {
         "group_initial_rebalance_delay_ms": args.rebalance_delay_ms,
         "group.consumer.heartbeat.interval.ms": args.heartbeat_ms,

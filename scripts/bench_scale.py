@@ -57,8 +57,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import (BIN, OURS, MockCluster, fmt, median, proc_cpu_s, run_measured,  # noqa: E402
-                   EventChild, system_busy_s, wait_for, wait_quiet)  # (scripts/bench.py)
+from bench import (BIN, OURS, EventChild, MockCluster, fmt, librdkafka_version,  # noqa: E402
+                   median, proc_cpu_s, run_measured, system_busy_s, wait_for, wait_quiet)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "scale"
@@ -751,14 +751,6 @@ def plot(report, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def librdkafka_version():
-    try:
-        return subprocess.run(["pkg-config", "--modversion", "rdkafka"], capture_output=True,
-                              text=True).stdout.strip()
-    except OSError:
-        return "?"
 
 
 def render(path):
