@@ -701,16 +701,21 @@ impl ConsumerCoordinator {
     }
 
     /// The generation the commits carry: the member id and epoch of a KIP-848 member.
+    /// Runs at every `prepare`: it allocates only when the epoch or member id changed.
     fn sync_kip848_generation(&mut self) {
-        if let Some(m) = &self.kip848 {
-            self.generation = if m.is_member() {
-                Generation {
-                    generation_id: m.epoch(),
-                    member_id: m.member_id().to_owned(),
-                    protocol: None,
-                }
-            } else {
-                Generation::none()
+        let Some(m) = &self.kip848 else {
+            return;
+        };
+        let (epoch, id) = if m.is_member() {
+            (m.epoch(), m.member_id())
+        } else {
+            (-1, "")
+        };
+        if self.generation.generation_id != epoch || self.generation.member_id != id {
+            self.generation = Generation {
+                generation_id: epoch,
+                member_id: id.to_owned(),
+                protocol: None,
             };
         }
     }
