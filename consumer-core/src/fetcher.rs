@@ -37,8 +37,8 @@ use crate::metadata::Metadata;
 use crate::metadata::NodeId;
 use crate::outcome::RequestFailure;
 use crate::record::{
-    scan_next_offset, AbortedTransactions, DecodeOptions, RecordBatch, RecordBatches,
-    RecordSource, Records,
+    scan_next_offset, AbortedTransactions, DecodeOptions, RecordBatch, RecordBatches, RecordSource,
+    Records,
 };
 use crate::slot_set::SlotSet;
 use crate::subscription::{Consumed, OffsetResetStrategy, PartitionState, SubscriptionState};
@@ -455,7 +455,12 @@ impl Fetcher {
         let Some(offset) = offset else {
             return (Placement::Draining(node), None);
         };
-        let caught_up = state.high_watermark.is_some_and(|hw| offset >= hw);
+        // Under read_committed the visible end is the last stable offset.
+        let end = match config.isolation_level {
+            IsolationLevel::ReadCommitted => state.last_stable_offset.or(state.high_watermark),
+            IsolationLevel::ReadUncommitted => state.high_watermark,
+        };
+        let caught_up = end.is_some_and(|end| offset >= end);
         let data = PartitionFetch {
             topic_id,
             fetch_offset: offset,
