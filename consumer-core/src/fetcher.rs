@@ -2,7 +2,8 @@
 //! completed fetches, and drains records from it, at most `max.poll.records` at a time.
 //!
 //! Positions advance only past records handed to the caller (and past control batches,
-//! which are never handed out). An answer for a partition that is no longer assigned, or
+//! which are never handed out, and under `read_committed` past the batches of aborted
+//! transactions, see [`AbortedTransactions`]). An answer for a partition that is no longer assigned, or
 //! whose position moved since the request (a seek), is dropped.
 //!
 //! Fetches are pipelined: while the caller drains a partition's buffered data, the next
