@@ -2,7 +2,8 @@
 //! completed fetches, and drains records from it, at most `max.poll.records` at a time.
 //!
 //! Positions advance only past records handed to the caller (and past control batches,
-//! which are never handed out). An answer for a partition that is no longer assigned, or
+//! which are never handed out, and under `read_committed` past the batches of aborted
+//! transactions, see [`AbortedTransactions`]). An answer for a partition that is no longer assigned, or
 //! whose position moved since the request (a seek), is dropped.
 //!
 //! Fetches are pipelined: while the caller drains a partition's buffered data, the next
@@ -29,7 +30,7 @@ use log::{debug, warn};
 
 use crate::codec::messages::fetch::{FINAL_SESSION_EPOCH, FIRST_TOPIC_ID_VERSION};
 use crate::codec::messages::{FetchRequest, FetchResponse};
-use crate::config::{AutoOffsetReset, ConsumerConfig};
+use crate::config::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
 use crate::error_code::ErrorCode;
 use crate::event::{ConsumerError, ConsumerRecord};
 use crate::fetch_session::{is_session_error, FetchSessionHandler, PartitionFetch};
@@ -37,7 +38,8 @@ use crate::metadata::Metadata;
 use crate::metadata::NodeId;
 use crate::outcome::RequestFailure;
 use crate::record::{
-    scan_next_offset, DecodeOptions, RecordBatch, RecordBatches, RecordSource, Records,
+    scan_next_offset, AbortedTransactions, DecodeOptions, RecordBatch, RecordBatches, RecordSource,
+    Records,
 };
 use crate::slot_set::SlotSet;
 use crate::subscription::{Consumed, OffsetResetStrategy, PartitionState, SubscriptionState};
@@ -76,6 +78,9 @@ struct CompletedFetch {
     /// drained).
     last_epoch: Option<i32>,
     topic: Arc<str>,
+    /// Under `read_committed`, the aborted transactions the answer listed (None when it
+    /// listed none: then no batch is looked at for them).
+    aborted: Option<Box<AbortedTransactions>>,
 }
 
 /// Where a partition stands for the next fetches.
@@ -451,7 +456,12 @@ impl Fetcher {
         let Some(offset) = offset else {
             return (Placement::Draining(node), None);
         };
-        let caught_up = state.high_watermark.is_some_and(|hw| offset >= hw);
+        // Under read_committed the visible end is the last stable offset.
+        let end = match config.isolation_level {
+            IsolationLevel::ReadCommitted => state.last_stable_offset.or(state.high_watermark),
+            IsolationLevel::ReadUncommitted => state.high_watermark,
+        };
+        let caught_up = end.is_some_and(|end| offset >= end);
         let data = PartitionFetch {
             topic_id,
             fetch_offset: offset,
@@ -637,6 +647,7 @@ impl Fetcher {
             max_decompressed_bytes: config.max_decompressed_bytes,
             ..DecodeOptions::default()
         };
+        let read_committed = config.isolation_level == IsolationLevel::ReadCommitted;
         // The slots of the request if it was a full one, in the order of the session.
         let asked: &[usize] = self.nodes.get(&ctx.node).map_or(&[], |n| &n.asked);
         // Where the next partition of the answer is expected in the session.
@@ -722,6 +733,11 @@ impl Fetcher {
                             next_offset: fetch_offset,
                             last_epoch: None,
                             topic: shared.clone(),
+                            aborted: read_committed
+                                .then_some(part.aborted_transactions)
+                                .flatten()
+                                .filter(|list| !list.is_empty())
+                                .map(|list| Box::new(AbortedTransactions::new(&list))),
                         };
                         buffered_one(
                             &mut self.slots,
@@ -1032,6 +1048,15 @@ impl CompletedFetch {
                     None => return Ok(true),
                     Some(Err(e)) => return Err(e),
                     Some(Ok(batch)) => {
+                        if let Some(aborted) = self.aborted.as_mut() {
+                            // read_committed: a batch of an aborted transaction is skipped
+                            // whole (looked at before the position check, so that markers
+                            // before it still end their producer's aborted transaction).
+                            if aborted.skips(&batch)? {
+                                self.next_offset = self.next_offset.max(batch.next_offset());
+                                continue;
+                            }
+                        }
                         if batch.next_offset() <= self.next_offset {
                             // Entirely before the position (brokers send whole batches).
                             continue;

@@ -101,16 +101,9 @@ fn heartbeat_interval_must_be_below_session_timeout() {
 }
 
 #[test]
-fn read_committed_is_refused_until_aborted_transactions_are_filtered() {
-    assert_invalid(
-        &[("isolation.level", "read_committed")],
-        "isolation.level",
-        "read_committed",
-    );
-    let Err(e) = build(&[("isolation.level", "read_committed")]) else {
-        unreachable!()
-    };
-    assert!(e.to_string().contains("not supported"), "{e}");
+fn isolation_level_takes_both_levels_and_nothing_else() {
+    let c = consumer(&[("isolation.level", "read_committed")]);
+    drop(c);
     assert_invalid(
         &[("isolation.level", "serializable")],
         "isolation.level",
@@ -251,13 +244,9 @@ fn a_config_built_by_hand_is_validated_too() {
         change(&mut c);
         c
     };
-    let cases: [(&str, consumer_net::ConsumerConfig); 4] = [
+    let cases: [(&str, consumer_net::ConsumerConfig); 3] = [
         ("fetch.max.bytes", with(&|c| c.fetch_max_bytes = -1)),
         ("max.poll.records", with(&|c| c.max_poll_records = 0)),
-        (
-            "isolation.level",
-            with(&|c| c.isolation_level = consumer_net::IsolationLevel::ReadCommitted),
-        ),
         (
             "partition.assignment.strategy",
             with(&|c| c.partition_assignment_strategy = vec!["bogus".to_owned()]),

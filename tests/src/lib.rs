@@ -57,6 +57,7 @@ mod secure_cluster;
 mod stunnel;
 mod tansu;
 mod tempdir;
+mod transactions;
 
 pub use certs::{CertKey, Certs};
 pub use confluent::{consume_confluent, ClientError, ConfluentRun, ConfluentUntil};
@@ -105,6 +106,7 @@ pub use sasl_gateway::{
 pub use secure_cluster::{SaslTansu, ServerCert, TlsOptions, TlsTansu};
 pub use stunnel::{stunnel_binary, Stunnel, StunnelOptions, TlsVersion};
 pub use tansu::{tansu_binary, Tansu, TansuOptions};
+pub use transactions::{produce_transactions, Transaction, TxnEnd, TxnRecord};
 
 /// Declares one test per [`MockVersion`] for each scenario function
 /// `fn name(version: MockVersion)` of the calling test file: a module `name`

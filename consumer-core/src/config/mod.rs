@@ -341,17 +341,6 @@ impl ConsumerConfig {
                 reason: "must not be negative".to_owned(),
             });
         }
-        if self.isolation_level == IsolationLevel::ReadCommitted {
-            // The broker would stop at the last stable offset, but records of aborted
-            // transactions would still be delivered: refuse rather than mislead.
-            return Err(ConfigError::InvalidValue {
-                key: "isolation.level".to_owned(),
-                value: "read_committed".to_owned(),
-                reason: "not supported yet: aborted transactions are not filtered out \
-                         (use read_uncommitted)"
-                    .to_owned(),
-            });
-        }
         for name in &self.partition_assignment_strategy {
             // Checked here too, so a consumer without group.id does not accept a typo.
             if crate::assignor::assignor_by_name(name).is_none() {

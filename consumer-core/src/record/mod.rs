@@ -18,6 +18,7 @@
 //!
 //! [`BatchBuilder`] and [`LegacyBuilder`] encode batches, for tests and test brokers.
 
+mod aborted;
 mod attributes;
 mod batch;
 mod buffer_pool;
@@ -36,6 +37,7 @@ mod varint;
 #[cfg(test)]
 mod tests;
 
+pub use aborted::AbortedTransactions;
 pub use attributes::{Compression, TimestampType};
 pub use batch::{BatchHeader, RecordBatch, RecordBatches, LOG_OVERHEAD, V2_HEADER_SIZE};
 pub use builder::{BatchBuilder, BuildError, LegacyBuilder};

@@ -429,7 +429,7 @@ impl TestCluster {
                         out.leader_epoch = p.epoch;
                         match rp.timestamp {
                             -2 => out.offset = p.log_start,
-                            -1 => out.offset = p.high_watermark,
+                            -1 => out.offset = p.visible_end(req.isolation_level),
                             ts => {
                                 if let Some(r) = p
                                     .records()
@@ -504,7 +504,7 @@ impl TestCluster {
                     }
                 };
                 out.high_watermark = p.high_watermark;
-                out.last_stable_offset = p.high_watermark;
+                out.last_stable_offset = p.last_stable_offset();
                 out.log_start_offset = p.log_start;
                 if rp.fetch_offset < p.log_start || rp.fetch_offset > p.high_watermark {
                     out.error_code = ErrorCode::OffsetOutOfRange.code();
@@ -513,8 +513,10 @@ impl TestCluster {
                     continue;
                 }
                 let mut buf = BytesMut::new();
+                let visible = p.visible_end(req.isolation_level);
+                let mut upper = rp.fetch_offset;
                 for b in &p.log {
-                    if b.last_offset() < rp.fetch_offset || b.last_offset() >= p.high_watermark {
+                    if b.last_offset() < rp.fetch_offset || b.last_offset() >= visible {
                         continue;
                     }
                     let size = b.bytes.len() as i64;
@@ -528,6 +530,11 @@ impl TestCluster {
                     buf.extend_from_slice(&b.bytes);
                     budget -= size;
                     any_bytes = true;
+                    upper = b.last_offset() + 1;
+                }
+                if req.isolation_level == 1 {
+                    out.aborted_transactions =
+                        Some(p.transactions.aborted_in(rp.fetch_offset, upper));
                 }
                 if !buf.is_empty() {
                     ready = true;

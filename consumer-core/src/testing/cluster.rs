@@ -15,6 +15,7 @@ use crate::topic_partition::TopicPartition;
 
 use super::faults::Rule;
 use super::network::{Connection, Endpoint, Link, NetEvent};
+use super::transactions::PartitionTransactions;
 use super::{
     value_for, Authentication, FetchSessions, Groups, PartitionError, SaslServer, SeenRequest,
     BASE_TS,
@@ -155,6 +156,8 @@ pub struct Partition {
     pub log_end: i64,
     /// The high watermark: consumers see offsets below it.
     pub high_watermark: i64,
+    /// Open and aborted transactions (see the `transactions` module).
+    pub transactions: PartitionTransactions,
 }
 
 impl Partition {
@@ -167,6 +170,7 @@ impl Partition {
             log_start: 0,
             log_end: 0,
             high_watermark: 0,
+            transactions: PartitionTransactions::default(),
         }
     }
 
@@ -387,7 +391,7 @@ impl TestCluster {
             .unwrap_or_else(|| panic!("no partition {tp}"))
     }
 
-    fn partition_mut(&mut self, tp: &TopicPartition) -> &mut Partition {
+    pub(super) fn partition_mut(&mut self, tp: &TopicPartition) -> &mut Partition {
         self.topics
             .get_mut(&tp.topic)
             .and_then(|t| t.partitions.get_mut(tp.partition as usize))

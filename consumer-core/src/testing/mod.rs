@@ -85,6 +85,7 @@
 //! | `consumer_group` | KIP-848 consumer groups: heartbeats, assignors, reconciliation ([`ConsumerGroup`]) |
 //! | `group_api` | the brokers' side of the group APIs, with injected errors |
 //! | `fetch_sessions` | the broker side of incremental fetch sessions (KIP-227) |
+//! | `transactions` | transactional batches, commit/abort markers, the LSO, the aborted transaction index ([`PartitionTransactions`]) |
 //! | `sasl` | SASL listeners ([`SaslServer`]): PLAIN, SCRAM, OAUTHBEARER, session lifetimes (KIP-368) |
 
 mod broker;
@@ -100,6 +101,7 @@ mod network;
 mod rebalance;
 mod sasl;
 mod sim_network;
+mod transactions;
 
 use bytes::Bytes;
 
@@ -120,6 +122,7 @@ pub use group_offsets::Committed;
 pub use network::{DisconnectCause, NetEvent};
 pub use sasl::{Authentication, SaslServer};
 pub use sim_network::{SharedCluster, SimNetwork};
+pub use transactions::{PartitionTransactions, PRODUCER_EPOCH};
 
 /// The timestamp of offset 0 in logs filled by [`TestCluster::append`]; offset `n` has
 /// `BASE_TS + 1000 * n`.
