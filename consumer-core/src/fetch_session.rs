@@ -247,7 +247,7 @@ pub(crate) struct FetchSessionHandler {
     epoch: i32,
     /// The partitions the broker holds in the session, as last sent (a full request's in
     /// its order).
-    partitions: IndexMap<SessionKey, PartitionFetch>,
+    partitions: SessionMap,
     /// The topic of each topic id in `partitions`, with how many partitions have it.
     topic_ids: HashMap<[u8; 16], (Arc<str>, usize)>,
     /// Whether the session's partitions are keyed by topic id (v13+) or by name.
@@ -271,7 +271,7 @@ impl FetchSessionHandler {
         Self {
             session_id: INVALID_SESSION_ID,
             epoch: INITIAL_SESSION_EPOCH,
-            partitions: IndexMap::new(),
+            partitions: SessionMap::default(),
             topic_ids: HashMap::new(),
             by_topic_id: false,
             outstanding: None,
@@ -442,7 +442,7 @@ impl FetchSessionHandler {
         let wanted = keyed(wanted);
         let mut to_send = Vec::new();
         let mut forgotten = Vec::new();
-        let mut kept = IndexMap::with_capacity(wanted.len());
+        let mut kept = SessionMap::with_capacity_and_hasher(wanted.len(), Default::default());
         let session = std::mem::take(&mut self.partitions);
         for (tp, old) in &session {
             match wanted.get(tp) {
@@ -500,7 +500,7 @@ impl FetchSessionHandler {
     }
 
     /// Replaces the whole session view.
-    fn set_partitions(&mut self, partitions: IndexMap<SessionKey, PartitionFetch>) {
+    fn set_partitions(&mut self, partitions: SessionMap) {
         self.partitions = partitions;
         self.count_topic_ids();
     }
@@ -667,6 +667,11 @@ impl FetchSessionHandler {
     }
 }
 
+/// A session's partitions with their fetch data, in the order they were sent. Hashed
+/// with foldhash (seeded per process), not SipHash: a full request of 10 000 partitions
+/// rebuilds it.
+type SessionMap = IndexMap<SessionKey, PartitionFetch, foldhash::fast::RandomState>;
+
 /// Partitions to send in a request, with their fetch data.
 type Sent = Vec<(SessionKey, PartitionFetch)>;
 
@@ -699,9 +704,7 @@ fn shared_name(last: &mut Option<Arc<str>>, topic: &str) -> Arc<str> {
 }
 
 /// `wanted` keyed for comparing with a session.
-fn keyed<'a>(
-    wanted: impl Iterator<Item = (&'a TopicPartition, PartitionFetch)>,
-) -> IndexMap<SessionKey, PartitionFetch> {
+fn keyed<'a>(wanted: impl Iterator<Item = (&'a TopicPartition, PartitionFetch)>) -> SessionMap {
     let mut topic = None;
     wanted
         .map(|(tp, data)| {
