@@ -98,6 +98,7 @@ mod group_api;
 mod group_offsets;
 mod network;
 mod rebalance;
+mod replicas;
 mod sasl;
 mod sim_network;
 
@@ -118,6 +119,7 @@ pub use fetch_sessions::{FetchSessions, SessionMode, SessionSeen};
 pub use group::{partitions_of, GenerationRecord, Group, GroupMember, GroupState, Groups};
 pub use group_offsets::Committed;
 pub use network::{DisconnectCause, NetEvent};
+pub use replicas::Replicas;
 pub use sasl::{Authentication, SaslServer};
 pub use sim_network::{SharedCluster, SimNetwork};
 
