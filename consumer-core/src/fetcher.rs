@@ -748,11 +748,17 @@ impl Fetcher {
                                     debug!("{tp}: read from replica {replica} (KIP-392)");
                                 }
                             } else {
-                                // Not known here yet: fetched again once metadata is.
+                                // Not a usable broker here (unknown, or down and left out
+                                // of metadata): the leader would name it again at once.
                                 debug!("{tp}: preferred read replica {replica} unknown; refreshing metadata");
                                 metadata.request_update();
-                                self.awaiting_metadata
-                                    .insert(tp.clone(), metadata.update_count());
+                                back_off_in(
+                                    &mut self.backoff,
+                                    subs,
+                                    tp,
+                                    fetch_offset,
+                                    now + config.retry_backoff,
+                                );
                             }
                             subs.touch(slot);
                         }
