@@ -330,3 +330,44 @@ fn fetch_sessions_follow_the_partition_across_nodes() {
         .filter(|s| s.broker == 2)
         .all(|s| s.fetched.iter().all(|(t, _)| *t == p0)));
 }
+
+/// Like librdkafka's mock, the leader names its follower even while it is down: the
+/// consumer goes back and forth between them, paced by its backoffs, never in a loop on
+/// the leader; once the leader stops naming it, the rest comes from the leader.
+fn follower_down_but_still_named(unlist_down_brokers: bool) {
+    let mut cluster = cluster(Profile::mock_cluster(), 1);
+    cluster.replicas.name_any_follower = true;
+    cluster.replicas.unlist_down_brokers = unlist_down_brokers;
+    let p0 = tp("t", 0);
+    let mut consumer = cluster.consumer(config(&cluster, "rack2"));
+    consumer.assign([p0.clone()]).unwrap();
+    read_all(&mut cluster, &mut consumer, 10);
+
+    cluster.set_down(&mut consumer, 2, true);
+    let before = fetches(&cluster).len();
+    cluster.run_for(&mut consumer, Duration::from_secs(2));
+    let to_leader = fetches(&cluster)
+        .iter()
+        .skip(before)
+        .filter(|r| r.broker == 1)
+        .count();
+    // Paced by the reconnect backoff (50 ms doubling) or retry.backoff.ms (100 ms).
+    assert!(
+        (1..=30).contains(&to_leader),
+        "{to_leader} fetches to the leader in 2 s"
+    );
+
+    cluster.remove_follower(&p0, 2);
+    cluster.fill(&p0, 10, 2);
+    read_all(&mut cluster, &mut consumer, 20);
+}
+
+#[test]
+fn follower_down_but_still_named_and_listed() {
+    follower_down_but_still_named(false);
+}
+
+#[test]
+fn follower_down_but_still_named_and_left_out_of_metadata() {
+    follower_down_but_still_named(true);
+}

@@ -352,6 +352,7 @@ impl TestCluster {
             brokers: self
                 .brokers
                 .values()
+                .filter(|b| self.lists_broker(b.id))
                 .map(|b| MetadataResponseBroker {
                     node_id: b.id,
                     host: b.host.clone(),

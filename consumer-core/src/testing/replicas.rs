@@ -22,6 +22,11 @@ pub struct Replicas {
     followers: BTreeMap<TopicPartition, BTreeMap<i32, Option<i64>>>,
     /// Followers that still serve but that metadata no longer lists (being moved away).
     unlisted: BTreeSet<(TopicPartition, i32)>,
+    /// Leaders name their first follower whatever the rack, its state or the offset, as
+    /// librdkafka's mock does.
+    pub name_any_follower: bool,
+    /// Metadata leaves out brokers that are down (as Kafka lists only live brokers).
+    pub unlist_down_brokers: bool,
 }
 
 impl TestCluster {
@@ -63,6 +68,11 @@ impl TestCluster {
         {
             *e = end;
         }
+    }
+
+    /// True if metadata lists `broker`.
+    pub(super) fn lists_broker(&self, broker: i32) -> bool {
+        !self.replicas.unlist_down_brokers || self.brokers.get(&broker).is_none_or(|b| !b.down)
     }
 
     /// `broker`'s rack, if it has one.
@@ -127,10 +137,13 @@ impl TestCluster {
         fetch_offset: i64,
         high_watermark: i64,
     ) -> Option<i32> {
+        let followers = self.replicas.followers.get(tp)?;
+        if self.replicas.name_any_follower {
+            return followers.keys().next().copied();
+        }
         if rack.is_empty() {
             return None;
         }
-        let followers = self.replicas.followers.get(tp)?;
         followers
             .iter()
             .filter(|(b, _)| self.replicas.racks.get(b).is_some_and(|r| r == rack))
