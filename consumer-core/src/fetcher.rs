@@ -37,6 +37,7 @@ use crate::fetch_session::{is_session_error, FetchSessionHandler, PartitionFetch
 use crate::metadata::Metadata;
 use crate::metadata::NodeId;
 use crate::outcome::RequestFailure;
+use crate::read_replica::ReadReplicas;
 use crate::record::{
     scan_next_offset, AbortedTransactions, DecodeOptions, RecordBatch, RecordBatches, RecordSource,
     Records,
@@ -182,6 +183,8 @@ pub(crate) struct Fetcher {
     nodes: BTreeMap<NodeId, NodeFetches>,
     /// Partitions placed `Leaderless`.
     leaderless: usize,
+    /// The replicas partitions are read from instead of their leader (KIP-392).
+    read_replicas: ReadReplicas,
 }
 
 impl Fetcher {
@@ -244,6 +247,7 @@ impl Fetcher {
         }
         self.nodes.clear();
         self.leaderless = 0;
+        self.read_replicas.clear_all();
         self.dirty.clear();
         self.all_dirty = true;
         for session in self.sessions.values_mut() {
@@ -446,6 +450,9 @@ impl Fetcher {
         let Some((node, leader_epoch, topic_id)) = leader else {
             return (Placement::Leaderless, None);
         };
+        let node = self
+            .read_replicas
+            .select(slot, node, |r| metadata.is_read_replica(tp, r));
         // Nothing buffered: fetch from the position; one answer buffered: prefetch from
         // its end; two: wait for the caller.
         let offset = match (s.buffered, s.newest) {
@@ -604,6 +611,24 @@ impl Fetcher {
             session.handle_error();
         }
         metadata.request_update();
+        self.node_unusable(node);
+    }
+
+    /// `node`'s connection failed: the partitions read from it as their preferred read
+    /// replica go back to their leader.
+    pub(crate) fn node_unusable(&mut self, node: NodeId) {
+        for slot in self.read_replicas.clear_node(node) {
+            debug!("read replica {node} unusable; slot {slot} back to its leader");
+            self.mark(slot);
+        }
+    }
+
+    /// Sends the partitions whose preferred read replica expired at `now` back to their
+    /// leader (which may name it again).
+    pub(crate) fn expire_read_replicas(&mut self, now: Instant) {
+        for slot in self.read_replicas.expire(now) {
+            self.mark(slot);
+        }
     }
 
     /// Applies the outcome of a fetch: buffers records, records watermarks, and handles
@@ -693,7 +718,18 @@ impl Fetcher {
                     debug!("fetch answer for {tp} from {fetch_offset}: position moved; dropped");
                     continue;
                 }
-                match ErrorCode::from_i16(part.error_code) {
+                let code = ErrorCode::from_i16(part.error_code);
+                // Any error sends the partition back to its leader (as in Java).
+                let left_replica = match code {
+                    ErrorCode::None => None,
+                    _ => self.read_replicas.clear(slot),
+                };
+                match code {
+                    ErrorCode::OffsetOutOfRange if left_replica.is_some() => {
+                        // A follower behind the position: the leader has it, no reset.
+                        debug!("{tp}: offset {fetch_offset} out of range on the read replica; fetching from the leader");
+                        subs.touch(slot);
+                    }
                     ErrorCode::None => {
                         let hw = Some(part.high_watermark);
                         let lso = (part.last_stable_offset >= 0).then_some(part.last_stable_offset);
@@ -714,6 +750,28 @@ impl Fetcher {
                                     state.log_start_offset = log_start;
                                 }
                             }
+                        }
+                        if ctx.version >= 11 && part.preferred_read_replica >= 0 {
+                            let replica = part.preferred_read_replica;
+                            if metadata.is_read_replica(tp, replica) {
+                                let expires = now + config.metadata_max_age;
+                                if self.read_replicas.update(slot, replica, expires) {
+                                    debug!("{tp}: read from replica {replica} (KIP-392)");
+                                }
+                            } else {
+                                // Not a usable broker here (unknown, or down and left out
+                                // of metadata): the leader would name it again at once.
+                                debug!("{tp}: preferred read replica {replica} unknown; refreshing metadata");
+                                metadata.request_update();
+                                back_off_in(
+                                    &mut self.backoff,
+                                    subs,
+                                    tp,
+                                    fetch_offset,
+                                    now + config.retry_backoff,
+                                );
+                            }
+                            subs.touch(slot);
                         }
                         let Some(records) = part.records.filter(|r| !r.is_empty()) else {
                             continue;
@@ -971,7 +1029,10 @@ impl Fetcher {
 
     /// When each partition backoff ends.
     pub(crate) fn backoff_ends(&self) -> impl Iterator<Item = Instant> + '_ {
-        self.backoff.values().map(|(_, until)| *until)
+        self.backoff
+            .values()
+            .map(|(_, until)| *until)
+            .chain(self.read_replicas.next_expiry())
     }
 }
 

@@ -100,6 +100,7 @@ mod metadata;
 mod metrics;
 mod offsets;
 mod outcome;
+mod read_replica;
 pub mod record;
 pub mod sasl;
 mod slot_set;

@@ -57,6 +57,9 @@ pub struct TopicInfo {
     pub partitions: HashMap<i32, PartitionLeader>,
     /// The last error the broker reported for the topic (0 when none).
     pub error_code: i16,
+    /// Partition index → its online replicas (replicas not reported offline). Kept only
+    /// for rack-aware fetching (`client.rack` set); empty otherwise.
+    pub replicas: HashMap<i32, Vec<i32>>,
 }
 
 /// The consumer's view of the cluster.
@@ -243,6 +246,18 @@ impl Metadata {
         Some((node, leader.leader_epoch, topic.id))
     }
 
+    /// True if `node` is a known broker and, when the replicas of `tp` are known, one of
+    /// its online replicas: a preferred read replica can be fetched from (KIP-392).
+    pub(crate) fn is_read_replica(&self, tp: &TopicPartition, node: NodeId) -> bool {
+        if !self.brokers.contains_key(&node) {
+            return false;
+        }
+        self.topics
+            .get(&tp.topic)
+            .and_then(|t| t.replicas.get(&tp.partition))
+            .is_none_or(|replicas| replicas.contains(&node))
+    }
+
     /// The name of the topic with id `id`, if metadata knows it (Metadata v10+ carries
     /// topic ids; an all-zero id is never a topic's).
     pub fn topic_name_by_id(&self, id: &[u8; 16]) -> Option<&str> {
@@ -391,6 +406,7 @@ mod tests {
                 })
                 .collect(),
             error_code: 0,
+            replicas: HashMap::new(),
         }
     }
 

@@ -393,6 +393,7 @@ impl Consumer {
             }
         }
         self.nodes.disconnected(node, now);
+        self.fetcher.node_unusable(node);
         for (_, request) in self.requests.take_node(node) {
             self.finish(request, Err(RequestFailure::Disconnected), now);
         }
@@ -539,6 +540,7 @@ impl Consumer {
     /// Queues the fetches the fetcher wants now; nodes not ready for them go to `wanted`.
     fn prepare_fetches(&mut self, now: Instant, wanted: &mut Vec<NodeId>) {
         self.fetcher.expire_backoffs(now, &mut self.subs);
+        self.fetcher.expire_read_replicas(now);
         let nodes = &self.nodes;
         let mut version_errors = Vec::new();
         let fetches =
@@ -741,11 +743,18 @@ impl Consumer {
                 rack: b.rack,
             })
             .collect();
+        // Replica lists serve only rack-aware fetching (KIP-392).
+        let keep_replicas = !self.config.client_rack.is_empty();
         let topics = resp
             .topics
             .into_iter()
             .filter_map(|t| {
                 let name = t.name?;
+                let replicas = if keep_replicas {
+                    crate::read_replica::online_replicas(&t.partitions)
+                } else {
+                    std::collections::HashMap::new()
+                };
                 let partitions = t
                     .partitions
                     .into_iter()
@@ -765,6 +774,7 @@ impl Consumer {
                         id: t.topic_id,
                         partitions,
                         error_code: t.error_code,
+                        replicas,
                     },
                 ))
             })

@@ -329,7 +329,7 @@ impl TestCluster {
                 },
                 Some(t) => MetadataResponseTopic {
                     error_code: error.unwrap_or(0),
-                    name: Some(name),
+                    name: Some(name.clone()),
                     topic_id: if version >= 10 { t.id } else { [0; 16] },
                     partitions: t
                         .partitions
@@ -339,8 +339,8 @@ impl TestCluster {
                             partition_index: i as i32,
                             leader_id: p.leader,
                             leader_epoch: if version >= 7 { p.epoch } else { -1 },
-                            replica_nodes: vec![p.leader],
-                            isr_nodes: vec![p.leader],
+                            replica_nodes: self.replicas_of(&tp(&name, i as i32), p.leader),
+                            isr_nodes: self.replicas_of(&tp(&name, i as i32), p.leader),
                             ..MetadataResponsePartition::default()
                         })
                         .collect(),
@@ -352,11 +352,12 @@ impl TestCluster {
             brokers: self
                 .brokers
                 .values()
+                .filter(|b| self.lists_broker(b.id))
                 .map(|b| MetadataResponseBroker {
                     node_id: b.id,
                     host: b.host.clone(),
                     port: b.port,
-                    rack: None,
+                    rack: self.rack_of(b.id),
                 })
                 .collect(),
             cluster_id: (version >= 2).then(|| "sim-cluster".to_owned()),
@@ -492,7 +493,8 @@ impl TestCluster {
                 let p = if unknown_id {
                     Err(ErrorCode::UnknownTopicId)
                 } else {
-                    self.check_leader(broker, &name, rp.partition, rp.current_leader_epoch)
+                    let serving = self.serving_as(broker, &tp(&name, rp.partition));
+                    self.check_leader(serving, &name, rp.partition, rp.current_leader_epoch)
                 };
                 let p = match p {
                     Ok(p) => p,
@@ -503,10 +505,23 @@ impl TestCluster {
                         continue;
                     }
                 };
-                out.high_watermark = p.high_watermark;
-                out.last_stable_offset = p.last_stable_offset();
+                // A follower serves up to its own log end; a leader may name one.
+                let key = tp(&name, rp.partition);
+                let follower_hw = self.as_follower(broker, &key, p.leader, p.high_watermark);
+                let hw = follower_hw.unwrap_or(p.high_watermark);
+                out.high_watermark = hw;
+                out.last_stable_offset = p.last_stable_offset().min(hw);
                 out.log_start_offset = p.log_start;
-                if rp.fetch_offset < p.log_start || rp.fetch_offset > p.high_watermark {
+                let preferred = (follower_hw.is_none() && version >= 11)
+                    .then(|| self.preferred_read_replica(&key, &req.rack_id, rp.fetch_offset, hw))
+                    .flatten();
+                if let Some(replica) = preferred {
+                    out.preferred_read_replica = replica;
+                    ready = true;
+                    partitions.push(out);
+                    continue;
+                }
+                if rp.fetch_offset < p.log_start || rp.fetch_offset > hw {
                     out.error_code = ErrorCode::OffsetOutOfRange.code();
                     ready = true;
                     partitions.push(out);
@@ -516,7 +531,7 @@ impl TestCluster {
                 let visible = p.visible_end(req.isolation_level);
                 let mut upper = rp.fetch_offset;
                 for b in &p.log {
-                    if b.last_offset() < rp.fetch_offset || b.last_offset() >= visible {
+                    if b.last_offset() < rp.fetch_offset || b.last_offset() >= visible.min(hw) {
                         continue;
                     }
                     let size = b.bytes.len() as i64;

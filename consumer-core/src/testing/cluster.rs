@@ -15,6 +15,7 @@ use crate::topic_partition::TopicPartition;
 
 use super::faults::Rule;
 use super::network::{Connection, Endpoint, Link, NetEvent};
+use super::replicas::Replicas;
 use super::transactions::PartitionTransactions;
 use super::{
     value_for, Authentication, FetchSessions, Groups, PartitionError, SaslServer, SeenRequest,
@@ -281,6 +282,7 @@ impl ClusterBuilder {
             ownership_conflicts: Vec::new(),
             lost_connections: Vec::new(),
             fetch_sessions: FetchSessions::default(),
+            replicas: Replicas::default(),
             authentications: Vec::new(),
             sasl_violations: Vec::new(),
             scram_serial: 0,
@@ -340,6 +342,8 @@ pub struct TestCluster {
     pub lost_connections: Vec<(usize, NodeId)>,
     /// The brokers' fetch sessions (off unless a scenario turns them on).
     pub fetch_sessions: FetchSessions,
+    /// Followers and racks (KIP-392; none unless a scenario adds them).
+    pub replicas: Replicas,
     /// Every SASL authentication the brokers saw through, in order.
     pub authentications: Vec<Authentication>,
     /// Requests a SASL listener received before the connection authenticated, or after

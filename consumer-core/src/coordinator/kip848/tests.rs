@@ -43,6 +43,7 @@ impl Harness {
             id: ORDERS,
             partitions,
             error_code: 0,
+            replicas: HashMap::new(),
         };
         h.metadata.set_topics_of_interest(["orders".to_owned()]);
         h.metadata.update(
