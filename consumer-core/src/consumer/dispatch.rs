@@ -10,6 +10,7 @@ use super::requests::{decode, InFlight, Outcome, Owner};
 use super::Consumer;
 use crate::codec::messages::{
     ApiVersionsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetForLeaderEpochRequest,
 };
 
 impl Consumer {
@@ -62,6 +63,18 @@ impl Consumer {
                     resp,
                     now,
                     self.config.retry_backoff,
+                    &mut self.subs,
+                    &mut self.metadata,
+                );
+                self.errors.extend(errs);
+            }
+            Owner::Validation(ctx) => {
+                let resp = decode::<OffsetForLeaderEpochRequest>(node, version, frame);
+                let errs = self.validator.handle_response(
+                    ctx,
+                    resp,
+                    now,
+                    &self.config,
                     &mut self.subs,
                     &mut self.metadata,
                 );

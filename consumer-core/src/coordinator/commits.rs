@@ -795,7 +795,8 @@ impl Commits {
                     if let Some(Some(o)) = found.get(tp) {
                         debug!("{tp}: resuming from committed offset {}", o.offset);
                         self.last_committed.insert(tp.clone(), o.offset);
-                        subs.seek(
+                        // Validated first when it carries a leader epoch (KIP-320).
+                        subs.seek_unvalidated(
                             tp,
                             FetchPosition {
                                 offset: o.offset,

@@ -85,6 +85,7 @@
 //! | `consumer_group` | KIP-848 consumer groups: heartbeats, assignors, reconciliation ([`ConsumerGroup`]) |
 //! | `group_api` | the brokers' side of the group APIs, with injected errors |
 //! | `fetch_sessions` | the broker side of incremental fetch sessions (KIP-227) |
+//! | `leader_epochs` | leader-epoch histories, OffsetForLeaderEpoch, unclean leader elections (KIP-320) |
 //! | `sasl` | SASL listeners ([`SaslServer`]): PLAIN, SCRAM, OAUTHBEARER, session lifetimes (KIP-368) |
 
 mod broker;
@@ -96,6 +97,7 @@ mod fetch_sessions;
 mod group;
 mod group_api;
 mod group_offsets;
+mod leader_epochs;
 mod network;
 mod rebalance;
 mod sasl;
