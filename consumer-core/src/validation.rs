@@ -114,6 +114,10 @@ pub(crate) fn judge(
     }
 }
 
+/// One leader's partitions due for validation: the node, the version to use, and each
+/// partition asked with the leader epoch the metadata has for it.
+type NodeBatch = (NodeId, i16, Vec<(Asked, i32)>);
+
 /// The validation side of the consumer: the nodes with a request in flight.
 #[derive(Debug, Default)]
 pub(crate) struct Validator {
@@ -169,7 +173,7 @@ impl Validator {
         let seen = metadata.update_count();
         let mut skip: Vec<TopicPartition> = Vec::new();
         let mut need_metadata = false;
-        let mut groups: Vec<(NodeId, i16, Vec<(Asked, i32)>)> = Vec::new();
+        let mut groups: Vec<NodeBatch> = Vec::new();
         let mut verdicts: HashMap<NodeId, LeaderSupport> = HashMap::new();
         for (tp, state, v) in subs.validations() {
             let due = v.in_flight.is_none()

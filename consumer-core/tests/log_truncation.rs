@@ -402,7 +402,7 @@ fn a_paused_partition_is_validated_and_resumes_where_it_was() {
         |_, c| c.received.len() == 8 && c.in_flight() > 0,
         200,
     );
-    consumer.pause(&[p0.clone()]).unwrap();
+    consumer.pause(std::slice::from_ref(&p0)).unwrap();
     // p0 is truncated under a new leader while paused; p1 keeps its leader's log.
     cluster.unclean_leader_election(&p0, 2, 2);
     append_new(&mut cluster, &p0, 1);
@@ -419,7 +419,7 @@ fn a_paused_partition_is_validated_and_resumes_where_it_was() {
     assert_eq!(consumer.position(&p0).unwrap().unwrap().offset, 2);
     assert_eq!(cluster.offsets_of(&p0), (0..4).collect::<Vec<_>>());
 
-    consumer.resume(&[p0.clone()]).unwrap();
+    consumer.resume(std::slice::from_ref(&p0)).unwrap();
     cluster.drive(&mut consumer, |_, c| c.received.len() == 11, 300);
     let last = cluster.received_of(&p0).last().cloned().unwrap();
     assert_eq!((last.0, last.2), (2, "new-0".to_owned()));

@@ -133,7 +133,9 @@ fn one_request_per_leader_one_in_flight_per_node() {
     let mut v = Validator::new();
     let mut wanted = Vec::new();
     let out = v.prepare(now, &mut s, &mut m, &mut wanted, v4);
-    let shape: Vec<(NodeId, Vec<(i32, i32, i32)>)> = out
+    // (node, [(partition, current leader epoch, epoch asked)]) of each request.
+    type Shape = (NodeId, Vec<(i32, i32, i32)>);
+    let shape: Vec<Shape> = out
         .iter()
         .map(|(req, version, ctx)| {
             assert_eq!(*version, 4);
