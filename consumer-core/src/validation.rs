@@ -234,6 +234,7 @@ impl Validator {
         let mut out = Vec::new();
         for (node, version, partitions) in groups {
             let mut topics: Vec<OffsetForLeaderTopic> = Vec::new();
+            let mut index: HashMap<&str, usize> = HashMap::new();
             for (asked, current_epoch) in &partitions {
                 if let Some(v) = subs.validation_mut(&asked.tp) {
                     v.in_flight = Some(asked.attempt);
@@ -243,12 +244,16 @@ impl Validator {
                     current_leader_epoch: *current_epoch,
                     leader_epoch: asked.position.leader_epoch.unwrap_or(-1),
                 };
-                match topics.iter_mut().find(|t| t.topic == asked.tp.topic) {
+                let topic = asked.tp.topic.as_str();
+                match index.get(topic).and_then(|&i| topics.get_mut(i)) {
                     Some(t) => t.partitions.push(partition),
-                    None => topics.push(OffsetForLeaderTopic {
-                        topic: asked.tp.topic.clone(),
-                        partitions: vec![partition],
-                    }),
+                    None => {
+                        index.insert(topic, topics.len());
+                        topics.push(OffsetForLeaderTopic {
+                            topic: asked.tp.topic.clone(),
+                            partitions: vec![partition],
+                        });
+                    }
                 }
             }
             let request = OffsetForLeaderEpochRequest {

@@ -205,6 +205,16 @@ fn truncation_with_reset_none_is_returned_by_poll() {
         .iter()
         .all(|e| matches!(e, ConsumerError::LogTruncation { .. })));
     assert!(!warnings(&["t-0", "truncation", "none"]).is_empty());
+    // While the caller does not poll, the retries queue the error once.
+    cluster.drain = false;
+    cluster.run_for(&mut consumer, Duration::from_secs(1));
+    assert!(cluster.count(ApiKey::OffsetForLeaderEpoch) > 3);
+    assert!(matches!(
+        consumer.poll_records(100),
+        Err(ConsumerError::LogTruncation { .. })
+    ));
+    assert_eq!(consumer.poll_records(100).map(|r| r.len()), Ok(0));
+    cluster.drain = true;
 
     consumer.seek(&p, 4).unwrap();
     cluster.drive(&mut consumer, |_, c| c.received.len() == 12, 200);
@@ -423,4 +433,30 @@ fn a_paused_partition_is_validated_and_resumes_where_it_was() {
     cluster.drive(&mut consumer, |_, c| c.received.len() == 11, 300);
     let last = cluster.received_of(&p0).last().cloned().unwrap();
     assert_eq!((last.0, last.2), (2, "new-0".to_owned()));
+}
+
+#[test]
+fn in_a_large_assignment_only_the_moved_partition_is_validated() {
+    let _serial = serial();
+    let mut cluster = TestCluster::builder().brokers(3).topic("big", 3000).build();
+    let parts: Vec<TopicPartition> = (0..3000).map(|i| tp("big", i)).collect();
+    let moved = tp("big", 1234);
+    cluster.fill(&moved, 2, 2);
+    let mut consumer = cluster.consumer(
+        cluster
+            .config()
+            .auto_offset_reset(AutoOffsetReset::Earliest),
+    );
+    consumer.assign(parts).unwrap();
+    cluster.drive(
+        &mut consumer,
+        |_, c| c.received.len() == 2 && c.in_flight() > 0,
+        300,
+    );
+    // Broker 2 led it (1 + 1234 % 3); broker 3 takes over.
+    cluster.move_leader(&moved, 3);
+    cluster.fill(&moved, 2, 2);
+    cluster.drive(&mut consumer, |_, c| c.received.len() == 4, 300);
+    assert_eq!(validations(&cluster), vec![(3, vec![(1234, 0)])]);
+    assert_eq!(cluster.offsets_of(&moved), (0..4).collect::<Vec<_>>());
 }

@@ -78,7 +78,13 @@ impl Consumer {
                     &mut self.subs,
                     &mut self.metadata,
                 );
-                self.errors.extend(errs);
+                // A truncation is reported again at each retry until the caller seeks:
+                // queued once, however long the caller takes to poll.
+                for e in errs {
+                    if !self.errors.contains(&e) {
+                        self.errors.push_back(e);
+                    }
+                }
             }
             Owner::SessionClose { session_id } => {
                 let resp = decode::<FetchRequest>(node, version, frame);

@@ -266,10 +266,14 @@ impl Consumer {
         Ok(())
     }
 
-    /// A queued "no offset" error is stale once the partition has a position again.
+    /// A queued "no offset" or "log truncation" error is stale once the partition has a
+    /// new position.
     fn forget_missing_offset(&mut self, tp: &TopicPartition) {
-        self.errors
-            .retain(|e| !matches!(e, ConsumerError::NoOffsetForPartition { tp: t } if t == tp));
+        self.errors.retain(|e| match e {
+            ConsumerError::NoOffsetForPartition { tp: t } => t != tp,
+            ConsumerError::LogTruncation { tp: t, .. } => t != tp,
+            _ => true,
+        });
     }
 
     /// Moves each of `partitions` to its first offset (looked up lazily).
