@@ -85,8 +85,8 @@
 //! | `consumer_group` | KIP-848 consumer groups: heartbeats, assignors, reconciliation ([`ConsumerGroup`]) |
 //! | `group_api` | the brokers' side of the group APIs, with injected errors |
 //! | `fetch_sessions` | the broker side of incremental fetch sessions (KIP-227) |
-//! | `leader_epochs` | leader-epoch histories, OffsetForLeaderEpoch, unclean leader elections (KIP-320) |
 //! | `sasl` | SASL listeners ([`SaslServer`]): PLAIN, SCRAM, OAUTHBEARER, session lifetimes (KIP-368) |
+//! | `leader_epochs` | leader-epoch histories, OffsetForLeaderEpoch, unclean leader elections (KIP-320) |
 
 mod broker;
 mod cluster;
