@@ -230,7 +230,7 @@ impl Validator {
             }
         }
         for tp in skip {
-            debug!("{tp}: position not validated (no leader epoch, or the leader does not support OffsetForLeaderEpoch)");
+            debug!("{tp}: position taken as valid (no epoch to compare, the leader's current epoch, or a leader without OffsetForLeaderEpoch)");
             subs.complete_validation(&tp);
         }
         if need_metadata {
