@@ -20,6 +20,9 @@
 //! * build a cluster ([`TestCluster::builder`]: brokers, a [`Profile`] of API versions,
 //!   topics), produce records ([`TestCluster::append`], [`TestCluster::fill`]), move the
 //!   high watermark, the log start, truncate, move leaders, create topics, add partitions;
+//! * make unclean leader elections ([`TestCluster::unclean_leader_election`]: the new
+//!   leader's log is shorter, its epoch new); brokers answer OffsetForLeaderEpoch from each
+//!   partition's leader-epoch history ([`TestCluster::epoch_history`], KIP-320);
 //! * inject faults ([`Action`]: an error code per API, held, dropped or delayed answers, cut
 //!   connections; [`TestCluster::set_down`]; moving a group's coordinator with
 //!   [`Groups::move_coordinator`]);
