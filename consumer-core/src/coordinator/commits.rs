@@ -268,9 +268,11 @@ impl Commits {
             .collect()
     }
 
-    /// The position of a partition as the offset to commit, if it has one to commit.
+    /// The position of a partition as the offset to commit, if it has one to commit: not
+    /// while a reset or a validation (KIP-320: it may be past a truncation) is pending,
+    /// as Java commits only valid positions.
     fn committable(p: &PartitionState) -> Option<OffsetAndMetadata> {
-        if p.reset.is_some() {
+        if p.reset.is_some() || p.validation.is_some() {
             return None;
         }
         let pos = p.position?;

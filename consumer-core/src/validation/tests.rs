@@ -299,3 +299,17 @@ fn truncation_without_a_policy_is_an_error_and_a_restart_ignores_old_answers() {
     );
     assert!(errors.is_empty());
 }
+
+#[test]
+fn a_position_awaiting_validation_is_not_committed() {
+    use crate::coordinator::commits::Commits;
+    let mut s = subs_at(&[(0, at(10, 4)), (1, at(3, 4))]);
+    s.request_validation(&tp(0), None);
+    let committed: Vec<(TopicPartition, i64)> = Commits::all_positions(&s)
+        .into_iter()
+        .map(|(tp, o)| (tp, o.offset))
+        .collect();
+    assert_eq!(committed, vec![(tp(1), 3)]);
+    s.complete_validation(&tp(0));
+    assert_eq!(Commits::all_positions(&s).len(), 2);
+}
