@@ -204,6 +204,19 @@ pub enum ConsumerError {
     /// attempt; the broker is tried again after a backoff.
     #[error(transparent)]
     Authentication(#[from] SaslError),
+    /// The partition's log was truncated below the position (an unclean leader election,
+    /// KIP-320) and `auto.offset.reset` is `none`: the caller must seek. Returned again
+    /// after each retry of the validation until it does.
+    #[error("log truncation detected for {tp} at offset {offset} (divergent offset: {divergent_offset:?}) and auto.offset.reset is none: seek first")]
+    LogTruncation {
+        /// The partition.
+        tp: TopicPartition,
+        /// The position that was validated.
+        offset: i64,
+        /// The first offset known to diverge (the end offset of the position's leader
+        /// epoch on the new leader), when the broker knows it.
+        divergent_offset: Option<i64>,
+    },
     /// The group coordinator refused the member for good (e.g. FENCED_INSTANCE_ID,
     /// GROUP_AUTHORIZATION_FAILED, INCONSISTENT_GROUP_PROTOCOL).
     #[error("{api} failed for group {group}: {code}")]

@@ -712,7 +712,7 @@ impl Fetcher {
                 };
                 let expected = subs
                     .at(slot)
-                    .and_then(|(_, s)| s.position.filter(|_| s.reset.is_none()))
+                    .and_then(|(_, s)| s.position.filter(|_| s.has_valid_position()))
                     .and_then(|p| next_fetch_offset(&self.slots, slot, p.offset));
                 if expected != Some(fetch_offset) {
                     debug!("fetch answer for {tp} from {fetch_offset}: position moved; dropped");
@@ -843,6 +843,10 @@ impl Fetcher {
                     code if code.needs_metadata_refresh() => {
                         debug!("{tp}: {code}; refreshing metadata before fetching it again");
                         metadata.request_update();
+                        if code == ErrorCode::FencedLeaderEpoch {
+                            // KIP-320: the position is validated once metadata is fresh.
+                            subs.request_validation(tp, Some(metadata.update_count()));
+                        }
                         subs.touch(slot);
                         self.awaiting_metadata
                             .insert(tp.clone(), metadata.update_count());
@@ -946,9 +950,12 @@ impl Fetcher {
                 self.parked.extend(self.completed.pop_front());
                 continue;
             }
-            if state.position.map(|p| p.offset) != Some(fetch.next_offset) || state.reset.is_some()
+            if state.position.map(|p| p.offset) != Some(fetch.next_offset)
+                || state.reset.is_some()
+                || state.validation.is_some()
             {
-                // Moved by a seek or reset since this data was fetched.
+                // Moved by a seek or reset since this data was fetched, or the position
+                // awaits validation (KIP-320): fetched again once validated.
                 self.drop_front(slot);
                 continue;
             }

@@ -109,6 +109,7 @@ mod subscription;
 pub mod testing;
 mod timer;
 mod topic_partition;
+mod validation;
 
 pub use assignor::RebalanceProtocol;
 pub use config::parse_properties;

@@ -83,6 +83,8 @@ pub struct Metadata {
     updates: u64,
     /// Bumped whenever brokers or topics (leaders, epochs, ids) may have changed.
     changes: u64,
+    /// Partitions whose leader or leader epoch changed in an update, not taken yet.
+    leader_changes: Vec<TopicPartition>,
 }
 
 impl Metadata {
@@ -126,6 +128,7 @@ impl Metadata {
             backoff_max,
             updates: 0,
             changes: 0,
+            leader_changes: Vec::new(),
         }
     }
 
@@ -270,6 +273,12 @@ impl Metadata {
             .map(|(name, _)| name.as_str())
     }
 
+    /// The partitions whose leader or leader epoch changed since the last call (in the
+    /// metadata updates applied meanwhile), for position validation (KIP-320).
+    pub(crate) fn take_leader_changes(&mut self) -> Vec<TopicPartition> {
+        std::mem::take(&mut self.leader_changes)
+    }
+
     /// Asks for a refresh at the next opportunity.
     pub(crate) fn request_update(&mut self) {
         self.need_update = true;
@@ -357,6 +366,10 @@ impl Metadata {
                             if new_e < old_e {
                                 *leader = *prev;
                             }
+                        }
+                        if leader.leader.is_some() && leader != prev {
+                            self.leader_changes
+                                .push(TopicPartition::new(name.clone(), *p));
                         }
                     }
                 }

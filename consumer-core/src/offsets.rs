@@ -292,13 +292,10 @@ impl OffsetLookups {
                         match found {
                             Some(o) => {
                                 debug!("{tp}: reset to {}", o.offset);
-                                subs.seek(
-                                    &tp,
-                                    FetchPosition {
-                                        offset: o.offset,
-                                        leader_epoch: o.leader_epoch,
-                                    },
-                                );
+                                // Without an epoch, as in Java: a position just looked up
+                                // needs no validation (KIP-320); the records consumed
+                                // from it give it theirs.
+                                subs.seek(&tp, FetchPosition::at(o.offset));
                             }
                             None => {
                                 reset.in_flight = false;

@@ -53,6 +53,17 @@ pub(crate) struct PendingReset {
     pub(crate) next_attempt: Option<Instant>,
 }
 
+/// A position waiting for OffsetForLeaderEpoch to confirm it (KIP-320).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PendingValidation {
+    /// A request for it is in flight, with this attempt number.
+    pub(crate) in_flight: Option<u64>,
+    /// Not to be sent before this time.
+    pub(crate) next_attempt: Option<Instant>,
+    /// Not to be sent before a metadata answer newer than this update count.
+    pub(crate) after_metadata: Option<u64>,
+}
+
 /// The state of one assigned partition.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartitionState {
@@ -62,6 +73,8 @@ pub struct PartitionState {
     pub paused: bool,
     /// A reset waiting for ListOffsets.
     pub(crate) reset: Option<PendingReset>,
+    /// A position waiting for validation against its leader's log (never with a reset).
+    pub(crate) validation: Option<PendingValidation>,
     /// The high watermark from the last fetch.
     pub high_watermark: Option<i64>,
     /// The last stable offset from the last fetch.
@@ -75,7 +88,17 @@ pub struct PartitionState {
 impl PartitionState {
     /// True if records may be fetched for this partition.
     pub fn is_fetchable(&self) -> bool {
-        !self.paused && self.position.is_some() && self.reset.is_none()
+        !self.paused && self.has_valid_position()
+    }
+
+    /// True if the position is known and confirmed: no reset and no validation pending.
+    pub fn has_valid_position(&self) -> bool {
+        self.position.is_some() && self.reset.is_none() && self.validation.is_none()
+    }
+
+    /// True if the position waits for validation (KIP-320).
+    pub fn is_awaiting_validation(&self) -> bool {
+        self.validation.is_some()
     }
 }
 
@@ -92,6 +115,8 @@ pub struct SubscriptionState {
     missing: BTreeSet<usize>,
     /// Slots with a pending reset (may hold stale slots: readers check the state).
     resetting: BTreeSet<usize>,
+    /// Slots whose position waits for validation (may hold stale slots: readers check).
+    validating: BTreeSet<usize>,
     /// Slots whose position, pause, reset or fetch data changed since the fetcher last
     /// looked, each once (`touched_flag`).
     touched: Vec<usize>,
@@ -174,7 +199,11 @@ impl SubscriptionState {
         self.version += 1;
         self.missing.clear();
         self.resetting.clear();
+        self.validating.clear();
         for (slot, s) in self.partitions.values().enumerate() {
+            if s.validation.is_some() {
+                self.validating.insert(slot);
+            }
             if s.reset.is_some() {
                 self.resetting.insert(slot);
             } else if s.position.is_none() {
@@ -235,6 +264,11 @@ impl SubscriptionState {
             return;
         };
         let (resetting, missing) = (s.reset.is_some(), s.reset.is_none() && s.position.is_none());
+        if s.validation.is_some() {
+            self.validating.insert(slot);
+        } else {
+            self.validating.remove(&slot);
+        }
         if resetting {
             self.resetting.insert(slot);
         } else {
@@ -305,15 +339,85 @@ impl SubscriptionState {
         let Some((slot, _, s)) = self.partitions.get_full_mut(tp) else {
             return false;
         };
-        let was_indexed = s.reset.is_some() || s.position.is_none();
+        let was_indexed = s.reset.is_some() || s.position.is_none() || s.validation.is_some();
         s.position = Some(position);
         s.reset = None;
+        s.validation = None;
         if was_indexed {
             self.reindex_slot(slot);
         } else {
             self.touch(slot);
         }
         true
+    }
+
+    /// Moves `tp` to `position` to be validated first when it carries a leader epoch
+    /// (a committed offset): Java's `seekUnvalidated`. False if not assigned.
+    pub(crate) fn seek_unvalidated(
+        &mut self,
+        tp: &TopicPartition,
+        position: FetchPosition,
+    ) -> bool {
+        if !self.seek(tp, position) {
+            return false;
+        }
+        self.request_validation(tp, None);
+        true
+    }
+
+    /// Puts `tp` in the "awaiting validation" state (not fetched until OffsetForLeaderEpoch
+    /// confirms its position), if it has a position with a leader epoch and no reset
+    /// pending; `after_metadata`: not before a metadata answer newer than that update
+    /// count. A validation already pending starts over (an answer in flight is ignored).
+    /// True if the partition now awaits validation.
+    pub(crate) fn request_validation(
+        &mut self,
+        tp: &TopicPartition,
+        after_metadata: Option<u64>,
+    ) -> bool {
+        let Some((slot, _, s)) = self.partitions.get_full_mut(tp) else {
+            return false;
+        };
+        let has_epoch = s.position.is_some_and(|p| p.leader_epoch.is_some());
+        if !has_epoch || s.reset.is_some() {
+            return false;
+        }
+        s.validation = Some(PendingValidation {
+            in_flight: None,
+            next_attempt: None,
+            after_metadata,
+        });
+        self.reindex_slot(slot);
+        true
+    }
+
+    /// The position of `tp` is confirmed: it may be fetched again.
+    pub(crate) fn complete_validation(&mut self, tp: &TopicPartition) {
+        if let Some((slot, _, s)) = self.partitions.get_full_mut(tp) {
+            if s.validation.take().is_some() {
+                self.reindex_slot(slot);
+            }
+        }
+    }
+
+    /// The pending validation of `tp`, to be updated (sent, backed off).
+    pub(crate) fn validation_mut(&mut self, tp: &TopicPartition) -> Option<&mut PendingValidation> {
+        self.partitions.get_mut(tp)?.validation.as_mut()
+    }
+
+    /// The partitions awaiting validation, in assignment order, with their state.
+    pub(crate) fn validations(
+        &self,
+    ) -> impl Iterator<Item = (&TopicPartition, &PartitionState, PendingValidation)> + '_ {
+        self.validating
+            .iter()
+            .filter_map(|&slot| self.partitions.get_index(slot))
+            .filter_map(|(tp, s)| Some((tp, s, s.validation?)))
+    }
+
+    /// True if a partition awaits validation.
+    pub(crate) fn any_validating(&self) -> bool {
+        !self.validating.is_empty()
     }
 
     /// Moves the partition in `slot` past records just handed out, counting them. False if
@@ -327,9 +431,10 @@ impl SubscriptionState {
         let Some((_, s)) = self.partitions.get_index_mut(slot) else {
             return false;
         };
-        let was_indexed = s.reset.is_some() || s.position.is_none();
+        let was_indexed = s.reset.is_some() || s.position.is_none() || s.validation.is_some();
         s.position = Some(position);
         s.reset = None;
+        s.validation = None;
         s.consumed.add(consumed);
         if was_indexed {
             self.reindex_slot(slot);
@@ -353,6 +458,7 @@ impl SubscriptionState {
             in_flight: false,
             next_attempt: None,
         });
+        s.validation = None;
         self.reindex_slot(slot);
         true
     }

@@ -53,11 +53,14 @@ pub enum Timer {
     /// metadata or coordinator lookup may be that node again (with one broker, the only
     /// one).
     NodeBackoff,
+    /// The next attempt of a position validation (OffsetForLeaderEpoch, KIP-320) that
+    /// failed or was backed off.
+    ValidationRetry,
 }
 
 impl Timer {
     /// Every timer.
-    pub const ALL: [Timer; 15] = [
+    pub const ALL: [Timer; 16] = [
         Timer::MetadataRefresh,
         Timer::ResetRetry,
         Timer::LookupRetry,
@@ -73,6 +76,7 @@ impl Timer {
         Timer::Reauthenticate,
         Timer::AuthenticationRetry,
         Timer::NodeBackoff,
+        Timer::ValidationRetry,
     ];
 
     fn index(self) -> usize {

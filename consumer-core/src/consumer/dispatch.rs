@@ -10,6 +10,7 @@ use super::requests::{decode, InFlight, Outcome, Owner};
 use super::Consumer;
 use crate::codec::messages::{
     ApiVersionsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetForLeaderEpochRequest,
 };
 
 impl Consumer {
@@ -66,6 +67,24 @@ impl Consumer {
                     &mut self.metadata,
                 );
                 self.errors.extend(errs);
+            }
+            Owner::Validation(ctx) => {
+                let resp = decode::<OffsetForLeaderEpochRequest>(node, version, frame);
+                let errs = self.validator.handle_response(
+                    ctx,
+                    resp,
+                    now,
+                    &self.config,
+                    &mut self.subs,
+                    &mut self.metadata,
+                );
+                // A truncation is reported again at each retry until the caller seeks:
+                // queued once, however long the caller takes to poll.
+                for e in errs {
+                    if !self.errors.contains(&e) {
+                        self.errors.push_back(e);
+                    }
+                }
             }
             Owner::SessionClose { session_id } => {
                 let resp = decode::<FetchRequest>(node, version, frame);

@@ -18,6 +18,7 @@ mod nodes;
 mod requests;
 mod sessions;
 mod timers;
+mod validate;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -41,6 +42,7 @@ use crate::offsets::OffsetLookups;
 use crate::subscription::{OffsetResetStrategy, SubscriptionKind, SubscriptionState};
 use crate::timer::TimerTable;
 use crate::topic_partition::{FetchPosition, TopicPartition};
+use crate::validation::Validator;
 
 pub use crate::outcome::RequestFailure;
 pub use nodes::{NodeId, Transmit};
@@ -65,6 +67,8 @@ pub struct Consumer {
     subs: SubscriptionState,
     fetcher: Fetcher,
     offsets: OffsetLookups,
+    /// Position validation (KIP-320).
+    validator: Validator,
     nodes: nodes::Nodes,
     requests: Requests,
     errors: VecDeque<ConsumerError>,
@@ -112,6 +116,7 @@ impl Consumer {
             subs: SubscriptionState::new(),
             fetcher: Fetcher::new(),
             offsets: OffsetLookups::new(),
+            validator: Validator::new(),
             nodes,
             requests: Requests::default(),
             errors: VecDeque::new(),
@@ -261,10 +266,14 @@ impl Consumer {
         Ok(())
     }
 
-    /// A queued "no offset" error is stale once the partition has a position again.
+    /// A queued "no offset" or "log truncation" error is stale once the partition has a
+    /// new position.
     fn forget_missing_offset(&mut self, tp: &TopicPartition) {
-        self.errors
-            .retain(|e| !matches!(e, ConsumerError::NoOffsetForPartition { tp: t } if t == tp));
+        self.errors.retain(|e| match e {
+            ConsumerError::NoOffsetForPartition { tp: t } => t != tp,
+            ConsumerError::LogTruncation { tp: t, .. } => t != tp,
+            _ => true,
+        });
     }
 
     /// Moves each of `partitions` to its first offset (looked up lazily).
@@ -525,6 +534,8 @@ impl Consumer {
             }
         }
 
+        self.prepare_validations(now, &mut wanted);
+
         // After the fetch sessions were closed, no fetch is sent any more.
         if !self.fetching_stopped {
             self.prepare_fetches(now, &mut wanted);
@@ -780,6 +791,7 @@ impl Consumer {
             })
             .collect();
         self.metadata.update(now, brokers, resp.cluster_id, topics);
+        self.validate_leader_changes();
         self.report_missing_partitions(now);
         self.apply_pattern();
         if let Some(g) = self.group.as_mut() {

@@ -21,6 +21,7 @@ use crate::codec::{decode_response_frame, ApiKey, Request};
 use crate::fetcher::FetchContext;
 use crate::offsets::OffsetsContext;
 pub(crate) use crate::outcome::{Outcome, RequestFailure};
+use crate::validation::ValidationContext;
 
 /// Who is waiting for a request's outcome, with what it needs to read the answer.
 #[derive(Debug)]
@@ -35,6 +36,8 @@ pub(crate) enum Owner {
     Offsets(OffsetsContext),
     /// A fetch.
     Fetcher(FetchContext),
+    /// Position validation (OffsetForLeaderEpoch, KIP-320).
+    Validation(ValidationContext),
     /// The final Fetch closing the fetch session `session_id`.
     SessionClose {
         /// The session closed.

@@ -29,6 +29,10 @@ impl Consumer {
         add(Timer::Reauthenticate, &mut self.nodes.renewal_times());
         add(Timer::NodeBackoff, &mut self.nodes.backoff_ends());
         add(
+            Timer::ValidationRetry,
+            &mut crate::validation::Validator::retry_times(&self.subs),
+        );
+        add(
             Timer::AuthenticationRetry,
             &mut self.nodes.authentication_retry_times(),
         );

@@ -268,9 +268,11 @@ impl Commits {
             .collect()
     }
 
-    /// The position of a partition as the offset to commit, if it has one to commit.
+    /// The position of a partition as the offset to commit, if it has one to commit: not
+    /// while a reset or a validation (KIP-320: it may be past a truncation) is pending,
+    /// as Java commits only valid positions.
     fn committable(p: &PartitionState) -> Option<OffsetAndMetadata> {
-        if p.reset.is_some() {
+        if p.reset.is_some() || p.validation.is_some() {
             return None;
         }
         let pos = p.position?;
@@ -795,7 +797,8 @@ impl Commits {
                     if let Some(Some(o)) = found.get(tp) {
                         debug!("{tp}: resuming from committed offset {}", o.offset);
                         self.last_committed.insert(tp.clone(), o.offset);
-                        subs.seek(
+                        // Validated first when it carries a leader epoch (KIP-320).
+                        subs.seek_unvalidated(
                             tp,
                             FetchPosition {
                                 offset: o.offset,

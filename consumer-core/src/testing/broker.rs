@@ -250,6 +250,9 @@ impl TestCluster {
                     }
                 }
             }
+            ApiKey::OffsetForLeaderEpoch => {
+                Reply::Frame(self.offset_for_leader_epoch(broker, corr, v, frame, error, seen))
+            }
             api if is_group_api(api) => {
                 // The coordinator never sees a request lost on the way.
                 let lost = action == Some(Action::Drop);
@@ -368,7 +371,7 @@ impl TestCluster {
     }
 
     /// Leadership and fencing checks shared by Fetch and ListOffsets.
-    fn check_leader(
+    pub(super) fn check_leader(
         &self,
         broker: i32,
         topic: &str,

@@ -14,6 +14,7 @@ use crate::record::{BatchBuilder, Record, TimestampType};
 use crate::topic_partition::TopicPartition;
 
 use super::faults::Rule;
+use super::leader_epochs::EpochHistory;
 use super::network::{Connection, Endpoint, Link, NetEvent};
 use super::replicas::Replicas;
 use super::transactions::PartitionTransactions;
@@ -287,6 +288,7 @@ impl ClusterBuilder {
             sasl_violations: Vec::new(),
             scram_serial: 0,
             next_client: 1,
+            epoch_history: EpochHistory::default(),
         }
     }
 }
@@ -351,6 +353,8 @@ pub struct TestCluster {
     pub sasl_violations: Vec<String>,
     pub(super) scram_serial: u64,
     pub(super) next_client: usize,
+    /// Each partition's leader-epoch history (KIP-320).
+    pub(super) epoch_history: EpochHistory,
 }
 
 impl TestCluster {
@@ -529,6 +533,8 @@ impl TestCluster {
         let p = self.partition_mut(tp);
         p.leader = to;
         p.epoch += 1;
+        let (epoch, start) = (p.epoch, p.log_end);
+        self.epoch_history.started(tp, epoch, start);
     }
 
     /// Adds a topic (as if created by an admin); partition `p` is led by the `p`-th broker.

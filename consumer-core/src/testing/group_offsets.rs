@@ -53,6 +53,25 @@ impl Groups {
         );
     }
 
+    /// Stores an offset with the leader epoch of the record before it, as if a member
+    /// had committed it.
+    pub fn set_committed_with_epoch(
+        &mut self,
+        group: &str,
+        tp: &TopicPartition,
+        offset: i64,
+        leader_epoch: i32,
+    ) {
+        self.offsets.entry(group.to_owned()).or_default().insert(
+            tp.clone(),
+            Committed {
+                offset,
+                leader_epoch,
+                metadata: String::new(),
+            },
+        );
+    }
+
     /// An OffsetCommit received by `broker`.
     pub(super) fn commit(
         &mut self,

@@ -20,6 +20,9 @@
 //! * build a cluster ([`TestCluster::builder`]: brokers, a [`Profile`] of API versions,
 //!   topics), produce records ([`TestCluster::append`], [`TestCluster::fill`]), move the
 //!   high watermark, the log start, truncate, move leaders, create topics, add partitions;
+//! * make unclean leader elections ([`TestCluster::unclean_leader_election`]: the new
+//!   leader's log is shorter, its epoch new); brokers answer OffsetForLeaderEpoch from each
+//!   partition's leader-epoch history ([`TestCluster::epoch_history`], KIP-320);
 //! * inject faults ([`Action`]: an error code per API, held, dropped or delayed answers, cut
 //!   connections; [`TestCluster::set_down`]; moving a group's coordinator with
 //!   [`Groups::move_coordinator`]);
@@ -87,6 +90,7 @@
 //! | `fetch_sessions` | the broker side of incremental fetch sessions (KIP-227) |
 //! | `transactions` | transactional batches, commit/abort markers, the LSO, the aborted transaction index ([`PartitionTransactions`]) |
 //! | `sasl` | SASL listeners ([`SaslServer`]): PLAIN, SCRAM, OAUTHBEARER, session lifetimes (KIP-368) |
+//! | `leader_epochs` | leader-epoch histories, OffsetForLeaderEpoch, unclean leader elections (KIP-320) |
 
 mod broker;
 mod cluster;
@@ -97,6 +101,7 @@ mod fetch_sessions;
 mod group;
 mod group_api;
 mod group_offsets;
+mod leader_epochs;
 mod network;
 mod rebalance;
 mod replicas;
