@@ -45,6 +45,7 @@ fn metadata(now: Instant) -> Metadata {
         id: [0; 16],
         partitions,
         error_code: 0,
+        replicas: Default::default(),
     };
     m.update(now, brokers, None, vec![("t".into(), info)]);
     m
