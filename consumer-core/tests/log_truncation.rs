@@ -5,57 +5,20 @@
 //! position back to the divergence point, or with `auto.offset.reset=none` makes `poll`
 //! return `LogTruncation`. (A capturing logger: this file is its own test binary.)
 
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
-use consumer_core::testing::{tp, Profile, TestCluster};
+use consumer_core::testing::{tp, LogCapture, Profile, TestCluster};
 use consumer_core::{AutoOffsetReset, ConsumerError, ErrorCode, FetchPosition, TopicPartition};
-use log::{Level, LevelFilter, Log, Metadata, Record};
-
-struct Capture(Mutex<Vec<(Level, String)>>);
-
-impl Log for Capture {
-    fn enabled(&self, _: &Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &Record) {
-        let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        lines.push((record.level(), record.args().to_string()));
-    }
-    fn flush(&self) {}
-}
-
-fn capture() -> &'static Capture {
-    static LOGGER: OnceLock<&'static Capture> = OnceLock::new();
-    LOGGER.get_or_init(|| {
-        let logger: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        log::set_logger(logger).expect("the only logger of this binary");
-        log::set_max_level(LevelFilter::Debug);
-        logger
-    })
-}
 
 /// WARN lines containing every one of `needles`, logged since the test started.
 fn warnings(needles: &[&str]) -> Vec<String> {
-    let lines = capture().0.lock().unwrap_or_else(|e| e.into_inner());
-    lines
-        .iter()
-        .filter(|(level, line)| *level == Level::Warn && needles.iter().all(|n| line.contains(n)))
-        .map(|(_, line)| line.clone())
-        .collect()
+    LogCapture::get().warnings(needles)
 }
 
 /// The tests share the logger: one at a time, each starting with an empty log.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    capture()
-        .0
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clear();
-    guard
+    LogCapture::serial()
 }
 
 /// (broker, [(partition, epoch asked)]) of each OffsetForLeaderEpoch request.

@@ -2,58 +2,26 @@
 //! once per retry, and not silently: a topic that does not exist, a partition its topic
 //! does not have. (A capturing logger: this file is its own test binary.)
 
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use consumer_core::codec::ApiKey;
 use consumer_core::diagnostics::WARN_INTERVAL;
-use consumer_core::testing::{tp, Action, TestCluster};
+use consumer_core::testing::{tp, Action, LogCapture, TestCluster};
 use consumer_core::AutoOffsetReset;
-use log::{Level, LevelFilter, Log, Metadata, Record};
 
-struct Capture(Mutex<Vec<(Level, String)>>);
-
-impl Log for Capture {
-    fn enabled(&self, _: &Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &Record) {
-        let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        lines.push((record.level(), record.args().to_string()));
-    }
-    fn flush(&self) {}
-}
-
-fn capture() -> &'static Capture {
-    static LOGGER: OnceLock<&'static Capture> = OnceLock::new();
-    LOGGER.get_or_init(|| {
-        let logger: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        log::set_logger(logger).expect("the only logger of this binary");
-        log::set_max_level(LevelFilter::Debug);
-        logger
-    })
-}
-
-/// WARN lines containing `needle` logged by this thread's test so far. (Tests of this
-/// file run one at a time: see `serial`.)
+/// WARN lines containing `needle` logged by this test so far.
 fn warnings(needle: &str) -> usize {
-    let lines = capture().0.lock().unwrap_or_else(|e| e.into_inner());
-    lines
-        .iter()
-        .filter(|(level, line)| *level == Level::Warn && line.contains(needle))
-        .count()
+    LogCapture::get().warnings(&[needle]).len()
 }
 
-/// The tests share the logger: one at a time.
+/// The tests share the logger: one at a time, each starting with an empty log.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    LogCapture::serial()
 }
 
 #[test]
 fn an_assigned_topic_that_does_not_exist_is_warned_about_once_per_interval() {
     let _serial = serial();
-    capture();
     let mut cluster = TestCluster::builder().topic("t", 1).build();
     cluster.always(None, ApiKey::Metadata, Action::Error(3)); // UNKNOWN_TOPIC_OR_PARTITION
     let mut consumer = cluster.consumer(
@@ -78,7 +46,6 @@ fn an_assigned_topic_that_does_not_exist_is_warned_about_once_per_interval() {
 #[test]
 fn an_assigned_partition_the_topic_does_not_have_is_warned_about() {
     let _serial = serial();
-    capture();
     let mut cluster = TestCluster::builder().topic("small", 2).build();
     let mut consumer = cluster.consumer(
         cluster
