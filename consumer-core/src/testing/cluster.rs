@@ -415,22 +415,7 @@ impl TestCluster {
     /// `BASE_TS + 1000 * n`. The high watermark follows. Returns the offsets written.
     pub fn append(&mut self, tp: &TopicPartition, kvs: &[(&str, &str)]) -> Range<i64> {
         let start = self.partition(tp).log_end;
-        let records = kvs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| {
-                let offset = start + i as i64;
-                Record {
-                    offset,
-                    timestamp: BASE_TS + 1000 * offset,
-                    timestamp_type: TimestampType::CreateTime,
-                    key: Some(Bytes::copy_from_slice(k.as_bytes())),
-                    value: Some(Bytes::copy_from_slice(v.as_bytes())),
-                    headers: Vec::new(),
-                }
-            })
-            .collect();
-        self.append_records(tp, records)
+        self.append_records(tp, keyed_records(start, kvs))
     }
 
     /// Appends `count` records in batches of `per_batch`, keyed `k{offset}` with value
@@ -561,4 +546,23 @@ impl TestCluster {
             topic.partitions.push(Partition::empty(ids[p % ids.len()]));
         }
     }
+}
+
+/// (key, value) records from offset `start` on; offset `n` gets timestamp
+/// `BASE_TS + 1000 * n`.
+pub(super) fn keyed_records(start: i64, kvs: &[(&str, &str)]) -> Vec<Record> {
+    kvs.iter()
+        .enumerate()
+        .map(|(i, (k, v))| {
+            let offset = start + i as i64;
+            Record {
+                offset,
+                timestamp: BASE_TS + 1000 * offset,
+                timestamp_type: TimestampType::CreateTime,
+                key: Some(Bytes::copy_from_slice(k.as_bytes())),
+                value: Some(Bytes::copy_from_slice(v.as_bytes())),
+                headers: Vec::new(),
+            }
+        })
+        .collect()
 }

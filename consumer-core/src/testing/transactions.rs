@@ -25,7 +25,7 @@ use crate::codec::messages::fetch::AbortedTransaction;
 use crate::record::{BatchBuilder, ControlRecord, ControlRecordType, Record, TimestampType};
 use crate::topic_partition::TopicPartition;
 
-use super::cluster::{LogBatch, Partition, TestCluster};
+use super::cluster::{keyed_records, LogBatch, Partition, TestCluster};
 use super::BASE_TS;
 
 /// The transaction state of one partition.
@@ -89,21 +89,7 @@ impl TestCluster {
     ) -> Range<i64> {
         let p = self.partition_mut(tp);
         let start = p.log_end;
-        let records: Vec<Record> = kvs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| {
-                let offset = start + i as i64;
-                Record {
-                    offset,
-                    timestamp: BASE_TS + 1000 * offset,
-                    timestamp_type: TimestampType::CreateTime,
-                    key: Some(Bytes::copy_from_slice(k.as_bytes())),
-                    value: Some(Bytes::copy_from_slice(v.as_bytes())),
-                    headers: Vec::new(),
-                }
-            })
-            .collect();
+        let records = keyed_records(start, kvs);
         if records.is_empty() {
             return start..start;
         }
