@@ -1104,6 +1104,11 @@ impl CompletedFetch {
     }
 
     /// Moves up to `max` records into `out`. Ok(true) when this fetch is used up.
+    ///
+    /// Kept out of line: its record loop is the hottest code of the consumer, and as a
+    /// function of its own it is compiled with the byte slicing of each record inlined
+    /// (callgrind `poll_cycle small/10000`: -2% of all instructions).
+    #[inline(never)]
     fn take(
         &mut self,
         max: usize,

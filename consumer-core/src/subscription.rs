@@ -422,6 +422,7 @@ impl SubscriptionState {
 
     /// Moves the partition in `slot` past records just handed out, counting them. False if
     /// nothing is assigned there.
+    #[inline]
     pub(crate) fn advance(
         &mut self,
         slot: usize,
