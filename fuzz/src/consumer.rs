@@ -20,7 +20,9 @@ use consumer_core::codec::consumer_protocol::{
 };
 use consumer_core::codec::messages::api_versions::ApiVersion;
 use consumer_core::codec::messages::consumer_group_heartbeat::TopicPartitions as CghTopicPartitions;
-use consumer_core::codec::messages::fetch::{FetchableTopicResponse, PartitionData};
+use consumer_core::codec::messages::fetch::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use consumer_core::codec::messages::find_coordinator::Coordinator;
 use consumer_core::codec::messages::join_group::JoinGroupResponseMember;
 use consumer_core::codec::messages::list_offsets::{
@@ -35,18 +37,21 @@ use consumer_core::codec::messages::offset_commit::{
 use consumer_core::codec::messages::offset_fetch::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
+use consumer_core::codec::messages::offset_for_leader_epoch::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
 use consumer_core::codec::messages::{
     ApiVersionsRequest, ApiVersionsResponse, ConsumerGroupHeartbeatRequest,
     ConsumerGroupHeartbeatResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest,
     JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListOffsetsRequest,
     ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
-    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, SaslAuthenticateRequest,
-    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse, SyncGroupRequest,
-    SyncGroupResponse,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use consumer_core::codec::{decode_request_frame, encode_response_frame, ApiKey, Request};
-use consumer_core::record::{BatchBuilder, Record};
+use consumer_core::record::{BatchBuilder, ControlRecord, ControlRecordType, Record};
 use consumer_core::{
     AutoOffsetReset, Consumer, ConsumerConfig, Event, GroupProtocol, IsolationLevel,
     OffsetAndMetadata, SaslMechanism, SecurityProtocol, TopicPartition, Transmit,
@@ -147,6 +152,10 @@ fn run(u: &mut Unstructured, depth: &mut Depth) -> Res<()> {
             IsolationLevel::ReadUncommitted
         })
         .max_poll_records(usize::from(u.int_in_range(1u8..=20)?));
+    if u.ratio(1u8, 4)? {
+        // KIP-392: answers may name a preferred read replica; replica lists are kept.
+        b = b.client_rack("r1".to_owned());
+    }
     if mode & 128 != 0 {
         // Every connection authenticates (PLAIN) before anything else: SaslHandshake and
         // SaslAuthenticate answers from the fuzzer, session lifetimes included (renewals).
@@ -529,6 +538,9 @@ fn respond(u: &mut Unstructured, t: &Transmit) -> Res<Option<Bytes>> {
                         partition_index: p,
                         leader_id: node(u)?,
                         leader_epoch: u.int_in_range(-1..=3)?,
+                        replica_nodes: (0..BROKERS)
+                            .filter(|_| u.ratio(2u8, 3).unwrap_or(true))
+                            .collect(),
                         ..Default::default()
                     });
                 }
@@ -572,8 +584,12 @@ fn respond(u: &mut Unstructured, t: &Transmit) -> Res<Option<Bytes>> {
                         high_watermark: hw,
                         last_stable_offset: hw,
                         log_start_offset: i64::from(u.int_in_range(-1i8..=10)?),
-                        aborted_transactions: (req.isolation_level == 1).then(Vec::new),
-                        preferred_read_replica: -1,
+                        aborted_transactions: if req.isolation_level == 1 {
+                            Some(aborted(u, base)?)
+                        } else {
+                            None
+                        },
+                        preferred_read_replica: if u.ratio(1u8, 8)? { node(u)? } else { -1 },
                         records: Some(records),
                         ..Default::default()
                     });
@@ -863,9 +879,47 @@ fn respond(u: &mut Unstructured, t: &Transmit) -> Res<Option<Bytes>> {
             };
             encode::<ConsumerGroupHeartbeatRequest>(corr, v, &resp)
         }
-        _ => None,
+        ApiKey::OffsetForLeaderEpoch => {
+            let Ok((_, req)) = decode_request_frame::<OffsetForLeaderEpochRequest>(req) else {
+                return Ok(None);
+            };
+            let mut topics = Vec::new();
+            for topic in &req.topics {
+                let mut partitions = Vec::new();
+                for p in &topic.partitions {
+                    partitions.push(EpochEndOffset {
+                        error_code: error(u)?,
+                        partition: p.partition,
+                        leader_epoch: u.int_in_range(-1..=3)?,
+                        end_offset: offset(u)?,
+                    });
+                }
+                topics.push(OffsetForLeaderTopicResult {
+                    topic: topic.topic.clone(),
+                    partitions,
+                });
+            }
+            let resp = OffsetForLeaderEpochResponse {
+                topics,
+                ..Default::default()
+            };
+            encode::<OffsetForLeaderEpochRequest>(corr, v, &resp)
+        }
     };
     Ok(frame)
+}
+
+/// Aborted transactions of a Fetch answer at isolation level 1: producers 0..3 starting
+/// around `base`.
+fn aborted(u: &mut Unstructured, base: i64) -> Res<Vec<AbortedTransaction>> {
+    let mut out = Vec::new();
+    for _ in 0..u.int_in_range(0u8..=2)? {
+        out.push(AbortedTransaction {
+            producer_id: i64::from(u.int_in_range(0u8..=2)?),
+            first_offset: base + i64::from(u.int_in_range(-2i8..=8)?),
+        });
+    }
+    Ok(out)
 }
 
 fn encode<R: Request>(corr: i32, version: i16, body: &R::Response) -> Option<Bytes> {
@@ -916,10 +970,31 @@ fn batches(u: &mut Unstructured, base: i64) -> Res<(Bytes, i64)> {
                 ..Default::default()
             });
         }
-        if let Ok(b) = BatchBuilder::new(next).build(&records) {
+        // Plain data, or a producer's transactional data or marker (read_committed).
+        let kind = u.int_in_range(0u8..=7)?;
+        let mut builder = BatchBuilder::new(next);
+        if kind >= 4 {
+            builder.transactional = true;
+            builder.producer_id = i64::from(kind % 3);
+            builder.producer_epoch = 0;
+        }
+        if kind >= 6 && n > 0 {
+            let marker = if kind == 6 {
+                ControlRecordType::Abort
+            } else {
+                ControlRecordType::Commit
+            };
+            builder.control = true;
+            records.truncate(1);
+            if let Some(r) = records.first_mut() {
+                r.key = Some(Bytes::copy_from_slice(&ControlRecord::key(marker)));
+            }
+        }
+        let n = records.len() as i64;
+        if let Ok(b) = builder.build(&records) {
             out.extend_from_slice(&b);
         }
-        next += i64::from(n) + i64::from(u.int_in_range(0u8..=2)?);
+        next += n + i64::from(u.int_in_range(0u8..=2)?);
     }
     if u.ratio(1u8, 8)? {
         // A torn batch at the end, as brokers send at the size limit.
