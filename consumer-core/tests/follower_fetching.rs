@@ -54,6 +54,16 @@ fn read_all(cluster: &mut TestCluster, consumer: &mut Consumer, n: i64) {
     assert!(cluster.errors.is_empty(), "{:?}", cluster.errors);
 }
 
+/// A 1-partition cluster (see [`cluster`]) and a consumer with `client.rack=rack` that
+/// has read t-0's first 10 records.
+fn reading(profile: Profile, rack: &str) -> (TestCluster, Consumer) {
+    let mut cluster = cluster(profile, 1);
+    let mut consumer = cluster.consumer(config(&cluster, rack));
+    consumer.assign([tp("t", 0)]).unwrap();
+    read_all(&mut cluster, &mut consumer, 10);
+    (cluster, consumer)
+}
+
 /// Runs until t-0 is read from broker 2; returns the index of that first fetch.
 fn until_on_follower(cluster: &mut TestCluster, consumer: &mut Consumer) -> usize {
     let p0 = tp("t", 0);
@@ -122,21 +132,14 @@ fn without_a_rack_every_fetch_goes_to_the_leader() {
 
 #[test]
 fn a_rack_without_a_follower_reads_from_the_leader() {
-    let mut cluster = cluster(Profile::modern(), 1);
-    let p0 = tp("t", 0);
-    let mut consumer = cluster.consumer(config(&cluster, "rack3"));
-    consumer.assign([p0.clone()]).unwrap();
-    read_all(&mut cluster, &mut consumer, 10);
+    let (cluster, _consumer) = reading(Profile::modern(), "rack3");
     assert!(fetches(&cluster).iter().all(|r| r.broker == 1));
 }
 
 #[test]
 fn follower_down_falls_back_to_the_leader() {
-    let mut cluster = cluster(Profile::modern(), 1);
+    let (mut cluster, mut consumer) = reading(Profile::modern(), "rack2");
     let p0 = tp("t", 0);
-    let mut consumer = cluster.consumer(config(&cluster, "rack2"));
-    consumer.assign([p0.clone()]).unwrap();
-    read_all(&mut cluster, &mut consumer, 10);
     let before = fetches(&cluster).len();
     assert!(fetches(&cluster).iter().skip(1).all(|r| r.broker == 2));
 
@@ -191,11 +194,8 @@ fn follower_leaving_the_replica_set_sends_fetches_back_to_the_leader() {
 
 #[test]
 fn an_error_from_the_follower_sends_the_next_fetch_to_the_leader() {
-    let mut cluster = cluster(Profile::modern(), 1);
+    let (mut cluster, mut consumer) = reading(Profile::modern(), "rack2");
     let p0 = tp("t", 0);
-    let mut consumer = cluster.consumer(config(&cluster, "rack2"));
-    consumer.assign([p0.clone()]).unwrap();
-    read_all(&mut cluster, &mut consumer, 10);
     let before = fetches(&cluster).len();
 
     // The fetch held on broker 2 ends empty; the next one is refused.
@@ -226,11 +226,8 @@ fn an_error_from_the_follower_sends_the_next_fetch_to_the_leader() {
 
 #[test]
 fn out_of_range_on_the_follower_refetches_from_the_leader_without_a_reset() {
-    let mut cluster = cluster(Profile::modern(), 1);
+    let (mut cluster, mut consumer) = reading(Profile::modern(), "rack2");
     let p0 = tp("t", 0);
-    let mut consumer = cluster.consumer(config(&cluster, "rack2"));
-    consumer.assign([p0.clone()]).unwrap();
-    read_all(&mut cluster, &mut consumer, 10);
     let list_offsets = cluster.count(ApiKey::ListOffsets);
     let before = fetches(&cluster).len();
 
