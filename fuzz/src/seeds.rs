@@ -632,125 +632,6 @@ fn offset_for_leader_epoch_response() -> OffsetForLeaderEpochResponse {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::records::*;
-
-    #[test]
-    fn every_record_seed_decodes() {
-        let seeds = super::record_batches();
-        assert!(seeds.len() >= 32);
-        for (name, data) in seeds {
-            let outcome = decode(
-                bytes::Bytes::copy_from_slice(&data[1..]),
-                data[0] == 0,
-                MAX_DECOMPRESSED,
-            );
-            assert_eq!(outcome.error, None, "seed {name}");
-            assert!(!outcome.records.is_empty(), "seed {name} has no records");
-            assert_eq!(
-                outcome.truncated_tail.is_some(),
-                name.contains("truncated"),
-                "seed {name}: {:?}",
-                outcome.truncated_tail
-            );
-        }
-    }
-
-    fn record(i: u8, run: Option<u8>) -> RecordSpec {
-        RecordSpec {
-            offset_gap: i,
-            timestamp: 1_000 * i64::from(i) - 5,
-            key: (i % 2 == 0).then(|| vec![i; 3]),
-            value: match run {
-                Some(units) => ValueSpec::Run { byte: b'x', units },
-                None if i == 3 => ValueSpec::Null,
-                None => ValueSpec::Bytes(vec![b'v'; usize::from(i)]),
-            },
-            headers: vec![("h".into(), Some(vec![i])), (String::new(), None)],
-        }
-    }
-
-    fn batch(format: Format, codec: u8, run: Option<u8>, append: bool) -> BatchSpec {
-        BatchSpec {
-            format,
-            codec,
-            base_offset: 40,
-            log_append_time: append.then_some(99),
-            transactional: codec % 2 == 0,
-            control: false,
-            delete_horizon_ms: (codec == 3).then_some(7),
-            partition_leader_epoch: 2,
-            records: (0..4).map(|i| record(i, run)).collect(),
-        }
-    }
-
-    /// The structured mode's own invariants hold for every format and codec, cut at
-    /// every position, and a compressed batch over the limit fails as too large.
-    #[test]
-    fn structured_specs_round_trip() {
-        for format in [Format::V2, Format::Legacy0, Format::Legacy1] {
-            for codec in 0..5 {
-                for append in [false, true] {
-                    let spec = PartitionSpec {
-                        batches: vec![
-                            batch(format, codec, None, append),
-                            batch(format, codec + 1, None, false),
-                        ],
-                        mutations: Vec::new(),
-                        truncate: None,
-                    };
-                    structured(&spec);
-                    let full: usize = 4096;
-                    for cut in (0..full as u32).step_by(7) {
-                        structured(&PartitionSpec {
-                            truncate: Some(cut),
-                            ..spec_clone(&spec)
-                        });
-                    }
-                }
-                // 4 records of 32 KiB: over the 64 KiB limit when compressed.
-                structured(&PartitionSpec {
-                    batches: vec![
-                        batch(format, codec, None, false),
-                        batch(format, codec, Some(32), false),
-                    ],
-                    mutations: Vec::new(),
-                    truncate: None,
-                });
-            }
-        }
-    }
-
-    fn spec_clone(s: &PartitionSpec) -> PartitionSpec {
-        let formats: Vec<_> = s
-            .batches
-            .iter()
-            .map(|b| (b.format, b.codec, b.log_append_time.is_some()))
-            .collect();
-        PartitionSpec {
-            batches: formats
-                .into_iter()
-                .map(|(f, c, a)| batch(f, c, None, a))
-                .collect(),
-            mutations: Vec::new(),
-            truncate: s.truncate,
-        }
-    }
-
-    #[test]
-    fn every_response_seed_decodes_and_round_trips() {
-        let seeds = super::response_decoders();
-        assert!(seeds.len() > 300);
-        for (name, data) in seeds {
-            assert!(
-                crate::responses::check(&data),
-                "seed {name} does not decode"
-            );
-        }
-    }
-}
-
 /// The golden fixtures captured from real brokers (consumer-core/tests/fixtures).
 pub fn fixtures_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../consumer-core/tests/fixtures")
@@ -963,4 +844,123 @@ pub fn record_batches() -> Vec<Seed> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::records::*;
+
+    #[test]
+    fn every_record_seed_decodes() {
+        let seeds = super::record_batches();
+        assert!(seeds.len() >= 32);
+        for (name, data) in seeds {
+            let outcome = decode(
+                bytes::Bytes::copy_from_slice(&data[1..]),
+                data[0] == 0,
+                MAX_DECOMPRESSED,
+            );
+            assert_eq!(outcome.error, None, "seed {name}");
+            assert!(!outcome.records.is_empty(), "seed {name} has no records");
+            assert_eq!(
+                outcome.truncated_tail.is_some(),
+                name.contains("truncated"),
+                "seed {name}: {:?}",
+                outcome.truncated_tail
+            );
+        }
+    }
+
+    fn record(i: u8, run: Option<u8>) -> RecordSpec {
+        RecordSpec {
+            offset_gap: i,
+            timestamp: 1_000 * i64::from(i) - 5,
+            key: i.is_multiple_of(2).then(|| vec![i; 3]),
+            value: match run {
+                Some(units) => ValueSpec::Run { byte: b'x', units },
+                None if i == 3 => ValueSpec::Null,
+                None => ValueSpec::Bytes(vec![b'v'; usize::from(i)]),
+            },
+            headers: vec![("h".into(), Some(vec![i])), (String::new(), None)],
+        }
+    }
+
+    fn batch(format: Format, codec: u8, run: Option<u8>, append: bool) -> BatchSpec {
+        BatchSpec {
+            format,
+            codec,
+            base_offset: 40,
+            log_append_time: append.then_some(99),
+            transactional: codec.is_multiple_of(2),
+            control: false,
+            delete_horizon_ms: (codec == 3).then_some(7),
+            partition_leader_epoch: 2,
+            records: (0..4).map(|i| record(i, run)).collect(),
+        }
+    }
+
+    /// The structured mode's own invariants hold for every format and codec, cut at
+    /// every position, and a compressed batch over the limit fails as too large.
+    #[test]
+    fn structured_specs_round_trip() {
+        for format in [Format::V2, Format::Legacy0, Format::Legacy1] {
+            for codec in 0..5 {
+                for append in [false, true] {
+                    let spec = PartitionSpec {
+                        batches: vec![
+                            batch(format, codec, None, append),
+                            batch(format, codec + 1, None, false),
+                        ],
+                        mutations: Vec::new(),
+                        truncate: None,
+                    };
+                    structured(&spec);
+                    let full: usize = 4096;
+                    for cut in (0..full as u32).step_by(7) {
+                        structured(&PartitionSpec {
+                            truncate: Some(cut),
+                            ..spec_clone(&spec)
+                        });
+                    }
+                }
+                // 4 records of 32 KiB: over the 64 KiB limit when compressed.
+                structured(&PartitionSpec {
+                    batches: vec![
+                        batch(format, codec, None, false),
+                        batch(format, codec, Some(32), false),
+                    ],
+                    mutations: Vec::new(),
+                    truncate: None,
+                });
+            }
+        }
+    }
+
+    fn spec_clone(s: &PartitionSpec) -> PartitionSpec {
+        let formats: Vec<_> = s
+            .batches
+            .iter()
+            .map(|b| (b.format, b.codec, b.log_append_time.is_some()))
+            .collect();
+        PartitionSpec {
+            batches: formats
+                .into_iter()
+                .map(|(f, c, a)| batch(f, c, None, a))
+                .collect(),
+            mutations: Vec::new(),
+            truncate: s.truncate,
+        }
+    }
+
+    #[test]
+    fn every_response_seed_decodes_and_round_trips() {
+        let seeds = super::response_decoders();
+        assert!(seeds.len() > 300);
+        for (name, data) in seeds {
+            assert!(
+                crate::responses::check(&data),
+                "seed {name} does not decode"
+            );
+        }
+    }
 }
