@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use crate::codec::DecodeError;
+use crate::codec::{ApiKey, DecodeError};
 
 /// Why a request ended without an answer its owner can use.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -18,6 +18,10 @@ pub enum RequestFailure {
     /// The request could not be sent (its node vanished, no version both sides speak).
     #[error("not sent: {0}")]
     NotSent(String),
+    /// The broker is ready but offers no version of the API that both sides speak: no
+    /// retry can help.
+    #[error("the broker offers no version of {0} that this client speaks")]
+    Unsupported(ApiKey),
     /// The consumer closed before the answer came.
     #[error("cancelled: the consumer closed")]
     Cancelled,

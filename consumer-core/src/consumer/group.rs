@@ -6,7 +6,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use log::debug;
 
-use super::requests::{decode, Outcome, Owner};
+use super::requests::{decode, Outcome, Owner, RequestFailure};
 use super::{Consumer, NodeId};
 use crate::codec::messages::{
     ConsumerGroupHeartbeatRequest, FindCoordinatorRequest, HeartbeatRequest, JoinGroupRequest,
@@ -374,15 +374,13 @@ impl Consumer {
             return self.not_sent_api(api, node.id, owner, "the coordinator is not ready", now);
         };
         let Some(v) = version else {
-            if matches!(call, GroupCall::ConsumerHeartbeat) && self.nodes.is_ready(node.id) {
-                // The coordinator answered ApiVersions without ConsumerGroupHeartbeat:
-                // no retry can help.
-                if let Some(g) = self.group.as_mut() {
-                    g.consumer_heartbeat_failed(true, now);
-                }
-                return;
-            }
             let owner = Owner::Group(call);
+            if self.nodes.is_ready(node.id) {
+                // The coordinator answered ApiVersions without a version of `api` both
+                // sides speak (e.g. no ConsumerGroupHeartbeat before Kafka 4.0).
+                let failure = RequestFailure::Unsupported(api);
+                return self.unsent(api, node.id, owner, failure, now);
+            }
             return self.not_sent_api(api, node.id, owner, "no usable version", now);
         };
         let v = cap.map_or(v, |c: i16| v.min(c));
@@ -455,8 +453,9 @@ impl Consumer {
                 match decode::<ConsumerGroupHeartbeatRequest>(node, version, frame) {
                     Ok(r) => g.handle_consumer_heartbeat(r, now, &mut ctx),
                     Err(e) => {
+                        let unsupported = matches!(e, RequestFailure::Unsupported(_));
                         g.note_problem(format!("ConsumerGroupHeartbeat to node {node}: {e}"));
-                        g.consumer_heartbeat_failed(false, now);
+                        g.consumer_heartbeat_failed(unsupported, now);
                     }
                 }
             }

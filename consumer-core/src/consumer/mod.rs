@@ -660,7 +660,20 @@ impl Consumer {
 
     /// Like [`not_sent`](Self::not_sent), for a request of `api`.
     fn not_sent_api(&mut self, api: ApiKey, node: NodeId, owner: Owner, why: &str, now: Instant) {
-        debug!("{api} to node {node} not sent: {why}");
+        let failure = RequestFailure::NotSent(why.to_owned());
+        self.unsent(api, node, owner, failure, now);
+    }
+
+    /// A request of `api` that never left, for `failure`: the owner is told at once.
+    fn unsent(
+        &mut self,
+        api: ApiKey,
+        node: NodeId,
+        owner: Owner,
+        failure: RequestFailure,
+        now: Instant,
+    ) {
+        debug!("{api} to node {node}: {failure}");
         let request = InFlight {
             node,
             api,
@@ -669,7 +682,7 @@ impl Consumer {
             sent: false,
             handed_out: None,
         };
-        self.finish(request, Err(RequestFailure::NotSent(why.to_owned())), now);
+        self.finish(request, Err(failure), now);
     }
 
     /// Records a queued request. Correlation ids wrap after 2^31 requests: one still
