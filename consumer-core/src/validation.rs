@@ -143,10 +143,7 @@ impl Validator {
     ) -> Vec<TopicPartition> {
         changed
             .into_iter()
-            .filter(|tp| {
-                let fetching = subs.get(tp).is_some_and(|s| s.reset.is_none());
-                fetching && subs.request_validation(tp, None)
-            })
+            .filter(|tp| subs.request_validation(tp, None))
             .inspect(|tp| debug!("{tp}: leader changed; validating the position"))
             .collect()
     }
@@ -290,10 +287,7 @@ impl Validator {
                 debug!("validation on node {} failed: {failure}", ctx.node);
                 metadata.request_update();
                 for asked in &ctx.partitions {
-                    if let Some(v) = pending(subs, asked) {
-                        v.in_flight = None;
-                        v.next_attempt = retry_at;
-                    }
+                    retry_later(subs, asked, retry_at);
                 }
                 return Vec::new();
             }
@@ -339,10 +333,7 @@ impl Validator {
                     }
                     code => warn!("{tp}: OffsetForLeaderEpoch failed with {code}; retrying"),
                 }
-                if let Some(v) = pending(subs, &asked) {
-                    v.in_flight = None;
-                    v.next_attempt = retry_at;
-                }
+                retry_later(subs, &asked, retry_at);
                 continue;
             }
             let position = asked.position;
@@ -370,10 +361,7 @@ impl Validator {
                         "{tp}: log truncation detected at offset {} (divergent offset {divergent_offset:?}) and auto.offset.reset is none",
                         position.offset
                     );
-                    if let Some(v) = pending(subs, &asked) {
-                        v.in_flight = None;
-                        v.next_attempt = retry_at;
-                    }
+                    retry_later(subs, &asked, retry_at);
                     errors.push(ConsumerError::LogTruncation {
                         tp: tp.clone(),
                         offset: position.offset,
@@ -394,6 +382,14 @@ fn pending<'a>(
     let same = subs.position(&asked.tp) == Some(asked.position);
     subs.validation_mut(&asked.tp)
         .filter(|v| same && v.in_flight == Some(asked.attempt))
+}
+
+/// The validation `asked` was sent for, if still pending, is tried again at `at`.
+fn retry_later(subs: &mut SubscriptionState, asked: &Asked, at: Option<Instant>) {
+    if let Some(v) = pending(subs, asked) {
+        v.in_flight = None;
+        v.next_attempt = at;
+    }
 }
 
 #[cfg(test)]
