@@ -145,6 +145,11 @@ mod tests {
             };
             builder.encode(&records, &mut buf).expect("encodes");
         }
+        decoded(buf)
+    }
+
+    /// The batches encoded in `buf`.
+    fn decoded(buf: BytesMut) -> Vec<RecordBatch> {
         RecordBatches::new(
             RecordSource::new("t", 0),
             buf.freeze(),
@@ -292,14 +297,7 @@ mod tests {
         }
         .encode(&[record(0, None)], &mut buf)
         .expect("encodes");
-        let batch = RecordBatches::new(
-            RecordSource::new("t", 0),
-            buf.freeze(),
-            &DecodeOptions::default(),
-        )
-        .next()
-        .expect("one")
-        .expect("decodes");
+        let [batch] = <[RecordBatch; 1]>::try_from(decoded(buf)).expect("one batch");
         let mut filter = AbortedTransactions::new(&[txn(1, 0)]);
         assert!(!filter.skips(&batch).expect("readable"));
         assert!(filter.is_aborted(1));
@@ -317,14 +315,7 @@ mod tests {
         }
         .encode(&[record(0, Some(Bytes::from_static(b"\x00")))], &mut buf)
         .expect("encodes");
-        let batch = RecordBatches::new(
-            RecordSource::new("t", 0),
-            buf.freeze(),
-            &DecodeOptions::default(),
-        )
-        .next()
-        .expect("one")
-        .expect("decodes");
+        let [batch] = <[RecordBatch; 1]>::try_from(decoded(buf)).expect("one batch");
         let mut filter = AbortedTransactions::new(&[txn(1, 0)]);
         assert!(filter.skips(&batch).is_err());
     }
