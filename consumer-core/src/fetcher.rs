@@ -463,11 +463,11 @@ impl Fetcher {
         let Some(offset) = offset else {
             return (Placement::Draining(node), None);
         };
-        // Under read_committed the visible end is the last stable offset.
-        let end = match config.isolation_level {
-            IsolationLevel::ReadCommitted => state.last_stable_offset.or(state.high_watermark),
-            IsolationLevel::ReadUncommitted => state.high_watermark,
-        };
+        // Under read_committed the visible end is the last stable offset (the high
+        // watermark while no answer gave one).
+        let end = state
+            .end_offset(config.isolation_level)
+            .or(state.high_watermark);
         let caught_up = end.is_some_and(|end| offset >= end);
         let data = PartitionFetch {
             topic_id,
@@ -951,8 +951,7 @@ impl Fetcher {
                 continue;
             }
             if state.position.map(|p| p.offset) != Some(fetch.next_offset)
-                || state.reset.is_some()
-                || state.validation.is_some()
+                || !state.has_valid_position()
             {
                 // Moved by a seek or reset since this data was fetched, or the position
                 // awaits validation (KIP-320): fetched again once validated.

@@ -18,15 +18,7 @@ use crate::topic_partition::TopicPartition;
 /// None while either is unknown, or while a reset of the position is pending.
 pub(crate) fn lag(state: &PartitionState, isolation: IsolationLevel) -> Option<i64> {
     let position = state.position.filter(|_| state.reset.is_none())?;
-    end_offset(state, isolation).map(|end| end - position.offset)
-}
-
-/// The end of the log for `isolation`, as last seen in a fetch answer.
-fn end_offset(state: &PartitionState, isolation: IsolationLevel) -> Option<i64> {
-    match isolation {
-        IsolationLevel::ReadUncommitted => state.high_watermark,
-        IsolationLevel::ReadCommitted => state.last_stable_offset,
-    }
+    state.end_offset(isolation).map(|end| end - position.offset)
 }
 
 /// The totals of a consumer's life.
@@ -156,7 +148,7 @@ pub(crate) fn snapshot(
         .map(|(tp, s)| PartitionMetrics {
             tp: tp.clone(),
             position: s.position.filter(|_| s.reset.is_none()).map(|p| p.offset),
-            end_offset: end_offset(s, isolation),
+            end_offset: s.end_offset(isolation),
             lag: lag(s, isolation),
             records_consumed: s.consumed.records,
             bytes_consumed: s.consumed.bytes,

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use indexmap::IndexMap;
 
-use crate::config::AutoOffsetReset;
+use crate::config::{AutoOffsetReset, IsolationLevel};
 use crate::topic_partition::{FetchPosition, TopicPartition};
 
 /// Where to move a partition whose position must be looked up.
@@ -99,6 +99,15 @@ impl PartitionState {
     /// True if the position waits for validation (KIP-320).
     pub fn is_awaiting_validation(&self) -> bool {
         self.validation.is_some()
+    }
+
+    /// The end of the log for `isolation`, as last seen in a fetch answer: the high
+    /// watermark, or the last stable offset under `read_committed`.
+    pub fn end_offset(&self, isolation: IsolationLevel) -> Option<i64> {
+        match isolation {
+            IsolationLevel::ReadUncommitted => self.high_watermark,
+            IsolationLevel::ReadCommitted => self.last_stable_offset,
+        }
     }
 }
 
