@@ -439,7 +439,7 @@ impl FetchSessionHandler {
         by_topic_id: bool,
         wanted: impl Iterator<Item = (&'a TopicPartition, PartitionFetch)>,
     ) -> (Sent, Forgotten) {
-        let wanted = keyed(wanted);
+        let wanted: SessionMap = keyed(wanted).collect();
         let mut to_send = Vec::new();
         let mut forgotten = Vec::new();
         let mut kept = SessionMap::with_capacity_and_hasher(wanted.len(), Default::default());
@@ -512,12 +512,7 @@ impl FetchSessionHandler {
         wanted: impl Iterator<Item = (&'a TopicPartition, PartitionFetch)>,
     ) {
         self.partitions.clear();
-        let mut topic: Option<Arc<str>> = None;
-        for (tp, data) in wanted {
-            let key = SessionKey {
-                topic: shared_name(&mut topic, &tp.topic),
-                partition: tp.partition,
-            };
+        for (key, data) in keyed(wanted) {
             self.partitions.insert(key, data);
         }
         self.count_topic_ids();
@@ -703,18 +698,19 @@ fn shared_name(last: &mut Option<Arc<str>>, topic: &str) -> Arc<str> {
     }
 }
 
-/// `wanted` keyed for comparing with a session.
-fn keyed<'a>(wanted: impl Iterator<Item = (&'a TopicPartition, PartitionFetch)>) -> SessionMap {
+/// `wanted` keyed as a session's partitions, the partitions of a topic sharing its name.
+fn keyed<'a, W>(wanted: W) -> impl Iterator<Item = (SessionKey, PartitionFetch)> + use<'a, W>
+where
+    W: Iterator<Item = (&'a TopicPartition, PartitionFetch)>,
+{
     let mut topic = None;
-    wanted
-        .map(|(tp, data)| {
-            let key = SessionKey {
-                topic: shared_name(&mut topic, &tp.topic),
-                partition: tp.partition,
-            };
-            (key, data)
-        })
-        .collect()
+    wanted.map(move |(tp, data)| {
+        let key = SessionKey {
+            topic: shared_name(&mut topic, &tp.topic),
+            partition: tp.partition,
+        };
+        (key, data)
+    })
 }
 /// Partitions to forget, with the topic id the session knows them by.
 type Forgotten = Vec<(TopicPartition, [u8; 16])>;
