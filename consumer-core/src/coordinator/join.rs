@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 
 use super::state::{Heartbeat, Member, PendingLeaderSync, Round, Stable};
-use super::{millis, ConsumerCoordinator, Generation, GroupCtx, GroupRequest};
+use super::{millis, missing_from, ConsumerCoordinator, Generation, GroupCtx, GroupRequest};
 use crate::assignor::{group_by_topic, ungroup, MemberSubscription, RebalanceProtocol};
 use crate::codec::consumer_protocol::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, LATEST_VERSION, PROTOCOL_TYPE,
@@ -406,20 +406,8 @@ impl ConsumerCoordinator {
             .into_iter()
             .filter(|tp| subscribed.contains(tp.topic.as_str()))
             .collect();
-        // Sets, not lists: thousands of partitions must not cost their square.
-        let assigned_set: HashSet<&TopicPartition> = assigned.iter().collect();
-        let owned_set: HashSet<&TopicPartition> = self.owned.iter().collect();
-        let revoked: Vec<TopicPartition> = self
-            .owned
-            .iter()
-            .filter(|tp| !assigned_set.contains(tp))
-            .cloned()
-            .collect();
-        let added: Vec<TopicPartition> = assigned
-            .iter()
-            .filter(|tp| !owned_set.contains(tp))
-            .cloned()
-            .collect();
+        let revoked = missing_from(&self.owned, &assigned);
+        let added = missing_from(&assigned, &self.owned);
         info!(
             "group {}: generation {} assigned {:?}",
             self.group_id, self.generation.generation_id, assigned

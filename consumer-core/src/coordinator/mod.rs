@@ -795,6 +795,16 @@ pub(crate) enum GroupRequestKind {
     Heartbeat,
 }
 
+/// The partitions of `from` that are not in `other`, in `from`'s order (a set lookup
+/// each: thousands of partitions must not cost their square).
+fn missing_from(from: &[TopicPartition], other: &[TopicPartition]) -> Vec<TopicPartition> {
+    let other: std::collections::HashSet<&TopicPartition> = other.iter().collect();
+    from.iter()
+        .filter(|tp| !other.contains(tp))
+        .cloned()
+        .collect()
+}
+
 fn millis(d: Duration) -> i32 {
     i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use log::info;
 
-use super::super::{ConsumerCoordinator, GroupCtx};
+use super::super::{missing_from, ConsumerCoordinator, GroupCtx};
 use crate::codec::messages::consumer_group_heartbeat::TopicPartitions;
 use crate::event::Event;
 use crate::topic_partition::TopicPartition;
@@ -41,13 +41,7 @@ impl ConsumerCoordinator {
             ctx.metadata.request_update();
             return;
         };
-        let assigned_set: HashSet<&TopicPartition> = assigned.iter().collect();
-        let revoked: Vec<TopicPartition> = self
-            .owned
-            .iter()
-            .filter(|tp| !assigned_set.contains(tp))
-            .cloned()
-            .collect();
+        let revoked = missing_from(&self.owned, &assigned);
         if !revoked.is_empty() {
             let epoch = member.epoch();
             if self.commits.auto_commit_enabled() && !self.commits.pre_revoke_done() {
@@ -71,12 +65,7 @@ impl ConsumerCoordinator {
             // The listener runs before anything is taken or acknowledged.
             return;
         }
-        let owned_set: HashSet<&TopicPartition> = self.owned.iter().collect();
-        let added: Vec<TopicPartition> = assigned
-            .iter()
-            .filter(|tp| !owned_set.contains(tp))
-            .cloned()
-            .collect();
+        let added = missing_from(&assigned, &self.owned);
         let Some(member) = self.kip848.as_mut() else {
             return;
         };
