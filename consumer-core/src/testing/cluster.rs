@@ -126,9 +126,14 @@ impl LogBatch {
             partition_leader_epoch: epoch,
             ..BatchBuilder::new(base)
         };
+        Self::built(&builder, records)
+    }
+
+    /// `records` encoded by `builder`, at its partition leader epoch.
+    pub(super) fn built(builder: &BatchBuilder, records: Vec<Record>) -> Self {
         let bytes = builder.build(&records).expect("test batch encodes");
         Self {
-            epoch,
+            epoch: builder.partition_leader_epoch,
             records,
             bytes,
         }

@@ -161,13 +161,8 @@ impl TestCluster {
 
 /// Appends one batch built by `builder`; the high watermark follows the log end.
 fn push(p: &mut Partition, builder: BatchBuilder, records: Vec<Record>) {
-    let bytes = builder.build(&records).expect("test batch encodes");
     let end = records.last().map_or(p.log_end, |r| r.offset + 1);
-    p.log.push(LogBatch {
-        epoch: p.epoch,
-        records,
-        bytes,
-    });
+    p.log.push(LogBatch::built(&builder, records));
     p.log_end = end;
     p.high_watermark = end;
 }
