@@ -112,8 +112,8 @@ impl TestCluster {
         }
     }
 
-    /// If `broker` follows `tp` (and does not lead it): the partition's leader, and the
-    /// follower's high watermark given the leader's `high_watermark`.
+    /// If `broker` follows `tp` (and does not lead it, `leader` does): the follower's
+    /// high watermark given the leader's `high_watermark`.
     pub(super) fn as_follower(
         &self,
         broker: i32,
@@ -125,7 +125,7 @@ impl TestCluster {
             return None;
         }
         let end = self.replicas.followers.get(tp)?.get(&broker)?;
-        Some(end.map_or(high_watermark, |e| e.min(high_watermark)))
+        Some(follower_end(*end, high_watermark))
     }
 
     /// The follower the leader of `tp` names for a fetch from `fetch_offset` by a client
@@ -149,7 +149,13 @@ impl TestCluster {
             .filter(|(b, _)| self.replicas.racks.get(b).is_some_and(|r| r == rack))
             .filter(|(b, _)| self.brokers.get(b).is_some_and(|b| !b.down))
             .filter(|(b, _)| !self.replicas.unlisted.contains(&(tp.clone(), **b)))
-            .find(|(_, end)| end.map_or(high_watermark, |e| e.min(high_watermark)) >= fetch_offset)
+            .find(|(_, end)| follower_end(**end, high_watermark) >= fetch_offset)
             .map(|(b, _)| *b)
     }
+}
+
+/// A follower's high watermark: its own log end (None: all the leader has), never past
+/// the leader's `high_watermark`.
+fn follower_end(end: Option<i64>, high_watermark: i64) -> i64 {
+    end.map_or(high_watermark, |e| e.min(high_watermark))
 }
