@@ -89,7 +89,7 @@ pub use live_child::LiveChild;
 pub use log_capture::{capture_logs, captured_warnings, LogLine};
 pub use malicious::{fake_records, FakeCluster, Fault};
 pub use mock_cluster::{
-    launcher_binary, launcher_binary_for, CoordinatorType, MockCluster, MockVersion,
+    launcher_binary, launcher_binary_for, CoordinatorType, MockCluster, MockVersion, RequestCounter,
 };
 pub use noloss::{bad_rows, noloss_table, write_report, NoLoss, NoLossRow};
 pub use ports::{free_port, port_accepts};

@@ -690,6 +690,56 @@ fn arg(s: &str) -> Result<&str> {
     Ok(s)
 }
 
+/// Counts the requests of one API that each of some brokers receives, from the broker
+/// side: each broker gets a stack of "no error" entries for the API (the mock's
+/// injected-error stack; error code 0 changes nothing in the answer), one of which every
+/// such request takes, so the entries left say how many arrived.
+#[derive(Debug)]
+pub struct RequestCounter {
+    api_key: i16,
+    brokers: Vec<i32>,
+    pushed: usize,
+}
+
+impl RequestCounter {
+    /// Starts counting `api_key` requests to `brokers`, for up to `capacity` each.
+    pub fn start(
+        cluster: &MockCluster,
+        api_key: i16,
+        brokers: &[i32],
+        capacity: usize,
+    ) -> Result<RequestCounter> {
+        for &b in brokers {
+            let mut left = capacity;
+            while left > 0 {
+                // In pieces: one launcher command line holds a few hundred entries.
+                let n = left.min(400);
+                cluster.push_broker_errors(b, api_key, &vec![(0, Duration::ZERO); n])?;
+                left -= n;
+            }
+        }
+        Ok(RequestCounter {
+            api_key,
+            brokers: brokers.to_vec(),
+            pushed: capacity,
+        })
+    }
+
+    /// The requests `broker` received since the start. Panics if `broker` is not counted
+    /// or its entries ran out (the count would be wrong): a test tool.
+    pub fn received(&self, cluster: &MockCluster, broker: i32) -> usize {
+        assert!(
+            self.brokers.contains(&broker),
+            "broker {broker} is not counted"
+        );
+        let left = cluster
+            .broker_error_count(broker, self.api_key)
+            .expect("reading the broker's error stack");
+        assert!(left > 0, "broker {broker}: the counter ran out");
+        self.pushed - left
+    }
+}
+
 /// Returns the path of the compiled librdkafka 2.0.2 launcher, compiling it
 /// on first use (see [`launcher_binary_for`]).
 pub fn launcher_binary() -> Result<PathBuf> {

@@ -15,55 +15,16 @@ use std::time::Duration;
 use integration_tests::{
     api_key, init_logging, json_number_field, library_consumer, mock_cluster_on, partitions,
     poll_for, poll_until, produce_read_back, run_console_consumer, sample_records,
-    test_on_each_mock, Expected, MockCluster, MockVersion, WAIT,
+    test_on_each_mock, Expected, MockCluster, MockVersion, RequestCounter, WAIT,
 };
 
 /// Entries pushed on each broker's Fetch stack.
 const COUNTED: usize = 3000;
 
-/// Counts the Fetch requests each broker receives (see the module documentation).
-struct FetchCounter {
-    pushed: Vec<(i32, usize)>,
-}
-
-impl FetchCounter {
-    fn start(cluster: &MockCluster, brokers: &[i32]) -> FetchCounter {
-        for &b in brokers {
-            let mut left = COUNTED;
-            while left > 0 {
-                let n = left.min(400);
-                let entries = vec![(0, Duration::ZERO); n];
-                cluster
-                    .push_broker_errors(b, api_key::FETCH, &entries)
-                    .expect("pushing no-error entries");
-                left -= n;
-            }
-        }
-        FetchCounter {
-            pushed: brokers.iter().map(|&b| (b, COUNTED)).collect(),
-        }
-    }
-
-    /// Fetch requests `broker` received since the start.
-    fn received(&self, cluster: &MockCluster, broker: i32) -> usize {
-        let pushed = self
-            .pushed
-            .iter()
-            .find(|(b, _)| *b == broker)
-            .map(|(_, n)| *n)
-            .expect("a counted broker");
-        let left = cluster
-            .broker_error_count(broker, api_key::FETCH)
-            .expect("reading the broker's Fetch stack");
-        assert!(left > 0, "broker {broker}: the counter ran out");
-        pushed - left
-    }
-}
-
 /// Three brokers in racks rack1..rack3; `topic` (1 partition, led by broker 1, follower on
 /// broker 2) holds 5000 records in batches of 25 (the mock answers one batch a fetch, so
 /// reading takes many fetches). Fetches are counted from here on.
-fn start(version: MockVersion, topic: &str) -> (MockCluster, Expected, FetchCounter) {
+fn start(version: MockVersion, topic: &str) -> (MockCluster, Expected, RequestCounter) {
     let cluster = mock_cluster_on(version, 3);
     for b in 1..=3 {
         cluster
@@ -81,7 +42,8 @@ fn start(version: MockVersion, topic: &str) -> (MockCluster, Expected, FetchCoun
     }
     assert_eq!(all.len(), 5000);
     cluster.set_follower(topic, 0, 2).expect("follower");
-    let counter = FetchCounter::start(&cluster, &[1, 2]);
+    let counter = RequestCounter::start(&cluster, api_key::FETCH, &[1, 2], COUNTED)
+        .expect("pushing no-error entries");
     (cluster, all, counter)
 }
 

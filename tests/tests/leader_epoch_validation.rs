@@ -8,16 +8,15 @@
 
 use std::time::Duration;
 
+use integration_tests::api_key::OFFSET_FOR_LEADER_EPOCH;
 use integration_tests::{
     init_logging, library_consumer, mock_cluster_on, partitions, poll_for, poll_until,
-    produce_read_back, sample_records, test_on_each_mock, Expected, MockCluster, MockVersion, WAIT,
+    produce_read_back, sample_records, test_on_each_mock, Expected, MockCluster, MockVersion,
+    RequestCounter, WAIT,
 };
 
-/// OffsetForLeaderEpoch's API key.
-const OFFSET_FOR_LEADER_EPOCH: i16 = 23;
-
-/// Queued no-error "errors" per broker: each OffsetForLeaderEpoch request the broker
-/// answers takes one (answered normally), so the ones taken count the requests.
+/// OffsetForLeaderEpoch requests counted per broker (on the broker side, see
+/// [`RequestCounter`]).
 const MARKERS: usize = 100;
 
 fn set_leaders(cluster: &MockCluster, topic: &str, leaders: [i32; 3]) {
@@ -28,17 +27,9 @@ fn set_leaders(cluster: &MockCluster, topic: &str, leaders: [i32; 3]) {
     }
 }
 
-/// OffsetForLeaderEpoch requests each of brokers 1..=3 answered since the markers were
-/// queued.
-fn validations(cluster: &MockCluster) -> Vec<usize> {
-    (1..=3)
-        .map(|b| {
-            let left = cluster
-                .broker_error_count(b, OFFSET_FOR_LEADER_EPOCH)
-                .expect("broker_error_count");
-            MARKERS - left
-        })
-        .collect()
+/// OffsetForLeaderEpoch requests each of brokers 1..=3 answered since counting started.
+fn validations(cluster: &MockCluster, counter: &RequestCounter) -> Vec<usize> {
+    (1..=3).map(|b| counter.received(cluster, b)).collect()
 }
 
 fn positions_are_validated_after_leader_moves(version: MockVersion) {
@@ -57,13 +48,10 @@ fn positions_are_validated_after_leader_moves(version: MockVersion) {
         ),
         _ => assert_eq!(offered, None, "the 2.0.2 mock has no OffsetForLeaderEpoch"),
     }
-    if offered.is_some() {
-        for b in 1..=3 {
-            cluster
-                .push_broker_errors(b, OFFSET_FOR_LEADER_EPOCH, &[(0, Duration::ZERO); MARKERS])
-                .expect("queue markers");
-        }
-    }
+    let counter = offered.map(|_| {
+        RequestCounter::start(&cluster, OFFSET_FOR_LEADER_EPOCH, &[1, 2, 3], MARKERS)
+            .expect("queue markers")
+    });
     cluster.create_topic(topic, 3, 3).expect("create topic");
     set_leaders(&cluster, topic, [1, 2, 3]);
     let small_batches = [("batch.num.messages", "25"), ("linger.ms", "1")];
@@ -86,9 +74,9 @@ fn positions_are_validated_after_leader_moves(version: MockVersion) {
     poll_until(&mut c, &mut got, WAIT, "a third of the records", |g| {
         g.len() >= first.len() / 3
     });
-    if offered.is_some() {
+    if let Some(counter) = &counter {
         assert_eq!(
-            validations(&cluster),
+            validations(&cluster, counter),
             vec![0, 0, 0],
             "nothing to validate yet"
         );
@@ -103,10 +91,10 @@ fn positions_are_validated_after_leader_moves(version: MockVersion) {
         "the records produced before the move",
         |g| g.len() >= first.len(),
     );
-    if offered.is_some() {
+    if let Some(counter) = &counter {
         // Each partition was fetched from its new leader, which validated its position
         // first (only the library's consumer is connected now).
-        let seen = validations(&cluster);
+        let seen = validations(&cluster, counter);
         assert!(
             seen.iter().all(|&n| n >= 1),
             "validations per broker: {seen:?}"
