@@ -22,9 +22,9 @@ GROUP_TIMING_DEBUG=cgrp,... sets librdkafka's `debug` (log lines on stderr).
 import json
 import os
 import sys
-import threading
 import time
 
+from stdin_stop import stop_on_stdin
 from confluent_kafka import Consumer
 
 GAP_S = 0.050
@@ -102,15 +102,7 @@ def main():
     def on_lost(c, partitions):
         release(c, partitions, "lost")
 
-    stop = threading.Event()
-
-    def read_stdin():
-        for line in sys.stdin:
-            if line.strip() == "stop":
-                break
-        stop.set()
-
-    threading.Thread(target=read_stdin, daemon=True).start()
+    stop = stop_on_stdin()
 
     consumer = Consumer(conf)
     consumer.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)

@@ -10,9 +10,9 @@ partition (100-byte values, linger.ms=1) until stdin closes or says `stop`, and 
 """
 
 import sys
-import threading
 import time
 
+from stdin_stop import stop_on_stdin
 from confluent_kafka import Producer
 
 
@@ -46,15 +46,7 @@ def main():
     print(f"READY {delivered[0]}", flush=True)
     if rate <= 0:
         return
-    stop = threading.Event()
-
-    def read_stdin():
-        for line in sys.stdin:
-            if line.strip() == "stop":
-                break
-        stop.set()
-
-    threading.Thread(target=read_stdin, daemon=True).start()
+    stop = stop_on_stdin()
     period, i = 1.0 / rate, 0
     next_t = time.monotonic()
     while not stop.is_set():

@@ -451,6 +451,7 @@ def main():
         "runs": runs,
         "discarded": discarded,
     }
+    out.mkdir(parents=True, exist_ok=True)
     (out / "groups.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "groups.md").write_text(markdown(report))
     print(markdown(report))
