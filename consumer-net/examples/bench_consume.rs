@@ -40,12 +40,13 @@
 
 #[path = "consume/logger.rs"]
 mod logger;
+#[path = "support/stop.rs"]
+mod stop;
 
 use std::fmt::Write as _;
-use std::io::{BufRead, Write as _};
+use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use consumer_net::{KafkaConsumer, RebalanceListener, TopicPartition};
@@ -480,19 +481,7 @@ fn run_group(group: &str) -> Result<(), Box<dyn std::error::Error>> {
         log::set_max_level(log::LevelFilter::Info);
     }
     // stdin: "quit" or its end stops the member.
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            for line in std::io::stdin().lock().lines() {
-                match line {
-                    Ok(l) if l.trim() != "quit" => continue,
-                    _ => break,
-                }
-            }
-            stop.store(true, Ordering::SeqCst);
-        });
-    }
+    let stop = stop::stop_on_stdin("quit");
     let mut consumer = KafkaConsumer::from_properties(props)?;
     event("subscribe", None, "");
     consumer.subscribe_with_listener([topic], Box::new(Listener { owned: 0 }))?;

@@ -26,12 +26,14 @@
 
 #[path = "consume/logger.rs"]
 mod logger;
+#[path = "support/stop.rs"]
+mod stop;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write as _};
+use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use consumer_net::{KafkaConsumer, RebalanceListener, TopicPartition};
@@ -173,19 +175,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         props.push((k, v));
     }
     // stdin: a `stop` line or its end stops the member.
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            for line in std::io::stdin().lock().lines() {
-                match line {
-                    Ok(l) if l.trim() != "stop" => continue,
-                    _ => break,
-                }
-            }
-            stop.store(true, Ordering::SeqCst);
-        });
-    }
+    let stop = stop::stop_on_stdin("stop");
     let mut consumer = KafkaConsumer::from_properties(props)?;
     consumer.subscribe_with_listener([args.topic], Box::new(Listener { owned: Vec::new() }))?;
     event("subscribed", "");
