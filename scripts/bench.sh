@@ -60,6 +60,13 @@ step "Installing dependencies"
 bash scripts/install-deps.sh
 PY="${PYTHON:-python3}"
 
+# The librdkafka 2.16 the confluent-kafka wheel bundles (under a unique soname).
+rdkafka_216_so() {
+    "$PY" -c 'import confluent_kafka, glob, os
+libs = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(confluent_kafka.__file__))), "confluent_kafka.libs")
+print(sorted(glob.glob(os.path.join(libs, "librdkafka-*.so*")))[0])'
+}
+
 if [ "$TLS" = 1 ]; then
     # nginx only when the TLS bench is asked to use it (--terminator nginx).
     TERMINATOR="${BENCH_TLS_TERMINATOR:-stunnel}"
@@ -86,9 +93,7 @@ if [ "$TLS" = 1 ]; then
     # Debian's librdkafka 2.0.2 cannot talk to Tansu; the confluent-kafka wheel bundles
     # librdkafka 2.16 (built with OpenSSL) under a unique soname. Compile against
     # Debian's headers, link that file, and find it at run time through an rpath.
-    RDKAFKA_SO=$("$PY" -c 'import confluent_kafka, glob, os
-libs = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(confluent_kafka.__file__))), "confluent_kafka.libs")
-print(sorted(glob.glob(os.path.join(libs, "librdkafka-*.so*")))[0])')
+    RDKAFKA_SO=$(rdkafka_216_so)
     RDKAFKA_DIR=$(dirname "$RDKAFKA_SO")
     for prog in rdkafka_produce rdkafka_consume; do
         # shellcheck disable=SC2046 # pkg-config prints several flags
@@ -105,9 +110,7 @@ fi
 if [ "$GROUP_BENCH" = 1 ]; then
     step "Building (release; the mock cluster against librdkafka 2.16 from confluent-kafka)"
     mkdir -p target/bench-groups
-    RDKAFKA_SO=$("$PY" -c 'import confluent_kafka, glob, os
-libs = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(confluent_kafka.__file__))), "confluent_kafka.libs")
-print(sorted(glob.glob(os.path.join(libs, "librdkafka-*.so*")))[0])')
+    RDKAFKA_SO=$(rdkafka_216_so)
     # The launcher loads the library by its SONAME: copy it beside the launcher under
     # that name and find it through $ORIGIN (tests/src/mock_cluster.rs does the same).
     SONAME=$(readelf -d "$RDKAFKA_SO" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
