@@ -9,7 +9,8 @@
 //! Fetches are pipelined: while the caller drains a partition's buffered data, the next
 //! fetch of that partition already asks from the end of it, so the broker is not left
 //! waiting for the caller. At most two fetches of a partition are held (one buffered, one
-//! prefetched), and prefetching stops once `fetch.max.bytes` of data is buffered in all.
+//! prefetched), and prefetching stops once the answers that buffered data is cut from
+//! (held whole while any of it is buffered, see [`answers`]) add up to `fetch.max.bytes`.
 //!
 //! # Work proportional to what changed
 //! A poll must not cost in proportion to the assignment (thousands of partitions): the
@@ -21,6 +22,8 @@
 //! here; all of them when the assignment, the metadata or the room to prefetch changed.
 //! Each node also keeps the slots changed since its last request, which is all an
 //! incremental fetch session (KIP-227) needs to build the next request.
+
+mod answers;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -45,6 +48,8 @@ use crate::record::{
 use crate::slot_set::SlotSet;
 use crate::subscription::{Consumed, OffsetResetStrategy, PartitionState, SubscriptionState};
 use crate::topic_partition::{FetchPosition, TopicPartition};
+
+use answers::{Answer, HeldAnswers};
 
 /// What was asked of one node, to interpret its answer. The partitions the answer may
 /// carry, with the offsets they were fetched from, are those of the node's fetch
@@ -71,8 +76,9 @@ struct CompletedFetch {
     /// The offset after its last complete batch, where a prefetch may start (None when it
     /// is not known cheaply, or no batch is complete).
     end: Option<i64>,
-    /// Bytes of record data held.
-    bytes: usize,
+    /// Its share in the answer it was cut from, which stays in memory while it is held
+    /// (kept for its drop alone).
+    _answer: Answer,
     /// The position after the last record or batch consumed from here.
     next_offset: i64,
     /// The leader epoch of the last record handed out (None: the position's, when first
@@ -177,8 +183,8 @@ pub(crate) struct Fetcher {
     dirty: Vec<usize>,
     /// Every slot's placement must be computed again.
     all_dirty: bool,
-    /// Bytes of record data held (buffered and parked).
-    buffered_bytes: usize,
+    /// The answers buffered and parked data is cut from.
+    held: HeldAnswers,
     /// Per node, the partitions it is fetched.
     nodes: BTreeMap<NodeId, NodeFetches>,
     /// Partitions placed `Leaderless`.
@@ -231,13 +237,11 @@ impl Fetcher {
         self.backoff.retain(|tp, _| subs.is_assigned(tp));
         self.awaiting_metadata.retain(|tp, _| subs.is_assigned(tp));
         self.slots = vec![Slot::default(); subs.len()];
-        self.buffered_bytes = 0;
-        let held: Vec<(usize, i64, Option<i64>, usize)> = self
+        let held: Vec<(usize, i64, Option<i64>)> = self
             .all_buffered()
-            .map(|c| (c.slot, c.start, c.prefetch_offset(), c.bytes))
+            .map(|c| (c.slot, c.start, c.prefetch_offset()))
             .collect();
-        for (slot, start, prefetch, bytes) in held {
-            self.buffered_bytes += bytes;
+        for (slot, start, prefetch) in held {
             if let Some(s) = self.slots.get_mut(slot) {
                 s.buffered += 1;
                 if s.newest.is_none_or(|(newest, _)| start > newest) {
@@ -267,7 +271,6 @@ impl Fetcher {
 
     /// A completed fetch of `slot` (None: not assigned) is gone (drained or dropped).
     fn dropped_one(&mut self, slot: Option<usize>, fetch: &CompletedFetch) {
-        self.buffered_bytes = self.buffered_bytes.saturating_sub(fetch.bytes);
         let Some(slot) = slot else {
             return;
         };
@@ -305,7 +308,7 @@ impl Fetcher {
             self.metadata_version = Some(metadata.version());
             self.all_dirty = true;
         }
-        let room = self.buffered_bytes < usize::try_from(config.fetch_max_bytes).unwrap_or(0);
+        let room = self.held.bytes() < usize::try_from(config.fetch_max_bytes).unwrap_or(0);
         if room != self.room {
             // Partitions with one answer buffered are prefetched only with room.
             self.room = room;
@@ -677,6 +680,13 @@ impl Fetcher {
         let asked: &[usize] = self.nodes.get(&ctx.node).map_or(&[], |n| &n.asked);
         // Where the next partition of the answer is expected in the session.
         let mut guess = 0;
+        let answer = self.held.arrived(
+            resp.responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+                .sum(),
+        );
         for topic in resp.responses {
             let (name, shared) = if ctx.version >= FIRST_TOPIC_ID_VERSION {
                 match session.topic_of(&topic.topic_id) {
@@ -784,7 +794,7 @@ impl Fetcher {
                             slot,
                             partition: tp.partition,
                             end: scan_next_offset(&records),
-                            bytes: records.len(),
+                            _answer: answer.clone(),
                             batches: RecordBatches::new(source, records, &decode),
                             current: None,
                             start: fetch_offset,
@@ -797,13 +807,7 @@ impl Fetcher {
                                 .filter(|list| !list.is_empty())
                                 .map(|list| Box::new(AbortedTransactions::new(&list))),
                         };
-                        buffered_one(
-                            &mut self.slots,
-                            &mut self.buffered_bytes,
-                            &mut self.dirty,
-                            slot,
-                            &fetch,
-                        );
+                        buffered_one(&mut self.slots, &mut self.dirty, slot, &fetch);
                         self.completed.push_back(fetch);
                     }
                     ErrorCode::OffsetOutOfRange => {
@@ -1007,22 +1011,8 @@ impl Fetcher {
     /// Drops everything buffered for `tp` (after a seek).
     pub(crate) fn clear_partition(&mut self, tp: &TopicPartition, subs: &mut SubscriptionState) {
         self.sync(subs);
-        let mut bytes = 0;
-        self.completed.retain(|c| {
-            let keep = !c.is(tp);
-            if !keep {
-                bytes += c.bytes;
-            }
-            keep
-        });
-        self.parked.retain(|c| {
-            let keep = !c.is(tp);
-            if !keep {
-                bytes += c.bytes;
-            }
-            keep
-        });
-        self.buffered_bytes = self.buffered_bytes.saturating_sub(bytes);
+        self.completed.retain(|c| !c.is(tp));
+        self.parked.retain(|c| !c.is(tp));
         self.backoff.remove(tp);
         if let Some(slot) = subs.slot_of(tp) {
             if let Some(s) = self.slots.get_mut(slot) {
@@ -1052,14 +1042,7 @@ fn next_fetch_offset(slots: &[Slot], slot: usize, position: i64) -> Option<i64> 
 }
 
 /// A completed fetch of `slot` was buffered: counted, and its placement queued again.
-fn buffered_one(
-    slots: &mut [Slot],
-    buffered_bytes: &mut usize,
-    dirty: &mut Vec<usize>,
-    slot: usize,
-    fetch: &CompletedFetch,
-) {
-    *buffered_bytes += fetch.bytes;
+fn buffered_one(slots: &mut [Slot], dirty: &mut Vec<usize>, slot: usize, fetch: &CompletedFetch) {
     if let Some(s) = slots.get_mut(slot) {
         s.buffered += 1;
         if s.newest.is_none_or(|(newest, _)| fetch.start > newest) {

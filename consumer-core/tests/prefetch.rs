@@ -175,3 +175,49 @@ fn a_caught_up_partition_does_not_hold_up_a_busy_one_on_the_same_broker() {
     cluster.drive(&mut consumer, |_, c| c.received.len() == 43, 100);
     assert_eq!(cluster.offsets_of(&p1), vec![0, 1, 2]);
 }
+
+#[test]
+fn a_partly_drained_answer_still_counts_whole_against_fetch_max_bytes() {
+    // p0 holds batches of 50 records (each fills max.partition.fetch.bytes: one per
+    // fetch), p1 one batch of 2; fetch.max.bytes is two of p0's batches.
+    let mut cluster = TestCluster::builder().brokers(1).topic("t", 2).build();
+    let (p0, p1) = (tp("t", 0), tp("t", 1));
+    cluster.fill(&p0, 150, 50);
+    cluster.fill(&p1, 2, 2);
+    let big = cluster.partition_state(&p0).log[0].bytes.len();
+    let mut consumer = cluster.consumer(
+        cluster
+            .config()
+            .auto_offset_reset(AutoOffsetReset::Earliest)
+            .fetch_max_bytes(2 * big as i32)
+            .max_partition_fetch_bytes(big as i32)
+            .max_poll_records(15),
+    );
+    consumer.assign([p0.clone(), p1.clone()]).unwrap();
+    // Answer 1 carries p0 0-49 and p1 0-1; p1 is paused once it is in, so its records
+    // stay buffered (and keep answer 1 in memory) while p0 is read.
+    cluster.drive(&mut consumer, |_, c| !c.received.is_empty(), 100);
+    consumer.pause(std::slice::from_ref(&p1)).unwrap();
+    let asked = |c: &TestCluster, offset| {
+        c.requests_of(ApiKey::Fetch)
+            .iter()
+            .any(|r| r.partitions.contains(&(p0.clone(), offset)))
+    };
+    cluster.drive(&mut consumer, |_, c| asked(c, 100), 200);
+    let asked_at = cluster.requests_of(ApiKey::Fetch).last().map(|r| r.at);
+    assert!(asked_at < Some(Duration::from_millis(1)), "{asked_at:?}");
+    // Once p0's part of answer 1 was handed out, what was left buffered (p1's few bytes,
+    // and answer 2 with p0 50-99) was less than fetch.max.bytes; but with answer 1 held
+    // whole it was more, so p0 was not prefetched from 100 while answer 2 was drained:
+    // only once nothing of p0 was buffered.
+    assert!(
+        cluster.offsets_of(&p0).len() >= 100,
+        "p0 prefetched from 100 after {} records",
+        cluster.offsets_of(&p0).len()
+    );
+
+    consumer.resume(std::slice::from_ref(&p1)).unwrap();
+    cluster.drive(&mut consumer, |_, c| c.received.len() == 152, 200);
+    assert_eq!(cluster.offsets_of(&p0), (0..150).collect::<Vec<_>>());
+    assert_eq!(cluster.offsets_of(&p1), vec![0, 1]);
+}
