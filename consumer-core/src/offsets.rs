@@ -142,9 +142,23 @@ impl OffsetLookups {
                 None => groups.push((node, kind, vec![(tp, ts)])),
             };
         let mut need_metadata = false;
+        // Each node is asked once per call, and a partition is copied only into a request:
+        // while connections are being set up, thousands of partitions may wait here on
+        // every call.
+        let mut asked: Vec<(NodeId, bool)> = Vec::new();
+        let mut ready = |node: NodeId| match asked.iter().find(|(n, _)| *n == node) {
+            Some(&(_, r)) => r,
+            None => {
+                let r = ready(node);
+                asked.push((node, r));
+                r
+            }
+        };
         for (tp, strategy) in subs.resets_due(now) {
-            match metadata.leader_node(&tp).map(|n| n.id) {
-                Some(node) if ready(node) => add(node, LookupKind::Reset, tp, strategy.timestamp()),
+            match metadata.leader_node(tp).map(|n| n.id) {
+                Some(node) if ready(node) => {
+                    add(node, LookupKind::Reset, tp.clone(), strategy.timestamp())
+                }
                 Some(_) => {}
                 None => need_metadata = true,
             }

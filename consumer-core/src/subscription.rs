@@ -507,13 +507,14 @@ impl SubscriptionState {
     }
 
     /// Partitions whose reset may be sent now: not in flight, backoff over.
-    pub(crate) fn resets_due(&self, now: Instant) -> Vec<(TopicPartition, OffsetResetStrategy)> {
-        self.resets()
-            .filter_map(|(tp, r)| {
-                let due = !r.in_flight && r.next_attempt.is_none_or(|t| t <= now);
-                due.then(|| (tp.clone(), r.strategy))
-            })
-            .collect()
+    pub(crate) fn resets_due(
+        &self,
+        now: Instant,
+    ) -> impl Iterator<Item = (&TopicPartition, OffsetResetStrategy)> + '_ {
+        self.resets().filter_map(move |(tp, r)| {
+            let due = !r.in_flight && r.next_attempt.is_none_or(|t| t <= now);
+            due.then_some((tp, r.strategy))
+        })
     }
 
     /// When each backed-off reset may be retried.
@@ -581,11 +582,11 @@ mod tests {
         assert!(s.missing_positions().len() == 1);
         let now = Instant::now();
         assert_eq!(
-            s.resets_due(now),
-            vec![(tp(0), OffsetResetStrategy::Latest)]
+            s.resets_due(now).collect::<Vec<_>>(),
+            vec![(&tp(0), OffsetResetStrategy::Latest)]
         );
         s.seek(&tp(0), FetchPosition::at(7));
-        assert!(s.resets_due(now).is_empty());
+        assert!(s.resets_due(now).next().is_none());
         assert_eq!(s.fetchable().count(), 1);
     }
 
