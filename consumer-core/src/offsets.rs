@@ -60,6 +60,11 @@ struct Query {
 pub(crate) struct OffsetLookups {
     queries: IndexMap<QueryId, Query>,
     next_query: u64,
+    /// Per assignment slot, its leader as last looked up (None: not looked up), valid for
+    /// the metadata and assignment versions in `leaders_of`: while connections are set
+    /// up, thousands of resets may wait on every call.
+    leaders: Vec<Option<Option<NodeId>>>,
+    leaders_of: Option<(u64, u64)>,
 }
 
 impl OffsetLookups {
@@ -154,8 +159,25 @@ impl OffsetLookups {
                 r
             }
         };
-        for (tp, strategy) in subs.resets_due(now) {
-            match metadata.leader_node(tp).map(|n| n.id) {
+        let versions = (metadata.version(), subs.assignment_version());
+        if self.leaders_of != Some(versions) {
+            self.leaders_of = Some(versions);
+            self.leaders.clear();
+            self.leaders.resize(subs.len(), None);
+        }
+        for (slot, tp, strategy) in subs.resets_due(now) {
+            let cached = self.leaders.get_mut(slot);
+            let leader = match cached {
+                Some(Some(leader)) => *leader,
+                _ => {
+                    let leader = metadata.leader_node(tp).map(|n| n.id);
+                    if let Some(c) = cached {
+                        *c = Some(leader);
+                    }
+                    leader
+                }
+            };
+            match leader {
                 Some(node) if ready(node) => {
                     add(node, LookupKind::Reset, tp.clone(), strategy.timestamp())
                 }

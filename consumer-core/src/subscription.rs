@@ -499,29 +499,30 @@ impl SubscriptionState {
     }
 
     /// The pending resets, in assignment order.
-    fn resets(&self) -> impl Iterator<Item = (&TopicPartition, PendingReset)> + '_ {
-        self.resetting
-            .iter()
-            .filter_map(|&slot| self.partitions.get_index(slot))
-            .filter_map(|(tp, s)| Some((tp, s.reset?)))
+    fn resets(&self) -> impl Iterator<Item = (usize, &TopicPartition, PendingReset)> + '_ {
+        self.resetting.iter().filter_map(|&slot| {
+            let (tp, s) = self.partitions.get_index(slot)?;
+            Some((slot, tp, s.reset?))
+        })
     }
 
-    /// Partitions whose reset may be sent now: not in flight, backoff over.
+    /// Partitions whose reset may be sent now (not in flight, backoff over), with their
+    /// slots.
     pub(crate) fn resets_due(
         &self,
         now: Instant,
-    ) -> impl Iterator<Item = (&TopicPartition, OffsetResetStrategy)> + '_ {
-        self.resets().filter_map(move |(tp, r)| {
+    ) -> impl Iterator<Item = (usize, &TopicPartition, OffsetResetStrategy)> + '_ {
+        self.resets().filter_map(move |(slot, tp, r)| {
             let due = !r.in_flight && r.next_attempt.is_none_or(|t| t <= now);
-            due.then_some((tp, r.strategy))
+            due.then_some((slot, tp, r.strategy))
         })
     }
 
     /// When each backed-off reset may be retried.
     pub(crate) fn reset_attempts(&self) -> impl Iterator<Item = Instant> + '_ {
         self.resets()
-            .filter(|(_, r)| !r.in_flight)
-            .filter_map(|(_, r)| r.next_attempt)
+            .filter(|(_, _, r)| !r.in_flight)
+            .filter_map(|(_, _, r)| r.next_attempt)
     }
 
     /// Partitions that may be fetched now.
@@ -583,7 +584,7 @@ mod tests {
         let now = Instant::now();
         assert_eq!(
             s.resets_due(now).collect::<Vec<_>>(),
-            vec![(&tp(0), OffsetResetStrategy::Latest)]
+            vec![(0, &tp(0), OffsetResetStrategy::Latest)]
         );
         s.seek(&tp(0), FetchPosition::at(7));
         assert!(s.resets_due(now).next().is_none());
