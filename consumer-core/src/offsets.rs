@@ -282,23 +282,10 @@ impl OffsetLookups {
             }
         };
         let mut errors = Vec::new();
-        let mut answered: HashMap<TopicPartition, (ErrorCode, Option<OffsetAndTimestamp>)> =
-            HashMap::new();
-        for topic in resp.topics {
-            for p in topic.partitions {
-                let tp = TopicPartition::new(topic.name.clone(), p.partition_index);
-                let code = ErrorCode::from_i16(p.error_code);
-                let found = (p.offset >= 0).then_some(OffsetAndTimestamp {
-                    offset: p.offset,
-                    timestamp: p.timestamp,
-                    leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
-                });
-                answered.insert(tp, (code, found));
-            }
-        }
+        let mut answers = Answers::new(resp);
         for (tp, _) in ctx.partitions {
-            let (mut code, found) = answered
-                .remove(&tp)
+            let (mut code, found) = answers
+                .take(&tp)
                 .unwrap_or((ErrorCode::UnknownTopicOrPartition, None));
             if code == ErrorCode::UnsupportedForMessageFormat {
                 // A pre-0.10 log has no timestamps: no offset matches, as in Java.
@@ -317,10 +304,10 @@ impl OffsetLookups {
             }
             match ctx.kind {
                 LookupKind::Reset => {
-                    let Some(state) = subs.get_mut(&tp) else {
+                    let Some(slot) = subs.slot_of(&tp) else {
                         continue;
                     };
-                    let Some(reset) = state.reset.as_mut() else {
+                    let Some(reset) = subs.at_mut(slot).and_then(|(_, s)| s.reset.as_mut()) else {
                         // Sought elsewhere meanwhile.
                         continue;
                     };
@@ -331,7 +318,7 @@ impl OffsetLookups {
                                 // Without an epoch, as in Java: a position just looked up
                                 // needs no validation (KIP-320); the records consumed
                                 // from it give it theirs.
-                                subs.seek(&tp, FetchPosition::at(o.offset));
+                                subs.seek_at(slot, FetchPosition::at(o.offset));
                             }
                             None => {
                                 reset.in_flight = false;
@@ -404,5 +391,131 @@ impl OffsetLookups {
                 }
             }
         }
+    }
+}
+
+/// A ListOffsets answer's partitions, taken one by one in the order of the request:
+/// brokers answer in that order, so each is found at the front without a lookup; an
+/// answer in another order is indexed once.
+/// A partition's error and the offset found, if any.
+type Answered = (ErrorCode, Option<OffsetAndTimestamp>);
+
+struct Answers {
+    topics: Vec<String>,
+    /// (topic index, partition, its answer), None once taken.
+    partitions: Vec<Option<(usize, i32, Answered)>>,
+    next: usize,
+    index: Option<HashMap<(String, i32), usize>>,
+}
+
+impl Answers {
+    fn new(resp: ListOffsetsResponse) -> Self {
+        let mut topics = Vec::with_capacity(resp.topics.len());
+        let mut partitions = Vec::new();
+        for (t, topic) in resp.topics.into_iter().enumerate() {
+            topics.push(topic.name);
+            partitions.extend(topic.partitions.into_iter().map(|p| {
+                let found = (p.offset >= 0).then_some(OffsetAndTimestamp {
+                    offset: p.offset,
+                    timestamp: p.timestamp,
+                    leader_epoch: (p.leader_epoch >= 0).then_some(p.leader_epoch),
+                });
+                Some((
+                    t,
+                    p.partition_index,
+                    (ErrorCode::from_i16(p.error_code), found),
+                ))
+            }));
+        }
+        Self {
+            topics,
+            partitions,
+            next: 0,
+            index: None,
+        }
+    }
+
+    /// The answer for `tp` (None if the broker left it out).
+    fn take(&mut self, tp: &TopicPartition) -> Option<Answered> {
+        let at_front = match self.partitions.get(self.next) {
+            Some(Some((t, p, _))) => {
+                *p == tp.partition && self.topics.get(*t).is_some_and(|n| *n == tp.topic)
+            }
+            _ => false,
+        };
+        let i = if at_front && self.index.is_none() {
+            self.next += 1;
+            self.next - 1
+        } else {
+            let (topics, partitions) = (&self.topics, &self.partitions);
+            let index = self.index.get_or_insert_with(|| {
+                partitions
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, a)| {
+                        let (t, p, _) = (*a)?;
+                        Some(((topics.get(t)?.clone(), p), i))
+                    })
+                    .collect()
+            });
+            *index.get(&(tp.topic.clone(), tp.partition))?
+        };
+        self.partitions
+            .get_mut(i)?
+            .take()
+            .map(|(_, _, answered)| answered)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::messages::list_offsets::{
+        ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+    };
+
+    fn answer(topics: &[(&str, &[i32])]) -> ListOffsetsResponse {
+        ListOffsetsResponse {
+            throttle_time_ms: 0,
+            topics: topics
+                .iter()
+                .map(|(name, parts)| ListOffsetsTopicResponse {
+                    name: name.to_string(),
+                    partitions: parts
+                        .iter()
+                        .map(|&p| ListOffsetsPartitionResponse {
+                            partition_index: p,
+                            error_code: 0,
+                            timestamp: -1,
+                            offset: i64::from(p) * 10,
+                            leader_epoch: -1,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    fn offset(a: &mut Answers, topic: &str, p: i32) -> Option<i64> {
+        a.take(&TopicPartition::new(topic, p))
+            .map(|(_, found)| found.map_or(-1, |o| o.offset))
+    }
+
+    #[test]
+    fn answers_are_matched_in_any_order_once_each() {
+        // In the request's order.
+        let mut a = Answers::new(answer(&[("a", &[0, 1]), ("b", &[0])]));
+        assert_eq!(offset(&mut a, "a", 0), Some(0));
+        assert_eq!(offset(&mut a, "a", 1), Some(10));
+        assert_eq!(offset(&mut a, "b", 0), Some(0));
+        assert!(a.index.is_none(), "no lookup needed");
+        // Out of order, with one partition left out and one not asked.
+        let mut a = Answers::new(answer(&[("b", &[0]), ("a", &[2, 1, 9])]));
+        assert_eq!(offset(&mut a, "a", 1), Some(10));
+        assert_eq!(offset(&mut a, "a", 2), Some(20));
+        assert_eq!(offset(&mut a, "a", 3), None);
+        assert_eq!(offset(&mut a, "b", 0), Some(0));
+        assert_eq!(offset(&mut a, "a", 1), None, "taken once");
+        assert_eq!(offset(&mut a, "c", 0), None);
     }
 }

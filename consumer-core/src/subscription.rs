@@ -345,7 +345,15 @@ impl SubscriptionState {
 
     /// Moves `tp` to `position`, cancelling any pending reset. False if not assigned.
     pub(crate) fn seek(&mut self, tp: &TopicPartition, position: FetchPosition) -> bool {
-        let Some((slot, _, s)) = self.partitions.get_full_mut(tp) else {
+        match self.partitions.get_index_of(tp) {
+            Some(slot) => self.seek_at(slot, position),
+            None => false,
+        }
+    }
+
+    /// [`seek`](Self::seek) for the partition in `slot`.
+    pub(crate) fn seek_at(&mut self, slot: usize, position: FetchPosition) -> bool {
+        let Some((_, s)) = self.partitions.get_index_mut(slot) else {
             return false;
         };
         let was_indexed = s.reset.is_some() || s.position.is_none() || s.validation.is_some();
