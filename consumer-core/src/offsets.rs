@@ -394,12 +394,12 @@ impl OffsetLookups {
     }
 }
 
-/// A ListOffsets answer's partitions, taken one by one in the order of the request:
-/// brokers answer in that order, so each is found at the front without a lookup; an
-/// answer in another order is indexed once.
 /// A partition's error and the offset found, if any.
 type Answered = (ErrorCode, Option<OffsetAndTimestamp>);
 
+/// A ListOffsets answer's partitions, taken one by one in the order of the request:
+/// brokers answer in that order, so each is found at the front without a lookup; an
+/// answer in another order is indexed once.
 struct Answers {
     topics: Vec<String>,
     /// (topic index, partition, its answer), None once taken.
