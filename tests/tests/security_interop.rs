@@ -24,9 +24,9 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use integration_tests::{
-    consume_confluent, init_logging, produce_python, sample_records, Compression, ConfluentRun,
-    ConfluentUntil, GatewayEvent, GatewayOptions, Produced, SaslTansu, ServerCert, TlsOptions,
-    TlsTansu, TlsVersion,
+    consume_confluent, init_logging, produce_python, sample_records, ClientError, Compression,
+    ConfluentRun, ConfluentUntil, GatewayEvent, GatewayOptions, Produced, SaslTansu, ServerCert,
+    TlsOptions, TlsTansu, TlsVersion,
 };
 
 const TOPIC: &str = "secure";
@@ -84,9 +84,16 @@ fn assert_read_all(run: &ConfluentRun, produced: &Produced, context: &str) {
         want.len(),
         run.error_text()
     );
+    // A connection that goes down while its SASL handshake is under way is reported as
+    // an _AUTHENTICATION error too ("mechanism handshake failed: Local: Broker transport
+    // failure", seen once in a full run, on the coordinator connection under load); that
+    // is no verdict on the credentials, which the gateway's own log checks.
+    let dropped = |e: &ClientError| e.text.contains("Broker transport failure");
     for bad in ["_SSL", "_AUTHENTICATION", "_UNSUPPORTED_SASL"] {
         assert!(
-            !run.errors.iter().any(|e| e.name.starts_with(bad)),
+            !run.errors
+                .iter()
+                .any(|e| e.name.starts_with(bad) && !dropped(e)),
             "{context}: unexpected {bad} error:\n{}",
             run.error_text()
         );
