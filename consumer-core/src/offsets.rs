@@ -38,9 +38,6 @@ pub(crate) struct OffsetsContext {
     pub partitions: Vec<(TopicPartition, i64)>,
 }
 
-/// Partitions with the timestamp looked up for each.
-type Lookups = Vec<(TopicPartition, i64)>;
-
 #[derive(Debug, Clone)]
 struct PendingLookup {
     timestamp: i64,
@@ -63,8 +60,21 @@ pub(crate) struct OffsetLookups {
     /// Per assignment slot, its leader as last looked up (None: not looked up), valid for
     /// the metadata and assignment versions in `leaders_of`: while connections are set
     /// up, thousands of resets may wait on every call.
-    leaders: Vec<Option<Option<NodeId>>>,
+    leaders: Vec<Option<LeaderOf>>,
     leaders_of: Option<(u64, u64)>,
+}
+
+/// A partition's leader if it is a known broker, with the leader epoch.
+type LeaderOf = Option<(NodeId, Option<i32>)>;
+
+/// A partition to look up in the next request to its leader.
+struct Lookup {
+    tp: TopicPartition,
+    timestamp: i64,
+    /// Its slot, for a reset.
+    slot: Option<usize>,
+    /// The leader epoch the request names (-1: unknown).
+    epoch: i32,
 }
 
 impl OffsetLookups {
@@ -139,13 +149,18 @@ impl OffsetLookups {
         metadata: &mut Metadata,
         mut ready: impl FnMut(NodeId) -> bool,
     ) -> Vec<(ListOffsetsRequest, OffsetsContext)> {
-        let mut groups: Vec<(NodeId, LookupKind, Lookups)> = Vec::new();
+        let mut groups: Vec<(NodeId, LookupKind, Vec<Lookup>)> = Vec::new();
         let mut add =
-            |node, kind, tp, ts| match groups.iter_mut().find(|(n, k, _)| *n == node && *k == kind)
+            |node, kind, lookup| match groups.iter_mut().find(|(n, k, _)| *n == node && *k == kind)
             {
-                Some((_, _, list)) => list.push((tp, ts)),
-                None => groups.push((node, kind, vec![(tp, ts)])),
+                Some((_, _, list)) => list.push(lookup),
+                None => groups.push((node, kind, vec![lookup])),
             };
+        let leader_of = |tp| {
+            metadata
+                .fetch_leader(tp)
+                .map(|(node, epoch, _)| (node, epoch))
+        };
         let mut need_metadata = false;
         // Each node is asked once per call, and a partition is copied only into a request:
         // while connections are being set up, thousands of partitions may wait here on
@@ -170,7 +185,7 @@ impl OffsetLookups {
             let leader = match cached {
                 Some(Some(leader)) => *leader,
                 _ => {
-                    let leader = metadata.leader_node(tp).map(|n| n.id);
+                    let leader = leader_of(tp);
                     if let Some(c) = cached {
                         *c = Some(leader);
                     }
@@ -178,8 +193,14 @@ impl OffsetLookups {
                 }
             };
             match leader {
-                Some(node) if ready(node) => {
-                    add(node, LookupKind::Reset, tp.clone(), strategy.timestamp())
+                Some((node, epoch)) if ready(node) => {
+                    let lookup = Lookup {
+                        tp: tp.clone(),
+                        timestamp: strategy.timestamp(),
+                        slot: Some(slot),
+                        epoch: epoch.unwrap_or(-1),
+                    };
+                    add(node, LookupKind::Reset, lookup)
                 }
                 Some(_) => {}
                 None => need_metadata = true,
@@ -190,9 +211,15 @@ impl OffsetLookups {
                 if p.in_flight || p.next_attempt.is_some_and(|t| now < t) {
                     continue;
                 }
-                match metadata.leader_node(tp).map(|n| n.id) {
-                    Some(node) if ready(node) => {
-                        add(node, LookupKind::Query(*id), tp.clone(), p.timestamp)
+                match leader_of(tp) {
+                    Some((node, epoch)) if ready(node) => {
+                        let lookup = Lookup {
+                            tp: tp.clone(),
+                            timestamp: p.timestamp,
+                            slot: None,
+                            epoch: epoch.unwrap_or(-1),
+                        };
+                        add(node, LookupKind::Query(*id), lookup)
                     }
                     Some(_) => {}
                     None => need_metadata = true,
@@ -203,13 +230,20 @@ impl OffsetLookups {
             metadata.request_update();
         }
         let mut out = Vec::new();
-        for (node, kind, partitions) in groups {
+        for (node, kind, lookups) in groups {
             let mut topics: Vec<ListOffsetsTopic> = Vec::new();
             let mut index: HashMap<&str, usize> = HashMap::new();
-            for (tp, timestamp) in &partitions {
+            for Lookup {
+                tp,
+                timestamp,
+                slot,
+                epoch,
+            } in &lookups
+            {
                 match kind {
                     LookupKind::Reset => {
-                        if let Some(r) = subs.get_mut(tp).and_then(|s| s.reset.as_mut()) {
+                        let state = slot.and_then(|slot| subs.at_mut(slot));
+                        if let Some(r) = state.and_then(|(_, s)| s.reset.as_mut()) {
                             r.in_flight = true;
                         }
                     }
@@ -225,10 +259,7 @@ impl OffsetLookups {
                 }
                 let partition = ListOffsetsPartition {
                     partition_index: tp.partition,
-                    current_leader_epoch: metadata
-                        .leader(tp)
-                        .and_then(|l| l.leader_epoch)
-                        .unwrap_or(-1),
+                    current_leader_epoch: *epoch,
                     timestamp: *timestamp,
                 };
                 match index
@@ -256,7 +287,7 @@ impl OffsetLookups {
                 OffsetsContext {
                     node,
                     kind,
-                    partitions,
+                    partitions: lookups.into_iter().map(|l| (l.tp, l.timestamp)).collect(),
                 },
             ));
         }
